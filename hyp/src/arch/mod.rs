@@ -1,0 +1,1 @@
+//! Arm-specific layer. TODO(owner: boot helper)

@@ -1,0 +1,1 @@
+//! TODO(owner: host-core helper)

@@ -1,0 +1,1 @@
+//! MMIO device drivers (register blocks via tock-registers). TODO(owner: boot helper)

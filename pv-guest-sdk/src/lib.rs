@@ -1,0 +1,2 @@
+//! The tern PV guest SDK. TODO(owner: sdk helper)
+#![no_std]

@@ -1,0 +1,1 @@
+//! QEMU test harness. TODO(owner: harness helper)
