@@ -1,4 +1,123 @@
-//! TODO(owner: sdk helper)
+//! dom0, the control domain: lists the boot modules, starts the domains their
+//! `*.toml` configurations ask for, and reports when each exits.
+//!
+//! Command-line flags (hypervisor boot arguments after `--`):
+//! `dom0.stay` keeps dom0 running once every domain it started has exited;
+//! without it dom0 powers off, which stops the machine.
 #![cfg_attr(target_os = "none", no_std, no_main)]
-#[cfg(not(target_os = "none"))]
-fn main() {}
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use dom0::config::{self, DomainConfig};
+use dom0::domains::Watchlist;
+use dom0::{CONFIG_MAX, is_config_module};
+use pv_guest_sdk::abi::domctl::DomainId;
+use pv_guest_sdk::abi::{CONTROL_ABI, Error};
+use pv_guest_sdk::{ShutdownReason, StartInfo, domctl, module, println};
+
+pv_guest_sdk::entry!(dom0_main);
+
+fn dom0_main(si: &StartInfo) {
+    println!("dom0: tern dom0 v{}", env!("CARGO_PKG_VERSION"));
+    match pv_guest_sdk::version() {
+        Ok(v) if v.control.satisfies(CONTROL_ABI) => {
+            println!("dom0: guest ABI {}, control ABI {}", v.guest, v.control)
+        }
+        Ok(v) => println!(
+            "dom0: control ABI {} does not serve {CONTROL_ABI}; continuing anyway",
+            v.control
+        ),
+        Err(e) => println!("dom0: version call failed: {e}"),
+    }
+
+    let configs = load_configs();
+    let mut watch = Watchlist::new();
+    for cfg in configs.iter().filter(|c| c.autostart) {
+        match start(cfg) {
+            Ok(id) => {
+                println!("dom0: started {} (domain {}) from {}", cfg.name, id.0, cfg.image);
+                watch.add(id, cfg.name.clone());
+            }
+            Err((step, e)) => println!("dom0: cannot start {}: {step}: {e}", cfg.name),
+        }
+    }
+
+    // Polling until event channels deliver a domain-exit event.
+    while !watch.is_empty() {
+        pv_guest_sdk::yield_now();
+        for (w, exit) in watch.poll(|id| domctl::get_info(id).ok()) {
+            println!("dom0: domain {} ({}) exited: {exit}", w.name, w.id.0);
+            if let Err(e) = domctl::destroy(w.id) {
+                println!("dom0: destroy {} ({}): {e}", w.name, w.id.0);
+            }
+        }
+    }
+    println!("dom0: no domains left");
+    if si.cmdline().has("dom0.stay") {
+        loop {
+            pv_guest_sdk::block();
+        }
+    }
+    pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Lists the boot modules and parses every configuration among them.
+fn load_configs() -> Vec<DomainConfig> {
+    let count = match module::count() {
+        Ok(n) => n,
+        Err(e) => {
+            println!("dom0: cannot count boot modules: {e}");
+            return Vec::new();
+        }
+    };
+    println!("dom0: {count} boot module(s)");
+    let mut configs = Vec::new();
+    for index in 0..count {
+        let info = match module::info(index) {
+            Ok(i) => i,
+            Err(e) => {
+                println!("dom0: module {index}: {e}");
+                continue;
+            }
+        };
+        let name = module::name(&info);
+        println!("dom0: module {index}: {name} ({} bytes)", info.size);
+        if !is_config_module(name) {
+            continue;
+        }
+        match read_config(index, info.size) {
+            Ok(cfg) => configs.push(cfg),
+            Err(msg) => println!("dom0: {name}: {msg}"),
+        }
+    }
+    configs
+}
+
+/// Reads module `index` and parses it as a configuration.
+fn read_config(index: u32, size: u64) -> Result<DomainConfig, alloc::string::String> {
+    use alloc::string::ToString;
+    if size > CONFIG_MAX {
+        return Err(alloc::format!("larger than {CONFIG_MAX} bytes"));
+    }
+    let mut buf = vec![0u8; size as usize];
+    let n = module::read(index, 0, &mut buf).map_err(|e| e.to_string())?;
+    buf.truncate(n);
+    let text = core::str::from_utf8(&buf).map_err(|_| "not UTF-8".to_string())?;
+    config::parse(text).map_err(|e| e.to_string())
+}
+
+/// Creates, loads and unpauses one domain. On failure the half-built domain
+/// is destroyed and the failing step is named.
+fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
+    let id = domctl::create(&cfg.to_create()).map_err(|e| ("create", e))?;
+    let loaded = domctl::load_image_from_module(id, &cfg.image)
+        .map_err(|e| ("load image", e))
+        .and_then(|_| domctl::unpause(id).map_err(|e| ("unpause", e)));
+    if let Err(failure) = loaded {
+        let _ = domctl::destroy(id);
+        return Err(failure);
+    }
+    Ok(id)
+}

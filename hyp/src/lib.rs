@@ -8,13 +8,22 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod boot;
 pub mod bootargs;
+pub mod domain;
 pub mod drivers;
+pub mod elf;
 pub mod frames;
+pub mod heap;
+pub mod logger;
 pub mod memmap;
 pub mod modules;
 pub mod pagetable;
+pub mod percpu;
+pub mod physmem;
 pub mod platform;
+pub mod stage2;
+pub mod vcpu;
 
 #[cfg(target_arch = "aarch64")]
 pub mod arch;

@@ -1,1 +1,6 @@
-//! MMIO device drivers (register blocks via tock-registers). TODO(owner: boot helper)
+//! MMIO device drivers (register blocks via `tock-registers`).
+
+pub mod gic;
+pub mod gicv2;
+pub mod gicv3;
+pub mod pl011;

@@ -1,3 +1,51 @@
-//! The tern hypercall ABI. TODO(owner: abi helper)
+//! The tern hypercall ABI: the single source of truth shared by `hyp`, `dom0` and
+//! `pv-guest-sdk`.
+//!
+//! This crate holds numbers, error codes, versions and the `zerocopy` layouts of
+//! every structure that crosses the guest/hypervisor boundary. The documents in
+//! `specs/` describe the same facts for humans; `tests/spec_matches_code.rs` checks
+//! that the two agree in both directions.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`call`] | the SMCCC function-id encoding, [`Call`] (one per hypercall family), [`Caller`] |
+//! | [`error`] | [`Error`], the negative status codes, and [`status_to_result`] |
+//! | [`version`] | [`Version`], [`GUEST_ABI`], [`CONTROL_ABI`], [`Features`] |
+//! | [`smccc`] | the standard SMCCC queries the hypervisor answers and tern's UID |
+//! | [`console`], [`sched`], [`domctl`], [`module`] | sub-operations, argument registers and structures of each family |
+//! | [`start_info`] | [`StartInfo`], the page handed to every guest in `x0` |
+//! | [`layout`] | the guest-physical memory map and the vCPU entry state |
+//! | [`spec`] | enumerable descriptions (calls, sub-ops, layouts) the spec test compares with `specs/` |
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+#[macro_use]
+mod macros;
+
+pub mod call;
+pub mod console;
+pub mod domctl;
+pub mod error;
+pub mod layout;
+pub mod module;
+pub mod sched;
+pub mod smccc;
+pub mod spec;
+pub mod start_info;
+pub mod strings;
+pub mod version;
+
+pub use call::{Call, Caller, decode, function_id};
+pub use error::{Error, status_to_result};
+pub use start_info::StartInfo;
+pub use version::{CONTROL_ABI, Features, GUEST_ABI, Version};
+
+/// Size in bytes of a guest page: the translation granule of stage 2 and the unit
+/// in which guest memory is counted (`memory_pages` fields).
+pub const PAGE_SIZE: u64 = 4096;
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: u32 = 12;

@@ -1,0 +1,310 @@
+//! Domain configuration files (`*.toml` boot modules).
+//!
+//! One domain per file, in a subset of TOML: `key = value` lines, `#`
+//! comments, blank lines. Values are basic strings (`"..."`, escapes `\"`,
+//! `\\`, `\t`, `\n`), integers (decimal or `0x` hex, `_` separators) and
+//! booleans. Tables, arrays and other TOML forms are rejected with the line
+//! number, so a config written for a later dom0 fails loudly.
+//!
+//! ```toml
+//! name = "demo"         # required, [A-Za-z0-9._-], at most 31 bytes
+//! memory = 16           # required, MiB
+//! vcpus = 1             # default 1
+//! image = "demo-guest"  # required: the boot module holding the ELF
+//! cmdline = "count=3"   # default empty, printable ASCII, at most 255 bytes
+//! autostart = true      # default true
+//! ```
+
+use alloc::string::String;
+use core::fmt;
+use tern_abi::domctl::CreateDomain;
+use tern_abi::layout::{GUEST_RAM_MAX_SIZE, GUEST_RAM_MIN_SIZE};
+use tern_abi::{PAGE_SIZE, strings};
+use zerocopy::FromZeros;
+
+/// One domain's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// The domain's name.
+    pub name: String,
+    /// RAM in MiB.
+    pub memory_mib: u64,
+    /// Number of vCPUs.
+    pub vcpus: u32,
+    /// Name of the boot module with the ELF image.
+    pub image: String,
+    /// The command line handed to the guest in its start-info page.
+    pub cmdline: String,
+    /// Whether dom0 starts the domain at boot.
+    pub autostart: bool,
+}
+
+/// What is wrong with a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A line is not `key = value`.
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A key this dom0 does not know.
+    UnknownKey {
+        /// 1-based line number.
+        line: usize,
+        /// The key.
+        key: String,
+    },
+    /// A key given twice.
+    Duplicate {
+        /// 1-based line number of the second occurrence.
+        line: usize,
+        /// The key.
+        key: &'static str,
+    },
+    /// A value of the wrong type or out of range.
+    BadValue {
+        /// 1-based line number.
+        line: usize,
+        /// The key.
+        key: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A required key is missing.
+    Missing(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax { line } => write!(f, "line {line}: expected `key = value`"),
+            Self::UnknownKey { line, key } => write!(f, "line {line}: unknown key `{key}`"),
+            Self::Duplicate { line, key } => write!(f, "line {line}: `{key}` given twice"),
+            Self::BadValue {
+                line,
+                key,
+                expected,
+            } => write!(f, "line {line}: `{key}` must be {expected}"),
+            Self::Missing(key) => write!(f, "missing required key `{key}`"),
+        }
+    }
+}
+
+/// A parsed right-hand side.
+#[derive(Debug, PartialEq, Eq)]
+enum Value {
+    Str(String),
+    Int(u64),
+    Bool(bool),
+}
+
+/// Parses a value and what follows it (only a comment may).
+fn parse_value(text: &str) -> Option<Value> {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.chars();
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '\\' => out.push(match chars.next()? {
+                    '"' => '"',
+                    '\\' => '\\',
+                    't' => '\t',
+                    'n' => '\n',
+                    _ => return None,
+                }),
+                c => out.push(c),
+            }
+        }
+        let tail = chars.as_str().trim_start();
+        return (tail.is_empty() || tail.starts_with('#')).then_some(Value::Str(out));
+    }
+    let bare = text.split('#').next().unwrap_or("").trim_end();
+    match bare {
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        _ => pv_guest_sdk::cmdline::parse_u64(bare).map(Value::Int),
+    }
+}
+
+/// The keys a configuration may hold, in the order of [`DomainConfig`].
+const KEYS: [&str; 6] = ["name", "memory", "vcpus", "image", "cmdline", "autostart"];
+
+/// Parses a configuration file.
+pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
+    let mut seen = [false; KEYS.len()];
+    let mut cfg = DomainConfig {
+        name: String::new(),
+        memory_mib: 0,
+        vcpus: 1,
+        image: String::new(),
+        cmdline: String::new(),
+        autostart: true,
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (key, value) = trimmed.split_once('=').ok_or(ConfigError::Syntax { line })?;
+        let key = key.trim();
+        let k = KEYS
+            .iter()
+            .position(|&k| k == key)
+            .ok_or_else(|| ConfigError::UnknownKey {
+                line,
+                key: key.into(),
+            })?;
+        let key = KEYS[k];
+        if core::mem::replace(&mut seen[k], true) {
+            return Err(ConfigError::Duplicate { line, key });
+        }
+        let bad = |expected| ConfigError::BadValue {
+            line,
+            key,
+            expected,
+        };
+        let value = parse_value(value).ok_or_else(|| bad("a string, integer or boolean"))?;
+        match (key, value) {
+            ("name", Value::Str(s)) if strings::is_valid_name(s.as_bytes()) => cfg.name = s,
+            ("name", _) => return Err(bad("a string of 1..=31 characters [A-Za-z0-9._-]")),
+            ("memory", Value::Int(m)) if memory_ok(m) => cfg.memory_mib = m,
+            ("memory", _) => return Err(bad("an integer number of MiB within the guest RAM limits")),
+            ("vcpus", Value::Int(n)) if n >= 1 && n <= u64::from(u32::MAX) => cfg.vcpus = n as u32,
+            ("vcpus", _) => return Err(bad("an integer of at least 1")),
+            ("image", Value::Str(s)) if !s.is_empty() && s.len() <= tern_abi::module::NAME_MAX => {
+                cfg.image = s
+            }
+            ("image", _) => return Err(bad("a boot module name")),
+            ("cmdline", Value::Str(s)) if cmdline_ok(&s) => cfg.cmdline = s,
+            ("cmdline", _) => return Err(bad("printable ASCII of at most 255 bytes")),
+            ("autostart", Value::Bool(b)) => cfg.autostart = b,
+            // Every other key has its own arms above: only `autostart` is left.
+            _ => return Err(bad("a boolean")),
+        }
+    }
+    for (k, required) in [(0, "name"), (1, "memory"), (3, "image")] {
+        if !seen[k] {
+            return Err(ConfigError::Missing(required));
+        }
+    }
+    Ok(cfg)
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn memory_ok(mib: u64) -> bool {
+    mib.checked_mul(MIB)
+        .is_some_and(|b| (GUEST_RAM_MIN_SIZE..=GUEST_RAM_MAX_SIZE).contains(&b))
+}
+
+fn cmdline_ok(s: &str) -> bool {
+    s.len() <= strings::CMDLINE_MAX && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+impl DomainConfig {
+    /// The `domctl create` argument for this domain.
+    pub fn to_create(&self) -> CreateDomain {
+        let mut c = CreateDomain::new_zeroed();
+        // Lengths were checked by `parse`, so the fields always fit.
+        let _ = strings::set_field(&mut c.name, self.name.as_bytes());
+        let _ = strings::set_field(&mut c.cmdline, self.cmdline.as_bytes());
+        c.memory_pages = self.memory_mib * (MIB / PAGE_SIZE);
+        c.vcpus = self.vcpus;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = r#"
+# The demo guest.
+name = "demo"
+memory = 16   # MiB
+vcpus = 2
+image = "demo-guest"
+cmdline = "count=3 say=\"hi\""
+autostart = false
+"#;
+
+    #[test]
+    fn full_config() {
+        let c = parse(DEMO).unwrap();
+        assert_eq!(c.name, "demo");
+        assert_eq!(c.memory_mib, 16);
+        assert_eq!(c.vcpus, 2);
+        assert_eq!(c.image, "demo-guest");
+        assert_eq!(c.cmdline, "count=3 say=\"hi\"");
+        assert!(!c.autostart);
+        let cd = c.to_create();
+        assert_eq!(cd.memory_pages, 16 * 256);
+        assert_eq!(cd.vcpus, 2);
+        assert!(strings::is_valid_name_field(&cd.name));
+        assert!(strings::is_valid_cmdline_field(&cd.cmdline));
+        assert_eq!(strings::field_str(&cd.name), Some("demo"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("name = \"a\"\nmemory = 0x10\nimage = \"x\"").unwrap();
+        assert_eq!(c.vcpus, 1);
+        assert!(c.autostart);
+        assert_eq!(c.cmdline, "");
+        assert_eq!(c.memory_mib, 16);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = |t| parse(t).unwrap_err();
+        assert_eq!(e("name \"x\""), ConfigError::Syntax { line: 1 });
+        assert_eq!(
+            e("\nfoo = 1"),
+            ConfigError::UnknownKey {
+                line: 2,
+                key: "foo".into()
+            }
+        );
+        assert_eq!(
+            e("name = \"a\"\nname = \"b\""),
+            ConfigError::Duplicate {
+                line: 2,
+                key: "name"
+            }
+        );
+        assert!(matches!(e("name = \"a b\""), ConfigError::BadValue { key: "name", .. }));
+        assert!(matches!(e("memory = \"16\""), ConfigError::BadValue { key: "memory", .. }));
+        assert!(matches!(e("memory = 0"), ConfigError::BadValue { key: "memory", .. }));
+        assert!(matches!(e("vcpus = 0"), ConfigError::BadValue { key: "vcpus", .. }));
+        assert!(matches!(e("autostart = 1"), ConfigError::BadValue { key: "autostart", .. }));
+        assert!(matches!(e("cmdline = \"a\\nb\""), ConfigError::BadValue { key: "cmdline", .. }));
+        assert!(matches!(e("name = \"a\" junk"), ConfigError::BadValue { key: "name", .. }));
+        assert!(matches!(e("name = \"unterminated"), ConfigError::BadValue { .. }));
+        assert_eq!(e("name = \"a\"\nimage = \"x\""), ConfigError::Missing("memory"));
+        assert_eq!(e(""), ConfigError::Missing("name"));
+    }
+
+    #[test]
+    fn tables_are_rejected() {
+        assert_eq!(
+            parse("[domain]\nname = \"a\"").unwrap_err(),
+            ConfigError::Syntax { line: 1 }
+        );
+    }
+
+    #[test]
+    fn error_messages() {
+        use alloc::string::ToString;
+        assert_eq!(
+            ConfigError::Missing("image").to_string(),
+            "missing required key `image`"
+        );
+        assert_eq!(
+            ConfigError::Syntax { line: 3 }.to_string(),
+            "line 3: expected `key = value`"
+        );
+    }
+}

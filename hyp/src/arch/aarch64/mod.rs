@@ -1,0 +1,40 @@
+//! AArch64 implementation of the arch layer.
+//!
+//! Boot flow: `entry.rs` (Image header, relocation, bss, stack; EL3 pen) →
+//! `early.rs` (EL3 hand-off via `el3.rs`, DTB, identity map via `mmu.rs`,
+//! vectors) → `crate::boot::primary_main`. Secondaries: `secondary_entry`
+//! (x0 = logical CPU index) → `early::secondary_early` → `crate::boot::secondary_main`.
+
+mod cache;
+pub mod cpu;
+mod early;
+pub mod el3;
+mod entry;
+pub mod gic_sysreg;
+pub mod mmu;
+mod pagetable_stopgap;
+pub mod psci;
+mod sysreg;
+mod tlb;
+pub mod trap;
+pub mod vectors;
+
+pub use cpu::{MAX_CPUS, entered_at_el3, halt, release_from_pen, uptime};
+pub use early::{image_range, secondary_entry_address};
+pub use vectors::TrapFrame;
+
+/// The logical index of the calling CPU, if it has one yet (TPIDR_EL2 holds
+/// index + 1, see `crate::percpu`).
+pub fn cpu_index() -> Option<usize> {
+    use aarch64_cpu::registers::{Readable, TPIDR_EL2};
+    (TPIDR_EL2.get() as usize).checked_sub(1)
+}
+
+/// Prints `cpu <n> halted` and parks the calling CPU (other CPUs go on).
+pub fn halt_this_cpu() -> ! {
+    match cpu_index() {
+        Some(n) => crate::logger::report(format_args!("cpu {n} halted\n")),
+        None => crate::logger::report(format_args!("cpu ? halted\n")),
+    }
+    halt()
+}

@@ -1,0 +1,241 @@
+//! EL2 exception vectors (VBAR_EL2) and the trap frame.
+//!
+//! Every vector saves the full general-purpose state into a [`TrapFrame`] on
+//! the current EL2 stack and calls a Rust handler with `&mut TrapFrame`. On
+//! return, every GPR and ELR_EL2/SPSR_EL2 are reloaded from the (possibly
+//! modified) frame and the CPU `eret`s. Layout of the table: Arm ARM D1.10.2,
+//! "Exception vectors" (4 groups of 4 entries, 0x80 bytes each, 2 KiB aligned).
+
+use core::arch::global_asm;
+use core::fmt;
+
+use aarch64_cpu::registers::{ESR_EL2, VBAR_EL2};
+use tock_registers::LocalRegisterCopy;
+use tock_registers::interfaces::Writeable;
+
+/// Register state saved on every exception taken to EL2.
+///
+/// `#[repr(C)]` layout, shared with the assembly in this file (byte offsets):
+///
+/// | offset | field | restored on return |
+/// |---|---|---|
+/// | 0x000 | `x[0]`..`x[30]` (x0..x30) | yes |
+/// | 0x0f8 | `sp`: SP_EL2 before the exception (frame address + 0x120) | no |
+/// | 0x100 | `elr`: ELR_EL2, where `eret` returns | yes |
+/// | 0x108 | `spsr`: SPSR_EL2, the state `eret` restores | yes |
+/// | 0x110 | `esr`: ESR_EL2, syndrome | no |
+/// | 0x118 | `far`: FAR_EL2, faulting address (when valid) | no |
+///
+/// Size 0x120 (288 bytes, a multiple of 16 as SP requires). For exceptions from
+/// a lower EL, the guest's own SP (SP_EL1/SP_EL0) is untouched by the entry and
+/// not in the frame.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct TrapFrame {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// SP_EL2 before the exception (informational).
+    pub sp: u64,
+    /// Return address (ELR_EL2).
+    pub elr: u64,
+    /// Saved program status (SPSR_EL2).
+    pub spsr: u64,
+    /// Exception syndrome (ESR_EL2).
+    pub esr: u64,
+    /// Fault address (FAR_EL2).
+    pub far: u64,
+}
+
+const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
+const _: () = assert!(FRAME_SIZE == 0x120);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, sp) == 0xf8);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, esr) == 0x110);
+
+impl TrapFrame {
+    /// The exception class, by name (`None` for an EC `aarch64-cpu` does not know).
+    pub fn exception_class(&self) -> Option<ESR_EL2::EC::Value> {
+        LocalRegisterCopy::<u64, ESR_EL2::Register>::new(self.esr).read_as_enum(ESR_EL2::EC)
+    }
+
+    /// The syndrome's ISS field.
+    pub fn iss(&self) -> u64 {
+        LocalRegisterCopy::<u64, ESR_EL2::Register>::new(self.esr).read(ESR_EL2::ISS)
+    }
+}
+
+/// Writes the full report: `EL2 exception: <EC name>`, ESR/ISS, ELR, FAR, SPSR,
+/// x0..x30, SP. The caller adds the "halted" line.
+pub struct Report<'a> {
+    /// What kind of vector was taken (e.g. "synchronous, current EL").
+    pub kind: &'static str,
+    /// The saved state.
+    pub frame: &'a TrapFrame,
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.frame;
+        match frame.exception_class() {
+            Some(ec) => writeln!(f, "EL2 exception: {ec:?} ({})", self.kind)?,
+            None => writeln!(f, "EL2 exception: unknown EC ({})", self.kind)?,
+        }
+        writeln!(f, "  ESR {:#018x} (ISS {:#x})", frame.esr, frame.iss())?;
+        writeln!(f, "  ELR {:#018x}  FAR {:#018x}", frame.elr, frame.far)?;
+        writeln!(f, "  SPSR {:#010x}  SP {:#018x}", frame.spsr, frame.sp)?;
+        for (i, pair) in frame.x.chunks(2).enumerate() {
+            let r = i * 2;
+            match pair {
+                [a, b] => writeln!(f, "  x{r:<2} {a:#018x}  x{:<2} {b:#018x}", r + 1)?,
+                [a] => writeln!(f, "  x{r:<2} {a:#018x}")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Installs the vector table on this CPU.
+pub fn install() {
+    unsafe extern "C" {
+        // Defined in the assembly below; only its address is taken.
+        static el2_vectors: u8;
+    }
+    VBAR_EL2.set(&raw const el2_vectors as u64);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// Reports an exception the hypervisor did not expect and halts this CPU.
+fn unexpected(kind: &'static str, frame: &TrapFrame) -> ! {
+    crate::logger::report(format_args!("{}", Report { kind, frame }));
+    super::halt_this_cpu()
+}
+
+extern "C" fn current_sync(frame: &mut TrapFrame) {
+    unexpected("synchronous, current EL", frame)
+}
+extern "C" fn current_irq(frame: &mut TrapFrame) {
+    unexpected("IRQ, current EL", frame)
+}
+extern "C" fn current_fiq(frame: &mut TrapFrame) {
+    unexpected("FIQ, current EL", frame)
+}
+extern "C" fn current_serror(frame: &mut TrapFrame) {
+    unexpected("SError, current EL", frame)
+}
+extern "C" fn current_sp0(frame: &mut TrapFrame) {
+    unexpected("exception with SP_EL0 at EL2", frame)
+}
+extern "C" fn lower_sync(frame: &mut TrapFrame) {
+    super::trap::lower_sync(frame)
+}
+extern "C" fn lower_irq(frame: &mut TrapFrame) {
+    super::trap::lower_irq(frame)
+}
+extern "C" fn lower_fiq(frame: &mut TrapFrame) {
+    unexpected("FIQ, lower EL", frame)
+}
+extern "C" fn lower_serror(frame: &mut TrapFrame) {
+    unexpected("SError, lower EL", frame)
+}
+extern "C" fn lower_aarch32(frame: &mut TrapFrame) {
+    unexpected("exception from AArch32", frame)
+}
+
+global_asm!(
+    r#"
+/* One vector: reserve the frame, save x0/x1, load the handler, go common. */
+.macro VECTOR handler
+    .balign 0x80
+    sub     sp, sp, #{frame_size}
+    stp     x0, x1, [sp, #0x00]
+    adrp    x1, \handler
+    add     x1, x1, :lo12:\handler
+    b       el2_trap_common
+.endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global el2_vectors
+el2_vectors:
+    /* Current EL with SP_EL0 (never used by hyp). */
+    VECTOR {current_sp0}
+    VECTOR {current_sp0}
+    VECTOR {current_sp0}
+    VECTOR {current_sp0}
+    /* Current EL with SP_ELx. */
+    VECTOR {current_sync}
+    VECTOR {current_irq}
+    VECTOR {current_fiq}
+    VECTOR {current_serror}
+    /* Lower EL, AArch64. */
+    VECTOR {lower_sync}
+    VECTOR {lower_irq}
+    VECTOR {lower_fiq}
+    VECTOR {lower_serror}
+    /* Lower EL, AArch32 (guests are AArch64 only). */
+    VECTOR {lower_aarch32}
+    VECTOR {lower_aarch32}
+    VECTOR {lower_aarch32}
+    VECTOR {lower_aarch32}
+
+/* x0/x1 saved, x1 = handler. Save the rest, call handler(&mut frame), restore. */
+el2_trap_common:
+    stp     x2, x3, [sp, #0x10]
+    stp     x4, x5, [sp, #0x20]
+    stp     x6, x7, [sp, #0x30]
+    stp     x8, x9, [sp, #0x40]
+    stp     x10, x11, [sp, #0x50]
+    stp     x12, x13, [sp, #0x60]
+    stp     x14, x15, [sp, #0x70]
+    stp     x16, x17, [sp, #0x80]
+    stp     x18, x19, [sp, #0x90]
+    stp     x20, x21, [sp, #0xa0]
+    stp     x22, x23, [sp, #0xb0]
+    stp     x24, x25, [sp, #0xc0]
+    stp     x26, x27, [sp, #0xd0]
+    stp     x28, x29, [sp, #0xe0]
+    add     x2, sp, #{frame_size}
+    stp     x30, x2, [sp, #0xf0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [sp, #0x100]
+    mrs     x2, esr_el2
+    mrs     x3, far_el2
+    stp     x2, x3, [sp, #0x110]
+    mov     x0, sp
+    blr     x1
+    ldp     x2, x3, [sp, #0x100]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [sp, #0x10]
+    ldp     x4, x5, [sp, #0x20]
+    ldp     x6, x7, [sp, #0x30]
+    ldp     x8, x9, [sp, #0x40]
+    ldp     x10, x11, [sp, #0x50]
+    ldp     x12, x13, [sp, #0x60]
+    ldp     x14, x15, [sp, #0x70]
+    ldp     x16, x17, [sp, #0x80]
+    ldp     x18, x19, [sp, #0x90]
+    ldp     x20, x21, [sp, #0xa0]
+    ldp     x22, x23, [sp, #0xb0]
+    ldp     x24, x25, [sp, #0xc0]
+    ldp     x26, x27, [sp, #0xd0]
+    ldp     x28, x29, [sp, #0xe0]
+    ldr     x30, [sp, #0xf0]
+    ldp     x0, x1, [sp, #0x00]
+    add     sp, sp, #{frame_size}
+    eret
+"#,
+    frame_size = const FRAME_SIZE,
+    current_sp0 = sym current_sp0,
+    current_sync = sym current_sync,
+    current_irq = sym current_irq,
+    current_fiq = sym current_fiq,
+    current_serror = sym current_serror,
+    lower_sync = sym lower_sync,
+    lower_irq = sym lower_irq,
+    lower_fiq = sym lower_fiq,
+    lower_serror = sym lower_serror,
+    lower_aarch32 = sym lower_aarch32,
+);

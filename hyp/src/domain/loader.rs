@@ -1,0 +1,143 @@
+//! Loading a guest image into a domain and preparing its first vCPU.
+//!
+//! The image's segments are copied to the IPAs their physical-address fields
+//! name (the guest starts with its MMU off), which must lie in the domain's RAM
+//! and not over the start-info page. Then the start-info page is written and
+//! vCPU 0 is set to the entry state of `specs/memory-map.md`.
+
+use tern_abi::domctl::VcpuEntry;
+use tern_abi::layout::START_INFO_IPA;
+use tern_abi::start_info::{START_INFO_MAGIC, StartInfo};
+use tern_abi::{Error, GUEST_ABI, PAGE_SIZE};
+use zerocopy::IntoBytes;
+
+use super::Domain;
+use crate::addr::GuestPhysAddr;
+use crate::elf::Elf;
+use crate::physmem::PhysMem;
+
+/// `SCTLR_EL1` as a guest first sees it: MMU, caches and alignment checks off,
+/// with the bits that are RES1 in ARMv8.0 set (Arm ARM D13.2.118: bits 29, 28,
+/// 23, 22, 20 and 11).
+pub const SCTLR_EL1_RESET: u64 = (1 << 29) | (1 << 28) | (1 << 23) | (1 << 22) | (1 << 20) | (1 << 11);
+
+/// Loads `image` into `dom` and sets vCPU 0 to enter it. `module_count` goes in
+/// the start-info page (dom0 reads modules by index).
+///
+/// Errors: `InvalidImage` if the ELF is malformed or a segment falls outside
+/// RAM or over the start-info page; `InvalidState` if the domain has run.
+pub fn load(dom: &mut Domain, mem: &dyn PhysMem, image: &[u8], module_count: u32) -> Result<u64, Error> {
+    if dom.has_run {
+        return Err(Error::InvalidState);
+    }
+    let elf = Elf::parse(image).map_err(|_| Error::InvalidImage)?;
+    let info_end = START_INFO_IPA + PAGE_SIZE;
+    // Check every segment before writing anything, so a bad image leaves RAM
+    // as it was.
+    for seg in elf.segments() {
+        let seg = seg.map_err(|_| Error::InvalidImage)?;
+        if !dom.ram.contains(GuestPhysAddr(seg.paddr), seg.memsz) || seg.paddr < info_end {
+            return Err(Error::InvalidImage);
+        }
+    }
+    let entry = elf.entry();
+    if !dom.ram.contains(GuestPhysAddr(entry), 4) || entry % 4 != 0 {
+        return Err(Error::InvalidImage);
+    }
+    for seg in elf.segments().flatten() {
+        let ipa = GuestPhysAddr(seg.paddr);
+        let file = &elf.bytes()[seg.file.clone()];
+        dom.ram.write(mem, ipa, file)?;
+        let tail = GuestPhysAddr(seg.paddr + file.len() as u64);
+        dom.ram.zero(mem, tail, seg.memsz - file.len() as u64)?;
+    }
+    let info = StartInfo {
+        magic: START_INFO_MAGIC,
+        abi_version: GUEST_ABI.pack() as u32,
+        flags: dom.flags().bits(),
+        domain_id: dom.id().0,
+        vcpus: dom.vcpus.len() as u32,
+        ram_base: dom.ram.base().0,
+        ram_size: dom.ram.size(),
+        console_port: 0,
+        module_count,
+        name: *dom.name_field(),
+        cmdline: dom.cmdline,
+        reserved: [0; 176],
+    };
+    let page = GuestPhysAddr(START_INFO_IPA);
+    dom.ram.zero(mem, page, PAGE_SIZE)?;
+    dom.ram.write(mem, page, info.as_bytes())?;
+    let vcpu_entry = VcpuEntry {
+        pc: entry,
+        sp: 0,
+        x: [START_INFO_IPA, dom.ram.size(), 0, 0],
+    };
+    dom.set_vcpu_entry(0, &vcpu_entry, SCTLR_EL1_RESET);
+    dom.image_loaded = true;
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::table::DomainTable;
+    use crate::domain::{DomainConfig, VcpuState};
+    use crate::physmem::testing::Arena;
+    use tern_abi::domctl::{DomainFlags, DomainId};
+    use zerocopy::FromBytes;
+
+    fn setup() -> (Arena, Arena, DomainTable, DomainId) {
+        let mem = Arena::new(0x8000_0000, 2048);
+        let mut frames = Arena::new(0x8000_0000, 2048);
+        let mut t = DomainTable::new();
+        let cfg = DomainConfig {
+            name: b"g",
+            pages: 512,
+            vcpus: 2,
+            cmdline: b"hello=1",
+            flags: DomainFlags::from_bits_retain(0),
+        };
+        let id = t.create(&cfg, &mut frames, &mem).unwrap();
+        (mem, frames, t, id)
+    }
+
+    #[test]
+    fn loads_segments_start_info_and_entry() {
+        let (mem, _f, mut t, id) = setup();
+        let img = crate::elf::tests::image(0x4008_0000, &[9, 8, 7, 6], 8);
+        let d = t.get_mut(id).unwrap();
+        assert_eq!(load(d, &mem, &img, 0), Ok(0x4008_0000));
+        let mut b = [0xffu8; 12];
+        d.ram.read(&mem, GuestPhysAddr(0x4008_0000), &mut b).unwrap();
+        assert_eq!(b, [9, 8, 7, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut page = [0u8; 512];
+        d.ram.read(&mem, GuestPhysAddr(START_INFO_IPA), &mut page).unwrap();
+        let si = StartInfo::read_from_bytes(&page[..]).unwrap();
+        assert!(si.is_valid_for_major(1));
+        assert_eq!(si.ram_size, 512 * PAGE_SIZE);
+        assert_eq!(si.vcpus, 2);
+        assert_eq!(tern_abi::strings::field_str(&si.cmdline), Some("hello=1"));
+        let v0 = &d.vcpus[0];
+        assert_eq!(v0.state, VcpuState::Runnable);
+        assert_eq!(v0.ctx.gp.pc, 0x4008_0000);
+        assert_eq!(v0.ctx.gp.x[0], START_INFO_IPA);
+        assert_eq!(v0.ctx.gp.x[1], 512 * PAGE_SIZE);
+        assert_eq!(d.vcpus[1].state, VcpuState::Down);
+    }
+
+    #[test]
+    fn refuses_images_outside_ram_or_over_start_info() {
+        let (mem, _f, mut t, id) = setup();
+        let d = t.get_mut(id).unwrap();
+        for at in [0x4000_0000, 0x3fff_f000, 0x4020_0000 - 2, 0x9000_0000] {
+            let img = crate::elf::tests::image(at, &[1, 2, 3, 4], 0);
+            assert_eq!(load(d, &mem, &img, 0), Err(Error::InvalidImage), "{at:#x}");
+        }
+        assert_eq!(load(d, &mem, b"not an elf", 0), Err(Error::InvalidImage));
+        assert!(!d.image_loaded);
+        d.has_run = true;
+        let img = crate::elf::tests::image(0x4008_0000, &[1, 2, 3, 4], 0);
+        assert_eq!(load(d, &mem, &img, 0), Err(Error::InvalidState));
+    }
+}

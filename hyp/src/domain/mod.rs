@@ -1,0 +1,238 @@
+//! Domains: the unit of isolation. A domain has an id, a name, a VMID, its own
+//! stage-2 tables, RAM counted page by page, and one or more vCPUs.
+//!
+//! This module is policy and bookkeeping only; it never touches a system
+//! register. Running a vCPU is the scheduler's and `arch`'s business.
+
+pub mod loader;
+pub mod ram;
+pub mod table;
+
+use alloc::vec::Vec;
+
+use tern_abi::domctl::{DomainFlags, DomainId, DomainInfo, DomainState, VcpuEntry};
+use tern_abi::sched::ShutdownReason;
+use tern_abi::strings::{NAME_MAX, set_field};
+
+use crate::physmem::{FrameSource, PhysMem};
+use crate::stage2::Stage2;
+use crate::vcpu::VcpuContext;
+use ram::GuestRam;
+
+/// Most vCPUs one domain may have.
+pub const MAX_VCPUS: usize = 8;
+
+/// A VMID: tags a domain's stage-2 TLB entries (Arm ARM D8.15, "VMID").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Vmid(pub u16);
+
+/// Where a domain is in its life. `DomainInfo::state` is derived from it and the
+/// vCPUs' states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Created or paused by dom0: no vCPU runs.
+    Paused,
+    /// Its vCPUs may run.
+    Active,
+    /// The guest asked to stop.
+    Shutdown(ShutdownReason),
+    /// The hypervisor stopped it after a fault.
+    Crashed,
+}
+
+/// What a vCPU is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuState {
+    /// Not brought up (secondary vCPUs before `vcpu_up`).
+    Down,
+    /// Wants a physical CPU.
+    Runnable,
+    /// Waiting for an event (`sched_op block`).
+    Blocked,
+}
+
+/// One virtual CPU.
+#[derive(Debug)]
+pub struct Vcpu {
+    /// Its architectural state while not on a physical CPU.
+    pub ctx: VcpuContext,
+    /// Whether it wants to run.
+    pub state: VcpuState,
+}
+
+/// A domain.
+#[derive(Debug)]
+pub struct Domain {
+    id: DomainId,
+    name: [u8; NAME_MAX + 1],
+    vmid: Vmid,
+    flags: DomainFlags,
+    /// Where the domain is in its life.
+    pub life: Lifecycle,
+    /// Its RAM.
+    pub ram: GuestRam,
+    max_pages: u64,
+    /// Its stage-2 translation tables.
+    pub stage2: Stage2,
+    /// Its vCPUs; index = vCPU id.
+    pub vcpus: Vec<Vcpu>,
+    /// The command line for its start-info page.
+    pub cmdline: [u8; 256],
+    /// Whether an image was loaded (it may be unpaused).
+    pub image_loaded: bool,
+    /// Whether it ever ran (no more images may be loaded).
+    pub has_run: bool,
+    /// CPU time used by all its vCPUs, in counter ticks.
+    pub cpu_ticks: u64,
+}
+
+impl Domain {
+    /// Its id.
+    pub const fn id(&self) -> DomainId {
+        self.id
+    }
+    /// Its VMID.
+    pub const fn vmid(&self) -> Vmid {
+        self.vmid
+    }
+    /// Whether it is the control domain.
+    pub fn is_dom0(&self) -> bool {
+        self.flags.contains(DomainFlags::IS_DOM0)
+    }
+    /// Its flags.
+    pub const fn flags(&self) -> DomainFlags {
+        self.flags
+    }
+    /// Its name.
+    pub fn name(&self) -> &str {
+        tern_abi::strings::field_str(&self.name).unwrap_or("?")
+    }
+    /// Its name field, NUL-padded.
+    pub const fn name_field(&self) -> &[u8; NAME_MAX + 1] {
+        &self.name
+    }
+    /// The most RAM it may hold, in pages.
+    pub const fn max_pages(&self) -> u64 {
+        self.max_pages
+    }
+    /// Sets the ballooning ceiling.
+    pub fn set_max_pages(&mut self, pages: u64) {
+        self.max_pages = pages;
+    }
+
+    /// Whether vCPU `v` may be put on a physical CPU now.
+    pub fn vcpu_runnable(&self, v: usize) -> bool {
+        self.life == Lifecycle::Active
+            && self.vcpus.get(v).is_some_and(|c| c.state == VcpuState::Runnable)
+    }
+
+    /// The ABI state.
+    pub fn state(&self) -> DomainState {
+        match self.life {
+            Lifecycle::Paused => DomainState::Paused,
+            Lifecycle::Shutdown(_) => DomainState::Shutdown,
+            Lifecycle::Crashed => DomainState::Crashed,
+            Lifecycle::Active => {
+                if self.vcpus.iter().any(|v| v.state == VcpuState::Runnable) {
+                    DomainState::Running
+                } else {
+                    DomainState::Blocked
+                }
+            }
+        }
+    }
+
+    /// Sets vCPU `v`'s entry state.
+    pub fn set_vcpu_entry(&mut self, v: usize, entry: &VcpuEntry, sctlr_reset: u64) {
+        let vcpu = &mut self.vcpus[v];
+        vcpu.ctx = VcpuContext::at_entry(entry, sctlr_reset);
+        vcpu.state = VcpuState::Runnable;
+    }
+
+    /// The `DomainInfo` dom0 sees. `ticks_per_s` converts CPU time.
+    pub fn info(&self, ticks_per_s: u64) -> DomainInfo {
+        let reason = match self.life {
+            Lifecycle::Shutdown(r) => r.raw(),
+            _ => 0,
+        };
+        let ns = (u128::from(self.cpu_ticks) * 1_000_000_000 / u128::from(ticks_per_s.max(1))) as u64;
+        DomainInfo {
+            domain_id: self.id.0,
+            state: self.state().raw(),
+            shutdown_reason: reason,
+            vcpus: self.vcpus.len() as u32,
+            flags: self.flags.bits(),
+            reserved0: 0,
+            memory_pages: self.ram.pages(),
+            max_memory_pages: self.max_pages,
+            cpu_time_ns: ns,
+            name: self.name,
+        }
+    }
+
+    /// Gives back every page the domain holds: RAM and stage-2 tables.
+    fn release(&mut self, frames: &mut dyn FrameSource, mem: &dyn PhysMem) {
+        self.stage2.destroy(frames, mem);
+        self.ram.free(frames);
+    }
+}
+
+/// What a new domain needs.
+#[derive(Clone, Copy, Debug)]
+pub struct DomainConfig<'a> {
+    /// Unique name.
+    pub name: &'a [u8],
+    /// RAM in pages.
+    pub pages: u64,
+    /// vCPU count.
+    pub vcpus: usize,
+    /// Command line (may be empty).
+    pub cmdline: &'a [u8],
+    /// Flags (`IS_DOM0` for the control domain).
+    pub flags: DomainFlags,
+}
+
+impl Domain {
+    fn build(
+        id: DomainId,
+        vmid: Vmid,
+        cfg: &DomainConfig<'_>,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<Self, tern_abi::Error> {
+        let mut name = [0u8; NAME_MAX + 1];
+        set_field(&mut name, cfg.name)?;
+        let mut cmdline = [0u8; 256];
+        set_field(&mut cmdline, cfg.cmdline)?;
+        let base = crate::addr::GuestPhysAddr(tern_abi::layout::GUEST_RAM_BASE);
+        let mut ram = GuestRam::allocate(base, cfg.pages, frames, mem)?;
+        let stage2 = match Stage2::for_ram(&ram, frames, mem) {
+            Ok(s) => s,
+            Err(e) => {
+                ram.free(frames);
+                return Err(e);
+            }
+        };
+        let vcpus = (0..cfg.vcpus)
+            .map(|_| Vcpu {
+                ctx: VcpuContext::default(),
+                state: VcpuState::Down,
+            })
+            .collect();
+        Ok(Self {
+            id,
+            name,
+            vmid,
+            flags: cfg.flags,
+            life: Lifecycle::Paused,
+            max_pages: cfg.pages,
+            ram,
+            stage2,
+            vcpus,
+            cmdline,
+            image_loaded: false,
+            has_run: false,
+            cpu_ticks: 0,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! The set of live domains: ids, VMIDs, names, creation and destruction.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+
+use tern_abi::Error;
+use tern_abi::domctl::DomainId;
+
+use super::{Domain, DomainConfig, MAX_VCPUS, Vmid};
+use crate::physmem::{FrameSource, PhysMem};
+
+/// VMIDs are 8 bits (`VTCR_EL2.VS` = 0 works on every ARMv8.0 CPU), so at most
+/// this many domains exist at once. VMID 0 is never given out so that a zeroed
+/// `VTTBR_EL2` cannot alias a live domain.
+pub const MAX_DOMAINS: usize = 255;
+
+/// Every live domain, by id.
+#[derive(Debug, Default)]
+pub struct DomainTable {
+    domains: BTreeMap<u32, Box<Domain>>,
+    next_id: u32,
+    vmids_used: [u64; 4],
+}
+
+impl DomainTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self {
+            domains: BTreeMap::new(),
+            next_id: 0,
+            vmids_used: [0; 4],
+        }
+    }
+
+    fn alloc_vmid(&mut self) -> Option<Vmid> {
+        (1..=MAX_DOMAINS as u16).find(|&v| {
+            let (w, b) = (usize::from(v / 64), v % 64);
+            if self.vmids_used[w] & (1 << b) == 0 {
+                self.vmids_used[w] |= 1 << b;
+                true
+            } else {
+                false
+            }
+        })
+        .map(Vmid)
+    }
+
+    fn free_vmid(&mut self, v: Vmid) {
+        self.vmids_used[usize::from(v.0 / 64)] &= !(1 << (v.0 % 64));
+    }
+
+    /// Creates a paused domain with zeroed RAM and no image. dom0 (the first
+    /// domain created) gets id 0; ids after that increase and are not reused
+    /// until the 32-bit space wraps.
+    pub fn create(
+        &mut self,
+        cfg: &DomainConfig<'_>,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<DomainId, Error> {
+        if cfg.vcpus == 0 || cfg.pages == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        if cfg.vcpus > MAX_VCPUS {
+            return Err(Error::TooBig);
+        }
+        let max_pages = tern_abi::layout::GUEST_RAM_MAX_SIZE / tern_abi::PAGE_SIZE;
+        let min_pages = tern_abi::layout::GUEST_RAM_MIN_SIZE / tern_abi::PAGE_SIZE;
+        if cfg.pages > max_pages {
+            return Err(Error::TooBig);
+        }
+        if cfg.pages < min_pages || !tern_abi::strings::is_valid_name(cfg.name) {
+            return Err(Error::InvalidArgument);
+        }
+        if self.domains.values().any(|d| d.name().as_bytes() == cfg.name) {
+            return Err(Error::Exists);
+        }
+        let id = self.next_free_id().ok_or(Error::TooBig)?;
+        let vmid = self.alloc_vmid().ok_or(Error::TooBig)?;
+        match Domain::build(id, vmid, cfg, frames, mem) {
+            Ok(d) => {
+                self.domains.insert(id.0, Box::new(d));
+                self.next_id = id.0.wrapping_add(1);
+                Ok(id)
+            }
+            Err(e) => {
+                self.free_vmid(vmid);
+                Err(e)
+            }
+        }
+    }
+
+    fn next_free_id(&self) -> Option<DomainId> {
+        if self.domains.len() >= MAX_DOMAINS {
+            return None;
+        }
+        let mut id = self.next_id;
+        // dom0's id is never given to another domain, even after wrapping.
+        while self.domains.contains_key(&id) || (id == 0 && self.next_id != 0) {
+            id = id.wrapping_add(1);
+        }
+        Some(DomainId(id))
+    }
+
+    /// Destroys a domain and returns every page it held. The caller has made
+    /// sure no physical CPU is running one of its vCPUs.
+    pub fn destroy(
+        &mut self,
+        id: DomainId,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<(), Error> {
+        let mut d = self.domains.remove(&id.0).ok_or(Error::NoSuchDomain)?;
+        d.release(frames, mem);
+        self.free_vmid(d.vmid());
+        Ok(())
+    }
+
+    /// The domain with this id.
+    pub fn get(&self, id: DomainId) -> Result<&Domain, Error> {
+        self.domains.get(&id.0).map(|d| &**d).ok_or(Error::NoSuchDomain)
+    }
+
+    /// The domain with this id, mutably.
+    pub fn get_mut(&mut self, id: DomainId) -> Result<&mut Domain, Error> {
+        self.domains
+            .get_mut(&id.0)
+            .map(|d| &mut **d)
+            .ok_or(Error::NoSuchDomain)
+    }
+
+    /// Domains with an id `>= from`, in id order.
+    pub fn iter_from(&self, from: u32) -> impl Iterator<Item = &Domain> {
+        self.domains.range(from..).map(|(_, d)| &**d)
+    }
+
+    /// Every domain, mutably, in id order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Domain> {
+        self.domains.values_mut().map(|d| &mut **d)
+    }
+
+    /// How many domains exist.
+    pub fn len(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Whether no domain exists.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::physmem::testing::Arena;
+    use tern_abi::domctl::DomainFlags;
+
+    fn cfg(name: &[u8]) -> DomainConfig<'_> {
+        DomainConfig {
+            name,
+            pages: 256,
+            vcpus: 1,
+            cmdline: b"",
+            flags: DomainFlags::from_bits_retain(0),
+        }
+    }
+
+    #[test]
+    fn create_destroy_cycles_leak_nothing() {
+        let mem = Arena::new(0x8000_0000, 4096);
+        let mut frames = Arena::new(0x8000_0000, 4096);
+        let mut t = DomainTable::new();
+        let d0 = t.create(&cfg(b"dom0"), &mut frames, &mem).unwrap();
+        assert_eq!(d0, DomainId::DOM0);
+        let base = frames.live_runs();
+        for i in 0..300 {
+            let id = t.create(&cfg(b"guest"), &mut frames, &mem).unwrap();
+            assert_eq!(id.0, i + 1);
+            assert_eq!(t.get(id).unwrap().ram.pages(), 256);
+            t.destroy(id, &mut frames, &mem).unwrap();
+        }
+        assert_eq!(frames.live_runs(), base);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn refuses_bad_configs() {
+        let mem = Arena::new(0x8000_0000, 1024);
+        let mut frames = Arena::new(0x8000_0000, 1024);
+        let mut t = DomainTable::new();
+        t.create(&cfg(b"a"), &mut frames, &mem).unwrap();
+        assert_eq!(t.create(&cfg(b"a"), &mut frames, &mem), Err(Error::Exists));
+        assert_eq!(t.create(&cfg(b""), &mut frames, &mem), Err(Error::InvalidArgument));
+        let mut c = cfg(b"b");
+        c.vcpus = MAX_VCPUS + 1;
+        assert_eq!(t.create(&c, &mut frames, &mem), Err(Error::TooBig));
+        c.vcpus = 1;
+        c.pages = 2048;
+        assert_eq!(t.create(&c, &mut frames, &mem), Err(Error::NoMemory));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.destroy(DomainId(9), &mut frames, &mem), Err(Error::NoSuchDomain));
+    }
+
+    #[test]
+    fn vmids_are_unique_and_reused() {
+        let mem = Arena::new(0x8000_0000, 4096);
+        let mut frames = Arena::new(0x8000_0000, 4096);
+        let mut t = DomainTable::new();
+        let a = t.create(&cfg(b"a"), &mut frames, &mem).unwrap();
+        let b = t.create(&cfg(b"b"), &mut frames, &mem).unwrap();
+        let (va, vb) = (t.get(a).unwrap().vmid(), t.get(b).unwrap().vmid());
+        assert_ne!(va, vb);
+        assert_ne!(va.0, 0);
+        t.destroy(a, &mut frames, &mem).unwrap();
+        let c = t.create(&cfg(b"c"), &mut frames, &mem).unwrap();
+        assert_eq!(t.get(c).unwrap().vmid(), va);
+    }
+}

@@ -1,0 +1,241 @@
+//! The hypervisor log: a `log::Log` that writes
+//! `[    t.tttttt] cpuN LEVEL message` lines to the console UART and keeps the
+//! last [`RING_SIZE`] bytes of them in a ring buffer (for dom0's `dmesg`).
+//!
+//! One spin lock serialises whole lines, so lines from several CPUs do not
+//! interleave. Exception reports ([`report`]) bypass the level filter and,
+//! if the lock is stuck (a CPU faulted while holding it), write anyway.
+//!
+//! The time and CPU-number sources are functions given at [`init`], so this
+//! module builds and is tested on the host.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use log::{LevelFilter, Log, Metadata, Record};
+use spin::{Mutex, Once};
+
+/// Bytes of log text kept for `dmesg`.
+pub const RING_SIZE: usize = 16 * 1024;
+
+/// Where log text goes.
+pub trait Console: Sync {
+    /// Writes raw bytes (the console may translate `\n`).
+    fn write_bytes(&self, bytes: &[u8]);
+}
+
+/// Sources of the line prefix.
+#[derive(Clone, Copy)]
+pub struct Sources {
+    /// Time since boot as (seconds, microseconds).
+    pub uptime: fn() -> (u64, u32),
+    /// The calling CPU's logical index, if it has one yet.
+    pub cpu: fn() -> Option<usize>,
+}
+
+/// A byte ring holding the most recent log text.
+pub struct Ring {
+    buf: [u8; RING_SIZE],
+    /// Total bytes ever written; `written % RING_SIZE` is the next write index.
+    written: usize,
+}
+
+impl Ring {
+    /// An empty ring.
+    pub const fn new() -> Self {
+        Self { buf: [0; RING_SIZE], written: 0 }
+    }
+
+    /// Appends `bytes`, overwriting the oldest text when full.
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.buf[self.written % RING_SIZE] = b;
+            self.written = self.written.wrapping_add(1);
+        }
+    }
+
+    /// The retained text, oldest first, as (older part, newer part).
+    pub fn contents(&self) -> (&[u8], &[u8]) {
+        if self.written <= RING_SIZE {
+            (&self.buf[..self.written], &[])
+        } else {
+            let split = self.written % RING_SIZE;
+            (&self.buf[split..], &self.buf[..split])
+        }
+    }
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes to the console (if any) and the ring.
+struct Sink<'a> {
+    console: Option<&'a dyn Console>,
+    ring: &'a mut Ring,
+}
+
+impl Write for Sink<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(c) = self.console {
+            c.write_bytes(s.as_bytes());
+        }
+        self.ring.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Formats one line's prefix: `[    s.uuuuuu] cpuN LEVEL `.
+pub fn write_prefix(w: &mut dyn Write, (secs, micros): (u64, u32), cpu: Option<usize>, level: log::Level) -> fmt::Result {
+    write!(w, "[{secs:5}.{micros:06}] ")?;
+    match cpu {
+        Some(n) => write!(w, "cpu{n} ")?,
+        None => write!(w, "cpu? ")?,
+    }
+    write!(w, "{level:<5} ")
+}
+
+/// The logger.
+pub struct Logger {
+    ring: Mutex<Ring>,
+    console: Once<&'static dyn Console>,
+    sources: Once<Sources>,
+    level: AtomicUsize,
+}
+
+impl Logger {
+    /// A logger with no console yet.
+    pub const fn new() -> Self {
+        Self {
+            ring: Mutex::new(Ring::new()),
+            console: Once::new(),
+            sources: Once::new(),
+            level: AtomicUsize::new(LevelFilter::Info as usize),
+        }
+    }
+
+    fn sources(&self) -> Sources {
+        self.sources.get().copied().unwrap_or(Sources { uptime: || (0, 0), cpu: || None })
+    }
+
+    fn level(&self) -> LevelFilter {
+        match self.level.load(Ordering::Relaxed) {
+            0 => LevelFilter::Off,
+            1 => LevelFilter::Error,
+            2 => LevelFilter::Warn,
+            3 => LevelFilter::Info,
+            4 => LevelFilter::Debug,
+            _ => LevelFilter::Trace,
+        }
+    }
+
+    /// Writes `args` verbatim (no prefix, no filter). Waits a bounded time for
+    /// the lock, then writes without it: a report must get out even if the
+    /// faulting CPU held the lock.
+    pub fn write_raw(&self, args: fmt::Arguments<'_>) {
+        const TRIES: usize = 1 << 20;
+        let console = self.console.get().copied();
+        for _ in 0..TRIES {
+            if let Some(mut ring) = self.ring.try_lock() {
+                let _ = Sink { console, ring: &mut ring }.write_fmt(args);
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        let mut scratch = Ring::new();
+        let _ = Sink { console, ring: &mut scratch }.write_fmt(args);
+    }
+
+    /// Runs `f` on the retained log text (oldest part, newest part).
+    pub fn with_ring<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+        let ring = self.ring.lock();
+        let (a, b) = ring.contents();
+        f(a, b)
+    }
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= self.level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let sources = self.sources();
+        let time = (sources.uptime)();
+        let cpu = (sources.cpu)();
+        let console = self.console.get().copied();
+        let mut ring = self.ring.lock();
+        let mut sink = Sink { console, ring: &mut ring };
+        let _ = write_prefix(&mut sink, time, cpu, record.level());
+        let _ = writeln!(sink, "{}", record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger::new();
+
+/// Installs the logger with `console` and `level`. Later calls only change the
+/// level.
+pub fn init(console: &'static dyn Console, sources: Sources, level: LevelFilter) {
+    LOGGER.console.call_once(|| console);
+    LOGGER.sources.call_once(|| sources);
+    set_level(level);
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(LevelFilter::Trace);
+}
+
+/// Changes the level filter (e.g. from the `loglevel=` boot argument).
+pub fn set_level(level: LevelFilter) {
+    LOGGER.level.store(level as usize, Ordering::Relaxed);
+}
+
+/// Writes an unprefixed, unfiltered report (exception reports, panics).
+pub fn report(args: fmt::Arguments<'_>) {
+    LOGGER.write_raw(args);
+}
+
+/// Runs `f` on the retained log text (oldest part, newest part).
+pub fn with_ring<R>(f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+    LOGGER.with_ring(f)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    #[test]
+    fn prefix_format() {
+        let mut s = String::new();
+        write_prefix(&mut s, (3, 42), Some(1), log::Level::Info).unwrap();
+        assert_eq!(s, "[    3.000042] cpu1 INFO  ");
+    }
+
+    #[test]
+    fn ring_keeps_newest_bytes() {
+        let mut r = Ring::new();
+        r.push(b"abc");
+        assert_eq!(r.contents(), (&b"abc"[..], &b""[..]));
+        let big: Vec<u8> = (0..RING_SIZE + 10).map(|i| (i % 251) as u8).collect();
+        r.push(&big);
+        let (a, b) = r.contents();
+        let mut all = a.to_vec();
+        all.extend_from_slice(b);
+        assert_eq!(all.len(), RING_SIZE);
+        assert_eq!(&all[..], &big[big.len() - RING_SIZE..]);
+    }
+}

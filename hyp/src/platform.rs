@@ -1,1 +1,0 @@
-//! TODO(owner: host-core helper)

@@ -1,0 +1,225 @@
+//! Every field on every fixture. The `virt-*` blobs were dumped by QEMU 10.0
+//! (`-machine virt,...,dumpdtb=`), the Pi 4 blob is Debian's upstream-Linux
+//! `bcm2711-rpi-4-b.dtb`, and `synthetic.dtb` is built from `synthetic.dts`.
+use super::*;
+
+const VIRT_GICV3: &[u8] = include_bytes!("testdata/virt-gicv3.dtb");
+const VIRT_GICV2: &[u8] = include_bytes!("testdata/virt-gicv2.dtb");
+const VIRT_SECURE: &[u8] = include_bytes!("testdata/virt-secure.dtb");
+const VIRT_SMP8: &[u8] = include_bytes!("testdata/virt-smp8.dtb");
+const VIRT_INITRD: &[u8] = include_bytes!("testdata/virt-initrd.dtb");
+const RPI4: &[u8] = include_bytes!("testdata/bcm2711-rpi-4-b.dtb");
+const SYNTHETIC: &[u8] = include_bytes!("testdata/synthetic.dtb");
+
+fn r(base: u64, size: u64) -> PhysRange {
+    PhysRange::from_base_size(base, size)
+}
+
+fn psci_cpus(n: u64) -> Vec<Cpu> {
+    (0..n).map(|mpidr| Cpu { mpidr, enable: EnableMethod::Psci }).collect()
+}
+
+const VIRT_TIMER: TimerIrqs = TimerIrqs {
+    secure_phys: IntId(29),
+    nonsecure_phys: IntId(30),
+    virt: IntId(27),
+    hyp_phys: IntId(26),
+};
+
+const VIRT_PL011: Uart = Uart {
+    kind: UartKind::Pl011,
+    regs: PhysRange { start: PhysAddr(0x0900_0000), end: PhysAddr(0x0900_1000) },
+    irq: Some(IntId(33)),
+};
+
+fn v3(p: &Platform<'_>) -> GicV3 {
+    match p.gic {
+        Some(Gic::V3(g)) => g,
+        other => panic!("expected GICv3, got {other:?}"),
+    }
+}
+
+#[test]
+fn virt_gicv3() {
+    let p = Platform::parse(VIRT_GICV3).unwrap();
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 512 << 20)]);
+    assert!(p.reserved.is_empty());
+    assert_eq!(&*p.cpus, psci_cpus(4).as_slice());
+    assert_eq!(p.psci, Some(PsciMethod::Smc));
+    assert_eq!(p.console, Some(VIRT_PL011));
+    assert_eq!(p.stdout, Some(VIRT_PL011));
+    let g = v3(&p);
+    assert_eq!(g.dist, r(0x0800_0000, 0x1_0000));
+    assert_eq!(&*g.redists, &[r(0x080a_0000, 0xf6_0000)]);
+    assert_eq!(g.maintenance_irq, Some(IntId(25)));
+    assert_eq!(p.timer, Some(VIRT_TIMER));
+    assert_eq!(p.bootargs, "");
+    assert_eq!(p.initrd, None);
+}
+
+#[test]
+fn virt_gicv2() {
+    let p = Platform::parse(VIRT_GICV2).unwrap();
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 512 << 20)]);
+    assert_eq!(&*p.cpus, psci_cpus(4).as_slice());
+    assert_eq!(p.psci, Some(PsciMethod::Smc));
+    assert_eq!(p.console, Some(VIRT_PL011));
+    assert_eq!(
+        p.gic,
+        Some(Gic::V2(GicV2 {
+            dist: r(0x0800_0000, 0x1_0000),
+            cpu: r(0x0801_0000, 0x1_0000),
+            hyp: Some(r(0x0803_0000, 0x1_0000)),
+            vcpu: Some(r(0x0804_0000, 0x1_0000)),
+            maintenance_irq: Some(IntId(25)),
+        }))
+    );
+    assert_eq!(p.timer, Some(VIRT_TIMER));
+}
+
+#[test]
+fn virt_secure_skips_secure_only_nodes() {
+    let p = Platform::parse(VIRT_SECURE).unwrap();
+    // secram@e000000 is `device_type = "memory"` but `status = "disabled"`.
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 512 << 20)]);
+    // No PSCI node: with secure=on QEMU expects firmware at EL3 to provide it.
+    assert_eq!(p.psci, None);
+    // The secure PL011 at 0x09040000 is disabled and comes first in the tree.
+    assert_eq!(p.console, Some(VIRT_PL011));
+    assert_eq!(&*p.cpus, psci_cpus(4).as_slice());
+    assert_eq!(v3(&p).dist, r(0x0800_0000, 0x1_0000));
+    assert_eq!(p.timer, Some(VIRT_TIMER));
+}
+
+#[test]
+fn virt_smp8() {
+    let p = Platform::parse(VIRT_SMP8).unwrap();
+    assert_eq!(p.cpus.len(), MAX_CPUS);
+    assert_eq!(&*p.cpus, psci_cpus(8).as_slice());
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 1 << 30)]);
+    assert_eq!(&*v3(&p).redists, &[r(0x080a_0000, 0xf6_0000)]);
+}
+
+#[test]
+fn virt_initrd_and_bootargs() {
+    let p = Platform::parse(VIRT_INITRD).unwrap();
+    assert_eq!(p.bootargs, "loglevel=debug hyp.test=fault foo");
+    assert_eq!(p.initrd, Some(r(0x4800_0000, 3)));
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 256 << 20)]);
+    assert_eq!(p.cpus.len(), 2);
+}
+
+#[test]
+fn raspberry_pi_4() {
+    let p = Platform::parse(RPI4).unwrap();
+    // The firmware fills in `memory@0`; the upstream blob has a zero size.
+    assert!(p.memory.is_empty());
+    // /memreserve/ for the spin tables; the bootloader-config nvram node is disabled.
+    assert_eq!(&*p.reserved, &[r(0, 0x1000)]);
+    let spin = |mpidr, addr| Cpu { mpidr, enable: EnableMethod::SpinTable { release_addr: PhysAddr(addr) } };
+    assert_eq!(&*p.cpus, &[spin(0, 0xd8), spin(1, 0xe0), spin(2, 0xe8), spin(3, 0xf0)]);
+    assert_eq!(p.psci, None);
+    // uart0 (PL011) at bus 0x7e201000 -> CPU 0xfe201000, SPI 121.
+    assert_eq!(
+        p.console,
+        Some(Uart { kind: UartKind::Pl011, regs: r(0xfe20_1000, 0x200), irq: Some(IntId(32 + 121)) })
+    );
+    // stdout-path = "serial1:115200n8" -> the mini UART.
+    assert_eq!(
+        p.stdout,
+        Some(Uart { kind: UartKind::Bcm2835Aux, regs: r(0xfe21_5040, 0x40), irq: Some(IntId(32 + 93)) })
+    );
+    // GIC-400 under /soc: bus 0x40041000 -> CPU 0xff841000 via the third `ranges` entry.
+    assert_eq!(
+        p.gic,
+        Some(Gic::V2(GicV2 {
+            dist: r(0xff84_1000, 0x1000),
+            cpu: r(0xff84_2000, 0x2000),
+            hyp: Some(r(0xff84_4000, 0x2000)),
+            vcpu: Some(r(0xff84_6000, 0x2000)),
+            maintenance_irq: Some(IntId(25)),
+        }))
+    );
+    assert_eq!(p.timer, Some(VIRT_TIMER));
+    assert_eq!(p.bootargs, "");
+    assert_eq!(p.initrd, None);
+}
+
+#[test]
+fn synthetic_tree() {
+    let p = Platform::parse(SYNTHETIC).unwrap();
+    assert_eq!(&*p.memory, &[r(0x4000_0000, 0x2000_0000), r(0x8_8000_0000, 0x4000_0000)]);
+    assert_eq!(&*p.reserved, &[r(0x5000_0000, 0x2000), r(0x5f00_0000, 0x10_0000)]);
+    assert_eq!(
+        &*p.cpus,
+        &[
+            Cpu { mpidr: 0, enable: EnableMethod::Psci },
+            Cpu { mpidr: 0x100, enable: EnableMethod::Psci },
+            Cpu { mpidr: 0x1_0000, enable: EnableMethod::SpinTable { release_addr: PhysAddr(0x8000_fff8) } },
+        ]
+    );
+    assert_eq!(p.psci, Some(PsciMethod::Hvc));
+    // Two levels of `ranges`: 0x7e002000 -> 0x102000 -> 0xf0102000.
+    let uart = Uart { kind: UartKind::Pl011, regs: r(0xf010_2000, 0x1000), irq: Some(IntId(37)) };
+    assert_eq!(p.stdout, Some(uart));
+    assert_eq!(p.console, Some(uart));
+    let g = v3(&p);
+    assert_eq!(g.dist, r(0x2f00_0000, 0x1_0000));
+    assert_eq!(&*g.redists, &[r(0x2f10_0000, 0x10_0000), r(0x2f30_0000, 0x10_0000)]);
+    assert_eq!(g.maintenance_irq, Some(IntId(25)));
+    assert_eq!(p.timer, Some(VIRT_TIMER));
+    assert_eq!(p.bootargs, "loglevel=trace hyp.test=fault");
+    assert_eq!(p.initrd, Some(r(0x4800_0000, 0x10_0000)));
+}
+
+#[test]
+fn not_a_dtb() {
+    assert!(matches!(Platform::parse(&[0u8; 64]), Err(PlatformError::Fdt(_))));
+    assert!(matches!(Platform::parse(&VIRT_GICV3[..100]), Err(PlatformError::Fdt(_))));
+}
+
+mod walk_units {
+    use super::super::walk::*;
+
+    fn frame(name: &'static str, ac: u32, sc: u32, ranges: Option<&'static [u8]>) -> Frame<'static> {
+        Frame { name, address_cells: ac, size_cells: sc, ranges, interrupt_parent: None }
+    }
+
+    #[test]
+    fn translate_rejects_unmapped_bus_and_out_of_window() {
+        const RANGES: &[u8] = &[0, 0, 0, 0, 0xf0, 0, 0, 0, 0, 0, 0x10, 0]; // 0 -> 0xf0000000, 4 KiB
+        let root = frame("", 1, 1, Some(&[]));
+        let bus = frame("bus", 1, 1, Some(RANGES));
+        assert_eq!(translate(&[root, bus], 0x800, 0x10), Some(0xf000_0800));
+        assert_eq!(translate(&[root, bus], 0xff0, 0x20), None, "crosses the window end");
+        assert_eq!(translate(&[root, bus], 0x1000, 1), None);
+        let closed = frame("closed", 1, 1, None);
+        assert_eq!(translate(&[root, closed], 0, 1), None);
+        assert_eq!(translate(&[root], 0x1234, 1), Some(0x1234));
+    }
+
+    #[test]
+    fn paths() {
+        let root = frame("", 2, 2, Some(&[]));
+        let soc = frame("soc", 1, 1, Some(&[]));
+        assert!(path_matches(&[root, soc], "serial@7e201000", "/soc/serial@7e201000"));
+        assert!(path_matches(&[root, soc], "serial@7e201000", "/soc/serial"));
+        assert!(!path_matches(&[root, soc], "serial@7e201000", "/soc/serial@7e201001"));
+        assert!(!path_matches(&[root, soc], "serial@7e201000", "/soc"));
+        assert!(!path_matches(&[root], "soc", "/soc/serial"));
+    }
+
+    #[test]
+    fn cells() {
+        assert_eq!(read_cells(&[0, 0, 0, 1, 0, 0, 0, 2], 2), Some(0x1_0000_0002));
+        assert_eq!(read_cells(&[0, 0, 1], 1), None);
+        assert_eq!(read_cells(&[0; 12], 3), None);
+        assert_eq!(scalar(&[0, 0, 0, 5]), Some(5));
+        assert_eq!(scalar(&[0, 0, 5]), None);
+        let parent = frame("", 2, 0, None);
+        let regs: Vec<_> = reg_entries(&[0, 0, 0, 0, 0, 0, 1, 0, 0, 0], &parent).collect();
+        assert_eq!(regs, [(0x100, 0)], "trailing partial entry ignored");
+        let pci = frame("", 3, 2, None);
+        assert_eq!(reg_entries(&[0; 20], &pci).count(), 0);
+    }
+}

@@ -1,0 +1,109 @@
+//! `domctl` wrappers: domain control, for dom0 (other domains get
+//! [`Error::PermissionDenied`]). Part of the control ABI.
+
+use crate::hypercall::{call, ipa_of, ipa_of_mut};
+use tern_abi::domctl::{CreateDomain, DomainId, DomainInfo, Op, VcpuEntry};
+use tern_abi::{Call, Error};
+use zerocopy::FromZeros;
+
+fn domctl(op: Op, args: [u64; 5]) -> Result<[u64; 3], Error> {
+    call(Call::Domctl, op.raw(), args)
+}
+
+fn dom(id: DomainId) -> u64 {
+    u64::from(id.0)
+}
+
+/// Creates a paused domain with zeroed RAM and no image; returns its id.
+pub fn create(config: &CreateDomain) -> Result<DomainId, Error> {
+    let [id, _, _] = domctl(
+        Op::Create,
+        [ipa_of(config), size_of_val(config) as u64, 0, 0, 0],
+    )?;
+    DomainId::from_reg(id)
+}
+
+/// Sets the most RAM `domain` may hold, in pages.
+pub fn set_max_mem(domain: DomainId, pages: u64) -> Result<(), Error> {
+    domctl(Op::SetMaxMem, [dom(domain), pages, 0, 0, 0]).map(|_| ())
+}
+
+/// Loads the ELF boot module called `module` into `domain`; returns the entry
+/// point (IPA).
+pub fn load_image_from_module(domain: DomainId, module: &str) -> Result<u64, Error> {
+    let name = module.as_bytes();
+    let [entry, _, _] = domctl(
+        Op::LoadImageFromModule,
+        [dom(domain), ipa_of(name), name.len() as u64, 0, 0],
+    )?;
+    Ok(entry)
+}
+
+/// Loads an ELF image held in this domain's RAM into `domain`; returns the
+/// entry point (IPA).
+pub fn load_image_from_memory(domain: DomainId, image: &[u8]) -> Result<u64, Error> {
+    let [entry, _, _] = domctl(
+        Op::LoadImageFromMemory,
+        [dom(domain), ipa_of(image), image.len() as u64, 0, 0],
+    )?;
+    Ok(entry)
+}
+
+/// Sets the entry state of vCPU `vcpu` of a paused `domain`.
+pub fn set_vcpu_context(domain: DomainId, vcpu: u32, entry: &VcpuEntry) -> Result<(), Error> {
+    domctl(
+        Op::SetVcpuContext,
+        [
+            dom(domain),
+            u64::from(vcpu),
+            ipa_of(entry),
+            size_of_val(entry) as u64,
+            0,
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Lets a paused domain run.
+pub fn unpause(domain: DomainId) -> Result<(), Error> {
+    domctl(Op::Unpause, [dom(domain), 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Stops a domain's vCPUs until [`unpause`].
+pub fn pause(domain: DomainId) -> Result<(), Error> {
+    domctl(Op::Pause, [dom(domain), 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Destroys a domain and frees its memory.
+pub fn destroy(domain: DomainId) -> Result<(), Error> {
+    domctl(Op::Destroy, [dom(domain), 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Describes one domain.
+pub fn get_info(domain: DomainId) -> Result<DomainInfo, Error> {
+    let mut info = DomainInfo::new_zeroed();
+    // `info` is borrowed mutably for the call: the hypervisor writes it.
+    let ipa = ipa_of_mut(&mut info);
+    domctl(
+        Op::GetInfo,
+        [dom(domain), ipa, size_of::<DomainInfo>() as u64, 0, 0],
+    )?;
+    Ok(info)
+}
+
+/// Fills `out` with the domains whose id is `>= first`, in id order.
+/// Returns `(written, total)`: `total > written` means call again from the
+/// last id written + 1.
+pub fn list(first: DomainId, out: &mut [DomainInfo]) -> Result<(usize, u64), Error> {
+    let [written, total, _] = domctl(
+        Op::List,
+        [
+            ipa_of_mut(out),
+            out.len() as u64,
+            size_of::<DomainInfo>() as u64,
+            dom(first),
+            0,
+        ],
+    )?;
+    Ok((written.min(out.len() as u64) as usize, total))
+}

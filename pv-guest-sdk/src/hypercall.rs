@@ -1,0 +1,162 @@
+//! Hypercalls: the raw `hvc` and safe typed wrappers for the calls any guest
+//! may make (`version`, `console_io`, `sched_op`).
+//!
+//! The calling convention (docs/architecture.md, specs/hypercalls.md): function
+//! id in `x0`, sub-operation in `x1`, arguments in `x2`..`x6`; status in `x0`
+//! (0 or a negative [`Error`]), values in `x1`..`x3`.
+//!
+//! Buffers are passed by IPA. The SDK runs with the MMU off, so a pointer's
+//! value *is* its IPA ([`ipa_of`]); an SDK that turns the MMU on must keep an
+//! identity map or translate here.
+
+use tern_abi::{Call, Error, Features, Version, call, console, sched, status_to_result};
+
+/// Issues one hypercall: `x0` = `id`, `x1`..`x6` = `args`; returns `x0`..`x3`.
+///
+/// Safe: the hypervisor validates every argument and only writes guest memory
+/// that an argument names. Callers that pass a buffer's IPA must keep the
+/// buffer borrowed (mutably, if the call writes it) for the duration.
+#[cfg(target_arch = "aarch64")]
+pub fn raw(id: u32, args: [u64; 6]) -> [u64; 4] {
+    crate::arch::hvc(u64::from(id), args)
+}
+
+/// Host stand-in for [`raw`] so that code built on the SDK compiles and its
+/// pure logic can be unit-tested on the host: every call is "not implemented".
+#[cfg(not(target_arch = "aarch64"))]
+pub fn raw(_id: u32, _args: [u64; 6]) -> [u64; 4] {
+    [Error::NotImplemented.to_reg(), 0, 0, 0]
+}
+
+/// The IPA of a value in this guest's memory (VA == IPA: the MMU is off).
+pub fn ipa_of<T: ?Sized>(value: &T) -> u64 {
+    (value as *const T).cast::<u8>() as usize as u64
+}
+
+/// The IPA of a buffer the hypervisor will write (VA == IPA). Taking `&mut`
+/// makes the caller hold the only borrow while the call writes it.
+pub fn ipa_of_mut<T: ?Sized>(value: &mut T) -> u64 {
+    (value as *mut T).cast::<u8>() as usize as u64
+}
+
+/// Makes call `call` with sub-operation `op` and arguments `x2`..`x6`.
+/// Returns `x1`..`x3` on success.
+pub fn call(call: Call, op: u16, args: [u64; 5]) -> Result<[u64; 3], Error> {
+    let [a2, a3, a4, a5, a6] = args;
+    let [status, r1, r2, r3] = raw(call.function_id(), [u64::from(op), a2, a3, a4, a5, a6]);
+    status_to_result(status as i64).map(|()| [r1, r2, r3])
+}
+
+/// What the `version` discovery call reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The guest ABI the hypervisor implements.
+    pub guest: Version,
+    /// The control (dom0) ABI the hypervisor implements.
+    pub control: Version,
+    /// Families available to this domain.
+    pub features: Features,
+}
+
+/// Decodes the registers of a successful `version` call.
+pub fn decode_version(regs: [u64; 3]) -> Result<VersionInfo, Error> {
+    let [guest, control, features] = regs;
+    Ok(VersionInfo {
+        guest: Version::unpack(guest).ok_or(Error::InvalidArgument)?,
+        control: Version::unpack(control).ok_or(Error::InvalidArgument)?,
+        features: Features::from_bits_retain(features),
+    })
+}
+
+/// Asks the hypervisor which ABI versions and features it offers.
+pub fn version() -> Result<VersionInfo, Error> {
+    let [status, r1, r2, r3] = raw(call::VERSION, [0; 6]);
+    status_to_result(status as i64)?;
+    decode_version([r1, r2, r3])
+}
+
+/// Writes `bytes` to the hypervisor console, in pieces of at most
+/// [`console::WRITE_MAX`] bytes. Returns the number of bytes written.
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    let mut written = 0;
+    for chunk in bytes.chunks(console::WRITE_MAX as usize) {
+        // The borrow of `chunk` lasts across the call, so the bytes stay put.
+        let n = console_write_ipa(ipa_of(chunk), chunk.len() as u64)?;
+        written += n as usize;
+    }
+    Ok(written)
+}
+
+/// `console_io write` with an arbitrary IPA and length, unchecked on our side:
+/// for tests that probe the hypervisor's validation. Safe because only the
+/// hypervisor dereferences the address, and it checks it against our RAM.
+pub fn console_write_ipa(ipa: u64, len: u64) -> Result<u64, Error> {
+    call(
+        Call::ConsoleIo,
+        console::Op::Write.raw(),
+        [ipa, len, 0, 0, 0],
+    )
+    .map(|[n, _, _]| n)
+}
+
+/// Gives up the rest of this vCPU's time slice; it stays runnable.
+pub fn yield_now() {
+    // No errors are defined for yield.
+    let _ = call(Call::SchedOp, sched::Op::Yield.raw(), [0; 5]);
+}
+
+/// Stops this vCPU until an interrupt is pending for it.
+pub fn block() {
+    // No errors are defined for block.
+    let _ = call(Call::SchedOp, sched::Op::Block.raw(), [0; 5]);
+}
+
+/// Asks the hypervisor to stop the whole domain. Returns only on failure.
+pub fn try_shutdown(reason: sched::ShutdownReason) -> Result<(), Error> {
+    call(
+        Call::SchedOp,
+        sched::Op::Shutdown.raw(),
+        [u64::from(reason.raw()), 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Stops the whole domain with `reason`. If the hypervisor refuses (it should
+/// not), the vCPU parks itself.
+pub fn shutdown(reason: sched::ShutdownReason) -> ! {
+    crate::console::try_flush();
+    let _ = try_shutdown(reason);
+    crate::halt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_decodes() {
+        let v = decode_version([
+            Version::new(1, 2).pack(),
+            Version::new(1, 0).pack(),
+            Features::CONSOLE.bits() | Features::SCHED.bits(),
+        ])
+        .unwrap();
+        assert_eq!(v.guest, Version::new(1, 2));
+        assert!(v.features.contains(Features::SCHED));
+        assert!(!v.features.contains(Features::DOMCTL));
+        assert_eq!(decode_version([1 << 40, 0, 0]), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn host_fake_reports_not_implemented() {
+        assert_eq!(version(), Err(Error::NotImplemented));
+        assert_eq!(console_write(b"x"), Err(Error::NotImplemented));
+        assert_eq!(console_write(b""), Ok(0));
+    }
+
+    #[test]
+    fn ipa_of_is_address() {
+        let x = [1u8, 2, 3];
+        assert_eq!(ipa_of(&x[1..]), x.as_ptr() as usize as u64 + 1);
+    }
+}

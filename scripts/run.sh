@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds tern and boots it in QEMU with the serial console on this terminal.
+# Quit QEMU with Ctrl-A X. See --help.
+#
+# The QEMU command line is built here in shell; the test harness
+# (tests/src/qemu.rs) builds the same one in Rust, with the same defaults.
+# Change both together.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+IMAGES="${CARGO_TARGET_DIR:-$ROOT/target}/images"
+
+usage() {
+    cat <<'USAGE'
+usage: scripts/run.sh [options] [-- QEMU arguments...]
+
+  --board NAME     virt (default); rpi4 is reserved
+  --smp N          number of CPUs (default 4)
+  --gic 2|3        GIC version (default 3)
+  --cpu NAME       QEMU CPU model (default cortex-a72)
+  --mem SIZE       RAM size (default 1G)
+  --el3            boot hyp.elf with secure=on: entered at EL3
+                   (default: raw hyp.bin entered at EL2 with x0 = DTB)
+  --append ARGS    boot arguments (/chosen/bootargs), e.g. "hyp.test=fault"
+  --no-build       boot the images already in target/images
+  --print-cmd      print the QEMU command line and exit
+  -h, --help       this text
+USAGE
+}
+
+board=virt smp=4 gic=3 cpu=cortex-a72 mem=1G el3=0 append="" build=1 print=0
+extra=()
+while (($#)); do
+    case "$1" in
+        --board) board="$2"; shift 2 ;;
+        --smp) smp="$2"; shift 2 ;;
+        --gic) gic="$2"; shift 2 ;;
+        --cpu) cpu="$2"; shift 2 ;;
+        --mem) mem="$2"; shift 2 ;;
+        --el3) el3=1; shift ;;
+        --append) append="$2"; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --print-cmd) print=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        --) shift; extra=("$@"); break ;;
+        *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+case "$board" in
+    virt) ;;
+    rpi4) echo "run.sh: board rpi4 is not yet supported" >&2; exit 2 ;;
+    *) echo "run.sh: unknown board $board" >&2; exit 2 ;;
+esac
+case "$gic" in
+    2 | 3) ;;
+    *) echo "run.sh: --gic must be 2 or 3" >&2; exit 2 ;;
+esac
+
+machine="virt,virtualization=on,gic-version=$gic"
+kernel="$IMAGES/hyp.bin"
+if ((el3)); then
+    machine+=",secure=on"
+    kernel="$IMAGES/hyp.elf"
+fi
+cmd=(qemu-system-aarch64 -machine "$machine" -cpu "$cpu" -smp "$smp" -m "$mem"
+    -nographic -kernel "$kernel")
+if [ -f "$IMAGES/bundle.cpio" ]; then
+    # QEMU loads an initrd only for Linux-style images: with --el3 (an ELF) it
+    # is silently ignored.
+    ((el3)) && echo "run.sh: note: QEMU does not load -initrd for ELF kernels (--el3)" >&2
+    cmd+=(-initrd "$IMAGES/bundle.cpio")
+fi
+[ -n "$append" ] && cmd+=(-append "$append")
+cmd+=("${extra[@]}")
+
+# Shell-quotes only the words that need it, so the line stays readable.
+show() {
+    local w out=()
+    for w in "$@"; do
+        if [[ "$w" =~ ^[A-Za-z0-9_./=,:+@%-]+$ ]]; then out+=("$w"); else out+=("$(printf '%q' "$w")"); fi
+    done
+    echo "${out[*]}"
+}
+
+if ((print)); then
+    show "${cmd[@]}"
+    exit 0
+fi
+
+"$ROOT/scripts/deps.sh"
+if ((build)); then
+    "$ROOT/scripts/build.sh"
+fi
+echo "run.sh: $(show "${cmd[@]}")" >&2
+echo "run.sh: Ctrl-A X quits QEMU" >&2
+exec "${cmd[@]}"
