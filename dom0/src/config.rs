@@ -148,7 +148,9 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let (key, value) = trimmed.split_once('=').ok_or(ConfigError::Syntax { line })?;
+        let (key, value) = trimmed
+            .split_once('=')
+            .ok_or(ConfigError::Syntax { line })?;
         let key = key.trim();
         let k = KEYS
             .iter()
@@ -171,7 +173,9 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
             ("name", Value::Str(s)) if strings::is_valid_name(s.as_bytes()) => cfg.name = s,
             ("name", _) => return Err(bad("a string of 1..=31 characters [A-Za-z0-9._-]")),
             ("memory", Value::Int(m)) if memory_ok(m) => cfg.memory_mib = m,
-            ("memory", _) => return Err(bad("an integer number of MiB within the guest RAM limits")),
+            ("memory", _) => {
+                return Err(bad("an integer number of MiB within the guest RAM limits"));
+            }
             ("vcpus", Value::Int(n)) if n >= 1 && n <= u64::from(u32::MAX) => cfg.vcpus = n as u32,
             ("vcpus", _) => return Err(bad("an integer of at least 1")),
             ("image", Value::Str(s)) if !s.is_empty() && s.len() <= tern_abi::module::NAME_MAX => {
@@ -275,16 +279,68 @@ autostart = false
                 key: "name"
             }
         );
-        assert!(matches!(e("name = \"a b\""), ConfigError::BadValue { key: "name", .. }));
-        assert!(matches!(e("memory = \"16\""), ConfigError::BadValue { key: "memory", .. }));
-        assert!(matches!(e("memory = 0"), ConfigError::BadValue { key: "memory", .. }));
-        assert!(matches!(e("vcpus = 0"), ConfigError::BadValue { key: "vcpus", .. }));
-        assert!(matches!(e("autostart = 1"), ConfigError::BadValue { key: "autostart", .. }));
-        assert!(matches!(e("cmdline = \"a\\nb\""), ConfigError::BadValue { key: "cmdline", .. }));
-        assert!(matches!(e("name = \"a\" junk"), ConfigError::BadValue { key: "name", .. }));
-        assert!(matches!(e("name = \"unterminated"), ConfigError::BadValue { .. }));
-        assert_eq!(e("name = \"a\"\nimage = \"x\""), ConfigError::Missing("memory"));
+        assert!(matches!(
+            e("name = \"a b\""),
+            ConfigError::BadValue { key: "name", .. }
+        ));
+        assert!(matches!(
+            e("memory = \"16\""),
+            ConfigError::BadValue { key: "memory", .. }
+        ));
+        assert!(matches!(
+            e("memory = 0"),
+            ConfigError::BadValue { key: "memory", .. }
+        ));
+        assert!(matches!(
+            e("vcpus = 0"),
+            ConfigError::BadValue { key: "vcpus", .. }
+        ));
+        assert!(matches!(
+            e("autostart = 1"),
+            ConfigError::BadValue {
+                key: "autostart",
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("cmdline = \"a\\nb\""),
+            ConfigError::BadValue { key: "cmdline", .. }
+        ));
+        assert!(matches!(
+            e("name = \"a\" junk"),
+            ConfigError::BadValue { key: "name", .. }
+        ));
+        assert!(matches!(
+            e("name = \"unterminated"),
+            ConfigError::BadValue { .. }
+        ));
+        assert_eq!(
+            e("name = \"a\"\nimage = \"x\""),
+            ConfigError::Missing("memory")
+        );
         assert_eq!(e(""), ConfigError::Missing("name"));
+    }
+
+    /// Every configuration shipped in the repository parses.
+    #[test]
+    fn shipped_configs_parse() {
+        let shipped = [
+            include_str!("../../guests/demo/demo.toml"),
+            include_str!("../../guests/tests/configs/abi-check.toml"),
+            include_str!("../../guests/tests/configs/printer.toml"),
+            include_str!("../../guests/tests/configs/hostile-read-hyp.toml"),
+            include_str!("../../guests/tests/configs/hostile-read-dom0.toml"),
+            include_str!("../../guests/tests/configs/hostile-write-domu.toml"),
+            include_str!("../../guests/tests/configs/hostile-gic.toml"),
+            include_str!("../../guests/tests/configs/hostile-uart.toml"),
+            include_str!("../../guests/tests/configs/hostile-undef.toml"),
+            include_str!("../../guests/tests/configs/hostile-smc.toml"),
+        ];
+        for text in shipped {
+            let c = parse(text).unwrap();
+            assert!(c.autostart);
+            assert_eq!(c.memory_mib, 4);
+        }
     }
 
     #[test]

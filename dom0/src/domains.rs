@@ -79,7 +79,10 @@ impl Watchlist {
     /// Asks `info` about every watched domain and removes those that ended,
     /// returning them with how they ended. `info` returns `None` for a domain
     /// that no longer exists.
-    pub fn poll(&mut self, mut info: impl FnMut(DomainId) -> Option<DomainInfo>) -> Vec<(Watched, Exit)> {
+    pub fn poll(
+        &mut self,
+        mut info: impl FnMut(DomainId) -> Option<DomainInfo>,
+    ) -> Vec<(Watched, Exit)> {
         let mut ended = Vec::new();
         self.domains.retain(|w| {
             let exit = match info(w.id) {
@@ -120,9 +123,15 @@ mod tests {
             exit_of(&info(DomainState::Shutdown, ShutdownReason::Crash.raw())),
             Some(Exit::Shutdown(ShutdownReason::Crash))
         );
-        assert_eq!(exit_of(&info(DomainState::Shutdown, 77)), Some(Exit::UnknownReason(77)));
+        assert_eq!(
+            exit_of(&info(DomainState::Shutdown, 77)),
+            Some(Exit::UnknownReason(77))
+        );
         assert_eq!(exit_of(&info(DomainState::Crashed, 0)), Some(Exit::Crashed));
-        assert_eq!(Exit::Shutdown(ShutdownReason::Poweroff).to_string(), "poweroff");
+        assert_eq!(
+            Exit::Shutdown(ShutdownReason::Poweroff).to_string(),
+            "poweroff"
+        );
         assert_eq!(Exit::Crashed.to_string(), "crashed");
     }
 

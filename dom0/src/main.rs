@@ -37,14 +37,18 @@ fn dom0_main(si: &StartInfo) {
     for cfg in configs.iter().filter(|c| c.autostart) {
         match start(cfg) {
             Ok(id) => {
-                println!("dom0: started {} (domain {}) from {}", cfg.name, id.0, cfg.image);
+                println!(
+                    "dom0: started {} (domain {}) from {}",
+                    cfg.name, id.0, cfg.image
+                );
                 watch.add(id, cfg.name.clone());
             }
             Err((step, e)) => println!("dom0: cannot start {}: {step}: {e}", cfg.name),
         }
     }
 
-    // Polling until event channels deliver a domain-exit event.
+    // ABI-PENDING: a domain-exit event (event channels / VIRQ_DOM_EXC in Xen
+    // terms). Until it exists dom0 polls `get_info` between yields.
     while !watch.is_empty() {
         pv_guest_sdk::yield_now();
         for (w, exit) in watch.poll(|id| domctl::get_info(id).ok()) {

@@ -7,8 +7,6 @@
 //! Only in the bare-metal image (`target_os = "none"`).
 #![cfg(target_os = "none")]
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-
 use log::{error, info, warn};
 use spin::Once;
 
@@ -18,6 +16,7 @@ use crate::bootargs::{BootArgs, TestHook};
 use crate::drivers::pl011::Pl011;
 use crate::logger;
 use crate::memmap::{self, FixedList};
+use crate::percpu::CpuIndex;
 use crate::platform::{Gic, Platform, UartKind};
 
 /// What the arch layer hands to [`primary_main`].
@@ -35,8 +34,6 @@ pub struct BootInfo {
 }
 
 static CONSOLE: Once<Pl011> = Once::new();
-/// CPUs that reached `secondary_main` (and the boot CPU).
-static ONLINE: AtomicUsize = AtomicUsize::new(0);
 
 const MIB: u64 = 1024 * 1024;
 
@@ -72,16 +69,14 @@ pub fn primary_main(info: BootInfo) -> ! {
         warn!("unknown boot argument '{word}' ignored");
     }
 
+    log::debug!("boot args: '{}'", platform.bootargs);
+    log::debug!("image at {} (linked at 0x40200000), device tree at {}", info.image, info.dtb_range);
     memory_map(&info);
     summary(platform);
 
-    // HOOK(gic-smp): interrupt controller and secondaries; see `gic_smp` below.
-    gic_smp::init_distributor(platform);
-    gic_smp::init_cpu(0);
-    crate::percpu::this_cpu().set_online();
-    ONLINE.fetch_add(1, Ordering::AcqRel);
-    info!("cpu 0 online (mpidr {:#x})", arch::cpu::mpidr());
-    gic_smp::start_secondaries(platform);
+    // Interrupt controller, then the other CPUs (each logs `cpu <n> online`).
+    crate::smp::init_boot_cpu(platform);
+    crate::smp::start_secondaries(platform);
 
     if args.test == Some(TestHook::Fault) {
         fault_test(platform);
@@ -92,10 +87,7 @@ pub fn primary_main(info: BootInfo) -> ! {
 
 /// A secondary CPU's path from "MMU on" (on its own stack) to "idle".
 pub fn secondary_main(cpu: usize) -> ! {
-    gic_smp::init_cpu(cpu);
-    crate::percpu::this_cpu().set_online();
-    info!("cpu {cpu} online (mpidr {:#x})", arch::cpu::mpidr());
-    ONLINE.fetch_add(1, Ordering::AcqRel);
+    crate::smp::secondary_up(CpuIndex(cpu));
     idle()
 }
 
@@ -172,64 +164,6 @@ fn fault_test(platform: &Platform<'_>) {
     warn!("hyp.test=fault: reading unmapped {:#x}", last.end.get());
     let value = arch::cpu::probe_read(last.end);
     error!("hyp.test=fault: read {value:#x} without a fault");
-}
-
-/// HOOK(gic-smp): stand-ins until `crate::drivers::gic` and `crate::smp` exist.
-/// Replace each body with the real call:
-/// `crate::drivers::gic::init_distributor(platform)`, `crate::drivers::gic::init_cpu(cpu)`,
-/// `crate::smp::start_secondaries(platform)`.
-mod gic_smp {
-    use core::sync::atomic::Ordering;
-
-    use log::{info, warn};
-
-    use super::ONLINE;
-    use crate::addr::PhysAddr;
-    use crate::arch::aarch64 as arch;
-    use crate::arch::aarch64::psci;
-    use crate::percpu::{self, CpuIndex, Mpidr};
-    use crate::platform::{Platform, PsciMethod};
-
-    pub fn init_distributor(_platform: &Platform<'_>) {}
-
-    pub fn init_cpu(_cpu: usize) {}
-
-    /// Starts every other CPU of the DT (PSCI CPU_ON, or the EL3 pen when there
-    /// is no firmware) and waits for them to come online.
-    pub fn start_secondaries(platform: &Platform<'_>) {
-        let boot = Mpidr::current();
-        let mut index = 1;
-        percpu::register(CpuIndex::BOOT, boot);
-        match platform.psci {
-            Some(PsciMethod::Smc) => psci::set_conduit(psci::Conduit::Smc),
-            Some(PsciMethod::Hvc) => psci::set_conduit(psci::Conduit::Hvc),
-            None => {}
-        }
-        let mut expected = 1;
-        for cpu in platform.cpus.iter() {
-            let mpidr = Mpidr::from_raw(cpu.mpidr);
-            if mpidr == boot || index >= arch::MAX_CPUS {
-                continue;
-            }
-            percpu::register(CpuIndex(index), mpidr);
-            let started = if arch::entered_at_el3() {
-                arch::release_from_pen(usize::from(mpidr.aff0()), index)
-            } else {
-                let entry = PhysAddr(arch::secondary_entry_address());
-                psci::cpu_on(mpidr, entry, index as u64).is_ok()
-            };
-            if started {
-                expected += 1;
-            } else {
-                warn!("cpu {index} (mpidr {mpidr}) did not start");
-            }
-            index += 1;
-        }
-        while ONLINE.load(Ordering::Acquire) < expected {
-            core::hint::spin_loop();
-        }
-        info!("all {expected} CPUs online");
-    }
 }
 
 #[panic_handler]

@@ -136,13 +136,22 @@ mod tests {
         assert_eq!(a.test, None);
         assert_eq!(
             a.unknown(),
-            &["loglevel=loud", "hyp.test=explode", "loglevel", "hyp.test=", "LOGLEVEL=debug"]
+            &[
+                "loglevel=loud",
+                "hyp.test=explode",
+                "loglevel",
+                "hyp.test=",
+                "LOGLEVEL=debug"
+            ]
         );
     }
 
     #[test]
     fn last_word_wins() {
-        assert_eq!(BootArgs::parse("loglevel=trace loglevel=warn").log_level, LevelFilter::Warn);
+        assert_eq!(
+            BootArgs::parse("loglevel=trace loglevel=warn").log_level,
+            LevelFilter::Warn
+        );
     }
 
     #[test]

@@ -1,249 +1,557 @@
-//! A strict reader for the guest images the hypervisor loads: ELF64,
-//! little-endian, AArch64, `ET_EXEC`. (Written by the lead ahead of the
-//! host-core queue so the domain loader could land; extend rather than replace.)
+//! A strict reader for guest images: ELF64, little-endian, AArch64, `ET_EXEC`
+//! (System V gABI "ELF-64 Object File Format"; AArch64 ELF ABI for `EM_AARCH64`).
 //!
-//! Images come from boot modules or from dom0's memory, so every offset and
-//! size is checked and a malformed file is an [`ElfError`], never a panic.
-//! Layout facts from the System V ABI (ELF-64 Object File Format, 1.5) and the
-//! AArch64 ELF supplement.
+//! Public API:
+//! - [`Elf::parse`]`(bytes: &[u8]) -> Result<Elf<'_>, ElfError>`
+//! - [`Elf::entry`]` -> GuestPhysAddr`, [`Elf::segments`]` -> impl Iterator<Item = Segment<'_>>`
+//! - [`Segment`] `{ vaddr, paddr, data, mem_size, flags }`, [`SegmentFlags`]
+//!
+//! Images come from dom0 and may be hostile: `parse` checks every offset, size and
+//! address with overflow-checked arithmetic before anything is handed out, so the
+//! segments it yields can be copied without further checks. Rejected as well:
+//! more than [`MAX_LOAD_SEGMENTS`] `PT_LOAD` segments, loadable segments whose
+//! physical ranges overlap, and an entry point outside every executable segment.
+//! Guests run with the MMU off at entry, so loaders place segments at `paddr`.
+#![forbid(unsafe_code)]
 
-use core::ops::Range;
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
-/// Why an image was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ElfError {
-    /// Shorter than its headers say.
-    Truncated,
-    /// Not ELF64 little-endian AArch64 `ET_EXEC`.
-    NotAnAarch64Executable,
-    /// A program header is malformed (sizes, overflow, alignment).
-    BadSegment,
-    /// No loadable segment.
-    NoSegments,
-}
+use crate::addr::GuestPhysAddr;
 
-const MAGIC: &[u8; 4] = b"\x7fELF";
-const CLASS_64: u8 = 2;
-const DATA_LE: u8 = 1;
+/// Most `PT_LOAD` segments accepted (the SDK produces 2 or 3).
+pub const MAX_LOAD_SEGMENTS: usize = 16;
+
+const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
+const ELFCLASS64: u8 = 2;
+const ELFDATA2LSB: u8 = 1;
+const EV_CURRENT: u8 = 1;
+const EI_CLASS: usize = 4;
+const EI_DATA: usize = 5;
+const EI_VERSION: usize = 6;
 const ET_EXEC: u16 = 2;
 const EM_AARCH64: u16 = 183;
 const PT_LOAD: u32 = 1;
-const EHDR_SIZE: usize = 64;
-const PHDR_SIZE: usize = 56;
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+const PF_R: u32 = 4;
 
-/// Offsets of `Elf64_Ehdr` fields.
-mod ehdr {
-    pub const CLASS: usize = 4;
-    pub const DATA: usize = 5;
-    pub const TYPE: usize = 16;
-    pub const MACHINE: usize = 18;
-    pub const ENTRY: usize = 24;
-    pub const PHOFF: usize = 32;
-    pub const PHENTSIZE: usize = 54;
-    pub const PHNUM: usize = 56;
+/// ELF64 file header (gABI "ELF Header").
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Ehdr {
+    ident: [u8; 16],
+    e_type: U16,
+    machine: U16,
+    version: U32,
+    entry: U64,
+    phoff: U64,
+    shoff: U64,
+    flags: U32,
+    ehsize: U16,
+    phentsize: U16,
+    phnum: U16,
+    shentsize: U16,
+    shnum: U16,
+    shstrndx: U16,
 }
 
-/// Offsets of `Elf64_Phdr` fields.
-mod phdr {
-    pub const TYPE: usize = 0;
-    pub const FLAGS: usize = 4;
-    pub const OFFSET: usize = 8;
-    pub const PADDR: usize = 24;
-    pub const FILESZ: usize = 32;
-    pub const MEMSZ: usize = 40;
+/// ELF64 program header (gABI "Program Header").
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Phdr {
+    p_type: U32,
+    flags: U32,
+    offset: U64,
+    vaddr: U64,
+    paddr: U64,
+    filesz: U64,
+    memsz: U64,
+    align: U64,
 }
 
-/// A loadable segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Segment {
-    /// Where it goes: the physical address field (the guest runs with its MMU
-    /// off at entry, so this is an IPA).
-    pub paddr: u64,
-    /// The bytes of the file that it holds.
-    pub file: Range<usize>,
-    /// Its size in memory; bytes past `file.len()` are zero.
-    pub memsz: u64,
-    /// `p_flags` (`PF_X` 1, `PF_W` 2, `PF_R` 4).
-    pub flags: u32,
+const EHDR_SIZE: usize = core::mem::size_of::<Ehdr>();
+const PHDR_SIZE: usize = core::mem::size_of::<Phdr>();
+const _: () = assert!(EHDR_SIZE == 64 && PHDR_SIZE == 56);
+
+/// Why an image was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElfError {
+    /// Shorter than the ELF header.
+    TooShort,
+    /// No `\x7fELF` magic.
+    BadMagic,
+    /// Not ELF64 / little-endian / version 1.
+    UnsupportedFormat,
+    /// Not `ET_EXEC`.
+    NotExecutable,
+    /// Not `EM_AARCH64`.
+    WrongMachine,
+    /// `e_ehsize` or `e_phentsize` is not the ELF64 size.
+    BadHeaderSize,
+    /// The program header table lies outside the file.
+    ProgramHeadersOutOfBounds,
+    /// Segment `index`'s file bytes lie outside the file.
+    SegmentOutOfBounds {
+        /// Program header index.
+        index: usize,
+    },
+    /// Segment `index` has `p_filesz > p_memsz`.
+    FileSizeExceedsMemSize {
+        /// Program header index.
+        index: usize,
+    },
+    /// Segment `index`'s address range wraps around.
+    AddressOverflow {
+        /// Program header index.
+        index: usize,
+    },
+    /// Segment `index` has a bad `p_align` or breaks `p_vaddr ≡ p_offset (mod p_align)`.
+    Misaligned {
+        /// Program header index.
+        index: usize,
+    },
+    /// Two loadable segments overlap in physical memory.
+    Overlap,
+    /// More than [`MAX_LOAD_SEGMENTS`] loadable segments.
+    TooManySegments,
+    /// No loadable segment.
+    NoLoadSegments,
+    /// The entry point is not inside an executable loadable segment.
+    EntryNotExecutable,
 }
 
-/// A checked image.
-#[derive(Clone, Debug)]
+/// Permissions of a segment (`p_flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SegmentFlags {
+    /// `PF_R`.
+    pub read: bool,
+    /// `PF_W`.
+    pub write: bool,
+    /// `PF_X`.
+    pub execute: bool,
+}
+
+/// One validated `PT_LOAD` segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Link-time virtual address (informational: guests start with the MMU off).
+    pub vaddr: u64,
+    /// Where the segment is loaded in guest-physical memory.
+    pub paddr: GuestPhysAddr,
+    /// Bytes to copy from the file (`p_filesz` of them).
+    pub data: &'a [u8],
+    /// Bytes occupied in memory (`p_memsz` ≥ `data.len()`; the rest is zeroed).
+    pub mem_size: u64,
+    /// Permissions.
+    pub flags: SegmentFlags,
+}
+
+impl Segment<'_> {
+    fn paddr_end(&self) -> u64 {
+        // Checked in `parse`.
+        self.paddr.0 + self.mem_size
+    }
+}
+
+/// A validated image.
+#[derive(Clone, Copy, Debug)]
 pub struct Elf<'a> {
     bytes: &'a [u8],
     entry: u64,
+    entry_paddr: u64,
     phoff: usize,
     phnum: usize,
 }
 
-fn u16_at(b: &[u8], off: usize) -> Result<u16, ElfError> {
-    let s = b.get(off..off + 2).ok_or(ElfError::Truncated)?;
-    Ok(u16::from_le_bytes([s[0], s[1]]))
-}
-
-fn u32_at(b: &[u8], off: usize) -> Result<u32, ElfError> {
-    let s = b.get(off..off + 4).ok_or(ElfError::Truncated)?;
-    Ok(u32::from_le_bytes(s.try_into().map_err(|_| ElfError::Truncated)?))
-}
-
-fn u64_at(b: &[u8], off: usize) -> Result<u64, ElfError> {
-    let s = b.get(off..off + 8).ok_or(ElfError::Truncated)?;
-    Ok(u64::from_le_bytes(s.try_into().map_err(|_| ElfError::Truncated)?))
-}
-
 impl<'a> Elf<'a> {
-    /// Checks the headers and every program header.
+    /// Validates `bytes` as a loadable AArch64 executable.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ElfError> {
-        if bytes.len() < EHDR_SIZE {
-            return Err(ElfError::Truncated);
+        let (h, _) = Ehdr::ref_from_prefix(bytes).map_err(|_| ElfError::TooShort)?;
+        if h.ident[..4] != ELF_MAGIC {
+            return Err(ElfError::BadMagic);
         }
-        if &bytes[..4] != MAGIC
-            || bytes[ehdr::CLASS] != CLASS_64
-            || bytes[ehdr::DATA] != DATA_LE
-            || u16_at(bytes, ehdr::TYPE)? != ET_EXEC
-            || u16_at(bytes, ehdr::MACHINE)? != EM_AARCH64
+        if h.ident[EI_CLASS] != ELFCLASS64
+            || h.ident[EI_DATA] != ELFDATA2LSB
+            || h.ident[EI_VERSION] != EV_CURRENT
+            || h.version.get() != u32::from(EV_CURRENT)
         {
-            return Err(ElfError::NotAnAarch64Executable);
+            return Err(ElfError::UnsupportedFormat);
         }
-        let phoff = usize::try_from(u64_at(bytes, ehdr::PHOFF)?).map_err(|_| ElfError::Truncated)?;
-        let phnum = usize::from(u16_at(bytes, ehdr::PHNUM)?);
-        if usize::from(u16_at(bytes, ehdr::PHENTSIZE)?) != PHDR_SIZE {
-            return Err(ElfError::BadSegment);
+        if h.e_type.get() != ET_EXEC {
+            return Err(ElfError::NotExecutable);
         }
-        let end = phnum
+        if h.machine.get() != EM_AARCH64 {
+            return Err(ElfError::WrongMachine);
+        }
+        if usize::from(h.ehsize.get()) != EHDR_SIZE || usize::from(h.phentsize.get()) != PHDR_SIZE {
+            return Err(ElfError::BadHeaderSize);
+        }
+        let phnum = usize::from(h.phnum.get());
+        let phoff =
+            usize::try_from(h.phoff.get()).map_err(|_| ElfError::ProgramHeadersOutOfBounds)?;
+        let table_end = phnum
             .checked_mul(PHDR_SIZE)
-            .and_then(|n| n.checked_add(phoff))
-            .ok_or(ElfError::Truncated)?;
-        if end > bytes.len() {
-            return Err(ElfError::Truncated);
+            .and_then(|len| phoff.checked_add(len))
+            .ok_or(ElfError::ProgramHeadersOutOfBounds)?;
+        if table_end > bytes.len() {
+            return Err(ElfError::ProgramHeadersOutOfBounds);
         }
-        let elf = Self {
+        let mut elf = Self {
             bytes,
-            entry: u64_at(bytes, ehdr::ENTRY)?,
+            entry: h.entry.get(),
+            entry_paddr: 0,
             phoff,
             phnum,
         };
-        let mut any = false;
-        for s in elf.segments() {
-            s?;
-            any = true;
-        }
-        if !any {
-            return Err(ElfError::NoSegments);
-        }
+        elf.entry_paddr = elf.validate_segments()?;
         Ok(elf)
     }
 
-    /// The entry point.
-    pub const fn entry(&self) -> u64 {
+    /// The entry point as a guest-physical address: `e_entry` moved by its
+    /// segment's `p_paddr - p_vaddr` (guests start with the MMU off).
+    pub fn entry(&self) -> GuestPhysAddr {
+        GuestPhysAddr(self.entry_paddr)
+    }
+
+    /// `e_entry` as linked.
+    pub fn entry_vaddr(&self) -> u64 {
         self.entry
     }
 
-    /// The whole file.
-    pub const fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// The loadable segments, in program header order.
+    pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + 'a {
+        let this = *self;
+        (0..self.phnum).filter_map(move |i| this.segment(i).ok().flatten())
     }
 
-    /// The `PT_LOAD` segments, each checked.
-    pub fn segments(&self) -> impl Iterator<Item = Result<Segment, ElfError>> + '_ {
-        (0..self.phnum).filter_map(move |i| {
-            let at = self.phoff + i * PHDR_SIZE;
-            match u32_at(self.bytes, at + phdr::TYPE) {
-                Ok(PT_LOAD) => Some(self.segment(at)),
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
+    fn phdr(&self, index: usize) -> Option<&'a Phdr> {
+        let start = self.phoff + index * PHDR_SIZE;
+        Phdr::ref_from_prefix(self.bytes.get(start..)?)
+            .ok()
+            .map(|(p, _)| p)
     }
 
-    fn segment(&self, at: usize) -> Result<Segment, ElfError> {
-        let b = self.bytes;
-        let offset = usize::try_from(u64_at(b, at + phdr::OFFSET)?).map_err(|_| ElfError::BadSegment)?;
-        let filesz = usize::try_from(u64_at(b, at + phdr::FILESZ)?).map_err(|_| ElfError::BadSegment)?;
-        let memsz = u64_at(b, at + phdr::MEMSZ)?;
-        let paddr = u64_at(b, at + phdr::PADDR)?;
-        let end = offset.checked_add(filesz).ok_or(ElfError::BadSegment)?;
-        if end > b.len() || filesz as u64 > memsz || paddr.checked_add(memsz).is_none() {
-            return Err(ElfError::BadSegment);
+    /// Program header `index` as a segment: `Ok(None)` if it is not `PT_LOAD`.
+    fn segment(&self, index: usize) -> Result<Option<Segment<'a>>, ElfError> {
+        let p = self
+            .phdr(index)
+            .ok_or(ElfError::ProgramHeadersOutOfBounds)?;
+        if p.p_type.get() != PT_LOAD {
+            return Ok(None);
         }
-        Ok(Segment {
-            paddr,
-            file: offset..end,
-            memsz,
-            flags: u32_at(b, at + phdr::FLAGS)?,
-        })
+        let (filesz, memsz) = (p.filesz.get(), p.memsz.get());
+        let data = usize::try_from(p.offset.get())
+            .ok()
+            .zip(usize::try_from(filesz).ok())
+            .and_then(|(off, len)| self.bytes.get(off..off.checked_add(len)?))
+            .ok_or(ElfError::SegmentOutOfBounds { index })?;
+        if filesz > memsz {
+            return Err(ElfError::FileSizeExceedsMemSize { index });
+        }
+        if p.vaddr.get().checked_add(memsz).is_none() || p.paddr.get().checked_add(memsz).is_none()
+        {
+            return Err(ElfError::AddressOverflow { index });
+        }
+        let align = p.align.get();
+        if align > 1
+            && (!align.is_power_of_two() || p.vaddr.get() % align != p.offset.get() % align)
+        {
+            return Err(ElfError::Misaligned { index });
+        }
+        let f = p.flags.get();
+        Ok(Some(Segment {
+            vaddr: p.vaddr.get(),
+            paddr: GuestPhysAddr(p.paddr.get()),
+            data,
+            mem_size: memsz,
+            flags: SegmentFlags {
+                read: f & PF_R != 0,
+                write: f & PF_W != 0,
+                execute: f & PF_X != 0,
+            },
+        }))
+    }
+
+    /// Checks the loadable segments; returns the entry point's physical address.
+    fn validate_segments(&self) -> Result<u64, ElfError> {
+        let mut loads: [Option<Segment<'a>>; MAX_LOAD_SEGMENTS] = [None; MAX_LOAD_SEGMENTS];
+        let mut n = 0;
+        for i in 0..self.phnum {
+            if let Some(s) = self.segment(i)? {
+                *loads.get_mut(n).ok_or(ElfError::TooManySegments)? = Some(s);
+                n += 1;
+            }
+        }
+        let loads: &[Option<Segment<'a>>] = &loads[..n];
+        if loads.is_empty() {
+            return Err(ElfError::NoLoadSegments);
+        }
+        for (i, a) in loads.iter().flatten().enumerate() {
+            for b in loads.iter().flatten().skip(i + 1) {
+                if a.paddr.0 < b.paddr_end() && b.paddr.0 < a.paddr_end() {
+                    return Err(ElfError::Overlap);
+                }
+            }
+        }
+        loads
+            .iter()
+            .flatten()
+            .find(|s| s.flags.execute && s.vaddr <= self.entry && self.entry - s.vaddr < s.mem_size)
+            // In range: entry - vaddr < mem_size and paddr + mem_size does not overflow.
+            .map(|s| s.paddr.0 + (self.entry - s.vaddr))
+            .ok_or(ElfError::EntryNotExecutable)
     }
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;
+    use zerocopy::IntoBytes;
 
-    /// A minimal image: one PT_LOAD of `code` at `paddr` with `bss` extra bytes.
-    pub fn image(paddr: u64, code: &[u8], bss: u64) -> Vec<u8> {
-        let mut f = std::vec![0u8; EHDR_SIZE + PHDR_SIZE];
-        f[..4].copy_from_slice(MAGIC);
-        f[ehdr::CLASS] = CLASS_64;
-        f[ehdr::DATA] = DATA_LE;
-        f[ehdr::TYPE..ehdr::TYPE + 2].copy_from_slice(&ET_EXEC.to_le_bytes());
-        f[ehdr::MACHINE..ehdr::MACHINE + 2].copy_from_slice(&EM_AARCH64.to_le_bytes());
-        f[ehdr::ENTRY..ehdr::ENTRY + 8].copy_from_slice(&paddr.to_le_bytes());
-        f[ehdr::PHOFF..ehdr::PHOFF + 8].copy_from_slice(&(EHDR_SIZE as u64).to_le_bytes());
-        f[ehdr::PHENTSIZE..ehdr::PHENTSIZE + 2].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
-        f[ehdr::PHNUM..ehdr::PHNUM + 2].copy_from_slice(&1u16.to_le_bytes());
-        let p = EHDR_SIZE;
-        let off = f.len() as u64;
-        f[p + phdr::TYPE..p + phdr::TYPE + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
-        f[p + phdr::FLAGS..p + phdr::FLAGS + 4].copy_from_slice(&5u32.to_le_bytes());
-        f[p + phdr::OFFSET..p + phdr::OFFSET + 8].copy_from_slice(&off.to_le_bytes());
-        f[p + phdr::PADDR..p + phdr::PADDR + 8].copy_from_slice(&paddr.to_le_bytes());
-        f[p + phdr::FILESZ..p + phdr::FILESZ + 8].copy_from_slice(&(code.len() as u64).to_le_bytes());
-        f[p + phdr::MEMSZ..p + phdr::MEMSZ + 8].copy_from_slice(&(code.len() as u64 + bss).to_le_bytes());
-        f.extend_from_slice(code);
-        f
+    const RX: u32 = PF_R | PF_X;
+    const RW: u32 = PF_R | PF_W;
+
+    /// (type, flags, offset, vaddr, paddr, filesz, memsz, align)
+    type Ph = (u32, u32, u64, u64, u64, u64, u64, u64);
+
+    fn put(v: &mut Vec<u8>, at: usize, b: &[u8]) {
+        if v.len() < at + b.len() {
+            v.resize(at + b.len(), 0);
+        }
+        v[at..at + b.len()].copy_from_slice(b);
+    }
+
+    /// Writes an ELF64 header and program headers field by field (gABI layout).
+    fn image(entry: u64, phdrs: &[Ph], total: usize) -> Vec<u8> {
+        let mut v = vec![0u8; total];
+        let mut ident = [0u8; 16];
+        ident[..4].copy_from_slice(&ELF_MAGIC);
+        ident[EI_CLASS] = ELFCLASS64;
+        ident[EI_DATA] = ELFDATA2LSB;
+        ident[EI_VERSION] = EV_CURRENT;
+        put(&mut v, 0, &ident);
+        put(&mut v, 16, &ET_EXEC.to_le_bytes());
+        put(&mut v, 18, &EM_AARCH64.to_le_bytes());
+        put(&mut v, 20, &1u32.to_le_bytes());
+        put(&mut v, 24, &entry.to_le_bytes());
+        put(&mut v, 32, &(EHDR_SIZE as u64).to_le_bytes());
+        put(&mut v, 52, &(EHDR_SIZE as u16).to_le_bytes());
+        put(&mut v, 54, &(PHDR_SIZE as u16).to_le_bytes());
+        put(&mut v, 56, &(phdrs.len() as u16).to_le_bytes());
+        for (i, &(t, f, off, va, pa, fs, ms, al)) in phdrs.iter().enumerate() {
+            let at = EHDR_SIZE + i * PHDR_SIZE;
+            let mut b = Vec::new();
+            b.extend_from_slice(t.as_bytes());
+            b.extend_from_slice(f.as_bytes());
+            for x in [off, va, pa, fs, ms, al] {
+                b.extend_from_slice(x.as_bytes());
+            }
+            put(&mut v, at, &b);
+        }
+        v
+    }
+
+    fn good() -> Vec<u8> {
+        let mut v = image(
+            0x4008_0010,
+            &[
+                (
+                    PT_LOAD,
+                    RX,
+                    0x1000,
+                    0x4008_0000,
+                    0x4008_0000,
+                    0x100,
+                    0x100,
+                    0x1000,
+                ),
+                (6 /* PT_PHDR */, PF_R, 64, 0, 0, 112, 112, 8),
+                (
+                    PT_LOAD,
+                    RW,
+                    0x2000,
+                    0x4009_0000,
+                    0x4009_0000,
+                    0x10,
+                    0x5000,
+                    0x1000,
+                ),
+            ],
+            0x2010,
+        );
+        v[0x1000..0x1100].fill(0xaa);
+        v[0x2000..0x2010].fill(0xbb);
+        v
     }
 
     #[test]
-    fn parses_a_minimal_image() {
-        let f = image(0x4008_0000, &[1, 2, 3, 4], 12);
-        let e = Elf::parse(&f).unwrap();
-        assert_eq!(e.entry(), 0x4008_0000);
-        let s: Vec<_> = e.segments().map(Result::unwrap).collect();
-        assert_eq!(s.len(), 1);
-        assert_eq!(&f[s[0].file.clone()], &[1, 2, 3, 4]);
-        assert_eq!(s[0].memsz, 16);
+    fn parses_a_good_image() {
+        let bytes = good();
+        let e = Elf::parse(&bytes).unwrap();
+        assert_eq!(e.entry(), GuestPhysAddr(0x4008_0010));
+        assert_eq!(e.entry_vaddr(), 0x4008_0010);
+        let s: Vec<_> = e.segments().collect();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].paddr, GuestPhysAddr(0x4008_0000));
+        assert_eq!(s[0].data, &[0xaa; 0x100][..]);
+        assert_eq!(
+            s[0].flags,
+            SegmentFlags {
+                read: true,
+                write: false,
+                execute: true
+            }
+        );
+        assert_eq!(s[1].data, &[0xbb; 0x10][..]);
+        assert_eq!(s[1].mem_size, 0x5000);
+        assert!(s[1].flags.write && !s[1].flags.execute);
     }
 
     #[test]
-    fn refuses_lies() {
-        let good = image(0x4008_0000, &[0; 8], 0);
-        assert_eq!(Elf::parse(&good[..10]).unwrap_err(), ElfError::Truncated);
-        let mut bad = good.clone();
-        bad[ehdr::MACHINE] = 62;
-        assert_eq!(Elf::parse(&bad).unwrap_err(), ElfError::NotAnAarch64Executable);
-        let mut bad = good.clone();
-        let fs = EHDR_SIZE + phdr::FILESZ;
-        bad[fs..fs + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(Elf::parse(&bad).unwrap_err(), ElfError::BadSegment);
-        let mut bad = good.clone();
-        let pa = EHDR_SIZE + phdr::PADDR;
-        bad[pa..pa + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(Elf::parse(&bad).unwrap_err(), ElfError::BadSegment);
-        let mut bad = good;
-        bad[ehdr::PHNUM] = 0xff;
-        assert_eq!(Elf::parse(&bad).unwrap_err(), ElfError::Truncated);
+    fn entry_is_moved_to_the_load_address() {
+        let v = image(
+            0xffff_0000_0000_0008,
+            &[(
+                PT_LOAD,
+                RX,
+                0,
+                0xffff_0000_0000_0000,
+                0x4000_0000,
+                0x40,
+                0x1000,
+                0,
+            )],
+            0x40,
+        );
+        assert_eq!(Elf::parse(&v).unwrap().entry(), GuestPhysAddr(0x4000_0008));
+    }
+
+    #[test]
+    fn header_errors() {
+        let g = good();
+        assert_eq!(Elf::parse(&g[..63]).err(), Some(ElfError::TooShort));
+        let patch = |at: usize, b: &[u8]| {
+            let mut v = g.clone();
+            v[at..at + b.len()].copy_from_slice(b);
+            Elf::parse(&v).err()
+        };
+        assert_eq!(patch(0, b"\x7fELG"), Some(ElfError::BadMagic));
+        assert_eq!(patch(EI_CLASS, &[1]), Some(ElfError::UnsupportedFormat));
+        assert_eq!(patch(EI_DATA, &[2]), Some(ElfError::UnsupportedFormat));
+        assert_eq!(
+            patch(20, &2u32.to_le_bytes()),
+            Some(ElfError::UnsupportedFormat)
+        );
+        assert_eq!(
+            patch(16, &3u16.to_le_bytes()),
+            Some(ElfError::NotExecutable)
+        );
+        assert_eq!(
+            patch(18, &62u16.to_le_bytes()),
+            Some(ElfError::WrongMachine)
+        );
+        assert_eq!(
+            patch(54, &32u16.to_le_bytes()),
+            Some(ElfError::BadHeaderSize)
+        );
+        assert_eq!(
+            patch(32, &u64::MAX.to_le_bytes()),
+            Some(ElfError::ProgramHeadersOutOfBounds)
+        );
+        assert_eq!(
+            patch(56, &0xffffu16.to_le_bytes()),
+            Some(ElfError::ProgramHeadersOutOfBounds)
+        );
+        assert_eq!(
+            patch(56, &0u16.to_le_bytes()),
+            Some(ElfError::NoLoadSegments)
+        );
+        assert_eq!(
+            patch(24, &0x4009_0000u64.to_le_bytes()),
+            Some(ElfError::EntryNotExecutable)
+        );
+    }
+
+    #[test]
+    fn segment_errors() {
+        let one = |ph: Ph, entry: u64| Elf::parse(&image(entry, &[ph], 0x2000)).err();
+        let e = 0x1000;
+        assert_eq!(
+            one((PT_LOAD, RX, 0x1f00, e, e, 0x200, 0x200, 0), e),
+            Some(ElfError::SegmentOutOfBounds { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, u64::MAX, e, e, 2, 2, 0), e),
+            Some(ElfError::SegmentOutOfBounds { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0, e, e, 0x100, 0x10, 0), e),
+            Some(ElfError::FileSizeExceedsMemSize { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0, u64::MAX - 4, e, 0, 0x10, 0), e),
+            Some(ElfError::AddressOverflow { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0, e, u64::MAX - 4, 0, 0x10, 0), e),
+            Some(ElfError::AddressOverflow { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0x10, e, e, 0, 0x10, 0x1000), e),
+            Some(ElfError::Misaligned { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0, e, e, 0, 0x10, 0x1001), e),
+            Some(ElfError::Misaligned { index: 0 })
+        );
+        assert_eq!(
+            one((PT_LOAD, RW, 0, e, e, 0, 0x10, 0), e),
+            Some(ElfError::EntryNotExecutable)
+        );
+        assert_eq!(
+            one((PT_LOAD, RX, 0, e, e, 0, 0x10, 0), e + 0x10),
+            Some(ElfError::EntryNotExecutable)
+        );
+        let overlap = image(
+            e,
+            &[
+                (PT_LOAD, RX, 0, e, e, 0, 0x100, 0),
+                (PT_LOAD, RW, 0, 0x9000, e + 0xff, 0, 1, 0),
+            ],
+            0x100,
+        );
+        assert_eq!(Elf::parse(&overlap).err(), Some(ElfError::Overlap));
+        let many: Vec<Ph> = (0..17)
+            .map(|i| (PT_LOAD, RX, 0, e + i * 0x100, e + i * 0x100, 0, 0x10, 0))
+            .collect();
+        assert_eq!(
+            Elf::parse(&image(e, &many, 0x1000)).err(),
+            Some(ElfError::TooManySegments)
+        );
     }
 
     proptest! {
         #[test]
-        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), flip in 0usize..200, v in any::<u8>()) {
-            let _ = Elf::parse(&bytes);
-            let mut f = image(0x4008_0000, &[7; 32], 64);
-            if flip < f.len() { f[flip] = v; }
-            if let Ok(e) = Elf::parse(&f) {
-                for s in e.segments() { let _ = s; }
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(e) = Elf::parse(&bytes) {
+                let _ = e.segments().count();
+            }
+        }
+
+        #[test]
+        fn mutated_images_never_panic(edits in proptest::collection::vec((0usize..0x200, any::<u8>()), 1..8)) {
+            let mut v = good();
+            for (at, b) in edits {
+                v[at] = b;
+            }
+            if let Ok(e) = Elf::parse(&v) {
+                for s in e.segments() {
+                    prop_assert!(s.data.len() as u64 <= s.mem_size);
+                    prop_assert!(s.paddr.0.checked_add(s.mem_size).is_some());
+                }
             }
         }
     }

@@ -15,6 +15,8 @@ pub mod drivers;
 pub mod elf;
 pub mod frames;
 pub mod heap;
+pub mod hypercall;
+pub mod hypervisor;
 pub mod logger;
 pub mod memmap;
 pub mod modules;
@@ -22,6 +24,7 @@ pub mod pagetable;
 pub mod percpu;
 pub mod physmem;
 pub mod platform;
+pub mod smp;
 pub mod stage2;
 pub mod vcpu;
 

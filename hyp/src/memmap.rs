@@ -123,7 +123,10 @@ fn page_outward(r: &PhysRange) -> PhysRange {
 ///
 /// Empty inputs are ignored. The result is sorted by address, every range is
 /// non-empty and page aligned, and no two ranges overlap or touch.
-pub fn free_regions(memory: &[PhysRange], exclude: &[PhysRange]) -> Result<FreeRegions, MemmapError> {
+pub fn free_regions(
+    memory: &[PhysRange],
+    exclude: &[PhysRange],
+) -> Result<FreeRegions, MemmapError> {
     let mut free = FreeRegions::new();
     for bank in memory.iter().map(page_inward).filter(|r| !r.is_empty()) {
         insert_merged(&mut free, bank)?;
@@ -226,15 +229,27 @@ mod tests {
 
     #[test]
     fn exclusion_in_middle_splits_and_aligns_outward() {
-        let f = free_regions(&[r(0x4000_0000, 0x4800_0000)], &[r(0x4008_0100, 0x4010_0001)]).unwrap();
-        assert_eq!(&*f, &[r(0x4000_0000, 0x4008_0000), r(0x4010_1000, 0x4800_0000)]);
+        let f = free_regions(
+            &[r(0x4000_0000, 0x4800_0000)],
+            &[r(0x4008_0100, 0x4010_0001)],
+        )
+        .unwrap();
+        assert_eq!(
+            &*f,
+            &[r(0x4000_0000, 0x4008_0000), r(0x4010_1000, 0x4800_0000)]
+        );
     }
 
     #[test]
     fn exclusions_at_edges_and_outside() {
         let f = free_regions(
             &[r(0, 0x10000)],
-            &[r(0, 0x1000), r(0xf000, 0x20000), r(0x100000, 0x200000), r(0x5000, 0x5000)],
+            &[
+                r(0, 0x1000),
+                r(0xf000, 0x20000),
+                r(0x100000, 0x200000),
+                r(0x5000, 0x5000),
+            ],
         )
         .unwrap();
         assert_eq!(&*f, &[r(0x1000, 0xf000)]);
@@ -242,7 +257,16 @@ mod tests {
 
     #[test]
     fn banks_sorted_and_merged() {
-        let f = free_regions(&[r(0x9000, 0xa000), r(0x1000, 0x3000), r(0x2000, 0x5000), r(0x5000, 0x6000)], &[]).unwrap();
+        let f = free_regions(
+            &[
+                r(0x9000, 0xa000),
+                r(0x1000, 0x3000),
+                r(0x2000, 0x5000),
+                r(0x5000, 0x6000),
+            ],
+            &[],
+        )
+        .unwrap();
         assert_eq!(&*f, &[r(0x1000, 0x6000), r(0x9000, 0xa000)]);
         assert_eq!(total_size(&f), 0x6000);
         assert!(contains(&f, PhysAddr(0x9fff)));

@@ -57,6 +57,11 @@ pub fn start_info() -> Option<&'static StartInfo> {
     None
 }
 
+// ABI-PENDING: a guest-side call to start its own secondary vCPUs (today only
+// dom0's `domctl set_vcpu_context` sets a vCPU's entry, and nothing starts it).
+// Until then the SDK runs `main` on the boot vCPU only and reserves no stacks
+// for others.
+
 /// Parks the calling vCPU forever.
 pub fn halt() -> ! {
     #[cfg(target_arch = "aarch64")]

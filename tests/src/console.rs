@@ -190,7 +190,9 @@ impl Qemu {
         let shared = self.shared.clone();
         let mut log = shared.lock();
         loop {
-            while scanned < log.lines.len() {
+            // Stop at the line that completes the set: failure markers after
+            // it belong to the next expect.
+            while scanned < log.lines.len() && found.iter().any(Option::is_none) {
                 let whole = &log.lines[scanned];
                 // The rest of a line whose start (a prompt) was already matched.
                 let line = if scanned == self.cursor.0 {

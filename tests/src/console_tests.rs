@@ -66,3 +66,12 @@ fn send_line_and_prompt_without_newline() {
     q.expect("got hello", T).unwrap();
     assert_eq!(q.wait_exit(T).unwrap().code(), Some(3));
 }
+
+#[test]
+fn marker_after_the_match_is_left_for_later() {
+    let mut q = sh("echo 'hook 0x10'; echo 'EL2 exception: X'; echo 'FAR 0x10'; exec sleep 5");
+    std::thread::sleep(Duration::from_millis(300));
+    q.expect("hook", T).unwrap();
+    q.expect("EL2 exception", T).unwrap();
+    q.expect("FAR", T).unwrap();
+}

@@ -23,7 +23,7 @@ fn fault(entry: Entry) {
     let addr = u64::from_str_radix(hook.group(1).trim_start_matches("0x"), 16).unwrap();
 
     let report = vm
-        .expect(re(r"EL2 exception: (.*[Dd]ata [Aa]bort.*)"), STEP)
+        .expect(re(r"EL2 exception: (?i)(.*data ?abort.*)"), STEP)
         .unwrap();
     assert!(!report.group(1).is_empty());
 

@@ -35,21 +35,18 @@ pub fn load(dom: &mut Domain, mem: &dyn PhysMem, image: &[u8], module_count: u32
     // Check every segment before writing anything, so a bad image leaves RAM
     // as it was.
     for seg in elf.segments() {
-        let seg = seg.map_err(|_| Error::InvalidImage)?;
-        if !dom.ram.contains(GuestPhysAddr(seg.paddr), seg.memsz) || seg.paddr < info_end {
+        if !dom.ram.contains(seg.paddr, seg.mem_size) || seg.paddr.0 < info_end {
             return Err(Error::InvalidImage);
         }
     }
-    let entry = elf.entry();
-    if !dom.ram.contains(GuestPhysAddr(entry), 4) || entry % 4 != 0 {
+    let entry = elf.entry().0;
+    if entry % 4 != 0 {
         return Err(Error::InvalidImage);
     }
-    for seg in elf.segments().flatten() {
-        let ipa = GuestPhysAddr(seg.paddr);
-        let file = &elf.bytes()[seg.file.clone()];
-        dom.ram.write(mem, ipa, file)?;
-        let tail = GuestPhysAddr(seg.paddr + file.len() as u64);
-        dom.ram.zero(mem, tail, seg.memsz - file.len() as u64)?;
+    for seg in elf.segments() {
+        dom.ram.write(mem, seg.paddr, seg.data)?;
+        let tail = GuestPhysAddr(seg.paddr.0 + seg.data.len() as u64);
+        dom.ram.zero(mem, tail, seg.mem_size - seg.data.len() as u64)?;
     }
     let info = StartInfo {
         magic: START_INFO_MAGIC,
@@ -76,6 +73,35 @@ pub fn load(dom: &mut Domain, mem: &dyn PhysMem, image: &[u8], module_count: u32
     dom.set_vcpu_entry(0, &vcpu_entry, SCTLR_EL1_RESET);
     dom.image_loaded = true;
     Ok(entry)
+}
+
+/// A one-segment test image, built field by field (System V gABI layout).
+#[cfg(test)]
+pub fn test_image(paddr: u64, code: &[u8], bss: u64) -> alloc::vec::Vec<u8> {
+    const EHDR: usize = 64;
+    const PHDR: usize = 56;
+    let mut f = alloc::vec![0u8; EHDR + PHDR];
+    let mut put = |at: usize, b: &[u8]| f[at..at + b.len()].copy_from_slice(b);
+    put(0, b"\x7fELF\x02\x01\x01");
+    put(16, &2u16.to_le_bytes()); // ET_EXEC
+    put(18, &183u16.to_le_bytes()); // EM_AARCH64
+    put(20, &1u32.to_le_bytes()); // EV_CURRENT
+    put(24, &paddr.to_le_bytes()); // e_entry
+    put(32, &(EHDR as u64).to_le_bytes()); // e_phoff
+    put(52, &(EHDR as u16).to_le_bytes()); // e_ehsize
+    put(54, &(PHDR as u16).to_le_bytes()); // e_phentsize
+    put(56, &1u16.to_le_bytes()); // e_phnum
+    let p = EHDR;
+    put(p, &1u32.to_le_bytes()); // PT_LOAD
+    put(p + 4, &5u32.to_le_bytes()); // PF_R | PF_X
+    put(p + 8, &((EHDR + PHDR) as u64).to_le_bytes()); // p_offset
+    put(p + 16, &paddr.to_le_bytes()); // p_vaddr
+    put(p + 24, &paddr.to_le_bytes()); // p_paddr
+    put(p + 32, &(code.len() as u64).to_le_bytes()); // p_filesz
+    put(p + 40, &(code.len() as u64 + bss).to_le_bytes()); // p_memsz
+    put(p + 48, &4u64.to_le_bytes()); // p_align
+    f.extend_from_slice(code);
+    f
 }
 
 #[cfg(test)]
@@ -105,7 +131,7 @@ mod tests {
     #[test]
     fn loads_segments_start_info_and_entry() {
         let (mem, _f, mut t, id) = setup();
-        let img = crate::elf::tests::image(0x4008_0000, &[9, 8, 7, 6], 8);
+        let img = test_image(0x4008_0000, &[9, 8, 7, 6], 8);
         let d = t.get_mut(id).unwrap();
         assert_eq!(load(d, &mem, &img, 0), Ok(0x4008_0000));
         let mut b = [0xffu8; 12];
@@ -131,13 +157,13 @@ mod tests {
         let (mem, _f, mut t, id) = setup();
         let d = t.get_mut(id).unwrap();
         for at in [0x4000_0000, 0x3fff_f000, 0x4020_0000 - 2, 0x9000_0000] {
-            let img = crate::elf::tests::image(at, &[1, 2, 3, 4], 0);
+            let img = test_image(at, &[1, 2, 3, 4], 0);
             assert_eq!(load(d, &mem, &img, 0), Err(Error::InvalidImage), "{at:#x}");
         }
         assert_eq!(load(d, &mem, b"not an elf", 0), Err(Error::InvalidImage));
         assert!(!d.image_loaded);
         d.has_run = true;
-        let img = crate::elf::tests::image(0x4008_0000, &[1, 2, 3, 4], 0);
+        let img = test_image(0x4008_0000, &[1, 2, 3, 4], 0);
         assert_eq!(load(d, &mem, &img, 0), Err(Error::InvalidState));
     }
 }

@@ -122,11 +122,21 @@ impl Attributes {
         share: Shareability::Inner,
     };
     /// RAM, read/write/execute (guest RAM at stage 2).
-    pub const RAM_RWX: Self = Self { execute: true, ..Self::RAM_RW };
+    pub const RAM_RWX: Self = Self {
+        execute: true,
+        ..Self::RAM_RW
+    };
     /// RAM, read-only, executable (hypervisor text).
-    pub const RAM_RX: Self = Self { write: false, execute: true, ..Self::RAM_RW };
+    pub const RAM_RX: Self = Self {
+        write: false,
+        execute: true,
+        ..Self::RAM_RW
+    };
     /// RAM, read-only, not executable.
-    pub const RAM_RO: Self = Self { write: false, ..Self::RAM_RW };
+    pub const RAM_RO: Self = Self {
+        write: false,
+        ..Self::RAM_RW
+    };
     /// MMIO, Device-nGnRE, read/write, never executable.
     pub const DEVICE_RW: Self = Self {
         memory: MemoryType::DeviceNGnRE,
@@ -138,7 +148,10 @@ impl Attributes {
 
     /// The same attributes without write permission (dirty logging, grants).
     pub const fn read_only(self) -> Self {
-        Self { write: false, ..self }
+        Self {
+            write: false,
+            ..self
+        }
     }
 }
 
@@ -163,11 +176,22 @@ pub const MAIR_EL2_VALUE: u64 = {
 
 /// Mask of every attribute (non-address, non-type) bit a leaf may carry, per regime.
 pub(super) fn leaf_attr_mask_s1() -> u64 {
-    (S1::ATTR_INDX::SET + S1::AP_EL0::SET + S1::AP_RO::SET + S1::SH::SET + S1::AF::SET + S1::XN::SET).value
+    (S1::ATTR_INDX::SET
+        + S1::AP_EL0::SET
+        + S1::AP_RO::SET
+        + S1::SH::SET
+        + S1::AF::SET
+        + S1::XN::SET)
+        .value
 }
 
 pub(super) fn leaf_attr_mask_s2() -> u64 {
-    (S2::MEM_ATTR::SET + S2::S2AP_READ::SET + S2::S2AP_WRITE::SET + S2::SH::SET + S2::AF::SET + S2::XN::SET)
+    (S2::MEM_ATTR::SET
+        + S2::S2AP_READ::SET
+        + S2::S2AP_WRITE::SET
+        + S2::SH::SET
+        + S2::AF::SET
+        + S2::XN::SET)
         .value
 }
 
@@ -220,7 +244,9 @@ pub(super) fn encode_s2(a: &Attributes) -> Option<u64> {
         MemoryType::DeviceNGnRE => S2::MEM_ATTR::DeviceNGnRE,
         MemoryType::DeviceNGnRnE => S2::MEM_ATTR::DeviceNGnRnE,
     });
-    d.modify(S2::S2AP_READ.val(u64::from(a.read)) + S2::S2AP_WRITE.val(u64::from(a.write)) + S2::AF::SET);
+    d.modify(
+        S2::S2AP_READ.val(u64::from(a.read)) + S2::S2AP_WRITE.val(u64::from(a.write)) + S2::AF::SET,
+    );
     d.modify(S2::XN.val(u64::from(!a.execute)));
     d.modify(match a.share {
         Shareability::Non => S2::SH::NonShareable,

@@ -78,7 +78,15 @@ impl<R: Regime> PageTable<R> {
         if self.any_mapped(mem, self.root, R::LAYOUT.start_level, va, end) {
             return Err(MapError::AlreadyMapped);
         }
-        let result = self.map_level(mem, self.root, R::LAYOUT.start_level, va, end, output.0, bits);
+        let result = self.map_level(
+            mem,
+            self.root,
+            R::LAYOUT.start_level,
+            va,
+            end,
+            output.0,
+            bits,
+        );
         if result.is_err() {
             // Everything in the range was created by this call, with blocks wholly
             // inside it, so removing the range restores the previous state exactly
@@ -89,7 +97,12 @@ impl<R: Regime> PageTable<R> {
     }
 
     /// Removes every mapping in `[input, input + size)`; holes are fine.
-    pub fn unmap(&mut self, mem: &mut impl TableMemory, input: R::Input, size: u64) -> Result<(), MapError> {
+    pub fn unmap(
+        &mut self,
+        mem: &mut impl TableMemory,
+        input: R::Input,
+        size: u64,
+    ) -> Result<(), MapError> {
         let va = R::raw(input);
         let end = check_range::<R>(va, size)?;
         if size == 0 {
@@ -123,7 +136,11 @@ impl<R: Regime> PageTable<R> {
     }
 
     /// The output address and attributes `input` translates to.
-    pub fn translate(&self, mem: &impl TableMemory, input: R::Input) -> Option<(PhysAddr, super::Attributes)> {
+    pub fn translate(
+        &self,
+        mem: &impl TableMemory,
+        input: R::Input,
+    ) -> Option<(PhysAddr, super::Attributes)> {
         let va = R::raw(input);
         if va >> R::LAYOUT.input_bits != 0 {
             return None;
@@ -199,10 +216,19 @@ impl<R: Regime> PageTable<R> {
         Ok(pa)
     }
 
-    fn any_mapped(&self, mem: &impl TableMemory, table: PhysAddr, level: u32, va: u64, end: u64) -> bool {
+    fn any_mapped(
+        &self,
+        mem: &impl TableMemory,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        end: u64,
+    ) -> bool {
         self.steps(level, va, end).any(|s| {
             let d = read(mem, table, s.idx);
-            is_leaf(d, level) || (is_table(d, level) && self.any_mapped(mem, desc_addr(d), level + 1, s.start, s.end))
+            is_leaf(d, level)
+                || (is_table(d, level)
+                    && self.any_mapped(mem, desc_addr(d), level + 1, s.start, s.end))
         })
     }
 
@@ -277,7 +303,14 @@ impl<R: Regime> PageTable<R> {
 
     /// Clears `[va, end)`, in which no block straddles either end. Frees tables
     /// that become empty (never the root).
-    fn remove(&mut self, mem: &mut impl TableMemory, table: PhysAddr, level: u32, va: u64, end: u64) {
+    fn remove(
+        &mut self,
+        mem: &mut impl TableMemory,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        end: u64,
+    ) {
         for s in self.steps(level, va, end) {
             let d = read(mem, table, s.idx);
             if is_table(d, level) {
@@ -298,7 +331,15 @@ impl<R: Regime> PageTable<R> {
     }
 
     /// Rewrites the attribute bits of every leaf in `[va, end)`.
-    fn apply(&mut self, mem: &mut impl TableMemory, table: PhysAddr, level: u32, va: u64, end: u64, bits: u64) {
+    fn apply(
+        &mut self,
+        mem: &mut impl TableMemory,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        end: u64,
+        bits: u64,
+    ) {
         for s in self.steps(level, va, end) {
             let d = read(mem, table, s.idx);
             if is_table(d, level) {
@@ -375,7 +416,10 @@ fn check_range<R: Regime>(va: u64, size: u64) -> Result<u64, MapError> {
 /// The 4 KiB table holding entry `idx` of a (possibly concatenated) table.
 fn locate(table: PhysAddr, idx: usize) -> (PhysAddr, usize) {
     let page = (idx / ENTRIES_PER_TABLE) as u64;
-    (PhysAddr(table.0 + page * PAGE_SIZE), idx % ENTRIES_PER_TABLE)
+    (
+        PhysAddr(table.0 + page * PAGE_SIZE),
+        idx % ENTRIES_PER_TABLE,
+    )
 }
 
 fn read(mem: &impl TableMemory, table: PhysAddr, idx: usize) -> u64 {

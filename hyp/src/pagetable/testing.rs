@@ -38,9 +38,15 @@ impl TestArena {
     }
 
     fn slot(&self, pa: PhysAddr) -> usize {
-        assert!(pa.0 >= ARENA_BASE && pa.is_aligned(PAGE_SIZE), "foreign table address {pa:?}");
+        assert!(
+            pa.0 >= ARENA_BASE && pa.is_aligned(PAGE_SIZE),
+            "foreign table address {pa:?}"
+        );
         let i = ((pa.0 - ARENA_BASE) / PAGE_SIZE) as usize;
-        assert!(i < self.slots.len() && self.used[i], "table {pa:?} not allocated");
+        assert!(
+            i < self.slots.len() && self.used[i],
+            "table {pa:?} not allocated"
+        );
         i
     }
 }
@@ -54,10 +60,12 @@ impl TableMemory for TestArena {
             }
             *n -= 1;
         }
-        let start = (0..self.slots.len())
-            .step_by(count)
-            .find(|&s| s + count <= self.slots.len() && self.used[s..s + count].iter().all(|u| !u))?;
-        self.used[start..start + count].iter_mut().for_each(|u| *u = true);
+        let start = (0..self.slots.len()).step_by(count).find(|&s| {
+            s + count <= self.slots.len() && self.used[s..s + count].iter().all(|u| !u)
+        })?;
+        self.used[start..start + count]
+            .iter_mut()
+            .for_each(|u| *u = true);
         Some(PhysAddr(ARENA_BASE + start as u64 * PAGE_SIZE))
     }
 

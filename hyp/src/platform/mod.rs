@@ -25,7 +25,9 @@ use fdt::Fdt;
 
 use crate::addr::{PhysAddr, PhysRange};
 use crate::memmap::FixedList;
-use walk::{Frame, Props, Visitor, as_str, path_matches, read_cells, reg_entries, scalar, translate};
+use walk::{
+    Frame, Props, Visitor, as_str, path_matches, read_cells, reg_entries, scalar, translate,
+};
 
 /// Most CPUs described.
 pub const MAX_CPUS: usize = 8;
@@ -226,14 +228,27 @@ impl<'a> Platform<'a> {
                 match prop.name {
                     "bootargs" => c.p.bootargs = as_str(prop.value),
                     "stdout-path" => c.stdout_path = Some(as_str(prop.value)),
-                    "linux,initrd-start" => start = Some(scalar(prop.value).ok_or(PlatformError::Malformed("linux,initrd-start"))?),
-                    "linux,initrd-end" => end = Some(scalar(prop.value).ok_or(PlatformError::Malformed("linux,initrd-end"))?),
+                    "linux,initrd-start" => {
+                        start = Some(
+                            scalar(prop.value)
+                                .ok_or(PlatformError::Malformed("linux,initrd-start"))?,
+                        )
+                    }
+                    "linux,initrd-end" => {
+                        end = Some(
+                            scalar(prop.value)
+                                .ok_or(PlatformError::Malformed("linux,initrd-end"))?,
+                        )
+                    }
                     _ => {}
                 }
             }
             c.p.initrd = match (start, end) {
                 (None, None) => None,
-                (Some(s), Some(e)) if s <= e => Some(PhysRange { start: PhysAddr(s), end: PhysAddr(e) }),
+                (Some(s), Some(e)) if s <= e => Some(PhysRange {
+                    start: PhysAddr(s),
+                    end: PhysAddr(e),
+                }),
                 _ => return Err(PlatformError::Malformed("linux,initrd-start/end")),
             };
         }
@@ -243,7 +258,9 @@ impl<'a> Platform<'a> {
             c.stdout_path = if sp.starts_with('/') {
                 Some(sp)
             } else {
-                fdt.find_node("/aliases").and_then(|a| a.property(sp)).map(|p| as_str(p.value))
+                fdt.find_node("/aliases")
+                    .and_then(|a| a.property(sp))
+                    .map(|p| as_str(p.value))
             };
         }
         walk::walk(&fdt, &mut c)?;
@@ -319,9 +336,14 @@ impl<'a> Visitor<'a> for Collector<'a> {
         };
         if n.device_type == Some("memory") {
             for (addr, size) in n.reg.map(|r| reg_entries(r, parent)).into_iter().flatten() {
-                let base = translate(anc, addr, size).ok_or(PlatformError::Malformed("memory reg"))?;
+                let base =
+                    translate(anc, addr, size).ok_or(PlatformError::Malformed("memory reg"))?;
                 if size != 0 {
-                    push(&mut self.p.memory, PhysRange::from_base_size(base, size), "memory banks")?;
+                    push(
+                        &mut self.p.memory,
+                        PhysRange::from_base_size(base, size),
+                        "memory banks",
+                    )?;
                 }
             }
         } else if anc.len() == 2 && parent.name == "reserved-memory" {
@@ -365,10 +387,15 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 let dist = reg_at(n, anc, 0).ok_or(PlatformError::Malformed("gicv3 reg"))?;
                 let mut redists = FixedList::new();
                 for i in 1..=n.redistributor_regions.unwrap_or(1) as usize {
-                    let r = reg_at(n, anc, i).ok_or(PlatformError::Malformed("gicv3 redistributor reg"))?;
+                    let r = reg_at(n, anc, i)
+                        .ok_or(PlatformError::Malformed("gicv3 redistributor reg"))?;
                     push(&mut redists, r, "redistributor regions")?;
                 }
-                Some(Gic::V3(GicV3 { dist, redists, maintenance_irq: None }))
+                Some(Gic::V3(GicV3 {
+                    dist,
+                    redists,
+                    maintenance_irq: None,
+                }))
             } else if GICV2_COMPATIBLE.iter().any(|c| n.is_compatible(c)) {
                 Some(Gic::V2(GicV2 {
                     dist: reg_at(n, anc, 0).ok_or(PlatformError::Malformed("gicv2 reg"))?,
@@ -398,7 +425,10 @@ impl<'a> Visitor<'a> for Collector<'a> {
         };
         if let (Some(kind), Some(regs)) = (kind, reg_at(n, anc, 0)) {
             let uart = UartNode { kind, regs, irqs };
-            if self.stdout_path.is_some_and(|p| path_matches(anc, n.name, p)) {
+            if self
+                .stdout_path
+                .is_some_and(|p| path_matches(anc, n.name, p))
+            {
                 self.stdout_node = Some(uart);
             }
             if kind == UartKind::Pl011 && self.first_pl011.is_none() {
@@ -413,10 +443,16 @@ impl<'a> Collector<'a> {
     /// The `index`th interrupt of `raw` as an INTID, if it is wired to the GIC.
     fn intid(&self, raw: RawIrqs<'_>, index: usize) -> Option<IntId> {
         let gic = self.gic_node?;
-        if gic.interrupt_cells < GIC_MIN_INTERRUPT_CELLS || raw.parent.is_none() || raw.parent != gic.phandle {
+        if gic.interrupt_cells < GIC_MIN_INTERRUPT_CELLS
+            || raw.parent.is_none()
+            || raw.parent != gic.phandle
+        {
             return None;
         }
-        let spec = raw.cells.chunks_exact(gic.interrupt_cells as usize * 4).nth(index)?;
+        let spec = raw
+            .cells
+            .chunks_exact(gic.interrupt_cells as usize * 4)
+            .nth(index)?;
         let number = read_cells(spec.get(4..)?, 1)?;
         let intid = match read_cells(spec, 1)? {
             GIC_SPEC_SPI => FIRST_SPI_INTID + number,
@@ -427,21 +463,36 @@ impl<'a> Collector<'a> {
     }
 
     fn uart(&self, u: UartNode<'_>) -> Uart {
-        Uart { kind: u.kind, regs: u.regs, irq: self.intid(u.irqs, 0) }
+        Uart {
+            kind: u.kind,
+            regs: u.regs,
+            irq: self.intid(u.irqs, 0),
+        }
     }
 
     fn finish(mut self) -> Result<Platform<'a>, PlatformError> {
         if let Some(g) = self.gic_node {
             let irq = self.intid(g.maintenance, 0);
             self.p.gic = Some(match g.gic {
-                Gic::V2(v2) => Gic::V2(GicV2 { maintenance_irq: irq, ..v2 }),
-                Gic::V3(v3) => Gic::V3(GicV3 { maintenance_irq: irq, ..v3 }),
+                Gic::V2(v2) => Gic::V2(GicV2 {
+                    maintenance_irq: irq,
+                    ..v2
+                }),
+                Gic::V3(v3) => Gic::V3(GicV3 {
+                    maintenance_irq: irq,
+                    ..v3
+                }),
             });
         }
         if let Some(t) = self.timer_irqs {
             let i = |k| self.intid(t, k);
             if let (Some(s), Some(ns), Some(v), Some(h)) = (i(0), i(1), i(2), i(3)) {
-                self.p.timer = Some(TimerIrqs { secure_phys: s, nonsecure_phys: ns, virt: v, hyp_phys: h });
+                self.p.timer = Some(TimerIrqs {
+                    secure_phys: s,
+                    nonsecure_phys: ns,
+                    virt: v,
+                    hyp_phys: h,
+                });
             }
         }
         self.p.stdout = self.stdout_node.map(|u| self.uart(u));
@@ -450,7 +501,10 @@ impl<'a> Collector<'a> {
             _ => self.first_pl011,
         };
         self.p.console = console.map(|u| self.uart(u));
-        self.p.memory.as_mut_slice().sort_unstable_by_key(|r| r.start);
+        self.p
+            .memory
+            .as_mut_slice()
+            .sort_unstable_by_key(|r| r.start);
         Ok(self.p)
     }
 }

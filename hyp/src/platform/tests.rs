@@ -16,7 +16,12 @@ fn r(base: u64, size: u64) -> PhysRange {
 }
 
 fn psci_cpus(n: u64) -> Vec<Cpu> {
-    (0..n).map(|mpidr| Cpu { mpidr, enable: EnableMethod::Psci }).collect()
+    (0..n)
+        .map(|mpidr| Cpu {
+            mpidr,
+            enable: EnableMethod::Psci,
+        })
+        .collect()
 }
 
 const VIRT_TIMER: TimerIrqs = TimerIrqs {
@@ -28,7 +33,10 @@ const VIRT_TIMER: TimerIrqs = TimerIrqs {
 
 const VIRT_PL011: Uart = Uart {
     kind: UartKind::Pl011,
-    regs: PhysRange { start: PhysAddr(0x0900_0000), end: PhysAddr(0x0900_1000) },
+    regs: PhysRange {
+        start: PhysAddr(0x0900_0000),
+        end: PhysAddr(0x0900_1000),
+    },
     irq: Some(IntId(33)),
 };
 
@@ -116,18 +124,34 @@ fn raspberry_pi_4() {
     assert!(p.memory.is_empty());
     // /memreserve/ for the spin tables; the bootloader-config nvram node is disabled.
     assert_eq!(&*p.reserved, &[r(0, 0x1000)]);
-    let spin = |mpidr, addr| Cpu { mpidr, enable: EnableMethod::SpinTable { release_addr: PhysAddr(addr) } };
-    assert_eq!(&*p.cpus, &[spin(0, 0xd8), spin(1, 0xe0), spin(2, 0xe8), spin(3, 0xf0)]);
+    let spin = |mpidr, addr| Cpu {
+        mpidr,
+        enable: EnableMethod::SpinTable {
+            release_addr: PhysAddr(addr),
+        },
+    };
+    assert_eq!(
+        &*p.cpus,
+        &[spin(0, 0xd8), spin(1, 0xe0), spin(2, 0xe8), spin(3, 0xf0)]
+    );
     assert_eq!(p.psci, None);
     // uart0 (PL011) at bus 0x7e201000 -> CPU 0xfe201000, SPI 121.
     assert_eq!(
         p.console,
-        Some(Uart { kind: UartKind::Pl011, regs: r(0xfe20_1000, 0x200), irq: Some(IntId(32 + 121)) })
+        Some(Uart {
+            kind: UartKind::Pl011,
+            regs: r(0xfe20_1000, 0x200),
+            irq: Some(IntId(32 + 121))
+        })
     );
     // stdout-path = "serial1:115200n8" -> the mini UART.
     assert_eq!(
         p.stdout,
-        Some(Uart { kind: UartKind::Bcm2835Aux, regs: r(0xfe21_5040, 0x40), irq: Some(IntId(32 + 93)) })
+        Some(Uart {
+            kind: UartKind::Bcm2835Aux,
+            regs: r(0xfe21_5040, 0x40),
+            irq: Some(IntId(32 + 93))
+        })
     );
     // GIC-400 under /soc: bus 0x40041000 -> CPU 0xff841000 via the third `ranges` entry.
     assert_eq!(
@@ -148,24 +172,48 @@ fn raspberry_pi_4() {
 #[test]
 fn synthetic_tree() {
     let p = Platform::parse(SYNTHETIC).unwrap();
-    assert_eq!(&*p.memory, &[r(0x4000_0000, 0x2000_0000), r(0x8_8000_0000, 0x4000_0000)]);
-    assert_eq!(&*p.reserved, &[r(0x5000_0000, 0x2000), r(0x5f00_0000, 0x10_0000)]);
+    assert_eq!(
+        &*p.memory,
+        &[r(0x4000_0000, 0x2000_0000), r(0x8_8000_0000, 0x4000_0000)]
+    );
+    assert_eq!(
+        &*p.reserved,
+        &[r(0x5000_0000, 0x2000), r(0x5f00_0000, 0x10_0000)]
+    );
     assert_eq!(
         &*p.cpus,
         &[
-            Cpu { mpidr: 0, enable: EnableMethod::Psci },
-            Cpu { mpidr: 0x100, enable: EnableMethod::Psci },
-            Cpu { mpidr: 0x1_0000, enable: EnableMethod::SpinTable { release_addr: PhysAddr(0x8000_fff8) } },
+            Cpu {
+                mpidr: 0,
+                enable: EnableMethod::Psci
+            },
+            Cpu {
+                mpidr: 0x100,
+                enable: EnableMethod::Psci
+            },
+            Cpu {
+                mpidr: 0x1_0000,
+                enable: EnableMethod::SpinTable {
+                    release_addr: PhysAddr(0x8000_fff8)
+                }
+            },
         ]
     );
     assert_eq!(p.psci, Some(PsciMethod::Hvc));
     // Two levels of `ranges`: 0x7e002000 -> 0x102000 -> 0xf0102000.
-    let uart = Uart { kind: UartKind::Pl011, regs: r(0xf010_2000, 0x1000), irq: Some(IntId(37)) };
+    let uart = Uart {
+        kind: UartKind::Pl011,
+        regs: r(0xf010_2000, 0x1000),
+        irq: Some(IntId(37)),
+    };
     assert_eq!(p.stdout, Some(uart));
     assert_eq!(p.console, Some(uart));
     let g = v3(&p);
     assert_eq!(g.dist, r(0x2f00_0000, 0x1_0000));
-    assert_eq!(&*g.redists, &[r(0x2f10_0000, 0x10_0000), r(0x2f30_0000, 0x10_0000)]);
+    assert_eq!(
+        &*g.redists,
+        &[r(0x2f10_0000, 0x10_0000), r(0x2f30_0000, 0x10_0000)]
+    );
     assert_eq!(g.maintenance_irq, Some(IntId(25)));
     assert_eq!(p.timer, Some(VIRT_TIMER));
     assert_eq!(p.bootargs, "loglevel=trace hyp.test=fault");
@@ -174,15 +222,32 @@ fn synthetic_tree() {
 
 #[test]
 fn not_a_dtb() {
-    assert!(matches!(Platform::parse(&[0u8; 64]), Err(PlatformError::Fdt(_))));
-    assert!(matches!(Platform::parse(&VIRT_GICV3[..100]), Err(PlatformError::Fdt(_))));
+    assert!(matches!(
+        Platform::parse(&[0u8; 64]),
+        Err(PlatformError::Fdt(_))
+    ));
+    assert!(matches!(
+        Platform::parse(&VIRT_GICV3[..100]),
+        Err(PlatformError::Fdt(_))
+    ));
 }
 
 mod walk_units {
     use super::super::walk::*;
 
-    fn frame(name: &'static str, ac: u32, sc: u32, ranges: Option<&'static [u8]>) -> Frame<'static> {
-        Frame { name, address_cells: ac, size_cells: sc, ranges, interrupt_parent: None }
+    fn frame(
+        name: &'static str,
+        ac: u32,
+        sc: u32,
+        ranges: Option<&'static [u8]>,
+    ) -> Frame<'static> {
+        Frame {
+            name,
+            address_cells: ac,
+            size_cells: sc,
+            ranges,
+            interrupt_parent: None,
+        }
     }
 
     #[test]
@@ -191,7 +256,11 @@ mod walk_units {
         let root = frame("", 1, 1, Some(&[]));
         let bus = frame("bus", 1, 1, Some(RANGES));
         assert_eq!(translate(&[root, bus], 0x800, 0x10), Some(0xf000_0800));
-        assert_eq!(translate(&[root, bus], 0xff0, 0x20), None, "crosses the window end");
+        assert_eq!(
+            translate(&[root, bus], 0xff0, 0x20),
+            None,
+            "crosses the window end"
+        );
         assert_eq!(translate(&[root, bus], 0x1000, 1), None);
         let closed = frame("closed", 1, 1, None);
         assert_eq!(translate(&[root, closed], 0, 1), None);
@@ -202,16 +271,27 @@ mod walk_units {
     fn paths() {
         let root = frame("", 2, 2, Some(&[]));
         let soc = frame("soc", 1, 1, Some(&[]));
-        assert!(path_matches(&[root, soc], "serial@7e201000", "/soc/serial@7e201000"));
+        assert!(path_matches(
+            &[root, soc],
+            "serial@7e201000",
+            "/soc/serial@7e201000"
+        ));
         assert!(path_matches(&[root, soc], "serial@7e201000", "/soc/serial"));
-        assert!(!path_matches(&[root, soc], "serial@7e201000", "/soc/serial@7e201001"));
+        assert!(!path_matches(
+            &[root, soc],
+            "serial@7e201000",
+            "/soc/serial@7e201001"
+        ));
         assert!(!path_matches(&[root, soc], "serial@7e201000", "/soc"));
         assert!(!path_matches(&[root], "soc", "/soc/serial"));
     }
 
     #[test]
     fn cells() {
-        assert_eq!(read_cells(&[0, 0, 0, 1, 0, 0, 0, 2], 2), Some(0x1_0000_0002));
+        assert_eq!(
+            read_cells(&[0, 0, 0, 1, 0, 0, 0, 2], 2),
+            Some(0x1_0000_0002)
+        );
         assert_eq!(read_cells(&[0, 0, 1], 1), None);
         assert_eq!(read_cells(&[0; 12], 3), None);
         assert_eq!(scalar(&[0, 0, 0, 5]), Some(5));

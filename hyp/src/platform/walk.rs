@@ -94,7 +94,9 @@ impl<'a> Props<'a> {
 
     /// Whether one of the `compatible` strings is `c`.
     pub fn is_compatible(&self, c: &str) -> bool {
-        self.compatible.split(|&b| b == 0).any(|s| s == c.as_bytes())
+        self.compatible
+            .split(|&b| b == 0)
+            .any(|s| s == c.as_bytes())
     }
 
     /// Whether the node is usable (`status` absent, "okay" or "ok"; spec 2.3.4).
@@ -111,7 +113,9 @@ pub fn as_str(v: &[u8]) -> &str {
 
 fn u32_prop(v: &[u8], what: &'static str) -> Result<u32, PlatformError> {
     match read_cells(v, 1) {
-        Some(x) if v.len() == CELL_BYTES => u32::try_from(x).map_err(|_| PlatformError::Malformed(what)),
+        Some(x) if v.len() == CELL_BYTES => {
+            u32::try_from(x).map_err(|_| PlatformError::Malformed(what))
+        }
         _ => Err(PlatformError::Malformed(what)),
     }
 }
@@ -160,7 +164,9 @@ pub trait Visitor<'a> {
 
 /// Walks the whole tree, root included.
 pub fn walk<'a>(fdt: &Fdt<'a>, visitor: &mut impl Visitor<'a>) -> Result<(), PlatformError> {
-    let root = fdt.find_node("/").ok_or(PlatformError::Malformed("root node"))?;
+    let root = fdt
+        .find_node("/")
+        .ok_or(PlatformError::Malformed("root node"))?;
     let mut stack = Ancestors::new();
     visit(root, &mut stack, visitor)
 }
@@ -178,7 +184,11 @@ fn visit<'a>(
         address_cells: props.address_cells.unwrap_or(DEFAULT_ADDRESS_CELLS),
         size_cells: props.size_cells.unwrap_or(DEFAULT_SIZE_CELLS),
         // The root's addresses are CPU addresses by definition.
-        ranges: if stack.is_empty() { Some(&[]) } else { props.ranges },
+        ranges: if stack.is_empty() {
+            Some(&[])
+        } else {
+            props.ranges
+        },
         interrupt_parent: props.interrupt_parent.or(inherited),
     };
     stack.push(frame).map_err(|_| PlatformError::TooDeep)?;
@@ -236,7 +246,11 @@ pub fn translate(ancestors: &[Frame<'_>], mut addr: u64, size: u64) -> Option<u6
 /// with one (spec 2.2.3).
 pub fn path_matches(ancestors: &[Frame<'_>], name: &str, path: &str) -> bool {
     let mut parts = path.split('/').filter(|p| !p.is_empty());
-    let names = ancestors.iter().skip(1).map(|f| f.name).chain(core::iter::once(name));
+    let names = ancestors
+        .iter()
+        .skip(1)
+        .map(|f| f.name)
+        .chain(core::iter::once(name));
     for n in names {
         match parts.next() {
             Some(p) if p == n || (!p.contains('@') && n.split('@').next() == Some(p)) => {}

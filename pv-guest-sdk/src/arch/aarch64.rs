@@ -30,7 +30,7 @@ _start:
     add     x9, x9, :lo12:__pv_vectors
     msr     vbar_el1, x9
     isb
-    // The boot vCPU's stack is the top slot of the stack region.
+    // The boot stack is the RAM below the image (linker script).
     adrp    x9, __pv_stack_top
     add     x9, x9, :lo12:__pv_stack_top
     mov     sp, x9

@@ -48,7 +48,7 @@ pub fn image_range() -> PhysRange {
 }
 
 fn looks_like_fdt(addr: usize) -> bool {
-    if addr == 0 || addr % 8 != 0 {
+    if addr == 0 || !addr.is_multiple_of(8) {
         return false;
     }
     // SAFETY: `addr` is either what the loader passed in x0 (the DTB by the
@@ -95,8 +95,8 @@ extern "C" fn early_el_setup(x0: usize, image_base: usize) -> usize {
         Some(CurrentEL::EL::Value::EL3) => {
             cpu::set_entered_at_el3();
             el3::setup_this_cpu();
-            el3::secure_gic_init_boot_cpu(dtb);
-            el3::secure_gic_init_this_cpu();
+            // `secure_init` covers the boot CPU's banked registers too.
+            el3::secure_gic_init_boot_cpu(dtb_slice());
             el3::prepare_drop_to_el2(&raw const el2_entry as usize);
             1
         }

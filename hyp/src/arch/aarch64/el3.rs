@@ -61,21 +61,16 @@ pub(super) fn prepare_drop_to_el2(resume: usize) {
     ELR_EL3.set(resume as u64);
 }
 
-// ---------------------------------------------------------------------------
-// HOOK(gic-smp): secure GIC set-up done by `hyp` itself when there is no
-// firmware. Called at EL3, MMU off, before the drop to EL2:
-// - `secure_gic_init_boot_cpu(dtb)` once on the boot CPU, before any pen CPU
-//   runs its set-up (distributor: groups, GICD_CTRL.ARE/DS; GICv2: GICD_IGROUPR);
-// - `secure_gic_init_this_cpu()` on every CPU, boot CPU included (GICv3:
-//   redistributor group registers and GICR_WAKER; GICv2: banked GICD_IGROUPR0,
-//   GICC_CTLR group enables).
-// The MMU is off: all accesses are Device-nGnRnE and must be aligned. Replace
-// the bodies with calls into the GIC drivers.
-// ---------------------------------------------------------------------------
+/// Secure GIC set-up for the whole system (boot CPU only, before any pen CPU
+/// runs its own set-up): `crate::drivers::gic::secure_init`. `dtb` is the
+/// device tree blob, if one was found. Nothing can be printed yet, so a failure
+/// only shows later as interrupts that do not arrive.
+pub(super) fn secure_gic_init_boot_cpu(dtb: Option<&[u8]>) {
+    let Some(platform) = dtb.and_then(|d| crate::platform::Platform::parse(d).ok()) else { return };
+    let _ = crate::drivers::gic::secure_init(&platform);
+}
 
-/// Secure GIC set-up for the whole system (boot CPU only). `dtb` is the
-/// physical address of the device tree (0 if none was found).
-pub(super) fn secure_gic_init_boot_cpu(_dtb: usize) {}
-
-/// Secure GIC set-up for the calling CPU.
-pub(super) fn secure_gic_init_this_cpu() {}
+/// Secure GIC set-up for the calling CPU (banked GICv2 registers).
+pub(super) fn secure_gic_init_this_cpu() {
+    crate::drivers::gic::secure_init_this_cpu();
+}

@@ -1,15 +1,16 @@
 //! The EL2 stage-1 identity map (VA == PA) and turning the MMU on.
 //!
-//! Tables come from a static pool in `.bss` (`TablePool`): the map is built on
-//! the boot CPU with the MMU off, before the heap exists, and never changes
-//! afterwards. RAM banks are Normal write-back inner-shareable, MMIO frames
+//! The tables are built by `crate::pagetable` in a static pool in `.bss`
+//! ([`BootTables`]): the map is built on the boot CPU with the MMU off, before
+//! the heap and frame allocator exist. RAM banks are Normal write-back inner-shareable, MMIO frames
 //! the hypervisor uses are Device-nGnRE and execute-never; every other address
 //! is unmapped, so a stray access faults.
 //!
 //! Secondaries program the same MAIR/TCR/TTBR0/SCTLR values, which the boot
 //! CPU records (with its MMU still off, so they are in memory) in `Saved`.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2};
@@ -18,14 +19,80 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::sysreg::{SCTLR_EL2_RES1, TCR_EL2_RES1};
 use super::tlb;
-use crate::addr::PhysRange;
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+pub use crate::pagetable::MapError;
+use crate::pagetable::{
+    Attributes, EL2_STAGE1_LAYOUT, ENTRIES_PER_TABLE, El2Table, MAIR_EL2_VALUE, TableMemory,
+};
 
-pub use super::pagetable_stopgap::MapError;
-use super::pagetable_stopgap::{IdentityMap, MemType};
+/// Tables in the boot pool: a handful per RAM bank and MMIO frame is plenty.
+const POOL_TABLES: usize = 32;
 
-/// Input-address size: 48 bits, so T0SZ = 64 - 48 and the walk starts at
-/// level 0 with a 4K granule (Arm ARM D8.2, "Translation table walk").
-const VA_BITS: u64 = 48;
+#[repr(C, align(4096))]
+struct Pool(UnsafeCell<[[u64; ENTRIES_PER_TABLE]; POOL_TABLES]>);
+
+// SAFETY: the pool is only accessed through `BootTables`, which exists once
+// (guarded by `TAKEN`) on the boot CPU before any other CPU runs Rust code.
+unsafe impl Sync for Pool {}
+
+static POOL: Pool = Pool(UnsafeCell::new([[0; ENTRIES_PER_TABLE]; POOL_TABLES]));
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Table memory for the EL2 identity map: a bump allocator over [`POOL`].
+/// Tables are never freed (the boot map only grows).
+pub struct BootTables {
+    used: usize,
+}
+
+impl BootTables {
+    /// The pool, once; `None` on a second call.
+    fn take() -> Option<Self> {
+        (!TAKEN.swap(true, Ordering::Relaxed)).then_some(Self { used: 0 })
+    }
+
+    fn base() -> usize {
+        POOL.0.get() as usize
+    }
+
+    /// Whether `pa` is the start of a table inside the pool.
+    fn owns(pa: PhysAddr) -> bool {
+        let off = (pa.get() as usize).wrapping_sub(Self::base());
+        off < POOL_TABLES * PAGE_SIZE as usize && off.is_multiple_of(PAGE_SIZE as usize)
+    }
+}
+
+impl TableMemory for BootTables {
+    fn alloc_tables(&mut self, count: usize) -> Option<PhysAddr> {
+        let first = self.used.next_multiple_of(count);
+        if first + count > POOL_TABLES {
+            return None;
+        }
+        self.used = first + count;
+        Some(PhysAddr((Self::base() + first * PAGE_SIZE as usize) as u64))
+    }
+
+    fn free_tables(&mut self, _pa: PhysAddr, _count: usize) {}
+
+    fn table(&mut self, pa: PhysAddr) -> &mut [u64; ENTRIES_PER_TABLE] {
+        assert!(Self::owns(pa), "table {pa} outside the boot pool");
+        // SAFETY: `pa` is a table-aligned address inside `POOL` (checked above),
+        // which this `BootTables` owns exclusively; VA == PA (MMU off or
+        // identity mapped); `&mut self` makes the borrow unique.
+        unsafe { &mut *(pa.get() as *mut [u64; ENTRIES_PER_TABLE]) }
+    }
+
+    fn table_ref(&self, pa: PhysAddr) -> &[u64; ENTRIES_PER_TABLE] {
+        assert!(Self::owns(pa), "table {pa} outside the boot pool");
+        // SAFETY: as in `table`; shared borrow tied to `&self`.
+        unsafe { &*(pa.get() as *const [u64; ENTRIES_PER_TABLE]) }
+    }
+}
+
+fn map_identity(table: &mut El2Table, mem: &mut BootTables, range: PhysRange, attrs: Attributes) -> Result<(), MapError> {
+    let start = range.start.align_down(PAGE_SIZE);
+    let end = range.end.align_up(PAGE_SIZE);
+    table.map(mem, VirtAddr(start.get()), start, end.get() - start.get(), attrs)
+}
 
 static SAVED_MAIR: AtomicU64 = AtomicU64::new(0);
 static SAVED_TCR: AtomicU64 = AtomicU64::new(0);
@@ -35,22 +102,23 @@ static SAVED_SCTLR: AtomicU64 = AtomicU64::new(0);
 /// Builds the identity map of `ram` (Normal) and `mmio` (Device) and turns the
 /// MMU on for the calling (boot) CPU.
 pub fn init_boot_cpu(ram: &[PhysRange], mmio: &[PhysRange]) -> Result<(), MapError> {
-    let mut map = IdentityMap::new()?;
+    let Some(mut mem) = BootTables::take() else { return Err(MapError::OutOfMemory) };
+    let mut table = El2Table::new(&mut mem)?;
+    // RAM is executable: the image is in it. (Splitting text RX / data RW is
+    // possible later with `set_permissions`.)
     for bank in ram {
-        map.map(*bank, MemType::Normal)?;
+        map_identity(&mut table, &mut mem, *bank, Attributes::RAM_RWX)?;
     }
     for frame in mmio {
-        map.map(*frame, MemType::Device)?;
+        map_identity(&mut table, &mut mem, *frame, Attributes::DEVICE_RW)?;
     }
-    let (pool_start, pool_len) = map.pool_range();
+    let (pool_start, pool_len) = (BootTables::base(), core::mem::size_of_val(&POOL));
+    // `map` leaves the ordering of table writes to the caller (dsb below).
     // The tables were written with the MMU off; drop any stale cached copy of
     // them before the walker (which snoops the caches, TCR.IRGN0/ORGN0 = WB)
     // reads them (Arm ARM D8.2.9 / B2.5.9 on mismatched attributes).
     super::cache::clean_invalidate_to_poc(pool_start, pool_len);
 
-    let mair = MAIR_EL2::Attr0_Device::nonGathering_nonReordering_EarlyWriteAck
-        + MAIR_EL2::Attr1_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
-        + MAIR_EL2::Attr1_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc;
     // PS: the output size is what the CPU implements, capped at 48 bits (52 needs
     // FEAT_LPA descriptors). ID_AA64MMFR0_EL1.PARange and TCR_EL2.PS share their
     // encoding (Arm ARM D23.2).
@@ -60,7 +128,7 @@ pub fn init_boot_cpu(ram: &[PhysRange], mmio: &[PhysRange]) -> Result<(), MapErr
         + TCR_EL2::SH0::Inner
         + TCR_EL2::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
         + TCR_EL2::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
-        + TCR_EL2::T0SZ.val(64 - VA_BITS)
+        + TCR_EL2::T0SZ.val(u64::from(EL2_STAGE1_LAYOUT.t0sz()))
         + TCR_EL2::PS.val(ps);
     let tcr = tcr.value | (TCR_EL2_RES1::RES1_23::SET + TCR_EL2_RES1::RES1_31::SET).value;
     let sctlr = (SCTLR_EL2::M::Enable
@@ -80,9 +148,9 @@ pub fn init_boot_cpu(ram: &[PhysRange], mmio: &[PhysRange]) -> Result<(), MapErr
             + SCTLR_EL2_RES1::RES1_28.val(0b11))
         .value;
 
-    SAVED_MAIR.store(mair.value, Ordering::Relaxed);
+    SAVED_MAIR.store(MAIR_EL2_VALUE, Ordering::Relaxed);
     SAVED_TCR.store(tcr, Ordering::Relaxed);
-    SAVED_TTBR.store(map.root() as u64, Ordering::Relaxed);
+    SAVED_TTBR.store(table.root().get(), Ordering::Relaxed);
     SAVED_SCTLR.store(sctlr, Ordering::Relaxed);
     enable_this_cpu();
     Ok(())

@@ -1,0 +1,168 @@
+//! The safe hypercall dispatcher.
+//!
+//! The exception vector hands over the guest's registers; everything from here
+//! on is safe Rust that cannot fault the hypervisor: bad arguments become an
+//! error status in `x0`, per `specs/hypercalls.md`. Tern calls are dispatched
+//! through one table per ABI major (the major is part of the function id);
+//! standard SMCCC queries are answered first.
+
+mod console;
+mod guest_io;
+mod domctl;
+mod module;
+mod sched;
+#[cfg(test)]
+mod tests;
+
+use tern_abi::call::{self, Call, Caller};
+use tern_abi::domctl::DomainId;
+use tern_abi::sched::ShutdownReason;
+use tern_abi::{CONTROL_ABI, Error, Features, GUEST_ABI, smccc};
+
+use crate::hypervisor::Hypervisor;
+use crate::physmem::{FrameSource, PhysMem};
+
+/// What the calling vCPU does after the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Return to the caller.
+    Resume,
+    /// Return to the caller, but let others run first.
+    Yield,
+    /// The caller's vCPU blocked.
+    Block,
+    /// The caller's domain stopped (shut down); do not return to it.
+    Stop,
+}
+
+/// The calling vCPU, a copy of its argument registers `x0`..`x6`, and the
+/// results `x0`..`x3`. Results a call does not set are returned as zero
+/// (`specs/hypercalls.md`, "Registers").
+pub struct Args {
+    /// The calling domain.
+    pub caller: DomainId,
+    /// The calling vCPU's index.
+    pub vcpu: usize,
+    x: [u64; 7],
+    out: [u64; 4],
+}
+
+impl Args {
+    /// Argument register `n` (0..=6).
+    pub fn arg(&self, n: usize) -> u64 {
+        self.x[n]
+    }
+    /// Sets result register `n` (0..=3).
+    pub fn ret(&mut self, n: usize, v: u64) {
+        self.out[n] = v;
+    }
+}
+
+/// A handler for one call of one major.
+type Handler<M, F> = fn(&mut Hypervisor<'_, M, F>, &mut Args) -> Result<Next, Error>;
+
+impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
+    /// Major 1's table, indexed by call number (0 is reserved).
+    const V1: [Option<Handler<M, F>>; 5] = [
+        None,
+        Some(console::console_io),
+        Some(sched::sched_op),
+        Some(domctl::domctl),
+        Some(module::module_op),
+    ];
+
+    /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and
+    /// writes the results to `x0`..`x3` of `x`, which holds at least 7 registers.
+    pub fn hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
+        let mut args = Args {
+            caller,
+            vcpu,
+            x: [x[0], x[1], x[2], x[3], x[4], x[5], x[6]],
+            out: [0; 4],
+        };
+        let next = self.dispatch(&mut args);
+        x[..4].copy_from_slice(&args.out);
+        next
+    }
+
+    fn dispatch(&mut self, args: &mut Args) -> Next {
+        let id = args.x[0] as u32;
+        if self.smccc_query(id, args) {
+            return Next::Resume;
+        }
+        let caller = args.caller;
+        let result = match call::decode(id) {
+            Some((0, 0)) => self.version(args),
+            Some((Call::MAJOR, n)) => match Self::V1.get(usize::from(n)).copied().flatten() {
+                Some(handler) => self.check_caller(n, caller).and_then(|()| handler(self, args)),
+                None => Err(Error::NotImplemented),
+            },
+            _ => Err(Error::NotImplemented),
+        };
+        match result {
+            Ok(next) => next,
+            Err(e) => {
+                args.out = [e.to_reg(), 0, 0, 0];
+                Next::Resume
+            }
+        }
+    }
+
+    fn is_dom0(&self, id: DomainId) -> bool {
+        self.domains.get(id).is_ok_and(|d| d.is_dom0())
+    }
+
+    fn check_caller(&self, call: u16, caller: DomainId) -> Result<(), Error> {
+        match Call::from_raw(call).map(Call::caller) {
+            Some(Caller::Dom0) if !self.is_dom0(caller) => Err(Error::PermissionDenied),
+            _ => Ok(()),
+        }
+    }
+
+    /// `version`: x1 = guest ABI, x2 = control ABI, x3 = features for this caller.
+    fn version(&mut self, a: &mut Args) -> Result<Next, Error> {
+        let mut features = Features::CONSOLE | Features::SCHED;
+        if self.is_dom0(a.caller) {
+            features |= Features::DOMCTL | Features::MODULE;
+        }
+        a.ret(1, GUEST_ABI.pack());
+        a.ret(2, CONTROL_ABI.pack());
+        a.ret(3, features.bits());
+        Ok(Next::Resume)
+    }
+
+    /// The standard SMCCC queries (DEN0028 §7): whether `id` was one.
+    fn smccc_query(&mut self, id: u32, a: &mut Args) -> bool {
+        a.out = match id {
+            smccc::SMCCC_VERSION => [smccc::SMCCC_VERSION_1_1, 0, 0, 0],
+            smccc::SMCCC_ARCH_FEATURES => {
+                let known = matches!(a.x[1] as u32, smccc::SMCCC_VERSION | smccc::SMCCC_ARCH_FEATURES);
+                [if known { 0 } else { smccc::NOT_SUPPORTED as u64 }, 0, 0, 0]
+            }
+            smccc::VENDOR_HYP_CALL_COUNT => [smccc::VENDOR_HYP_CALL_COUNT_VALUE, 0, 0, 0],
+            smccc::VENDOR_HYP_CALL_UID => smccc::TERN_UID_REGS.map(u64::from),
+            smccc::VENDOR_HYP_REVISION => [GUEST_ABI.major.into(), GUEST_ABI.minor.into(), 0, 0],
+            _ => return false,
+        };
+        true
+    }
+
+    /// Stops a domain after it asked to (`sched_op shutdown`).
+    pub fn shutdown_domain(&mut self, id: DomainId, reason: ShutdownReason) {
+        self.console_flush(id);
+        if let Ok(d) = self.domains.get_mut(id) {
+            d.life = crate::domain::Lifecycle::Shutdown(reason);
+            log::info!("domain {} ({}) shut down: {}", d.name(), id.0, reason.name());
+        }
+    }
+
+    /// Stops a domain after a fault it caused. `what` is a one-line report.
+    pub fn crash_domain(&mut self, id: DomainId, what: core::fmt::Arguments<'_>) {
+        self.console_flush(id);
+        if let Ok(d) = self.domains.get_mut(id) {
+            d.life = crate::domain::Lifecycle::Crashed;
+            // A guest's misbehaviour is not a hypervisor error: warn, not error.
+            log::warn!("domain {} ({}) crashed: {}", d.name(), id.0, what);
+        }
+    }
+}

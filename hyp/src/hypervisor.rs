@@ -1,0 +1,125 @@
+//! The hypervisor's global state, as one value: domains, memory, boot modules,
+//! the console. Hypercalls and traps act on it through `&mut Hypervisor`, which
+//! the arch layer obtains from one lock; generic over physical memory and the
+//! frame allocator so everything here runs in host tests.
+
+use alloc::vec::Vec;
+
+use tern_abi::domctl::DomainId;
+
+use crate::domain::table::DomainTable;
+use crate::physmem::{FrameSource, PhysMem};
+
+/// A boot module: a named file from the initrd.
+#[derive(Clone, Copy, Debug)]
+pub struct Module<'a> {
+    /// Its name in the archive.
+    pub name: &'a str,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Where guests' console output goes: the physical UART on the board.
+pub trait ConsoleSink {
+    /// Writes one complete line of domain `name`'s output (without the newline).
+    fn domain_line(&mut self, name: &str, line: &[u8]);
+}
+
+/// Longest console line kept before it is flushed without a newline.
+pub const CONSOLE_LINE_MAX: usize = 160;
+
+/// Per-domain console line buffer (output is emitted line by line, prefixed with
+/// the domain's name, so lines from several domains never interleave).
+#[derive(Debug)]
+pub struct LineBuffer {
+    /// The domain it belongs to.
+    pub domain: DomainId,
+    buf: Vec<u8>,
+}
+
+/// Everything the hypervisor owns once it has booted.
+pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
+    /// Live domains.
+    pub domains: DomainTable,
+    /// Physical memory access.
+    pub mem: &'m M,
+    /// The frame allocator.
+    pub frames: F,
+    /// Boot modules from the initrd.
+    pub modules: Vec<Module<'m>>,
+    /// The console.
+    pub console: &'m mut dyn ConsoleSink,
+    /// Counter frequency, for CPU-time reports.
+    pub ticks_per_s: u64,
+    lines: Vec<LineBuffer>,
+}
+
+impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
+    /// State with no domains yet.
+    pub fn new(
+        mem: &'m M,
+        frames: F,
+        modules: Vec<Module<'m>>,
+        console: &'m mut dyn ConsoleSink,
+        ticks_per_s: u64,
+    ) -> Self {
+        Self {
+            domains: DomainTable::new(),
+            mem,
+            frames,
+            modules,
+            console,
+            ticks_per_s,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Appends console output of `domain`, emitting each complete line.
+    pub fn console_write(&mut self, domain: DomainId, bytes: &[u8]) {
+        let Ok(d) = self.domains.get(domain) else {
+            return;
+        };
+        let i = match self.lines.iter().position(|l| l.domain == domain) {
+            Some(i) => i,
+            None => {
+                self.lines.push(LineBuffer {
+                    domain,
+                    buf: Vec::new(),
+                });
+                self.lines.len() - 1
+            }
+        };
+        let line = &mut self.lines[i].buf;
+        for &b in bytes {
+            if b == b'\n' || line.len() >= CONSOLE_LINE_MAX {
+                self.console.domain_line(d.name(), line);
+                line.clear();
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b != b'\r' {
+                line.push(b);
+            }
+        }
+    }
+
+    /// Flushes and forgets `domain`'s partial console line (at shutdown, crash
+    /// or destruction, so the last words of a dying guest are not lost).
+    pub fn console_flush(&mut self, domain: DomainId) {
+        if let Some(i) = self.lines.iter().position(|l| l.domain == domain) {
+            let l = self.lines.swap_remove(i);
+            if !l.buf.is_empty()
+                && let Ok(d) = self.domains.get(domain)
+            {
+                self.console.domain_line(d.name(), &l.buf);
+            }
+        }
+    }
+
+    /// Destroys a domain, flushing its console first.
+    pub fn destroy_domain(&mut self, id: DomainId) -> Result<(), tern_abi::Error> {
+        self.console_flush(id);
+        self.domains.destroy(id, &mut self.frames, self.mem)
+    }
+}
