@@ -38,14 +38,19 @@ static CONSOLE: Once<Pl011> = Once::new();
 const MIB: u64 = 1024 * 1024;
 
 fn console_up(platform: &Platform<'_>, args: &BootArgs<'_>) {
-    let Some(uart) = platform.console.filter(|u| u.kind == UartKind::Pl011) else { return };
+    let Some(uart) = platform.console.filter(|u| u.kind == UartKind::Pl011) else {
+        return;
+    };
     let console = CONSOLE.call_once(|| {
         // SAFETY: the DT names this PL011 as the console; the identity map
         // maps its frame as Device memory, and nothing else in `hyp` drives it.
         unsafe { Pl011::new(uart.regs.start) }
     });
     console.init();
-    let sources = logger::Sources { uptime: arch::uptime, cpu: arch::cpu_index };
+    let sources = logger::Sources {
+        uptime: arch::uptime,
+        cpu: arch::cpu_index,
+    };
     logger::init(console, sources, args.log_level);
 }
 
@@ -70,7 +75,11 @@ pub fn primary_main(info: BootInfo) -> ! {
     }
 
     log::debug!("boot args: '{}'", platform.bootargs);
-    log::debug!("image at {} (linked at 0x40200000), device tree at {}", info.image, info.dtb_range);
+    log::debug!(
+        "image at {} (linked at 0x40200000), device tree at {}",
+        info.image,
+        info.dtb_range
+    );
     memory_map(&info);
     summary(platform);
 
@@ -134,7 +143,11 @@ fn memory_map(info: &BootInfo) {
     };
     let free_bytes = memmap::total_size(&free) - heap.size();
     info!("reserved: {heap} hyp heap");
-    info!("heap: {} free pages ({} MiB)", free_bytes / PAGE_SIZE, free_bytes / MIB);
+    info!(
+        "heap: {} free pages ({} MiB)",
+        free_bytes / PAGE_SIZE,
+        free_bytes / MIB
+    );
 }
 
 fn summary(platform: &Platform<'_>) {
@@ -142,7 +155,12 @@ fn summary(platform: &Platform<'_>) {
     match &platform.gic {
         Some(Gic::V3(v3)) => {
             let redist = v3.redists.first().copied().unwrap_or_default();
-            info!("gic: v3 dist {} redist {} ({} regions)", v3.dist, redist, v3.redists.len());
+            info!(
+                "gic: v3 dist {} redist {} ({} regions)",
+                v3.dist,
+                redist,
+                v3.redists.len()
+            );
         }
         Some(Gic::V2(v2)) => info!("gic: v2 dist {} cpu {}", v2.dist, v2.cpu),
         None => warn!("gic: none in the device tree"),
@@ -160,7 +178,9 @@ fn summary(platform: &Platform<'_>) {
 /// `hyp.test=fault`: read an address just past the last RAM bank, which the
 /// identity map leaves unmapped, to produce the EL2 exception report.
 fn fault_test(platform: &Platform<'_>) {
-    let Some(last) = platform.memory.last() else { return };
+    let Some(last) = platform.memory.last() else {
+        return;
+    };
     warn!("hyp.test=fault: reading unmapped {:#x}", last.end.get());
     let value = arch::cpu::probe_read(last.end);
     error!("hyp.test=fault: read {value:#x} without a fault");

@@ -35,6 +35,9 @@ pub unsafe fn init(free: &[PhysRange]) -> Option<PhysRange> {
     };
     // SAFETY: the caller guarantees the range is unused, mapped RAM; the
     // identity map makes its physical addresses valid pointers.
-    unsafe { HEAP.lock().init(range.start.get() as usize, range.size() as usize) };
+    unsafe {
+        HEAP.lock()
+            .init(range.start.get() as usize, range.size() as usize)
+    };
     Some(range)
 }

@@ -43,7 +43,10 @@ pub struct Ring {
 impl Ring {
     /// An empty ring.
     pub const fn new() -> Self {
-        Self { buf: [0; RING_SIZE], written: 0 }
+        Self {
+            buf: [0; RING_SIZE],
+            written: 0,
+        }
     }
 
     /// Appends `bytes`, overwriting the oldest text when full.
@@ -88,7 +91,12 @@ impl Write for Sink<'_> {
 }
 
 /// Formats one line's prefix: `[    s.uuuuuu] cpuN LEVEL `.
-pub fn write_prefix(w: &mut dyn Write, (secs, micros): (u64, u32), cpu: Option<usize>, level: log::Level) -> fmt::Result {
+pub fn write_prefix(
+    w: &mut dyn Write,
+    (secs, micros): (u64, u32),
+    cpu: Option<usize>,
+    level: log::Level,
+) -> fmt::Result {
     write!(w, "[{secs:5}.{micros:06}] ")?;
     match cpu {
         Some(n) => write!(w, "cpu{n} ")?,
@@ -117,7 +125,10 @@ impl Logger {
     }
 
     fn sources(&self) -> Sources {
-        self.sources.get().copied().unwrap_or(Sources { uptime: || (0, 0), cpu: || None })
+        self.sources.get().copied().unwrap_or(Sources {
+            uptime: || (0, 0),
+            cpu: || None,
+        })
     }
 
     fn level(&self) -> LevelFilter {
@@ -139,13 +150,21 @@ impl Logger {
         let console = self.console.get().copied();
         for _ in 0..TRIES {
             if let Some(mut ring) = self.ring.try_lock() {
-                let _ = Sink { console, ring: &mut ring }.write_fmt(args);
+                let _ = Sink {
+                    console,
+                    ring: &mut ring,
+                }
+                .write_fmt(args);
                 return;
             }
             core::hint::spin_loop();
         }
         let mut scratch = Ring::new();
-        let _ = Sink { console, ring: &mut scratch }.write_fmt(args);
+        let _ = Sink {
+            console,
+            ring: &mut scratch,
+        }
+        .write_fmt(args);
     }
 
     /// Runs `f` on the retained log text (oldest part, newest part).
@@ -176,7 +195,10 @@ impl Log for Logger {
         let cpu = (sources.cpu)();
         let console = self.console.get().copied();
         let mut ring = self.ring.lock();
-        let mut sink = Sink { console, ring: &mut ring };
+        let mut sink = Sink {
+            console,
+            ring: &mut ring,
+        };
         let _ = write_prefix(&mut sink, time, cpu, record.level());
         let _ = writeln!(sink, "{}", record.args());
     }

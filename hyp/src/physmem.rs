@@ -19,6 +19,9 @@ pub trait PhysMem {
     fn write(&self, pa: PhysAddr, data: &[u8]);
     /// Sets `len` bytes starting at `pa` to zero.
     fn zero(&self, pa: PhysAddr, len: u64);
+    /// A pointer through which the hypervisor edits the translation table page
+    /// at `pa` (a frame it allocated for tables and nothing else).
+    fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512];
 }
 
 /// A source of physical frames, in power-of-two runs of 4 KiB pages.
@@ -36,7 +39,7 @@ pub mod testing {
     //! Host stand-ins for physical memory and the frame allocator.
     use super::*;
     use crate::addr::PAGE_SIZE;
-    use core::cell::RefCell;
+    use core::cell::UnsafeCell;
     use std::collections::BTreeSet;
     use std::vec;
     use std::vec::Vec;
@@ -46,7 +49,9 @@ pub mod testing {
     /// nothing leaks and nothing is freed twice.
     pub struct Arena {
         base: u64,
-        bytes: RefCell<Vec<u8>>,
+        // u64 words so that table pages are 8-byte aligned like real tables.
+        words: UnsafeCell<Vec<u64>>,
+        len: usize,
         next: u64,
         free: Vec<(u64, u32)>,
         live: BTreeSet<(u64, u32)>,
@@ -55,9 +60,11 @@ pub mod testing {
     impl Arena {
         /// An arena of `pages` pages at physical address `base`.
         pub fn new(base: u64, pages: u64) -> Self {
+            let len = (pages * PAGE_SIZE) as usize;
             Self {
                 base,
-                bytes: RefCell::new(vec![0xa5; (pages * PAGE_SIZE) as usize]),
+                words: UnsafeCell::new(vec![0xa5a5_a5a5_a5a5_a5a5; len / 8]),
+                len,
                 next: base,
                 free: Vec::new(),
                 live: BTreeSet::new(),
@@ -67,26 +74,37 @@ pub mod testing {
         pub fn live_runs(&self) -> usize {
             self.live.len()
         }
-        fn range(&self, pa: PhysAddr, len: u64) -> core::ops::Range<usize> {
+        /// A pointer to `len` bytes at `pa`, after checking they are in the arena.
+        fn ptr(&self, pa: PhysAddr, len: u64) -> *mut u8 {
             let off = pa.0.checked_sub(self.base).expect("below arena") as usize;
-            let end = off + len as usize;
-            assert!(end <= self.bytes.borrow().len(), "past arena end");
-            off..end
+            assert!(off + len as usize <= self.len, "past arena end");
+            // SAFETY: `off` is inside the vector's buffer (checked above), which
+            // is never resized after `new`.
+            unsafe { (*self.words.get()).as_mut_ptr().cast::<u8>().add(off) }
         }
     }
 
+    // The arena is used from one test thread at a time, like physical memory
+    // from one CPU under the hypervisor lock.
     impl PhysMem for Arena {
         fn read(&self, pa: PhysAddr, buf: &mut [u8]) {
-            let r = self.range(pa, buf.len() as u64);
-            buf.copy_from_slice(&self.bytes.borrow()[r]);
+            let p = self.ptr(pa, buf.len() as u64);
+            // SAFETY: `ptr` checked the range; `buf` is a distinct allocation.
+            unsafe { core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) }
         }
         fn write(&self, pa: PhysAddr, data: &[u8]) {
-            let r = self.range(pa, data.len() as u64);
-            self.bytes.borrow_mut()[r].copy_from_slice(data);
+            let p = self.ptr(pa, data.len() as u64);
+            // SAFETY: as in `read`.
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
         }
         fn zero(&self, pa: PhysAddr, len: u64) {
-            let r = self.range(pa, len);
-            self.bytes.borrow_mut()[r].fill(0);
+            let p = self.ptr(pa, len);
+            // SAFETY: `ptr` checked the range.
+            unsafe { core::ptr::write_bytes(p, 0, len as usize) }
+        }
+        fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
+            assert!(pa.is_aligned(PAGE_SIZE));
+            self.ptr(pa, PAGE_SIZE).cast()
         }
     }
 
@@ -99,7 +117,7 @@ pub mod testing {
             }
             let size = PAGE_SIZE << order;
             let pa = self.next.next_multiple_of(size);
-            if pa + size > self.base + self.bytes.borrow().len() as u64 {
+            if pa + size > self.base + self.len as u64 {
                 return None;
             }
             self.next = pa + size;

@@ -10,8 +10,8 @@
 //! time limit: a CPU that does not come up is reported and skipped. How each is
 //! started follows its `enable-method`: PSCI CPU_ON (entry `secondary_entry`,
 //! context id = logical index), spin-table (see `arch::aarch64::spin_table`),
-//! or, when tern was itself entered at EL3 with no enable method described,
-//! the EL3 holding pen of the entry code.
+//! or, when tern was itself entered at EL3 (no firmware, so no PSCI), the EL3
+//! holding pen of the entry code.
 //!
 //! Only in the bare-metal image.
 #![cfg(target_os = "none")]
@@ -127,7 +127,6 @@ impl core::fmt::Display for StartError {
 fn start(index: CpuIndex, mpidr: Mpidr, method: EnableMethod) -> Result<(), StartError> {
     let entry = PhysAddr(arch::secondary_entry_address());
     match method {
-        EnableMethod::Psci => psci::cpu_on(mpidr, entry, index.get() as u64).map_err(StartError::Psci),
         EnableMethod::SpinTable { release_addr } => {
             // SAFETY: the DT's cpu-release-addr for this CPU, which the
             // firmware still holds (each CPU is released once, and we wait for
@@ -135,15 +134,22 @@ fn start(index: CpuIndex, mpidr: Mpidr, method: EnableMethod) -> Result<(), Star
             unsafe { spin_table::release(release_addr, index) };
             Ok(())
         }
-        EnableMethod::Unknown if arch::entered_at_el3() => {
-            // No firmware, no method: the CPU entered at `_start` with us and
-            // waits in the entry code's pen (slot = Aff0).
+        EnableMethod::Psci if psci::conduit().is_some() => {
+            psci::cpu_on(mpidr, entry, index.get() as u64).map_err(StartError::Psci)
+        }
+        // Entered at EL3 there is no firmware. QEMU (`secure=on`, ELF given to
+        // `-kernel`) then disables its built-in PSCI, since it would shadow our
+        // EL3, and starts every CPU at the ELF entry, but still writes
+        // `enable-method = "psci"` into the CPU nodes (and no /psci node). The
+        // CPU waits in the entry code's holding pen (slot = Aff0).
+        _ if arch::entered_at_el3() => {
             if arch::release_from_pen(usize::from(mpidr.aff0()), index.get()) {
                 Ok(())
             } else {
                 Err(StartError::Pen)
             }
         }
+        EnableMethod::Psci => Err(StartError::Psci(psci::PsciError::NoConduit)),
         EnableMethod::Unknown => Err(StartError::NoMethod),
     }
 }

@@ -1,44 +1,128 @@
 //! A domain's stage-2 translation: guest-physical to host-physical.
 //!
-//! Built with the generic table builder in [`crate::pagetable`] using the
-//! stage-2 descriptor format; every table page comes from the frame allocator
-//! and is returned on [`Stage2::destroy`], so a domain's overhead is counted
-//! like its RAM.
+//! Built with the generic table builder ([`crate::pagetable`], stage-2
+//! descriptor format, 40-bit IPA from level 1 with two concatenated roots).
+//! Every table page comes from the frame allocator and is returned by
+//! [`Stage2::destroy`], so a domain's overhead is counted like its RAM.
 
 use tern_abi::Error;
 
-use crate::addr::PhysAddr;
+use crate::addr::{PAGE_SIZE, PhysAddr};
 use crate::domain::ram::GuestRam;
+use crate::pagetable::{Attributes, ENTRIES_PER_TABLE, MapError, Stage2Table, TableMemory};
 use crate::physmem::{FrameSource, PhysMem};
+
+/// Table pages drawn from a [`FrameSource`] and reached through [`PhysMem`].
+struct FrameTables<'a> {
+    frames: &'a mut dyn FrameSource,
+    mem: &'a dyn PhysMem,
+}
+
+fn order_of(count: usize) -> u32 {
+    count.trailing_zeros()
+}
+
+impl TableMemory for FrameTables<'_> {
+    fn alloc_tables(&mut self, count: usize) -> Option<PhysAddr> {
+        debug_assert!(count.is_power_of_two());
+        self.frames.alloc_frames(order_of(count))
+    }
+    fn free_tables(&mut self, pa: PhysAddr, count: usize) {
+        self.frames.free_frames(pa, order_of(count));
+    }
+    fn table(&mut self, pa: PhysAddr) -> &mut [u64; ENTRIES_PER_TABLE] {
+        // SAFETY: `pa` is a table page this stage-2 allocated from the frame
+        // allocator and owns alone; `&mut self` makes this the only live
+        // reference to it.
+        unsafe { &mut *self.mem.table_ptr(pa) }
+    }
+    fn table_ref(&self, pa: PhysAddr) -> &[u64; ENTRIES_PER_TABLE] {
+        // SAFETY: as in `table`; shared access for the duration of `&self`.
+        unsafe { &*self.mem.table_ptr(pa) }
+    }
+}
 
 /// A domain's stage-2 tables.
 #[derive(Debug)]
 pub struct Stage2 {
-    root: Option<PhysAddr>,
+    table: Option<Stage2Table>,
+}
+
+fn map_error(e: MapError) -> Error {
+    match e {
+        MapError::OutOfMemory => Error::NoMemory,
+        _ => Error::InvalidArgument,
+    }
 }
 
 impl Stage2 {
     /// Tables that map all of `ram` read-write-execute, normal write-back memory.
-    pub fn for_ram(
-        _ram: &GuestRam,
-        frames: &mut dyn FrameSource,
-        mem: &dyn PhysMem,
-    ) -> Result<Self, Error> {
-        let root = frames.alloc_frames(0).ok_or(Error::NoMemory)?;
-        mem.zero(root, crate::addr::PAGE_SIZE);
-        Ok(Self { root: Some(root) })
-    }
-
-    /// The root table, for `VTTBR_EL2`.
-    pub fn root(&self) -> PhysAddr {
-        self.root.unwrap_or_default()
-    }
-
-    /// Frees every table page. The caller has invalidated the VMID's TLB
-    /// entries or will before the VMID is reused.
-    pub fn destroy(&mut self, frames: &mut dyn FrameSource, _mem: &dyn PhysMem) {
-        if let Some(r) = self.root.take() {
-            frames.free_frames(r, 0);
+    pub fn for_ram(ram: &GuestRam, frames: &mut dyn FrameSource, mem: &dyn PhysMem) -> Result<Self, Error> {
+        let mut tm = FrameTables { frames, mem };
+        let mut table = Stage2Table::new(&mut tm).map_err(map_error)?;
+        for c in ram.chunks() {
+            let ipa = crate::addr::GuestPhysAddr(ram.base().0 + c.ipa_offset);
+            if let Err(e) = table.map(&mut tm, ipa, c.pa, c.size(), Attributes::RAM_RWX) {
+                table.destroy(&mut tm);
+                return Err(map_error(e));
+            }
         }
+        Ok(Self { table: Some(table) })
+    }
+
+    /// The root table, for `VTTBR_EL2.BADDR`.
+    pub fn root(&self) -> PhysAddr {
+        self.table.as_ref().map(Stage2Table::root).unwrap_or_default()
+    }
+
+    /// Table pages in use (the domain's translation overhead).
+    pub fn table_pages(&self) -> u64 {
+        self.table.as_ref().map_or(0, |t| t.table_count() as u64)
+    }
+
+    /// Where `ipa` leads, by walking the tables as the hardware would.
+    pub fn translate(&self, ipa: crate::addr::GuestPhysAddr, frames: &mut dyn FrameSource, mem: &dyn PhysMem) -> Option<PhysAddr> {
+        let tm = FrameTables { frames, mem };
+        self.table.as_ref()?.translate(&tm, ipa).map(|(pa, _)| pa)
+    }
+
+    /// Frees every table page. The caller invalidates the VMID's TLB entries
+    /// before the VMID is given to another domain.
+    pub fn destroy(&mut self, frames: &mut dyn FrameSource, mem: &dyn PhysMem) {
+        if let Some(t) = self.table.take() {
+            t.destroy(&mut FrameTables { frames, mem });
+        }
+    }
+}
+
+/// Bytes of one stage-2 root (two concatenated level-1 tables).
+pub const ROOT_BYTES: u64 = 2 * PAGE_SIZE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::GuestPhysAddr;
+    use crate::physmem::testing::Arena;
+
+    #[test]
+    fn maps_ram_with_blocks_and_frees_every_table() {
+        let mem = Arena::new(0x8000_0000, 4096);
+        let mut frames = Arena::new(0x8000_0000, 4096);
+        let base = GuestPhysAddr(0x4000_0000);
+        let mut ram = GuestRam::allocate(base, 1024 + 2, &mut frames, &mem).unwrap();
+        let mut s2 = Stage2::for_ram(&ram, &mut frames, &mem).unwrap();
+        // Root (2 tables) + one level-2 table; the two 2 MiB runs are blocks,
+        // the two single pages need one level-3 table.
+        assert_eq!(s2.table_pages(), 4);
+        assert!(s2.root().is_aligned(ROOT_BYTES));
+        for ipa in [0x4000_0000u64, 0x401f_fff8, 0x4020_0000, 0x4040_0000, 0x4040_1ff8] {
+            assert_eq!(s2.translate(GuestPhysAddr(ipa), &mut frames, &mem), ram.translate(GuestPhysAddr(ipa)), "{ipa:#x}");
+        }
+        for ipa in [0x3fff_f000u64, 0x4040_2000, 0x10_0000_0000, 0x0900_0000] {
+            assert_eq!(s2.translate(GuestPhysAddr(ipa), &mut frames, &mem), None, "{ipa:#x}");
+        }
+        s2.destroy(&mut frames, &mem);
+        ram.free(&mut frames);
+        assert_eq!(frames.live_runs(), 0);
     }
 }

@@ -169,7 +169,9 @@ impl Qemu {
 
     /// Waits until every pattern has matched a line after the last consumed
     /// one, in any order, and returns the matches in the order of `patterns`.
-    /// The lines up to the last of them are consumed.
+    /// The lines up to the last of them are consumed. Regexes match complete
+    /// lines only; a plain string may also match the line still being printed
+    /// (a prompt), and then only what follows it on that line stays.
     ///
     /// Fails early if QEMU exits or a failure marker shows up in a line that
     /// none of the patterns matches.
@@ -219,8 +221,8 @@ impl Qemu {
                 }
                 scanned += 1;
             }
-            // A prompt without a newline can satisfy the last pattern; the
-            // rest of its line stays for the next expect.
+            // A prompt without a newline can satisfy the last pattern if it
+            // is a plain string; the rest of its line stays for the next expect.
             let partial = log.partial_line();
             let rest = if scanned == self.cursor.0 {
                 partial.get(col..).unwrap_or("")
@@ -229,6 +231,7 @@ impl Qemu {
             };
             let mut pending = found.iter().zip(patterns).filter(|(s, _)| s.is_none());
             if let (Some((_, p)), None) = (pending.next(), pending.next())
+                && p.partial_ok()
                 && let Some(m) = p.match_line(rest)
             {
                 let idx = found.iter().position(Option::is_none).expect("one pending");

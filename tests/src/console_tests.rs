@@ -75,3 +75,10 @@ fn marker_after_the_match_is_left_for_later() {
     q.expect("EL2 exception", T).unwrap();
     q.expect("FAR", T).unwrap();
 }
+
+#[test]
+fn regex_waits_for_the_whole_line() {
+    let mut q = sh("printf 'addr 0x8'; sleep 0.3; echo '0000000'; exec sleep 5");
+    let m = q.expect(re(r"addr (0x[0-9a-f]+)"), T).unwrap();
+    assert_eq!(m.group(1), "0x80000000");
+}

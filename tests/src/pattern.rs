@@ -28,6 +28,12 @@ pub trait Pattern {
     fn match_line(&self, line: &str) -> Option<Match>;
     /// How the pattern is shown in errors.
     fn describe(&self) -> String;
+    /// Whether a line still being printed may match. True for plain strings
+    /// (a prompt has no newline); false for regexes, whose captures could
+    /// stop short (`0x8` of `0x80000000`).
+    fn partial_ok(&self) -> bool {
+        false
+    }
 }
 
 /// A plain string matches every line that contains it.
@@ -41,6 +47,9 @@ impl Pattern for str {
     fn describe(&self) -> String {
         format!("{self:?}")
     }
+    fn partial_ok(&self) -> bool {
+        true
+    }
 }
 
 impl Pattern for String {
@@ -49,6 +58,9 @@ impl Pattern for String {
     }
     fn describe(&self) -> String {
         self.as_str().describe()
+    }
+    fn partial_ok(&self) -> bool {
+        true
     }
 }
 
@@ -70,6 +82,9 @@ impl<T: Pattern + ?Sized> Pattern for &T {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn partial_ok(&self) -> bool {
+        (**self).partial_ok()
     }
 }
 

@@ -105,8 +105,12 @@ impl Pl011 {
             core::hint::spin_loop();
         }
         self.regs.imsc.set(0);
-        self.regs.lcr_h.write(LCR_H::WLEN::EightBits + LCR_H::FEN::SET);
-        self.regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.regs
+            .lcr_h
+            .write(LCR_H::WLEN::EightBits + LCR_H::FEN::SET);
+        self.regs
+            .cr
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Sends one byte, waiting while the transmit FIFO is full.

@@ -404,7 +404,7 @@ impl<R: Regime> PageTable<R> {
 
 /// Checks alignment and bounds of an input range; returns its end.
 fn check_range<R: Regime>(va: u64, size: u64) -> Result<u64, MapError> {
-    if va % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+    if !va.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Unaligned);
     }
     match va.checked_add(size) {

@@ -270,7 +270,7 @@ fn error_cases() {
         Err(MapError::InputOutOfRange)
     );
     assert_eq!(
-        t.map(&mut mem, va(u64::MAX & !0xfff), pa(0), 2 * K4, rw),
+        t.map(&mut mem, va(!0xfff), pa(0), 2 * K4, rw),
         Err(MapError::InputOutOfRange)
     );
     assert_eq!(
@@ -278,7 +278,7 @@ fn error_cases() {
         Err(MapError::OutputOutOfRange)
     );
     assert_eq!(
-        t.map(&mut mem, va(0), pa(u64::MAX & !0xfff), 2 * K4, rw),
+        t.map(&mut mem, va(0), pa(!0xfff), 2 * K4, rw),
         Err(MapError::OutputOutOfRange)
     );
     let write_only = Attributes { read: false, ..rw };

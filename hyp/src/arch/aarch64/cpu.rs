@@ -8,8 +8,6 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1};
 use tock_registers::interfaces::{Readable, Writeable};
 
-
-
 /// Most CPUs `hyp` brings up; per-CPU arrays are sized by it.
 pub const MAX_CPUS: usize = 8;
 /// Size of each CPU's hypervisor stack.

@@ -144,7 +144,9 @@ extern "C" fn primary_early() -> ! {
         // No device tree: no UART to report on. Nothing more can be done.
         cpu::halt()
     };
-    let Ok(platform) = Platform::parse(dtb) else { cpu::halt() };
+    let Ok(platform) = Platform::parse(dtb) else {
+        cpu::halt()
+    };
     if mmu::init_boot_cpu(&platform.memory, &mmio_frames(&platform)).is_err() {
         cpu::halt()
     }

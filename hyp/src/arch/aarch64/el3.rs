@@ -34,7 +34,11 @@ pub(super) fn setup_this_cpu() {
     // CPTR_EL3: no FP/SIMD, trace, AMU or CPACR trap to EL3. SVE is enabled for
     // lower levels only if implemented (CPTR_EL3.EZ, Arm ARM D23.2).
     let sve = ID_AA64PFR0_EL1.read(ID_AA64PFR0_EL1::SVE) != 0;
-    CptrEl3.write(if sve { CPTR_EL3::EZ::SET } else { CPTR_EL3::EZ::CLEAR });
+    CptrEl3.write(if sve {
+        CPTR_EL3::EZ::SET
+    } else {
+        CPTR_EL3::EZ::CLEAR
+    });
 
     // ICC_SRE_EL3 (GIC spec IHI 0069, 12.2.x): use the system registers and let
     // EL2 use them too (Enable), with IRQ/FIQ bypass disabled.
@@ -66,7 +70,9 @@ pub(super) fn prepare_drop_to_el2(resume: usize) {
 /// device tree blob, if one was found. Nothing can be printed yet, so a failure
 /// only shows later as interrupts that do not arrive.
 pub(super) fn secure_gic_init_boot_cpu(dtb: Option<&[u8]>) {
-    let Some(platform) = dtb.and_then(|d| crate::platform::Platform::parse(d).ok()) else { return };
+    let Some(platform) = dtb.and_then(|d| crate::platform::Platform::parse(d).ok()) else {
+        return;
+    };
     let _ = crate::drivers::gic::secure_init(&platform);
 }
 

@@ -88,10 +88,21 @@ impl TableMemory for BootTables {
     }
 }
 
-fn map_identity(table: &mut El2Table, mem: &mut BootTables, range: PhysRange, attrs: Attributes) -> Result<(), MapError> {
+fn map_identity(
+    table: &mut El2Table,
+    mem: &mut BootTables,
+    range: PhysRange,
+    attrs: Attributes,
+) -> Result<(), MapError> {
     let start = range.start.align_down(PAGE_SIZE);
     let end = range.end.align_up(PAGE_SIZE);
-    table.map(mem, VirtAddr(start.get()), start, end.get() - start.get(), attrs)
+    table.map(
+        mem,
+        VirtAddr(start.get()),
+        start,
+        end.get() - start.get(),
+        attrs,
+    )
 }
 
 static SAVED_MAIR: AtomicU64 = AtomicU64::new(0);
@@ -102,7 +113,9 @@ static SAVED_SCTLR: AtomicU64 = AtomicU64::new(0);
 /// Builds the identity map of `ram` (Normal) and `mmio` (Device) and turns the
 /// MMU on for the calling (boot) CPU.
 pub fn init_boot_cpu(ram: &[PhysRange], mmio: &[PhysRange]) -> Result<(), MapError> {
-    let Some(mut mem) = BootTables::take() else { return Err(MapError::OutOfMemory) };
+    let Some(mut mem) = BootTables::take() else {
+        return Err(MapError::OutOfMemory);
+    };
     let mut table = El2Table::new(&mut mem)?;
     // RAM is executable: the image is in it. (Splitting text RX / data RW is
     // possible later with `set_permissions`.)

@@ -8,12 +8,24 @@ use super::vectors::{Report, TrapFrame};
 
 /// Synchronous exception from EL1/EL0 (HVC, trapped instruction, stage-2 abort).
 pub fn lower_sync(frame: &mut TrapFrame) {
-    crate::logger::report(format_args!("{}", Report { kind: "synchronous, lower EL", frame }));
+    crate::logger::report(format_args!(
+        "{}",
+        Report {
+            kind: "synchronous, lower EL",
+            frame
+        }
+    ));
     super::halt_this_cpu()
 }
 
 /// IRQ taken to EL2 while a guest was running.
 pub fn lower_irq(frame: &mut TrapFrame) {
-    crate::logger::report(format_args!("{}", Report { kind: "IRQ, lower EL", frame }));
+    crate::logger::report(format_args!(
+        "{}",
+        Report {
+            kind: "IRQ, lower EL",
+            frame
+        }
+    ));
     super::halt_this_cpu()
 }
