@@ -4,11 +4,17 @@
 use std::env;
 use std::path::PathBuf;
 
+/// The target the hypervisor image is built for.
+const HYP_TARGET: &str = "aarch64-unknown-none-softfloat";
+
 fn main() {
     println!("cargo:rerun-if-changed=link.ld");
     println!("cargo:rerun-if-changed=build.rs");
 
-    if env::var("TARGET").as_deref() != Ok("aarch64-unknown-none") {
+    // The hypervisor is built for the soft-float target so that its own code
+    // never uses FP/SIMD registers: a guest's FP state then stays live across
+    // traps and is only switched with the vCPU.
+    if env::var("TARGET").as_deref() != Ok(HYP_TARGET) {
         return;
     }
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -80,7 +80,7 @@ pub fn primary_main(info: BootInfo) -> ! {
         info.image,
         info.dtb_range
     );
-    memory_map(&info);
+    let free = memory_map(&info);
     summary(platform);
 
     // Interrupt controller, then the other CPUs (each logs `cpu <n> online`).
@@ -90,8 +90,15 @@ pub fn primary_main(info: BootInfo) -> ! {
     if args.test == Some(TestHook::Fault) {
         fault_test(platform);
     }
-    // The lead puts domain start-up here.
-    idle()
+    let boot = arch::run::Dom0Boot {
+        free: &free,
+        initrd: platform.initrd,
+        bootargs: platform.bootargs,
+    };
+    arch::run::start(&boot, {
+        use aarch64_cpu::registers::Readable;
+        aarch64_cpu::registers::CNTFRQ_EL0.get()
+    })
 }
 
 /// A secondary CPU's path from "MMU on" (on its own stack) to "idle".
@@ -106,8 +113,9 @@ fn idle() -> ! {
     }
 }
 
-/// Logs RAM banks and everything carved out of them, then seeds the heap.
-fn memory_map(info: &BootInfo) {
+/// Logs RAM banks and everything carved out of them, seeds the heap, and
+/// returns the free memory left for the frame allocator.
+fn memory_map(info: &BootInfo) -> memmap::FreeRegions {
     let platform = &info.platform;
     for bank in platform.memory.iter() {
         info!("memory: bank {bank} {} MiB", bank.size() / MIB);
@@ -148,6 +156,13 @@ fn memory_map(info: &BootInfo) {
         free_bytes / PAGE_SIZE,
         free_bytes / MIB
     );
+    match memmap::free_regions(&free, &[heap]) {
+        Ok(rest) => rest,
+        Err(e) => {
+            error!("memory map unusable: {e:?}");
+            arch::halt_this_cpu()
+        }
+    }
 }
 
 fn summary(platform: &Platform<'_>) {

@@ -20,7 +20,7 @@ pub struct Module<'a> {
 }
 
 /// Where guests' console output goes: the physical UART on the board.
-pub trait ConsoleSink {
+pub trait ConsoleSink: Send {
     /// Writes one complete line of domain `name`'s output (without the newline).
     fn domain_line(&mut self, name: &str, line: &[u8]);
 }

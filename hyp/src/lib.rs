@@ -24,6 +24,7 @@ pub mod pagetable;
 pub mod percpu;
 pub mod physmem;
 pub mod platform;
+pub mod sched;
 pub mod smp;
 pub mod stage2;
 pub mod vcpu;

@@ -233,7 +233,10 @@ mod tests {
     fn mpidr_fields_and_packing() {
         let m = Mpidr::from_affinity(0x12, 0x34, 0x56, 0x78);
         assert_eq!(m.get(), 0x12_0034_5678);
-        assert_eq!((m.aff3(), m.aff2(), m.aff1(), m.aff0()), (0x12, 0x34, 0x56, 0x78));
+        assert_eq!(
+            (m.aff3(), m.aff2(), m.aff1(), m.aff0()),
+            (0x12, 0x34, 0x56, 0x78)
+        );
         assert_eq!(m.packed32(), 0x1234_5678);
     }
 

@@ -155,7 +155,9 @@ fn start(index: CpuIndex, mpidr: Mpidr, method: EnableMethod) -> Result<(), Star
 }
 
 fn wait_online(index: CpuIndex) -> bool {
-    let Some(cpu) = percpu::get(index) else { return false };
+    let Some(cpu) = percpu::get(index) else {
+        return false;
+    };
     let freq = CNTFRQ_EL0.get().max(1);
     let deadline = CNTPCT_EL0.get() + freq * ONLINE_TIMEOUT_MS / 1000;
     while CNTPCT_EL0.get() < deadline {

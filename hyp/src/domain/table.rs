@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
@@ -20,6 +21,9 @@ pub struct DomainTable {
     domains: BTreeMap<u32, Box<Domain>>,
     next_id: u32,
     vmids_used: [u64; 4],
+    /// VMIDs of destroyed domains whose TLB entries the arch layer has not
+    /// yet invalidated. They are not handed out again until it has.
+    retired: Vec<Vmid>,
 }
 
 impl DomainTable {
@@ -29,6 +33,7 @@ impl DomainTable {
             domains: BTreeMap::new(),
             next_id: 0,
             vmids_used: [0; 4],
+            retired: Vec::new(),
         }
     }
 
@@ -112,8 +117,22 @@ impl DomainTable {
     ) -> Result<(), Error> {
         let mut d = self.domains.remove(&id.0).ok_or(Error::NoSuchDomain)?;
         d.release(frames, mem);
-        self.free_vmid(d.vmid());
+        self.retired.push(d.vmid());
         Ok(())
+    }
+
+    /// Whether destroyed domains left VMIDs whose TLB entries need invalidating.
+    pub fn has_retired_vmids(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// Invalidates each retired VMID with `flush` (which must remove every TLB
+    /// and walk-cache entry tagged with it) and makes it available again.
+    pub fn recycle_vmids(&mut self, mut flush: impl FnMut(Vmid)) {
+        while let Some(v) = self.retired.pop() {
+            flush(v);
+            self.free_vmid(v);
+        }
     }
 
     /// The domain with this id.
@@ -214,6 +233,11 @@ mod tests {
         assert_ne!(va.0, 0);
         t.destroy(a, &mut frames, &mem).unwrap();
         let c = t.create(&cfg(b"c"), &mut frames, &mem).unwrap();
-        assert_eq!(t.get(c).unwrap().vmid(), va);
+        assert_ne!(t.get(c).unwrap().vmid(), va, "not reused before its TLB flush");
+        let mut flushed = std::vec::Vec::new();
+        t.recycle_vmids(|v| flushed.push(v));
+        assert_eq!(flushed, [va]);
+        let d = t.create(&cfg(b"d"), &mut frames, &mem).unwrap();
+        assert_eq!(t.get(d).unwrap().vmid(), va);
     }
 }

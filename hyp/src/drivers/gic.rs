@@ -124,6 +124,26 @@ impl Acked {
     }
 }
 
+/// What a virtual interrupt injection did (see `vgic::inject`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injected {
+    /// A list register now holds it, pending.
+    Added,
+    /// It was already pending in a list register: nothing changed.
+    AlreadyPending,
+}
+
+/// Why a virtual interrupt injection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VgicError {
+    /// No virtual interface (GICv2 without GICH, or GIC not initialised).
+    NotAvailable,
+    /// Every list register holds an interrupt: the caller retries after
+    /// the guest has taken some (a maintenance interrupt with
+    /// ICH_HCR_EL2.UIE / GICH_HCR.UIE would signal that; not enabled yet).
+    NoFreeListRegister,
+}
+
 /// Where [`send_sgi`] sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SgiTarget {

@@ -19,7 +19,7 @@ use tock_registers::{
     registers::{ReadOnly, ReadWrite, WriteOnly},
 };
 
-use super::gic::{IntId, Mmio, DEFAULT_PRIORITY};
+use super::gic::{DEFAULT_PRIORITY, Injected, IntId, Mmio, VgicError};
 
 register_bitfields! {u32,
     /// Distributor control (IHI 0048B §4.3.1). Bit 0 enables Group 0 in the
@@ -202,7 +202,8 @@ pub fn secure_init(dist: &GicdRegs, cpu: &GiccRegs) {
     for reg in &dist.igroupr[..words] {
         reg.set(u32::MAX);
     }
-    dist.ctlr.write(GICD_CTLR::Enable::SET + GICD_CTLR::EnableGrp1::SET);
+    dist.ctlr
+        .write(GICD_CTLR::Enable::SET + GICD_CTLR::EnableGrp1::SET);
     cpu.pmr.write(GICC_PMR::Priority.val(0xff));
 }
 
@@ -330,31 +331,36 @@ pub fn num_lrs(gich: &GichRegs) -> usize {
 }
 
 /// Makes virtual interrupt `vintid` (not backed by hardware, Group 1) pending
-/// in a free list register. `Ok(false)` if it was already pending there.
-pub fn vgic_inject(gich: &GichRegs, vintid: IntId, priority: u8) -> Result<bool, ()> {
+/// in a free list register.
+pub fn vgic_inject(gich: &GichRegs, vintid: IntId, priority: u8) -> Result<Injected, VgicError> {
     let n = num_lrs(gich);
     let lrs = &gich.lr[..n];
     if lrs.iter().any(|lr| {
         lr.read(GICH_LR::VirtualID) == vintid.get()
             && lr.matches_any(&[GICH_LR::State::Pending, GICH_LR::State::PendingActive])
     }) {
-        return Ok(false);
+        return Ok(Injected::AlreadyPending);
     }
     // ELRSR: bit n set when LR n holds no interrupt (IHI 0048B §5.3.7).
     let empty = u64::from(gich.elrsr[0].get()) | u64::from(gich.elrsr[1].get()) << 32;
-    let free = (0..n).find(|&i| empty & (1 << i) != 0).ok_or(())?;
+    let free = (0..n)
+        .find(|&i| empty & (1 << i) != 0)
+        .ok_or(VgicError::NoFreeListRegister)?;
     lrs[free].write(
         GICH_LR::State::Pending
             + GICH_LR::Grp1::SET
             + GICH_LR::Priority.val(u32::from(priority >> 3))
             + GICH_LR::VirtualID.val(vintid.get()),
     );
-    Ok(true)
+    Ok(Injected::Added)
 }
 
 /// Whether `mmio` points at a GICv2 distributor: used only for the log line.
 pub fn describe(dist: &GicdRegs) -> (u32, bool) {
-    (num_intids(dist), dist.typer.is_set(GICD_TYPER::SecurityExtn))
+    (
+        num_intids(dist),
+        dist.typer.is_set(GICD_TYPER::SecurityExtn),
+    )
 }
 
 /// The GICv2 register blocks tern uses, wrapped for sharing between CPUs.

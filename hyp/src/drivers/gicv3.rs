@@ -16,7 +16,7 @@ use tock_registers::{
     registers::{ReadOnly, ReadWrite},
 };
 
-use super::gic::{IntId, DEFAULT_PRIORITY};
+use super::gic::{DEFAULT_PRIORITY, IntId};
 use crate::addr::PhysAddr;
 use crate::percpu::Mpidr;
 
@@ -250,7 +250,11 @@ pub unsafe fn for_each_redistributor<T>(
         if typer.is_set(GICR_TYPER::Last) {
             break;
         }
-        let frames = if typer.is_set(GICR_TYPER::VLPIS) { 4 } else { 2 };
+        let frames = if typer.is_set(GICR_TYPER::VLPIS) {
+            4
+        } else {
+            2
+        };
         offset += frames * FRAME_SIZE;
     }
     None
@@ -386,11 +390,12 @@ fn bit(intid: IntId) -> (usize, u32) {
 #[cfg(target_arch = "aarch64")]
 pub mod cpuif {
     use aarch64_cpu::registers::{ICC_SRE_EL2, ICH_HCR_EL2, ICH_VTR_EL2};
-    use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
     use tock_registers::LocalRegisterCopy;
+    use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
     use super::IntId;
     use crate::arch::aarch64::gic_sysreg::{self as sr, isb};
+    use crate::drivers::gic::{Injected, VgicError};
     use crate::percpu::Mpidr;
 
     /// Why the CPU interface could not be enabled.
@@ -409,7 +414,10 @@ pub mod cpuif {
     /// Group 1 enabled.
     pub fn init() -> Result<(), CpuIfError> {
         ICC_SRE_EL2.write(
-            ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::DFB::SET + ICC_SRE_EL2::DIB::SET + ICC_SRE_EL2::ENABLE::SET,
+            ICC_SRE_EL2::SRE::SET
+                + ICC_SRE_EL2::DFB::SET
+                + ICC_SRE_EL2::DIB::SET
+                + ICC_SRE_EL2::ENABLE::SET,
         );
         isb();
         if !ICC_SRE_EL2.is_set(ICC_SRE_EL2::SRE) {
@@ -479,9 +487,8 @@ pub mod cpuif {
     type Lr = LocalRegisterCopy<u64, aarch64_cpu::registers::ICH_LR0_EL2::Register>;
 
     /// Makes virtual interrupt `vintid` (Group 1, not backed by a physical
-    /// interrupt) pending in a free list register (§12.4.10). `Ok(false)` if
-    /// it is already pending.
-    pub fn vgic_inject(vintid: IntId, priority: u8) -> Result<bool, ()> {
+    /// interrupt) pending in a free list register (§12.4.10).
+    pub fn vgic_inject(vintid: IntId, priority: u8) -> Result<Injected, VgicError> {
         use aarch64_cpu::registers::ICH_LR0_EL2 as F;
         let n = num_lrs();
         let already = (0..n).map(|i| Lr::new(read_lr(i))).any(|lr| {
@@ -489,10 +496,12 @@ pub mod cpuif {
                 && lr.matches_any(&[F::State::Pending, F::State::PendingAndActive])
         });
         if already {
-            return Ok(false);
+            return Ok(Injected::AlreadyPending);
         }
         let empty = sr::ICH_ELRSR_EL2.read(sr::ICH_ELRSR_EL2::Status);
-        let free = (0..n).find(|&i| empty & (1 << i) != 0).ok_or(())?;
+        let free = (0..n)
+            .find(|&i| empty & (1 << i) != 0)
+            .ok_or(VgicError::NoFreeListRegister)?;
         let mut lr = Lr::new(0);
         lr.write(
             F::State::Pending
@@ -502,7 +511,7 @@ pub mod cpuif {
         );
         write_lr(free, lr.get());
         isb();
-        Ok(true)
+        Ok(Injected::Added)
     }
 
     /// Reads ICH_LR<n>_EL2.

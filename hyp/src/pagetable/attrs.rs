@@ -58,7 +58,7 @@ register_bitfields! {u64,
         /// XN[1]: execute never at EL1 and EL0.
         XN OFFSET(54) NUMBITS(1) [],
     ],
-    /// One 8-bit attribute field of MAIR_ELx (D19.2 MAIR_EL2).
+    /// One 8-bit attribute field of MAIR_ELx (Arm ARM D19, register MAIR_EL2).
     pub MAIR_ATTR [
         /// Normal memory: inner attributes (bits [3:0]). Device memory: 0b00dd00 uses bits [3:2].
         INNER OFFSET(0) NUMBITS(4) [

@@ -20,7 +20,7 @@
 //! Geometry. Stage 1 (EL2): 48-bit VA, lookup starts at level 0, one root table.
 //! Stage 2: 40-bit IPA (1 TiB: every QEMU `virt` and Pi 4 guest-physical address
 //! fits, and both Cortex-A57 and Cortex-A72 support 44-bit PAs), lookup starts at
-//! level 1 with two concatenated level-1 root tables (D8.2.? "Concatenated
+//! level 1 with two concatenated level-1 root tables (Arm ARM D8.2, "Concatenated
 //! translation tables": a 40-bit IPA at level 1 needs 2^(40-39) = 2 tables), which
 //! saves one level of walk compared with a level-0 start. `VTCR_EL2.SL0` = 1.
 //!
@@ -37,7 +37,7 @@
 //!
 //! Live tables: every time a valid entry is cleared or replaced, this module calls
 //! [`TableMemory::tlb_invalidate`] for the input range it covered, after writing the
-//! invalid entry and before writing its replacement (break-before-make, D8.16.1).
+//! invalid entry and before writing its replacement (Arm ARM D8, "Break-before-make sequence").
 //! After `map` the caller must issue a `dsb ishst` before relying on the new entries.
 
 mod attrs;

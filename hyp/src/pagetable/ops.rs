@@ -352,7 +352,7 @@ impl<R: Regime> PageTable<R> {
                 let (old_a, new_a) = (R::decode(d), R::decode(new));
                 if old_a.memory != new_a.memory || old_a.share != new_a.share {
                     // Changing memory type or shareability needs break-before-make
-                    // (D8.16.1); a permission change alone does not.
+                    // (Arm ARM D8, "Break-before-make sequence"); a permission change alone does not.
                     write(mem, table, s.idx, INVALID);
                     mem.tlb_invalidate(s.entry_base, level_size(level));
                     write(mem, table, s.idx, new);

@@ -8,11 +8,14 @@
 mod cache;
 pub mod cpu;
 mod early;
+pub mod guest;
 pub mod el3;
 mod entry;
 pub mod gic_sysreg;
 pub mod mmu;
+mod physmem;
 pub mod psci;
+pub mod run;
 pub mod spin_table;
 mod sysreg;
 mod tlb;

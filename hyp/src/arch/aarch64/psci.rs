@@ -185,7 +185,13 @@ pub fn version() -> Result<Version, PsciError> {
 /// CPU_ON: starts CPU `target` at physical address `entry` (MMU off, at the
 /// highest non-secure EL the firmware provides), with `context_id` in x0.
 pub fn cpu_on(target: Mpidr, entry: PhysAddr, context_id: u64) -> Result<(), PsciError> {
-    result(call(function::CPU_ON_64, target.get(), entry.get(), context_id)?).map(|_| ())
+    result(call(
+        function::CPU_ON_64,
+        target.get(),
+        entry.get(),
+        context_id,
+    )?)
+    .map(|_| ())
 }
 
 /// AFFINITY_INFO for one CPU (affinity level 0): 0 on, 1 off, 2 on pending.

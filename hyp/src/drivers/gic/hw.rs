@@ -2,7 +2,7 @@
 //! of the hypervisor calls. AArch64 only (the GICv3 CPU interface is made of
 //! system registers).
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, ReadWriteable, Readable};
 use spin::Once;
@@ -105,7 +105,10 @@ pub fn secure_init(platform: &Platform) -> Result<(), GicError> {
 /// that passes through EL3 after [`secure_init`] ran on the boot CPU. Nothing
 /// to do for GICv3.
 pub fn secure_init_this_cpu() {
-    let (dist, cpu) = (SECURE_V2_DIST.load(Ordering::Relaxed), SECURE_V2_CPU.load(Ordering::Relaxed));
+    let (dist, cpu) = (
+        SECURE_V2_DIST.load(Ordering::Relaxed),
+        SECURE_V2_CPU.load(Ordering::Relaxed),
+    );
     if dist == 0 || cpu == 0 {
         return;
     }
@@ -142,8 +145,16 @@ pub fn init_distributor(platform: &Platform) -> Result<(), GicError> {
                 d.dist.start,
                 d.cpu.start,
                 intids,
-                if security { ", security extensions" } else { "" },
-                if gich.is_some() { ", virtualization extensions" } else { "" },
+                if security {
+                    ", security extensions"
+                } else {
+                    ""
+                },
+                if gich.is_some() {
+                    ", virtualization extensions"
+                } else {
+                    ""
+                },
             );
             Driver::V2 {
                 dist,
@@ -172,8 +183,16 @@ pub fn init_distributor(platform: &Platform) -> Result<(), GicError> {
                 d.dist.start,
                 gicv3::num_intids(dist.regs()),
                 count,
-                if gicv3::has_two_security_states(dist.regs()) { "two" } else { "one" },
-                if gicv3::has_two_security_states(dist.regs()) { "s" } else { "" },
+                if gicv3::has_two_security_states(dist.regs()) {
+                    "two"
+                } else {
+                    "one"
+                },
+                if gicv3::has_two_security_states(dist.regs()) {
+                    "s"
+                } else {
+                    ""
+                },
             );
             Driver::V3 {
                 dist,
@@ -192,7 +211,9 @@ pub fn init_distributor(platform: &Platform) -> Result<(), GicError> {
 pub fn init_cpu(cpu: CpuIndex) -> Result<(), GicError> {
     let i = slot(cpu)?;
     match driver()? {
-        Driver::V2 { dist, cpu, gich, .. } => {
+        Driver::V2 {
+            dist, cpu, gich, ..
+        } => {
             V2_CPU_MASK[i].store(gicv2::this_cpu_mask(dist.regs()), Ordering::Release);
             gicv2::init_cpu(dist.regs(), cpu.regs());
             if let Some(gich) = gich {
@@ -273,7 +294,10 @@ pub fn acknowledge() -> Option<Acked> {
         }
         Driver::V3 { .. } => {
             let intid = gicv3::cpuif::acknowledge();
-            Acked { intid, raw: intid.get() }
+            Acked {
+                intid,
+                raw: intid.get(),
+            }
         }
     };
     (!acked.intid.is_special()).then_some(acked)
@@ -341,6 +365,9 @@ pub fn self_test(cpu: CpuIndex) -> Result<(), GicError> {
         Ok(()) => log::info!("gic: cpu {cpu} sgi ok"),
         Err(e) => log::error!("gic: cpu {cpu} sgi self-test failed: {e:?}"),
     }
+    if let Err(e) = vgic::self_test() {
+        log::error!("gic: cpu {cpu} vgic self-test failed: {e}");
+    }
     result
 }
 
@@ -378,32 +405,15 @@ pub mod vgic {
     use super::{Driver, driver, gicv2, gicv3};
     use crate::addr::PhysRange;
     use crate::drivers::gic::IntId;
-
-    /// Why an injection failed.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum VgicError {
-        /// No virtual interface (GICv2 without GICH, or GIC not initialised).
-        NotAvailable,
-        /// Every list register holds an interrupt: the caller retries after
-        /// the guest has taken some (a maintenance interrupt with
-        /// ICH_HCR_EL2.UIE / GICH_HCR.UIE would signal that; not enabled yet).
-        NoFreeListRegister,
-    }
-
-    /// What [`inject`] did.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Injected {
-        /// A list register now holds it, pending.
-        Added,
-        /// It was already pending in a list register: nothing changed.
-        AlreadyPending,
-    }
+    pub use crate::drivers::gic::{Injected, VgicError};
 
     /// Makes virtual interrupt `vintid` pending for the guest on this CPU, at
     /// `priority` (GICv2 keeps its upper five bits).
     pub fn inject(vintid: IntId, priority: u8) -> Result<Injected, VgicError> {
         let added = match driver().map_err(|_| VgicError::NotAvailable)? {
-            Driver::V2 { gich: Some(gich), .. } => gicv2::vgic_inject(gich.regs(), vintid, priority),
+            Driver::V2 {
+                gich: Some(gich), ..
+            } => gicv2::vgic_inject(gich.regs(), vintid, priority),
             Driver::V2 { gich: None, .. } => return Err(VgicError::NotAvailable),
             Driver::V3 { .. } => gicv3::cpuif::vgic_inject(vintid, priority),
         };
@@ -414,10 +424,42 @@ pub mod vgic {
         }
     }
 
+    /// Empties every list register of this CPU's virtual interface and
+    /// enables it (GICv3: ICH_HCR_EL2.En; GICv2: GICH_HCR.En).
+    pub fn reset_this_cpu() {
+        match driver() {
+            Ok(Driver::V2 {
+                gich: Some(gich), ..
+            }) => gicv2::vgic_init_cpu(gich.regs()),
+            Ok(Driver::V3 { .. }) => gicv3::cpuif::vgic_init(),
+            _ => {}
+        }
+    }
+
+    /// Boot-time check of the list-register path, with no guest running:
+    /// injecting an interrupt fills a list register, injecting it again finds
+    /// it pending; the list registers are emptied afterwards.
+    pub(super) fn self_test() -> Result<(), &'static str> {
+        const PROBE: IntId = IntId::new(IntId::PPI_START);
+        if num_list_registers() == 0 {
+            return Ok(());
+        }
+        let first = inject(PROBE, super::super::DEFAULT_PRIORITY);
+        let second = inject(PROBE, super::super::DEFAULT_PRIORITY);
+        reset_this_cpu();
+        match (first, second) {
+            (Ok(Injected::Added), Ok(Injected::AlreadyPending)) => Ok(()),
+            (Ok(Injected::Added), _) => Err("injected interrupt not found pending"),
+            _ => Err("no list register accepted the interrupt"),
+        }
+    }
+
     /// Number of list registers of this CPU's virtual interface (0 if none).
     pub fn num_list_registers() -> usize {
         match driver() {
-            Ok(Driver::V2 { gich: Some(gich), .. }) => gicv2::num_lrs(gich.regs()),
+            Ok(Driver::V2 {
+                gich: Some(gich), ..
+            }) => gicv2::num_lrs(gich.regs()),
             Ok(Driver::V3 { .. }) => gicv3::cpuif::num_lrs(),
             _ => 0,
         }

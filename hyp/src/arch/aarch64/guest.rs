@@ -1,0 +1,290 @@
+//! Running vCPUs: how EL2 is configured for guests, and moving a vCPU's
+//! context on and off the CPU.
+//!
+//! The hypervisor is built soft-float, so its own code never touches the FP/SIMD
+//! registers: a guest's FP state stays live in the registers across traps and
+//! is only saved and loaded when the CPU switches to another vCPU.
+
+use core::arch::{asm, global_asm};
+
+use aarch64_cpu::registers::{
+    AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTHCTL_EL2, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0,
+    CNTVOFF_EL2, CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, HCR_EL2,
+    ID_AA64MMFR0_EL1, MAIR_EL1, MDCR_EL2, MDSCR_EL1, PAR_EL1, ReadWriteable, Readable, SCTLR_EL1,
+    SP_EL0, SP_EL1, SPSR_EL1, TCR_EL1, TPIDR_EL0, TPIDR_EL1, TPIDRRO_EL0, TTBR0_EL1, TTBR1_EL1,
+    VBAR_EL1, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
+};
+
+use super::vectors::TrapFrame;
+use crate::pagetable::STAGE2_LAYOUT;
+use crate::vcpu::{El1Regs, FpRegs, VcpuContext};
+
+/// Configures this CPU's EL2 controls for running paravirtualized guests.
+/// Called once per CPU before its first guest entry.
+pub fn init_cpu() {
+    // HCR_EL2 (Arm ARM D13.2.48). Stage 2 on; EL1 is AArch64; physical IRQ,
+    // FIQ and SError go to EL2 (guests only ever see virtual interrupts);
+    // SMC traps (PV guests have no firmware); implementation-defined and
+    // auxiliary control registers trap (their effects are not contained by
+    // stage 2); set/way invalidation is upgraded to clean+invalidate so a
+    // guest cannot discard another domain's dirty lines; broadcast TLB and
+    // barrier operations are inner shareable.
+    HCR_EL2.write(
+        HCR_EL2::VM::Enable
+            + HCR_EL2::RW::EL1IsAarch64
+            + HCR_EL2::IMO::EnableVirtualIRQ
+            + HCR_EL2::FMO::EnableVirtualFIQ
+            + HCR_EL2::AMO::SET
+            + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
+            + HCR_EL2::TIDCP::SET
+            + HCR_EL2::TACR::SET
+            + HCR_EL2::SWIO::SET
+            + HCR_EL2::FB::SET
+            + HCR_EL2::BSU::InnerShareable
+            + HCR_EL2::PTW::SET,
+    );
+    // Stage-2 geometry comes from the table builder's layout; the output size
+    // from what the CPU implements (D13.2.151 VTCR_EL2).
+    let ps = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
+    VTCR_EL2.write(
+        VTCR_EL2::T0SZ.val(u64::from(STAGE2_LAYOUT.t0sz()))
+            + VTCR_EL2::SL0::Granule4KBLevel1
+            + VTCR_EL2::IRGN0::NormalWBRAWA
+            + VTCR_EL2::ORGN0::NormalWBRAWA
+            + VTCR_EL2::SH0::Inner
+            + VTCR_EL2::TG0::Granule4KB
+            + VTCR_EL2::PS.val(ps)
+            + VTCR_EL2::VS::Bits8,
+    );
+    // Guests read the counter (physical and virtual) but not the physical
+    // timer, which belongs to the hypervisor (D13.2.28 CNTHCTL_EL2).
+    CNTHCTL_EL2.write(CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR);
+    CNTVOFF_EL2.set(0);
+    // Debug and performance-monitor registers trap: a PV guest has no use for
+    // them and they can observe other domains (D13.2.76 MDCR_EL2).
+    MDCR_EL2.modify(
+        MDCR_EL2::TPM::SET + MDCR_EL2::TPMCR::SET + MDCR_EL2::TDA::SET + MDCR_EL2::TDOSA::SET + MDCR_EL2::TDRA::SET,
+    );
+    // SAFETY: `isb` only synchronizes the context changes above.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
+
+/// `VTTBR_EL2` for a domain: its VMID and stage-2 root (D13.2.152).
+pub fn vttbr(vmid: u16, root: u64) -> u64 {
+    (VTTBR_EL2::VMID.val(u64::from(vmid)) + VTTBR_EL2::BADDR.val(root >> 1)).value
+}
+
+/// Removes every stage-1 and stage-2 TLB and walk-cache entry tagged with
+/// `vmid`, on every CPU in the inner-shareable domain (Arm ARM D8.16,
+/// `TLBI VMALLS12E1IS` acts on the VMID in `VTTBR_EL2`, so it is switched to
+/// `vmid` for the operation).
+pub fn flush_vmid(vmid: u16) {
+    let saved = VTTBR_EL2.get();
+    VTTBR_EL2.set(vttbr(vmid, 0));
+    // SAFETY: TLB maintenance and barriers only; `VTTBR_EL2` is restored
+    // before any guest runs again.
+    unsafe {
+        asm!(
+            "isb",
+            "tlbi vmalls12e1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+    VTTBR_EL2.set(saved);
+}
+
+/// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD, stage 2, and the
+/// general registers into `frame` (which the exception return restores).
+pub fn load(ctx: &VcpuContext, frame: &mut TrapFrame, vttbr: u64, vmpidr: u64) {
+    frame.x = ctx.gp.x;
+    frame.elr = ctx.gp.pc;
+    frame.spsr = ctx.gp.pstate;
+    load_el1(&ctx.el1);
+    fp_load(&ctx.fp);
+    VTTBR_EL2.set(vttbr);
+    VMPIDR_EL2.set(vmpidr);
+    // SAFETY: `isb` only synchronizes the register writes above.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
+
+/// Takes the running vCPU's state off this CPU into `ctx`.
+pub fn save(ctx: &mut VcpuContext, frame: &TrapFrame) {
+    ctx.gp.x = frame.x;
+    ctx.gp.pc = frame.elr;
+    ctx.gp.pstate = frame.spsr;
+    save_el1(&mut ctx.el1);
+    fp_save(&mut ctx.fp);
+}
+
+fn load_el1(r: &El1Regs) {
+    SCTLR_EL1.set(r.sctlr);
+    TTBR0_EL1.set(r.ttbr0);
+    TTBR1_EL1.set(r.ttbr1);
+    TCR_EL1.set(r.tcr);
+    MAIR_EL1.set(r.mair);
+    AMAIR_EL1.set(r.amair);
+    VBAR_EL1.set(r.vbar);
+    CONTEXTIDR_EL1.set(r.contextidr);
+    CPACR_EL1.set(r.cpacr);
+    SP_EL0.set(r.sp_el0);
+    SP_EL1.set(r.sp_el1);
+    ELR_EL1.set(r.elr);
+    SPSR_EL1.set(r.spsr);
+    ESR_EL1.set(r.esr);
+    FAR_EL1.set(r.far);
+    AFSR0_EL1.set(r.afsr0);
+    AFSR1_EL1.set(r.afsr1);
+    PAR_EL1.set(r.par);
+    TPIDR_EL0.set(r.tpidr_el0);
+    TPIDRRO_EL0.set(r.tpidrro_el0);
+    TPIDR_EL1.set(r.tpidr_el1);
+    CNTKCTL_EL1.set(r.cntkctl);
+    CNTV_CVAL_EL0.set(r.cntv_cval);
+    CNTV_CTL_EL0.set(r.cntv_ctl);
+    CSSELR_EL1.set(r.csselr);
+    MDSCR_EL1.set(r.mdscr);
+}
+
+fn save_el1(r: &mut El1Regs) {
+    r.sctlr = SCTLR_EL1.get();
+    r.ttbr0 = TTBR0_EL1.get();
+    r.ttbr1 = TTBR1_EL1.get();
+    r.tcr = TCR_EL1.get();
+    r.mair = MAIR_EL1.get();
+    r.amair = AMAIR_EL1.get();
+    r.vbar = VBAR_EL1.get();
+    r.contextidr = CONTEXTIDR_EL1.get();
+    r.cpacr = CPACR_EL1.get();
+    r.sp_el0 = SP_EL0.get();
+    r.sp_el1 = SP_EL1.get();
+    r.elr = ELR_EL1.get();
+    r.spsr = SPSR_EL1.get();
+    r.esr = ESR_EL1.get();
+    r.far = FAR_EL1.get();
+    r.afsr0 = AFSR0_EL1.get();
+    r.afsr1 = AFSR1_EL1.get();
+    r.par = PAR_EL1.get();
+    r.tpidr_el0 = TPIDR_EL0.get();
+    r.tpidrro_el0 = TPIDRRO_EL0.get();
+    r.tpidr_el1 = TPIDR_EL1.get();
+    r.cntkctl = CNTKCTL_EL1.get();
+    r.cntv_ctl = CNTV_CTL_EL0.get();
+    r.cntv_cval = CNTV_CVAL_EL0.get();
+    r.csselr = CSSELR_EL1.get();
+    r.mdscr = MDSCR_EL1.get();
+}
+
+global_asm!(
+    r#"
+    .arch_extension fp
+    .arch_extension simd
+    .section .text.fpsimd, "ax"
+    /* x0 = &FpRegs: V0..V31 at 0..0x200, FPSR at 0x200, FPCR at 0x208. */
+    .global tern_fp_save
+tern_fp_save:
+    stp q0, q1, [x0, #0x000]
+    stp q2, q3, [x0, #0x020]
+    stp q4, q5, [x0, #0x040]
+    stp q6, q7, [x0, #0x060]
+    stp q8, q9, [x0, #0x080]
+    stp q10, q11, [x0, #0x0a0]
+    stp q12, q13, [x0, #0x0c0]
+    stp q14, q15, [x0, #0x0e0]
+    stp q16, q17, [x0, #0x100]
+    stp q18, q19, [x0, #0x120]
+    stp q20, q21, [x0, #0x140]
+    stp q22, q23, [x0, #0x160]
+    stp q24, q25, [x0, #0x180]
+    stp q26, q27, [x0, #0x1a0]
+    stp q28, q29, [x0, #0x1c0]
+    stp q30, q31, [x0, #0x1e0]
+    mrs x1, fpsr
+    mrs x2, fpcr
+    add x0, x0, #0x200
+    stp x1, x2, [x0]
+    ret
+
+    .global tern_fp_load
+tern_fp_load:
+    ldp q0, q1, [x0, #0x000]
+    ldp q2, q3, [x0, #0x020]
+    ldp q4, q5, [x0, #0x040]
+    ldp q6, q7, [x0, #0x060]
+    ldp q8, q9, [x0, #0x080]
+    ldp q10, q11, [x0, #0x0a0]
+    ldp q12, q13, [x0, #0x0c0]
+    ldp q14, q15, [x0, #0x0e0]
+    ldp q16, q17, [x0, #0x100]
+    ldp q18, q19, [x0, #0x120]
+    ldp q20, q21, [x0, #0x140]
+    ldp q22, q23, [x0, #0x160]
+    ldp q24, q25, [x0, #0x180]
+    ldp q26, q27, [x0, #0x1a0]
+    ldp q28, q29, [x0, #0x1c0]
+    ldp q30, q31, [x0, #0x1e0]
+    add x0, x0, #0x200
+    ldp x1, x2, [x0]
+    msr fpsr, x1
+    msr fpcr, x2
+    ret
+
+    /* x0 = &TrapFrame: load ELR/SPSR and every GPR from it and enter the guest. */
+    .section .text.guest_entry, "ax"
+    .global tern_enter_guest
+tern_enter_guest:
+    ldp x2, x3, [x0, #0x100]
+    msr elr_el2, x2
+    msr spsr_el2, x3
+    ldp x2, x3, [x0, #0x10]
+    ldp x4, x5, [x0, #0x20]
+    ldp x6, x7, [x0, #0x30]
+    ldp x8, x9, [x0, #0x40]
+    ldp x10, x11, [x0, #0x50]
+    ldp x12, x13, [x0, #0x60]
+    ldp x14, x15, [x0, #0x70]
+    ldp x16, x17, [x0, #0x80]
+    ldp x18, x19, [x0, #0x90]
+    ldp x20, x21, [x0, #0xa0]
+    ldp x22, x23, [x0, #0xb0]
+    ldp x24, x25, [x0, #0xc0]
+    ldp x26, x27, [x0, #0xd0]
+    ldp x28, x29, [x0, #0xe0]
+    ldr x30, [x0, #0xf0]
+    ldp x0, x1, [x0, #0x00]
+    eret
+"#
+);
+
+const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
+const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
+const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
+
+unsafe extern "C" {
+    fn tern_fp_save(regs: *mut FpRegs);
+    fn tern_fp_load(regs: *const FpRegs);
+    fn tern_enter_guest(frame: *const TrapFrame) -> !;
+}
+
+fn fp_save(fp: &mut FpRegs) {
+    // SAFETY: writes exactly `size_of::<FpRegs>()` bytes through a valid,
+    // 16-byte aligned `&mut`; clobbers only x1, x2 (caller-saved).
+    unsafe { tern_fp_save(fp) }
+}
+
+fn fp_load(fp: &FpRegs) {
+    // SAFETY: reads a valid `FpRegs`; the hypervisor is soft-float, so
+    // overwriting V0..V31/FPSR/FPCR disturbs no hypervisor state.
+    unsafe { tern_fp_load(fp) }
+}
+
+/// Enters the guest whose state `frame` holds (loaded with [`load`]); the
+/// current stack stays below as this CPU's EL2 stack for the guest's traps.
+pub fn enter(frame: &TrapFrame) -> ! {
+    // SAFETY: `frame` holds a complete guest state prepared by `load` (ELR is
+    // a guest PC, SPSR an EL1 state with interrupts masked as the guest
+    // chose), and stage 2 and the EL1 registers are loaded, so the `eret`
+    // lands in the guest; nothing after this call runs.
+    unsafe { tern_enter_guest(frame) }
+}

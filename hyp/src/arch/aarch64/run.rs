@@ -1,0 +1,250 @@
+//! Running domains on this CPU: the hypervisor state behind one lock, the
+//! trap handler for guests, and the switch between vCPUs.
+//!
+//! Trap path: the vector saves the guest's GPRs in a [`TrapFrame`];
+//! [`guest_sync`] decodes the syndrome, hands hypercalls to the safe
+//! dispatcher and turns every guest fault into that guest's crash; if the
+//! vCPU cannot go on, the frame is refilled with the next vCPU's state, so the
+//! vector's own exception return enters it.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use aarch64_cpu::registers::{ESR_EL2, HPFAR_EL2, Readable};
+use spin::Mutex;
+use tern_abi::domctl::{DomainFlags, DomainId};
+use tern_abi::sched::ShutdownReason;
+use tern_abi::smccc;
+
+use super::guest;
+use super::physmem::IdentityMem;
+use super::vectors::TrapFrame;
+use crate::addr::{PAGE_SIZE, PhysRange};
+use crate::domain::{DomainConfig, Lifecycle, loader};
+use crate::frames::FrameAllocator;
+use crate::hypercall::Next;
+use crate::hypervisor::{ConsoleSink, Hypervisor, Module};
+use crate::sched::{VcpuRef, pick_next};
+
+/// The hypervisor as it runs on the board.
+type Hv = Hypervisor<'static, IdentityMem, FrameAllocator>;
+
+/// Everything guests can change, under one lock (taken only at EL2 with
+/// interrupts masked, so it never deadlocks against itself on one CPU).
+struct State {
+    hv: Hv,
+    /// The vCPU each physical CPU runs.
+    current: [Option<VcpuRef>; super::MAX_CPUS],
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+static MEM: IdentityMem = IdentityMem;
+
+/// Default RAM of dom0 when the boot arguments say nothing (`dom0_mem=<MiB>`).
+const DOM0_DEFAULT_MIB: u64 = 64;
+/// Size of an AArch64 instruction: how far `ELR_EL2` moves to skip one.
+const INSN_BYTES: u64 = 4;
+/// `MPIDR_EL1` bit 31 is RES1 (Arm ARM D13.2.86).
+const MPIDR_RES1: u64 = 1 << 31;
+
+/// Guests' console lines go to the physical UART, prefixed with the domain.
+struct UartConsole;
+
+impl ConsoleSink for UartConsole {
+    fn domain_line(&mut self, name: &str, line: &[u8]) {
+        let text = core::str::from_utf8(line).unwrap_or("<non-UTF-8 output>");
+        crate::logger::report(format_args!("[{name}] {text}\n"));
+    }
+}
+
+/// What dom0 needs from the boot: free memory, the initrd, the boot arguments.
+pub struct Dom0Boot<'a> {
+    /// Free RAM for the frame allocator.
+    pub free: &'a [PhysRange],
+    /// The initrd (boot modules), if any.
+    pub initrd: Option<PhysRange>,
+    /// The hypervisor's boot arguments.
+    pub bootargs: &'a str,
+}
+
+/// Builds dom0 from the `dom0` boot module and enters it on this CPU.
+pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
+    let mut frames = FrameAllocator::new();
+    for r in boot.free {
+        if let Err(e) = frames.add_region(*r) {
+            log::error!("frame allocator refused {r}: {e:?}");
+        }
+    }
+    log::info!("frames: {} free pages for domains", frames.free_pages());
+    let modules = boot_modules(boot.initrd);
+    for m in &modules {
+        log::info!("module: {} ({} bytes)", m.name, m.bytes.len());
+    }
+    let console: &'static mut UartConsole = Box::leak(Box::new(UartConsole));
+    let mut hv = Hypervisor::new(&MEM, frames, modules, console, ticks_per_s);
+    if let Err(e) = create_dom0(&mut hv, boot.bootargs) {
+        log::error!("dom0: {e}");
+        super::halt_this_cpu()
+    }
+    guest::init_cpu();
+    let mut frame = TrapFrame::default();
+    {
+        let mut st = State {
+            hv,
+            current: [None; super::MAX_CPUS],
+        };
+        let cpu = this_cpu();
+        let Some(first) = pick_next(&st.hv.domains, None) else {
+            log::error!("dom0 cannot run");
+            super::halt_this_cpu()
+        };
+        load_vcpu(&mut st, cpu, first, &mut frame);
+        *STATE.lock() = Some(st);
+    }
+    guest::enter(&frame)
+}
+
+fn this_cpu() -> usize {
+    super::cpu_index().unwrap_or(0)
+}
+
+fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
+    let Some(r) = initrd else {
+        log::warn!("no initrd: no boot modules");
+        return Vec::new();
+    };
+    // SAFETY: the initrd range is RAM the boot excluded from the heap and the
+    // frame allocator, identity mapped, and never written after boot.
+    let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.start.0 as *const u8, r.size() as usize) };
+    match crate::modules::Modules::new(bytes) {
+        Ok(m) => m.iter().map(|m| Module { name: m.name, bytes: m.data }).collect(),
+        Err(e) => {
+            log::error!("initrd is not a valid cpio archive: {e:?}");
+            Vec::new()
+        }
+    }
+}
+
+fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
+    let mib = bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("dom0_mem="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DOM0_DEFAULT_MIB);
+    let cmdline = bootargs.split_once(" -- ").map_or("", |(_, c)| c.trim());
+    let cfg = DomainConfig {
+        name: b"dom0",
+        pages: mib * (1 << 20) / PAGE_SIZE,
+        vcpus: 1,
+        cmdline: cmdline.as_bytes(),
+        flags: DomainFlags::IS_DOM0,
+    };
+    let image = hv.modules.iter().find(|m| m.name == "dom0").ok_or("no 'dom0' boot module")?.bytes;
+    let id = hv.domains.create(&cfg, &mut hv.frames, hv.mem).map_err(|e| e.name())?;
+    let count = hv.modules.len() as u32;
+    let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
+    let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;
+    d.life = Lifecycle::Active;
+    d.has_run = true;
+    log::info!("dom0: {mib} MiB, entry {entry:#x}");
+    Ok(())
+}
+
+fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame) {
+    st.current[cpu] = Some((dom, v));
+    if let Ok(d) = st.hv.domains.get(dom) {
+        let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
+        guest::load(&d.vcpus[v].ctx, frame, vttbr, MPIDR_RES1 | v as u64);
+    }
+}
+
+/// A synchronous exception from a guest.
+pub fn guest_sync(frame: &mut TrapFrame) {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        drop(lock);
+        super::trap::unexpected_guest(frame)
+    };
+    let Some((dom, v)) = st.current[cpu] else {
+        drop(lock);
+        super::trap::unexpected_guest(frame)
+    };
+    let next = match frame.exception_class() {
+        Some(ESR_EL2::EC::Value::HVC64) => st.hv.hypercall(dom, v, &mut frame.x),
+        Some(ESR_EL2::EC::Value::SMC64) => {
+            // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
+            // execution continues after it (the preferred return address of
+            // a trapped SMC is the SMC itself, Arm ARM D1.10.4).
+            frame.x[..4].copy_from_slice(&[smccc::NOT_SUPPORTED as u64, 0, 0, 0]);
+            frame.elr += INSN_BYTES;
+            Next::Resume
+        }
+        Some(ESR_EL2::EC::Value::TrappedWFIorWFE) => {
+            frame.elr += INSN_BYTES;
+            Next::Yield
+        }
+        ec => {
+            crash(st, dom, frame, ec);
+            Next::Stop
+        }
+    };
+    if st.hv.domains.has_retired_vmids() {
+        st.hv.domains.recycle_vmids(|v| guest::flush_vmid(v.0));
+    }
+    if next == Next::Resume {
+        return;
+    }
+    switch(st, cpu, frame, next);
+}
+
+fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
+    // For stage-2 aborts HPFAR_EL2 holds the faulting IPA's page (D13.2.50).
+    let ipa = HPFAR_EL2.read(HPFAR_EL2::FIPA) << 12 | (frame.far & (PAGE_SIZE - 1));
+    st.hv.crash_domain(
+        dom,
+        format_args!(
+            "{:?} at pc {:#x}, far {:#x}, ipa {:#x} (esr {:#x})",
+            ec, frame.elr, frame.far, ipa, frame.esr
+        ),
+    );
+}
+
+fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) {
+    let Some((dom, v)) = st.current[cpu] else {
+        return;
+    };
+    if let Ok(d) = st.hv.domains.get_mut(dom) {
+        guest::save(&mut d.vcpus[v].ctx, frame);
+    }
+    if next == Next::Stop && dom == DomainId::DOM0 {
+        dom0_stopped(st);
+    }
+    match pick_next(&st.hv.domains, Some((dom, v))) {
+        Some(r) => load_vcpu(st, cpu, r, frame),
+        None => {
+            st.current[cpu] = None;
+            log::warn!("cpu{cpu}: no runnable vCPU left; idling");
+            super::halt()
+        }
+    }
+}
+
+/// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.
+fn dom0_stopped(st: &State) {
+    let life = st.hv.domains.get(DomainId::DOM0).map(|d| d.life);
+    match life {
+        Ok(Lifecycle::Shutdown(ShutdownReason::Poweroff)) => {
+            log::info!("dom0 powered off: system off");
+            let e = super::psci::system_off();
+            log::error!("SYSTEM_OFF failed: {e:?}");
+        }
+        Ok(Lifecycle::Shutdown(ShutdownReason::Reboot)) => {
+            log::info!("dom0 rebooted: system reset");
+            let e = super::psci::system_reset();
+            log::error!("SYSTEM_RESET failed: {e:?}");
+        }
+        _ => log::error!("dom0 stopped ({life:?}); the system cannot go on"),
+    }
+    super::halt_this_cpu()
+}
