@@ -210,6 +210,14 @@ impl crate::physmem::FrameSource for FrameAllocator {
             debug_assert!(false, "bad frame free: {pa} order {order}: {e:?}");
         }
     }
+
+    fn free_page_count(&self) -> u64 {
+        self.free_pages()
+    }
+
+    fn total_page_count(&self) -> u64 {
+        self.total_pages()
+    }
 }
 
 /// Removes `bytes` (rounded up to pages) from the top of the largest region of

@@ -51,6 +51,8 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub console: &'m mut dyn ConsoleSink,
     /// Counter frequency, for CPU-time reports.
     pub ticks_per_s: u64,
+    /// Physical CPUs online.
+    pub cpus_online: u32,
     lines: Vec<LineBuffer>,
 }
 
@@ -70,6 +72,7 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             modules,
             console,
             ticks_per_s,
+            cpus_online: 1,
             lines: Vec::new(),
         }
     }

@@ -32,6 +32,10 @@ pub trait FrameSource {
     fn alloc_frames(&mut self, order: u32) -> Option<PhysAddr>;
     /// Returns a run that `alloc_frames(order)` gave out.
     fn free_frames(&mut self, pa: PhysAddr, order: u32);
+    /// Pages not handed out.
+    fn free_page_count(&self) -> u64;
+    /// Pages managed in all.
+    fn total_page_count(&self) -> u64;
 }
 
 #[cfg(test)]
@@ -127,6 +131,12 @@ pub mod testing {
         fn free_frames(&mut self, pa: PhysAddr, order: u32) {
             assert!(self.live.remove(&(pa.0, order)), "double or foreign free {pa:?}");
             self.free.push((pa.0, order));
+        }
+        fn free_page_count(&self) -> u64 {
+            self.total_page_count() - self.live.iter().map(|&(_, o)| 1u64 << o).sum::<u64>()
+        }
+        fn total_page_count(&self) -> u64 {
+            self.len as u64 / PAGE_SIZE
         }
     }
 }

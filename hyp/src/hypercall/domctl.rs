@@ -25,6 +25,12 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
     match op {
         Op::Create => create(hv, a),
         Op::List => list(hv, a),
+        Op::Physinfo => {
+            a.ret(1, hv.frames.total_page_count());
+            a.ret(2, hv.frames.free_page_count());
+            a.ret(3, hv.cpus_online.into());
+            Ok(())
+        }
         _ => {
             let target = DomainId::from_reg(a.arg(2))?;
             hv.domains.get(target)?;
@@ -46,7 +52,7 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
                     let info = hv.domains.get(target)?.info(hv.ticks_per_s);
                     write_out(hv, a.caller, a.arg(3), a.arg(4), &info)
                 }
-                Op::Create | Op::List => unreachable!("handled above"),
+                Op::Create | Op::List | Op::Physinfo => unreachable!("handled above"),
             }
         }
     }?;

@@ -20,11 +20,11 @@ use crate::physmem::testing::Arena;
 
 /// Console output, shared with the test that reads it back.
 #[derive(Default, Clone)]
-struct Lines(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
 impl ConsoleSink for Lines {
     fn domain_line(&mut self, name: &str, line: &[u8]) {
-        self.0.borrow_mut().push(std::format!("[{name}] {}", String::from_utf8_lossy(line)));
+        self.0.lock().unwrap().push(std::format!("[{name}] {}", String::from_utf8_lossy(line)));
     }
 }
 
@@ -153,7 +153,7 @@ fn console_write_checks_the_buffer() {
     }
     hv.domains.get(DomainId(1)).unwrap().ram.write(hv.mem, GuestPhysAddr(end - 6), b"hi\nyo\n").unwrap();
     assert_eq!(call(&mut hv, 1, &[id, write, end - 6, 6]).0, [0, 6, 0, 0]);
-    assert_eq!(*w.lines.0.borrow(), ["[domu] hi", "[domu] yo"], "refused writes printed nothing");
+    assert_eq!(*w.lines.0.lock().unwrap(), ["[domu] hi", "[domu] yo"], "refused writes printed nothing");
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn console_lines_are_prefixed_and_flushed_on_shutdown() {
     let (r, n) = call(&mut hv, 1, &[SCHED_OP.into(), SchedOp::Shutdown.raw().into(), ShutdownReason::Crash.raw().into()]);
     assert_eq!((r[0], n), (0, Next::Stop));
     assert_eq!(hv.domains.get(DomainId(1)).unwrap().state(), DomainState::Shutdown);
-    assert_eq!(*w.lines.0.borrow(), ["[domu] hello", "[dom0] dom0 line", "[domu] wor"]);
+    assert_eq!(*w.lines.0.lock().unwrap(), ["[domu] hello", "[dom0] dom0 line", "[domu] wor"]);
 }
 
 fn create_req(name: &[u8], pages: u64) -> CreateDomain {
@@ -183,6 +183,8 @@ fn domctl_lifecycle_and_exact_accounting() {
     let d = |op: DomOp| -> u64 { op.raw().into() };
     put(&hv, 0, SCRATCH + 0x1000, b"guest.elf");
     let live = hv.frames.live_runs();
+    let (info, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Physinfo)]);
+    assert_eq!(info[..2], [0, 8192]);
     for i in 0..200 {
         put(&hv, 0, SCRATCH, &create_req(b"g", 256));
         let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]);
@@ -202,6 +204,7 @@ fn domctl_lifecycle_and_exact_accounting() {
         assert_eq!(r[0], 0);
     }
     assert_eq!(hv.frames.live_runs(), live, "every page came back");
+    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Physinfo)]).0, info, "free count exactly as before");
     // Destroyed ids are gone; dom0 cannot be destroyed or paused.
     assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 5]).0[0], err(Error::NoSuchDomain));
     assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 0]).0[0], err(Error::PermissionDenied));

@@ -137,6 +137,13 @@ abi_enum! {
         /// `>= x5` (more than `x1` means: call again from the last id + 1).
         /// Errors: `BadAddress`, `InvalidArgument` (short entry size).
         List = 9 => "list",
+        /// Describe the machine's memory and CPUs (what `xl info` shows).
+        ///
+        /// Returns `x1` = total pages the hypervisor manages for domains,
+        /// `x2` = free pages now, `x3` = physical CPUs online. `free` counts
+        /// every page not held by a domain (RAM or stage-2 tables), so it
+        /// returns to the same value when a domain is destroyed.
+        Physinfo = 10 => "physinfo",
     }
 }
 
@@ -403,6 +410,13 @@ pub const SPEC: CallSpec = CallSpec {
                 Error::BadAddress,
                 Error::InvalidArgument,
             ],
+        },
+        SubOpSpec {
+            name: Op::Physinfo.name(),
+            value: Some(Op::Physinfo.raw()),
+            args: &[],
+            returns: &["x1=total_pages", "x2=free_pages", "x3=cpus"],
+            errors: &[Error::PermissionDenied],
         },
     ],
 };

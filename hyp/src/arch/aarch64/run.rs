@@ -82,6 +82,9 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
     }
     let console: &'static mut UartConsole = Box::leak(Box::new(UartConsole));
     let mut hv = Hypervisor::new(&MEM, frames, modules, console, ticks_per_s);
+    hv.cpus_online = (0..super::MAX_CPUS)
+        .filter(|&i| crate::percpu::get(crate::percpu::CpuIndex(i)).is_some_and(|c| c.is_online()))
+        .count() as u32;
     if let Err(e) = create_dom0(&mut hv, boot.bootargs) {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
@@ -201,11 +204,12 @@ pub fn guest_sync(frame: &mut TrapFrame) {
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
     // For stage-2 aborts HPFAR_EL2 holds the faulting IPA's page (D13.2.50).
     let ipa = HPFAR_EL2.read(HPFAR_EL2::FIPA) << 12 | (frame.far & (PAGE_SIZE - 1));
+    let class = super::vectors::ec_name(ec);
     st.hv.crash_domain(
         dom,
         format_args!(
-            "{:?} at pc {:#x}, far {:#x}, ipa {:#x} (esr {:#x})",
-            ec, frame.elr, frame.far, ipa, frame.esr
+            "{class} at pc {:#x}, far {:#x}, ipa {:#x} (esr {:#x})",
+            frame.elr, frame.far, ipa, frame.esr
         ),
     );
 }

@@ -76,10 +76,8 @@ pub struct Report<'a> {
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let frame = self.frame;
-        match frame.exception_class() {
-            Some(ec) => writeln!(f, "EL2 exception: {ec:?} ({})", self.kind)?,
-            None => writeln!(f, "EL2 exception: unknown EC ({})", self.kind)?,
-        }
+        let class = ec_name(frame.exception_class());
+        writeln!(f, "EL2 exception: {class} ({})", self.kind)?;
         writeln!(f, "  ESR {:#018x} (ISS {:#x})", frame.esr, frame.iss())?;
         writeln!(f, "  ELR {:#018x}  FAR {:#018x}", frame.elr, frame.far)?;
         writeln!(f, "  SPSR {:#010x}  SP {:#018x}", frame.spsr, frame.sp)?;
@@ -92,6 +90,23 @@ impl fmt::Display for Report<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// An exception class by its name in `aarch64-cpu` (e.g. `DataAbortLowerEL`).
+pub struct EcName(Option<ESR_EL2::EC::Value>);
+
+/// Names `ec` for reports; `unknown EC` when the crate has no name for it.
+pub fn ec_name(ec: Option<ESR_EL2::EC::Value>) -> EcName {
+    EcName(ec)
+}
+
+impl fmt::Display for EcName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ec) => write!(f, "{ec:?}"),
+            None => f.write_str("unknown EC"),
+        }
     }
 }
 

@@ -410,17 +410,12 @@ pub mod vgic {
     /// Makes virtual interrupt `vintid` pending for the guest on this CPU, at
     /// `priority` (GICv2 keeps its upper five bits).
     pub fn inject(vintid: IntId, priority: u8) -> Result<Injected, VgicError> {
-        let added = match driver().map_err(|_| VgicError::NotAvailable)? {
+        match driver().map_err(|_| VgicError::NotAvailable)? {
             Driver::V2 {
                 gich: Some(gich), ..
             } => gicv2::vgic_inject(gich.regs(), vintid, priority),
-            Driver::V2 { gich: None, .. } => return Err(VgicError::NotAvailable),
+            Driver::V2 { gich: None, .. } => Err(VgicError::NotAvailable),
             Driver::V3 { .. } => gicv3::cpuif::vgic_inject(vintid, priority),
-        };
-        match added {
-            Ok(true) => Ok(Injected::Added),
-            Ok(false) => Ok(Injected::AlreadyPending),
-            Err(()) => Err(VgicError::NoFreeListRegister),
         }
     }
 
