@@ -3,7 +3,10 @@
 //!
 //! Command-line flags (hypervisor boot arguments after `--`):
 //! `dom0.stay` keeps dom0 running once every domain it started has exited;
-//! without it dom0 powers off, which stops the machine.
+//! without it dom0 powers off, which stops the machine. `dom0.cycles=N`
+//! replaces the autostart with N create → run → destroy cycles of the first
+//! configured domain and checks that the hypervisor's free-page count comes
+//! back exactly.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -33,6 +36,13 @@ fn dom0_main(si: &StartInfo) {
     }
 
     let configs = load_configs();
+    if let Some(n) = si.cmdline().get_u64("dom0.cycles") {
+        match configs.first() {
+            Some(cfg) => cycles(cfg, n),
+            None => println!("dom0: cycles: FAIL (no domain configuration)"),
+        }
+        pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+    }
     let mut watch = Watchlist::new();
     for cfg in configs.iter().filter(|c| c.autostart) {
         match start(cfg) {
@@ -65,6 +75,42 @@ fn dom0_main(si: &StartInfo) {
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Runs `n` create → run → destroy cycles of `cfg` and reports whether the
+/// hypervisor's free-page count returned exactly to where it started.
+fn cycles(cfg: &DomainConfig, n: u64) {
+    let before = match domctl::physinfo() {
+        Ok(p) => p,
+        Err(e) => return println!("dom0: cycles: FAIL (physinfo: {e})"),
+    };
+    println!("dom0: cycles: {n} x {}, free pages before: {}", cfg.name, before.free_pages);
+    for i in 0..n {
+        let id = match start(cfg) {
+            Ok(id) => id,
+            Err((step, e)) => return println!("dom0: cycles: FAIL (cycle {i}: {step}: {e})"),
+        };
+        let mut watch = Watchlist::new();
+        watch.add(id, cfg.name.clone());
+        while !watch.is_empty() {
+            pv_guest_sdk::yield_now();
+            let _ = watch.poll(|id| domctl::get_info(id).ok());
+        }
+        if let Err(e) = domctl::destroy(id) {
+            return println!("dom0: cycles: FAIL (cycle {i}: destroy: {e})");
+        }
+    }
+    match domctl::physinfo() {
+        Ok(after) if after.free_pages == before.free_pages => println!(
+            "dom0: cycles: PASS {n} cycles, free pages before {} after {}",
+            before.free_pages, after.free_pages
+        ),
+        Ok(after) => println!(
+            "dom0: cycles: FAIL free pages before {} after {}",
+            before.free_pages, after.free_pages
+        ),
+        Err(e) => println!("dom0: cycles: FAIL (physinfo: {e})"),
+    }
 }
 
 /// Lists the boot modules and parses every configuration among them.

@@ -107,3 +107,24 @@ pub fn list(first: DomainId, out: &mut [DomainInfo]) -> Result<(usize, u64), Err
     )?;
     Ok((written.min(out.len() as u64) as usize, total))
 }
+
+/// The machine's memory and CPUs, as `physinfo` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysInfo {
+    /// Pages the hypervisor manages for domains.
+    pub total_pages: u64,
+    /// Pages no domain holds now.
+    pub free_pages: u64,
+    /// Physical CPUs online.
+    pub cpus: u64,
+}
+
+/// Describes the machine's memory and CPUs.
+pub fn physinfo() -> Result<PhysInfo, Error> {
+    let [total_pages, free_pages, cpus] = domctl(Op::Physinfo, [0; 5])?;
+    Ok(PhysInfo {
+        total_pages,
+        free_pages,
+        cpus,
+    })
+}

@@ -134,7 +134,11 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
         .find_map(|w| w.strip_prefix("dom0_mem="))
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(DOM0_DEFAULT_MIB);
-    let cmdline = bootargs.split_once(" -- ").map_or("", |(_, c)| c.trim());
+    // dom0's command line is whatever follows a `--` word.
+    let cmdline = match bootargs.strip_prefix("--") {
+        Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim(),
+        _ => bootargs.split_once(" -- ").map_or("", |(_, c)| c.trim()),
+    };
     let cfg = DomainConfig {
         name: b"dom0",
         pages: mib * (1 << 20) / PAGE_SIZE,
