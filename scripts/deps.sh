@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tern needs, on Debian or Ubuntu:
 #   - qemu-system-aarch64 >= 9 (from bookworm-backports on Debian 12)
-#   - the Rust target aarch64-unknown-none and rustfmt/clippy
+#   - the Rust targets aarch64-unknown-none(-softfloat) and rustfmt/clippy
 # Idempotent, and silent when everything is already there. Can be run or sourced.
 
 # Run in a subshell so that sourcing does not leak `set -e` or variables.
@@ -74,10 +74,13 @@ tern_deps() (
     cd "$root"
     # rust-toolchain.toml names the channel, components and target; rustup
     # installs whatever of them is missing when the toolchain is first used.
-    if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-none; then
-        echo "deps: rustup target add aarch64-unknown-none"
-        rustup target add aarch64-unknown-none >/dev/null
-    fi
+    local t
+    for t in aarch64-unknown-none aarch64-unknown-none-softfloat; do
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
+            echo "deps: rustup target add $t"
+            rustup target add "$t" >/dev/null
+        fi
+    done
     local c
     for c in rustfmt clippy; do
         if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then

@@ -8,10 +8,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# aarch64-only crates, checked with --target in their own step. Add a crate
-# here once it builds for aarch64-unknown-none.
-AARCH64_CRATES=(hyp tern-abi pv-guest-sdk)
-# Still placeholders (no panic handler yet): dom0 demo-guest
+# Crates checked for the board, each with its target: the hypervisor is
+# soft-float (it never touches a guest's FP/SIMD registers); dom0, the SDK
+# and guests use the FP-enabled target.
+HYP_CRATES=(hyp tern-abi)
+GUEST_CRATES=(tern-abi pv-guest-sdk dom0 demo-guest test-guests)
 
 names=() times=()
 summary() {
@@ -39,17 +40,15 @@ step() {
     names+=("$current") times+=("ok  $((SECONDS - t0)) s")
 }
 
-# Crates that are binaries for aarch64-unknown-none only: skipped on the host.
-HOST_EXCLUDE=(dom0 demo-guest)
-
-aarch64_args=() host_args=(--workspace)
-for c in "${AARCH64_CRATES[@]}"; do aarch64_args+=(-p "$c"); done
-for c in "${HOST_EXCLUDE[@]}"; do host_args+=(--exclude "$c"); done
+hyp_args=() guest_args=() host_args=(--workspace)
+for c in "${HYP_CRATES[@]}"; do hyp_args+=(-p "$c"); done
+for c in "${GUEST_CRATES[@]}"; do guest_args+=(-p "$c"); done
 
 step deps scripts/deps.sh
 step fmt cargo fmt --all --check
 step clippy-host cargo clippy "${host_args[@]}" --all-targets -- -D warnings
-step clippy-aarch64 cargo clippy --target aarch64-unknown-none "${aarch64_args[@]}" -- -D warnings
+step clippy-hyp cargo clippy --target aarch64-unknown-none-softfloat "${hyp_args[@]}" -- -D warnings
+step clippy-guests cargo clippy --target aarch64-unknown-none "${guest_args[@]}" -- -D warnings
 # tern-tests' integration tests need the images: only its own unit tests here.
 step unit-tests cargo test "${host_args[@]}" --exclude tern-tests
 step harness-tests cargo test -p tern-tests --lib

@@ -84,7 +84,10 @@ fn cycles(cfg: &DomainConfig, n: u64) {
         Ok(p) => p,
         Err(e) => return println!("dom0: cycles: FAIL (physinfo: {e})"),
     };
-    println!("dom0: cycles: {n} x {}, free pages before: {}", cfg.name, before.free_pages);
+    println!(
+        "dom0: cycles: {n} x {}, free pages before: {}",
+        cfg.name, before.free_pages
+    );
     for i in 0..n {
         let id = match start(cfg) {
             Ok(id) => id,

@@ -129,7 +129,10 @@ pub mod testing {
             Some(PhysAddr(pa))
         }
         fn free_frames(&mut self, pa: PhysAddr, order: u32) {
-            assert!(self.live.remove(&(pa.0, order)), "double or foreign free {pa:?}");
+            assert!(
+                self.live.remove(&(pa.0, order)),
+                "double or foreign free {pa:?}"
+            );
             self.free.push((pa.0, order));
         }
         fn free_page_count(&self) -> u64 {

@@ -12,9 +12,11 @@ pub type VcpuRef = (DomainId, usize);
 /// The next runnable vCPU after `current` (which is itself chosen again if it
 /// is the only runnable one), or `None` if nothing can run.
 pub fn pick_next(domains: &DomainTable, current: Option<VcpuRef>) -> Option<VcpuRef> {
-    let mut all = domains
-        .iter_from(0)
-        .flat_map(|d| (0..d.vcpus.len()).filter(|&v| d.vcpu_runnable(v)).map(move |v| (d.id(), v)));
+    let mut all = domains.iter_from(0).flat_map(|d| {
+        (0..d.vcpus.len())
+            .filter(|&v| d.vcpu_runnable(v))
+            .map(move |v| (d.id(), v))
+    });
     let Some((cd, cv)) = current else {
         return all.next();
     };
@@ -41,7 +43,13 @@ mod tests {
         let mut frames = Arena::new(0x8000_0000, 4096);
         let mut t = DomainTable::new();
         for (name, vcpus) in [(&b"a"[..], 1), (b"b", 2), (b"c", 1)] {
-            let cfg = DomainConfig { name, pages: 256, vcpus, cmdline: b"", flags: DomainFlags::from_bits_retain(0) };
+            let cfg = DomainConfig {
+                name,
+                pages: 256,
+                vcpus,
+                cmdline: b"",
+                flags: DomainFlags::from_bits_retain(0),
+            };
             let id = t.create(&cfg, &mut frames, &mem).unwrap();
             let d = t.get_mut(id).unwrap();
             d.life = Lifecycle::Active;
@@ -58,7 +66,11 @@ mod tests {
         t.get_mut(b).unwrap().vcpus[0].state = VcpuState::Blocked;
         t.get_mut(c).unwrap().life = Lifecycle::Crashed;
         t.get_mut(a).unwrap().life = Lifecycle::Paused;
-        assert_eq!(pick_next(&t, Some((b, 1))), Some((b, 1)), "alone: runs again");
+        assert_eq!(
+            pick_next(&t, Some((b, 1))),
+            Some((b, 1)),
+            "alone: runs again"
+        );
         t.get_mut(b).unwrap().life = Lifecycle::Shutdown(tern_abi::sched::ShutdownReason::Poweroff);
         assert_eq!(pick_next(&t, Some((b, 1))), None);
     }

@@ -57,7 +57,11 @@ fn map_error(e: MapError) -> Error {
 
 impl Stage2 {
     /// Tables that map all of `ram` read-write-execute, normal write-back memory.
-    pub fn for_ram(ram: &GuestRam, frames: &mut dyn FrameSource, mem: &dyn PhysMem) -> Result<Self, Error> {
+    pub fn for_ram(
+        ram: &GuestRam,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<Self, Error> {
         let mut tm = FrameTables { frames, mem };
         let mut table = Stage2Table::new(&mut tm).map_err(map_error)?;
         for c in ram.chunks() {
@@ -72,7 +76,10 @@ impl Stage2 {
 
     /// The root table, for `VTTBR_EL2.BADDR`.
     pub fn root(&self) -> PhysAddr {
-        self.table.as_ref().map(Stage2Table::root).unwrap_or_default()
+        self.table
+            .as_ref()
+            .map(Stage2Table::root)
+            .unwrap_or_default()
     }
 
     /// Table pages in use (the domain's translation overhead).
@@ -81,7 +88,12 @@ impl Stage2 {
     }
 
     /// Where `ipa` leads, by walking the tables as the hardware would.
-    pub fn translate(&self, ipa: crate::addr::GuestPhysAddr, frames: &mut dyn FrameSource, mem: &dyn PhysMem) -> Option<PhysAddr> {
+    pub fn translate(
+        &self,
+        ipa: crate::addr::GuestPhysAddr,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Option<PhysAddr> {
         let tm = FrameTables { frames, mem };
         self.table.as_ref()?.translate(&tm, ipa).map(|(pa, _)| pa)
     }
@@ -115,11 +127,25 @@ mod tests {
         // the two single pages need one level-3 table.
         assert_eq!(s2.table_pages(), 4);
         assert!(s2.root().is_aligned(ROOT_BYTES));
-        for ipa in [0x4000_0000u64, 0x401f_fff8, 0x4020_0000, 0x4040_0000, 0x4040_1ff8] {
-            assert_eq!(s2.translate(GuestPhysAddr(ipa), &mut frames, &mem), ram.translate(GuestPhysAddr(ipa)), "{ipa:#x}");
+        for ipa in [
+            0x4000_0000u64,
+            0x401f_fff8,
+            0x4020_0000,
+            0x4040_0000,
+            0x4040_1ff8,
+        ] {
+            assert_eq!(
+                s2.translate(GuestPhysAddr(ipa), &mut frames, &mem),
+                ram.translate(GuestPhysAddr(ipa)),
+                "{ipa:#x}"
+            );
         }
         for ipa in [0x3fff_f000u64, 0x4040_2000, 0x10_0000_0000, 0x0900_0000] {
-            assert_eq!(s2.translate(GuestPhysAddr(ipa), &mut frames, &mem), None, "{ipa:#x}");
+            assert_eq!(
+                s2.translate(GuestPhysAddr(ipa), &mut frames, &mem),
+                None,
+                "{ipa:#x}"
+            );
         }
         s2.destroy(&mut frames, &mem);
         ram.free(&mut frames);

@@ -10,14 +10,23 @@ const STEP: Duration = Duration::from_secs(30);
 /// off; dom0 then powers the machine off and QEMU exits with status 0.
 #[test]
 fn demo_guest_runs_and_dom0_powers_off() {
-    let mut vm = Qemu::builder().smp(2).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = Qemu::builder()
+        .smp(2)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
     vm.expect("[dom0] dom0: tern dom0 v", STEP).unwrap();
-    vm.expect("[dom0] dom0: guest ABI 1.0, control ABI 1.0", STEP).unwrap();
-    vm.expect("[dom0] dom0: module 1: demo-guest", STEP).unwrap();
-    vm.expect("[demo] hello from demo (domain 1)", STEP).unwrap();
-    vm.expect("[demo] demo: guest ABI 1.0, control ABI 1.0", STEP).unwrap();
-    vm.expect("domain demo (1) shut down: poweroff", STEP).unwrap();
-    vm.expect("[dom0] dom0: domain demo (1) exited: poweroff", STEP).unwrap();
+    vm.expect("[dom0] dom0: guest ABI 1.0, control ABI 1.0", STEP)
+        .unwrap();
+    vm.expect("[dom0] dom0: module 1: demo-guest", STEP)
+        .unwrap();
+    vm.expect("[demo] hello from demo (domain 1)", STEP)
+        .unwrap();
+    vm.expect("[demo] demo: guest ABI 1.0, control ABI 1.0", STEP)
+        .unwrap();
+    vm.expect("domain demo (1) shut down: poweroff", STEP)
+        .unwrap();
+    vm.expect("[dom0] dom0: domain demo (1) exited: poweroff", STEP)
+        .unwrap();
     vm.expect("dom0 powered off: system off", STEP).unwrap();
     let status = vm.wait_exit(STEP).unwrap();
     assert!(status.success(), "QEMU exit status {status:?}");
@@ -36,7 +45,11 @@ fn hostile(gic: u8, smp: u32) {
         .fail_on("hostile-smc: FAIL")
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let crashed = |name: &str| re(&format!(r"WARN  domain {name} \((\d+)\) crashed: DataAbortLowerEL at pc 0x[0-9a-f]+, far (0x[0-9a-f]+)"));
+    let crashed = |name: &str| {
+        re(&format!(
+            r"WARN  domain {name} \((\d+)\) crashed: DataAbortLowerEL at pc 0x[0-9a-f]+, far (0x[0-9a-f]+)"
+        ))
+    };
     let m = vm
         .expect_all(
             &[
@@ -58,16 +71,26 @@ fn hostile(gic: u8, smp: u32) {
     assert_eq!(m[4].group(2), "0x9000000", "UART");
     // The well-behaved guest goes on to its last tick, after every crash.
     vm.expect("[printer] printer: tick 40", STEP).unwrap();
-    vm.expect("[dom0] dom0: domain printer (2) exited: poweroff", STEP).unwrap();
+    vm.expect("[dom0] dom0: domain printer (2) exited: poweroff", STEP)
+        .unwrap();
     vm.expect("[dom0] dom0: no domains left", STEP).unwrap();
     let status = vm.wait_exit(STEP).unwrap();
     assert!(status.success(), "QEMU exit status {status:?}");
     let log = vm.lines();
-    let ticks = log.iter().filter(|l| l.starts_with("[printer] printer: tick ")).count();
+    let ticks = log
+        .iter()
+        .filter(|l| l.starts_with("[printer] printer: tick "))
+        .count();
     assert_eq!(ticks, 40, "no tick lost or doubled");
     let last_crash = log.iter().rposition(|l| l.contains(") crashed: ")).unwrap();
-    let first_tick = log.iter().position(|l| l.contains("printer: tick 1")).unwrap();
-    assert!(first_tick < last_crash, "the printer ran while the hostile guests crashed");
+    let first_tick = log
+        .iter()
+        .position(|l| l.contains("printer: tick 1"))
+        .unwrap();
+    assert!(
+        first_tick < last_crash,
+        "the printer ran while the hostile guests crashed"
+    );
 }
 
 #[test]
@@ -89,9 +112,17 @@ fn create_destroy_cycles_return_every_page() {
         .time_limit(Duration::from_secs(120))
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let before = vm.expect(re(r"dom0: cycles: 200 x demo, free pages before: (\d+)"), STEP).unwrap();
+    let before = vm
+        .expect(
+            re(r"dom0: cycles: 200 x demo, free pages before: (\d+)"),
+            STEP,
+        )
+        .unwrap();
     let done = vm
-        .expect(re(r"dom0: cycles: PASS 200 cycles, free pages before (\d+) after (\d+)"), Duration::from_secs(90))
+        .expect(
+            re(r"dom0: cycles: PASS 200 cycles, free pages before (\d+) after (\d+)"),
+            Duration::from_secs(90),
+        )
         .unwrap();
     assert_eq!(done.group(1), before.group(1));
     assert_eq!(done.group(1), done.group(2));

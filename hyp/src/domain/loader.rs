@@ -19,14 +19,20 @@ use crate::physmem::PhysMem;
 /// `SCTLR_EL1` as a guest first sees it: MMU, caches and alignment checks off,
 /// with the bits that are RES1 in ARMv8.0 set (Arm ARM D13.2.118: bits 29, 28,
 /// 23, 22, 20 and 11).
-pub const SCTLR_EL1_RESET: u64 = (1 << 29) | (1 << 28) | (1 << 23) | (1 << 22) | (1 << 20) | (1 << 11);
+pub const SCTLR_EL1_RESET: u64 =
+    (1 << 29) | (1 << 28) | (1 << 23) | (1 << 22) | (1 << 20) | (1 << 11);
 
 /// Loads `image` into `dom` and sets vCPU 0 to enter it. `module_count` goes in
 /// the start-info page (dom0 reads modules by index).
 ///
 /// Errors: `InvalidImage` if the ELF is malformed or a segment falls outside
 /// RAM or over the start-info page; `InvalidState` if the domain has run.
-pub fn load(dom: &mut Domain, mem: &dyn PhysMem, image: &[u8], module_count: u32) -> Result<u64, Error> {
+pub fn load(
+    dom: &mut Domain,
+    mem: &dyn PhysMem,
+    image: &[u8],
+    module_count: u32,
+) -> Result<u64, Error> {
     if dom.has_run {
         return Err(Error::InvalidState);
     }
@@ -40,13 +46,14 @@ pub fn load(dom: &mut Domain, mem: &dyn PhysMem, image: &[u8], module_count: u32
         }
     }
     let entry = elf.entry().0;
-    if entry % 4 != 0 {
+    if !entry.is_multiple_of(4) {
         return Err(Error::InvalidImage);
     }
     for seg in elf.segments() {
         dom.ram.write(mem, seg.paddr, seg.data)?;
         let tail = GuestPhysAddr(seg.paddr.0 + seg.data.len() as u64);
-        dom.ram.zero(mem, tail, seg.mem_size - seg.data.len() as u64)?;
+        dom.ram
+            .zero(mem, tail, seg.mem_size - seg.data.len() as u64)?;
     }
     let info = StartInfo {
         magic: START_INFO_MAGIC,
@@ -135,10 +142,14 @@ mod tests {
         let d = t.get_mut(id).unwrap();
         assert_eq!(load(d, &mem, &img, 0), Ok(0x4008_0000));
         let mut b = [0xffu8; 12];
-        d.ram.read(&mem, GuestPhysAddr(0x4008_0000), &mut b).unwrap();
+        d.ram
+            .read(&mem, GuestPhysAddr(0x4008_0000), &mut b)
+            .unwrap();
         assert_eq!(b, [9, 8, 7, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
         let mut page = [0u8; 512];
-        d.ram.read(&mem, GuestPhysAddr(START_INFO_IPA), &mut page).unwrap();
+        d.ram
+            .read(&mem, GuestPhysAddr(START_INFO_IPA), &mut page)
+            .unwrap();
         let si = StartInfo::read_from_bytes(&page[..]).unwrap();
         assert!(si.is_valid_for_major(1));
         assert_eq!(si.ram_size, 512 * PAGE_SIZE);

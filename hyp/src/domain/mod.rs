@@ -123,7 +123,10 @@ impl Domain {
     /// Whether vCPU `v` may be put on a physical CPU now.
     pub fn vcpu_runnable(&self, v: usize) -> bool {
         self.life == Lifecycle::Active
-            && self.vcpus.get(v).is_some_and(|c| c.state == VcpuState::Runnable)
+            && self
+                .vcpus
+                .get(v)
+                .is_some_and(|c| c.state == VcpuState::Runnable)
     }
 
     /// The ABI state.
@@ -155,7 +158,8 @@ impl Domain {
             Lifecycle::Shutdown(r) => r.raw(),
             _ => 0,
         };
-        let ns = (u128::from(self.cpu_ticks) * 1_000_000_000 / u128::from(ticks_per_s.max(1))) as u64;
+        let ns =
+            (u128::from(self.cpu_ticks) * 1_000_000_000 / u128::from(ticks_per_s.max(1))) as u64;
         DomainInfo {
             domain_id: self.id.0,
             state: self.state().raw(),

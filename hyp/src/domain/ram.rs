@@ -235,11 +235,23 @@ mod tests {
         assert_eq!(&back[..], &data[..]);
         // One byte past the end, below the start, and wrapping are refused.
         let end = GuestPhysAddr(BASE.0 + 3 * PAGE_SIZE);
-        assert_eq!(ram.write(&mem, GuestPhysAddr(end.0 - 1), &[1, 2]), Err(Error::BadAddress));
-        assert_eq!(ram.read(&mem, GuestPhysAddr(BASE.0 - 1), &mut b[..1]), Err(Error::BadAddress));
-        assert_eq!(ram.zero(&mem, GuestPhysAddr(u64::MAX), 2), Err(Error::BadAddress));
+        assert_eq!(
+            ram.write(&mem, GuestPhysAddr(end.0 - 1), &[1, 2]),
+            Err(Error::BadAddress)
+        );
+        assert_eq!(
+            ram.read(&mem, GuestPhysAddr(BASE.0 - 1), &mut b[..1]),
+            Err(Error::BadAddress)
+        );
+        assert_eq!(
+            ram.zero(&mem, GuestPhysAddr(u64::MAX), 2),
+            Err(Error::BadAddress)
+        );
         assert!(ram.contains(GuestPhysAddr(end.0), 0) && !ram.contains(end, 1));
-        assert_eq!(ram.translate(GuestPhysAddr(BASE.0 + 5)), Some(PhysAddr(ram.chunks()[0].pa.0 + 5)));
+        assert_eq!(
+            ram.translate(GuestPhysAddr(BASE.0 + 5)),
+            Some(PhysAddr(ram.chunks()[0].pa.0 + 5))
+        );
         assert_eq!(ram.translate(end), None);
     }
 }

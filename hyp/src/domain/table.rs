@@ -38,16 +38,17 @@ impl DomainTable {
     }
 
     fn alloc_vmid(&mut self) -> Option<Vmid> {
-        (1..=MAX_DOMAINS as u16).find(|&v| {
-            let (w, b) = (usize::from(v / 64), v % 64);
-            if self.vmids_used[w] & (1 << b) == 0 {
-                self.vmids_used[w] |= 1 << b;
-                true
-            } else {
-                false
-            }
-        })
-        .map(Vmid)
+        (1..=MAX_DOMAINS as u16)
+            .find(|&v| {
+                let (w, b) = (usize::from(v / 64), v % 64);
+                if self.vmids_used[w] & (1 << b) == 0 {
+                    self.vmids_used[w] |= 1 << b;
+                    true
+                } else {
+                    false
+                }
+            })
+            .map(Vmid)
     }
 
     fn free_vmid(&mut self, v: Vmid) {
@@ -77,7 +78,11 @@ impl DomainTable {
         if cfg.pages < min_pages || !tern_abi::strings::is_valid_name(cfg.name) {
             return Err(Error::InvalidArgument);
         }
-        if self.domains.values().any(|d| d.name().as_bytes() == cfg.name) {
+        if self
+            .domains
+            .values()
+            .any(|d| d.name().as_bytes() == cfg.name)
+        {
             return Err(Error::Exists);
         }
         let id = self.next_free_id().ok_or(Error::TooBig)?;
@@ -137,7 +142,10 @@ impl DomainTable {
 
     /// The domain with this id.
     pub fn get(&self, id: DomainId) -> Result<&Domain, Error> {
-        self.domains.get(&id.0).map(|d| &**d).ok_or(Error::NoSuchDomain)
+        self.domains
+            .get(&id.0)
+            .map(|d| &**d)
+            .ok_or(Error::NoSuchDomain)
     }
 
     /// The domain with this id, mutably.
@@ -212,7 +220,10 @@ mod tests {
         let mut t = DomainTable::new();
         t.create(&cfg(b"a"), &mut frames, &mem).unwrap();
         assert_eq!(t.create(&cfg(b"a"), &mut frames, &mem), Err(Error::Exists));
-        assert_eq!(t.create(&cfg(b""), &mut frames, &mem), Err(Error::InvalidArgument));
+        assert_eq!(
+            t.create(&cfg(b""), &mut frames, &mem),
+            Err(Error::InvalidArgument)
+        );
         let mut c = cfg(b"b");
         c.vcpus = MAX_VCPUS + 1;
         assert_eq!(t.create(&c, &mut frames, &mem), Err(Error::TooBig));
@@ -220,7 +231,10 @@ mod tests {
         c.pages = 2048;
         assert_eq!(t.create(&c, &mut frames, &mem), Err(Error::NoMemory));
         assert_eq!(t.len(), 1);
-        assert_eq!(t.destroy(DomainId(9), &mut frames, &mem), Err(Error::NoSuchDomain));
+        assert_eq!(
+            t.destroy(DomainId(9), &mut frames, &mem),
+            Err(Error::NoSuchDomain)
+        );
     }
 
     #[test]
@@ -235,7 +249,11 @@ mod tests {
         assert_ne!(va.0, 0);
         t.destroy(a, &mut frames, &mem).unwrap();
         let c = t.create(&cfg(b"c"), &mut frames, &mem).unwrap();
-        assert_ne!(t.get(c).unwrap().vmid(), va, "not reused before its TLB flush");
+        assert_ne!(
+            t.get(c).unwrap().vmid(),
+            va,
+            "not reused before its TLB flush"
+        );
         let mut flushed = std::vec::Vec::new();
         t.recycle_vmids(|v| flushed.push(v));
         assert_eq!(flushed, [va]);

@@ -355,7 +355,7 @@ pub fn vgic_inject(gich: &GichRegs, vintid: IntId, priority: u8) -> Result<Injec
     Ok(Injected::Added)
 }
 
-/// Whether `mmio` points at a GICv2 distributor: used only for the log line.
+/// Number of INTIDs and whether the Security Extensions are implemented (for the log line).
 pub fn describe(dist: &GicdRegs) -> (u32, bool) {
     (
         num_intids(dist),

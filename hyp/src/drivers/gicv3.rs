@@ -232,7 +232,8 @@ impl Redistributor {
 /// until GICR_TYPER.Last), calling `f` on each until it returns `Some`.
 ///
 /// # Safety
-/// `region` must be a mapped redistributor region described by the firmware.
+/// `[region_base, region_base + region_size)` must be a mapped redistributor
+/// region described by the firmware.
 pub unsafe fn for_each_redistributor<T>(
     region_base: PhysAddr,
     region_size: u64,

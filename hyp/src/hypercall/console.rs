@@ -30,10 +30,11 @@ pub(super) fn console_io<M: PhysMem, F: FrameSource>(
             let mut done = 0;
             while done < len {
                 let n = (len - done).min(CHUNK as u64) as usize;
-                hv.domains
-                    .get(a.caller)?
-                    .ram
-                    .read(hv.mem, GuestPhysAddr(ipa + done), &mut buf[..n])?;
+                hv.domains.get(a.caller)?.ram.read(
+                    hv.mem,
+                    GuestPhysAddr(ipa + done),
+                    &mut buf[..n],
+                )?;
                 hv.console_write(a.caller, &buf[..n]);
                 done += n as u64;
             }

@@ -59,7 +59,10 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
     Ok(Next::Resume)
 }
 
-fn create<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, a: &mut Args) -> Result<(), Error> {
+fn create<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    a: &mut Args,
+) -> Result<(), Error> {
     let c: CreateDomain = read_in(hv, a.caller, a.arg(2), a.arg(3), CreateDomain::MIN_SIZE)?;
     if !is_valid_name_field(&c.name) || !is_valid_cmdline_field(&c.cmdline) || c.reserved0 != 0 {
         return Err(Error::InvalidArgument);
@@ -72,12 +75,22 @@ fn create<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, a: &mut Arg
         flags: DomainFlags::from_bits_retain(0),
     };
     let id = hv.domains.create(&cfg, &mut hv.frames, hv.mem)?;
-    log::info!("domain {} ({}) created: {} pages, {} vCPUs", hv.domains.get(id)?.name(), id.0, cfg.pages, cfg.vcpus);
+    log::info!(
+        "domain {} ({}) created: {} pages, {} vCPUs",
+        hv.domains.get(id)?.name(),
+        id.0,
+        cfg.pages,
+        cfg.vcpus
+    );
     a.ret(1, id.0.into());
     Ok(())
 }
 
-fn set_max_mem<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, target: DomainId, pages: u64) -> Result<(), Error> {
+fn set_max_mem<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    target: DomainId,
+    pages: u64,
+) -> Result<(), Error> {
     if pages > tern_abi::layout::GUEST_RAM_MAX_SIZE / tern_abi::PAGE_SIZE {
         return Err(Error::TooBig);
     }
@@ -119,7 +132,9 @@ fn load_from_memory<M: PhysMem, F: FrameSource>(
     }
     // Staged in a private copy: dom0 could change its memory while we parse.
     let mut image = Vec::new();
-    image.try_reserve_exact(len as usize).map_err(|_| Error::NoMemory)?;
+    image
+        .try_reserve_exact(len as usize)
+        .map_err(|_| Error::NoMemory)?;
     image.resize(len as usize, 0);
     ram.read(hv.mem, GuestPhysAddr(ipa), &mut image)?;
     load(hv, a, target, &image)
@@ -131,7 +146,11 @@ fn load<M: PhysMem, F: FrameSource>(
     target: DomainId,
     image: &[u8],
 ) -> Result<(), Error> {
-    let modules = if target == DomainId::DOM0 { hv.modules.len() as u32 } else { 0 };
+    let modules = if target == DomainId::DOM0 {
+        hv.modules.len() as u32
+    } else {
+        0
+    };
     let d = hv.domains.get_mut(target)?;
     let entry = loader::load(d, hv.mem, image, modules)?;
     a.ret(1, entry);
@@ -149,9 +168,10 @@ fn set_vcpu_context<M: PhysMem, F: FrameSource>(
     if v >= d.vcpus.len() {
         return Err(Error::NotFound);
     }
-    let pc_ok = d.ram.contains(GuestPhysAddr(e.pc), 4) && e.pc % 4 == 0;
+    let pc_ok = d.ram.contains(GuestPhysAddr(e.pc), 4) && e.pc.is_multiple_of(4);
     // SP may be the very end of RAM: the stack grows down.
-    let sp_ok = e.sp == 0 || (e.sp % 16 == 0 && d.ram.contains(GuestPhysAddr(e.sp - 16), 16));
+    let sp_ok =
+        e.sp == 0 || (e.sp.is_multiple_of(16) && d.ram.contains(GuestPhysAddr(e.sp - 16), 16));
     if !pc_ok || !sp_ok {
         return Err(Error::InvalidArgument);
     }
@@ -162,7 +182,10 @@ fn set_vcpu_context<M: PhysMem, F: FrameSource>(
     Ok(())
 }
 
-fn unpause<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, target: DomainId) -> Result<(), Error> {
+fn unpause<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    target: DomainId,
+) -> Result<(), Error> {
     let d = hv.domains.get_mut(target)?;
     if d.life != Lifecycle::Paused || !d.image_loaded {
         return Err(Error::InvalidState);
@@ -172,7 +195,10 @@ fn unpause<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, target: Do
     Ok(())
 }
 
-fn pause<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, target: DomainId) -> Result<(), Error> {
+fn pause<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    target: DomainId,
+) -> Result<(), Error> {
     if target == DomainId::DOM0 {
         return Err(Error::PermissionDenied);
     }
@@ -184,7 +210,10 @@ fn pause<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, target: Doma
     Ok(())
 }
 
-fn list<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, a: &mut Args) -> Result<(), Error> {
+fn list<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    a: &mut Args,
+) -> Result<(), Error> {
     let (ipa, cap, stride, from) = (a.arg(2), a.arg(3), a.arg(4), a.arg(5));
     let from = u32::try_from(from).unwrap_or(u32::MAX);
     if stride < DomainInfo::MIN_SIZE as u64 {
@@ -192,7 +221,7 @@ fn list<M: PhysMem, F: FrameSource>(hv: &mut Hypervisor<'_, M, F>, a: &mut Args)
     }
     let total = cap.checked_mul(stride).ok_or(Error::BadAddress)?;
     check_out(hv, a.caller, ipa, total, 0)?;
-    if cap > 0 && ipa % 8 != 0 {
+    if cap > 0 && !ipa.is_multiple_of(8) {
         return Err(Error::BadAddress);
     }
     let infos: Vec<DomainInfo> = hv

@@ -24,7 +24,7 @@ pub fn read_in<T: FromBytes + IntoBytes, M: PhysMem, F: FrameSource>(
     min_size: usize,
 ) -> Result<T, Error> {
     let ram = &hv.domains.get(caller)?.ram;
-    if !ram.contains(GuestPhysAddr(ipa), size) || ipa % STRUCT_ALIGN != 0 {
+    if !ram.contains(GuestPhysAddr(ipa), size) || !ipa.is_multiple_of(STRUCT_ALIGN) {
         return Err(Error::BadAddress);
     }
     if size < min_size as u64 {
@@ -53,7 +53,7 @@ pub fn check_out<M: PhysMem, F: FrameSource>(
     min_size: usize,
 ) -> Result<(), Error> {
     let ram = &hv.domains.get(caller)?.ram;
-    if !ram.contains(GuestPhysAddr(ipa), size) || ipa % STRUCT_ALIGN != 0 {
+    if !ram.contains(GuestPhysAddr(ipa), size) || !ipa.is_multiple_of(STRUCT_ALIGN) {
         return Err(Error::BadAddress);
     }
     if size < min_size as u64 {

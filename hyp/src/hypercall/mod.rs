@@ -7,8 +7,8 @@
 //! standard SMCCC queries are answered first.
 
 mod console;
-mod guest_io;
 mod domctl;
+mod guest_io;
 mod module;
 mod sched;
 #[cfg(test)]
@@ -94,7 +94,9 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         let result = match call::decode(id) {
             Some((0, 0)) => self.version(args),
             Some((Call::MAJOR, n)) => match Self::V1.get(usize::from(n)).copied().flatten() {
-                Some(handler) => self.check_caller(n, caller).and_then(|()| handler(self, args)),
+                Some(handler) => self
+                    .check_caller(n, caller)
+                    .and_then(|()| handler(self, args)),
                 None => Err(Error::NotImplemented),
             },
             _ => Err(Error::NotImplemented),
@@ -136,8 +138,20 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         a.out = match id {
             smccc::SMCCC_VERSION => [smccc::SMCCC_VERSION_1_1, 0, 0, 0],
             smccc::SMCCC_ARCH_FEATURES => {
-                let known = matches!(a.x[1] as u32, smccc::SMCCC_VERSION | smccc::SMCCC_ARCH_FEATURES);
-                [if known { 0 } else { smccc::NOT_SUPPORTED as u64 }, 0, 0, 0]
+                let known = matches!(
+                    a.x[1] as u32,
+                    smccc::SMCCC_VERSION | smccc::SMCCC_ARCH_FEATURES
+                );
+                [
+                    if known {
+                        0
+                    } else {
+                        smccc::NOT_SUPPORTED as u64
+                    },
+                    0,
+                    0,
+                    0,
+                ]
             }
             smccc::VENDOR_HYP_CALL_COUNT => [smccc::VENDOR_HYP_CALL_COUNT_VALUE, 0, 0, 0],
             smccc::VENDOR_HYP_CALL_UID => smccc::TERN_UID_REGS.map(u64::from),
@@ -152,7 +166,12 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         self.console_flush(id);
         if let Ok(d) = self.domains.get_mut(id) {
             d.life = crate::domain::Lifecycle::Shutdown(reason);
-            log::info!("domain {} ({}) shut down: {}", d.name(), id.0, reason.name());
+            log::info!(
+                "domain {} ({}) shut down: {}",
+                d.name(),
+                id.0,
+                reason.name()
+            );
         }
     }
 

@@ -24,7 +24,10 @@ struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
 impl ConsoleSink for Lines {
     fn domain_line(&mut self, name: &str, line: &[u8]) {
-        self.0.lock().unwrap().push(std::format!("[{name}] {}", String::from_utf8_lossy(line)));
+        self.0
+            .lock()
+            .unwrap()
+            .push(std::format!("[{name}] {}", String::from_utf8_lossy(line)));
     }
 }
 
@@ -47,9 +50,24 @@ fn world() -> World {
 
 fn hyp(w: &mut World, modules: Vec<Module<'static>>) -> Hypervisor<'static, Arena, Arena> {
     let console: &'static mut Lines = std::boxed::Box::leak(std::boxed::Box::new(w.lines.clone()));
-    let mut hv = Hypervisor::new(w.mem, Arena::new(0x8000_0000, 8192), modules, console, 1_000_000);
-    for (name, flags) in [(&b"dom0"[..], DomainFlags::IS_DOM0), (b"domu", DomainFlags::from_bits_retain(0))] {
-        let cfg = DomainConfig { name, pages: RAM_PAGES, vcpus: 1, cmdline: b"", flags };
+    let mut hv = Hypervisor::new(
+        w.mem,
+        Arena::new(0x8000_0000, 8192),
+        modules,
+        console,
+        1_000_000,
+    );
+    for (name, flags) in [
+        (&b"dom0"[..], DomainFlags::IS_DOM0),
+        (b"domu", DomainFlags::from_bits_retain(0)),
+    ] {
+        let cfg = DomainConfig {
+            name,
+            pages: RAM_PAGES,
+            vcpus: 1,
+            cmdline: b"",
+            flags,
+        };
         hv.domains.create(&cfg, &mut hv.frames, hv.mem).unwrap();
     }
     hv
@@ -66,13 +84,28 @@ fn err(e: Error) -> u64 {
     e.to_reg()
 }
 
-fn put<T: IntoBytes + zerocopy::Immutable>(hv: &Hypervisor<'static, Arena, Arena>, who: u32, ipa: u64, v: &T) {
-    hv.domains.get(DomainId(who)).unwrap().ram.write(hv.mem, GuestPhysAddr(ipa), v.as_bytes()).unwrap();
+fn put<T: IntoBytes + zerocopy::Immutable>(
+    hv: &Hypervisor<'static, Arena, Arena>,
+    who: u32,
+    ipa: u64,
+    v: &T,
+) {
+    hv.domains
+        .get(DomainId(who))
+        .unwrap()
+        .ram
+        .write(hv.mem, GuestPhysAddr(ipa), v.as_bytes())
+        .unwrap();
 }
 
 fn get<T: FromBytes>(hv: &Hypervisor<'static, Arena, Arena>, who: u32, ipa: u64) -> T {
     let mut b = std::vec![0u8; size_of::<T>()];
-    hv.domains.get(DomainId(who)).unwrap().ram.read(hv.mem, GuestPhysAddr(ipa), &mut b).unwrap();
+    hv.domains
+        .get(DomainId(who))
+        .unwrap()
+        .ram
+        .read(hv.mem, GuestPhysAddr(ipa), &mut b)
+        .unwrap();
     T::read_from_bytes(&b).unwrap()
 }
 
@@ -106,7 +139,10 @@ fn unknown_calls_and_sub_ops_are_not_implemented() {
     assert_eq!(call(&mut hv, 1, &[SCHED_OP.into(), 77]).0, ni);
     assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), 1 << 20]).0, ni);
     // Unknown beats permission (specs/hypercalls.md, "Order of checks").
-    assert_eq!(call(&mut hv, 1, &[DOMCTL.into(), 1000]).0[0], err(Error::PermissionDenied));
+    assert_eq!(
+        call(&mut hv, 1, &[DOMCTL.into(), 1000]).0[0],
+        err(Error::PermissionDenied)
+    );
 }
 
 #[test]
@@ -114,7 +150,11 @@ fn domu_may_not_use_control_calls() {
     let mut w = world();
     let mut hv = hyp(&mut w, Vec::new());
     for op in DomOp::ALL {
-        let (r, _) = call(&mut hv, 1, &[DOMCTL.into(), op.raw().into(), 0, SCRATCH, 304]);
+        let (r, _) = call(
+            &mut hv,
+            1,
+            &[DOMCTL.into(), op.raw().into(), 0, SCRATCH, 304],
+        );
         assert_eq!(r, [err(Error::PermissionDenied), 0, 0, 0], "{op:?}");
     }
     let (r, _) = call(&mut hv, 1, &[MODULE_OP.into(), ModOp::Count.raw().into()]);
@@ -149,11 +189,23 @@ fn console_write_checks_the_buffer() {
         (u64::MAX - 2, 8, Error::BadAddress),
         (SCRATCH, 4097, Error::TooBig),
     ] {
-        assert_eq!(call(&mut hv, 1, &[id, write, ipa, len]).0, [err(e), 0, 0, 0]);
+        assert_eq!(
+            call(&mut hv, 1, &[id, write, ipa, len]).0,
+            [err(e), 0, 0, 0]
+        );
     }
-    hv.domains.get(DomainId(1)).unwrap().ram.write(hv.mem, GuestPhysAddr(end - 6), b"hi\nyo\n").unwrap();
+    hv.domains
+        .get(DomainId(1))
+        .unwrap()
+        .ram
+        .write(hv.mem, GuestPhysAddr(end - 6), b"hi\nyo\n")
+        .unwrap();
     assert_eq!(call(&mut hv, 1, &[id, write, end - 6, 6]).0, [0, 6, 0, 0]);
-    assert_eq!(*w.lines.0.lock().unwrap(), ["[domu] hi", "[domu] yo"], "refused writes printed nothing");
+    assert_eq!(
+        *w.lines.0.lock().unwrap(),
+        ["[domu] hi", "[domu] yo"],
+        "refused writes printed nothing"
+    );
 }
 
 #[test]
@@ -162,14 +214,34 @@ fn console_lines_are_prefixed_and_flushed_on_shutdown() {
     let mut hv = hyp(&mut w, Vec::new());
     hv.console_write(DomainId(1), b"hello\nwor");
     hv.console_write(DomainId(0), b"dom0 line\n");
-    let (r, n) = call(&mut hv, 1, &[SCHED_OP.into(), SchedOp::Shutdown.raw().into(), ShutdownReason::Crash.raw().into()]);
+    let (r, n) = call(
+        &mut hv,
+        1,
+        &[
+            SCHED_OP.into(),
+            SchedOp::Shutdown.raw().into(),
+            ShutdownReason::Crash.raw().into(),
+        ],
+    );
     assert_eq!((r[0], n), (0, Next::Stop));
-    assert_eq!(hv.domains.get(DomainId(1)).unwrap().state(), DomainState::Shutdown);
-    assert_eq!(*w.lines.0.lock().unwrap(), ["[domu] hello", "[dom0] dom0 line", "[domu] wor"]);
+    assert_eq!(
+        hv.domains.get(DomainId(1)).unwrap().state(),
+        DomainState::Shutdown
+    );
+    assert_eq!(
+        *w.lines.0.lock().unwrap(),
+        ["[domu] hello", "[dom0] dom0 line", "[domu] wor"]
+    );
 }
 
 fn create_req(name: &[u8], pages: u64) -> CreateDomain {
-    let mut c = CreateDomain { name: [0; 32], memory_pages: pages, vcpus: 1, reserved0: 0, cmdline: [0; 256] };
+    let mut c = CreateDomain {
+        name: [0; 32],
+        memory_pages: pages,
+        vcpus: 1,
+        reserved0: 0,
+        cmdline: [0; 256],
+    };
     c.name[..name.len()].copy_from_slice(name);
     c
 }
@@ -179,7 +251,13 @@ fn domctl_lifecycle_and_exact_accounting() {
     let image = crate::domain::loader::test_image(0x4008_0000, &[0x1f, 0x20, 0x03, 0xd5], 64);
     let image: &'static [u8] = std::boxed::Box::leak(image.into_boxed_slice());
     let mut w = world();
-    let mut hv = hyp(&mut w, std::vec![Module { name: "guest.elf", bytes: image }]);
+    let mut hv = hyp(
+        &mut w,
+        std::vec![Module {
+            name: "guest.elf",
+            bytes: image
+        }],
+    );
     let d = |op: DomOp| -> u64 { op.raw().into() };
     put(&hv, 0, SCRATCH + 0x1000, b"guest.elf");
     let live = hv.frames.live_runs();
@@ -192,33 +270,87 @@ fn domctl_lifecycle_and_exact_accounting() {
         let g = r[1];
         let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Unpause), g]);
         assert_eq!(r[0], err(Error::InvalidState), "no image yet");
-        let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::LoadImageFromModule), g, SCRATCH + 0x1000, 9]);
+        let (r, _) = call(
+            &mut hv,
+            0,
+            &[
+                DOMCTL.into(),
+                d(DomOp::LoadImageFromModule),
+                g,
+                SCRATCH + 0x1000,
+                9,
+            ],
+        );
         assert_eq!(r, [0, 0x4008_0000, 0, 0]);
         let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Unpause), g]);
         assert_eq!(r[0], 0);
-        let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::GetInfo), g, SCRATCH, 80]);
+        let (r, _) = call(
+            &mut hv,
+            0,
+            &[DOMCTL.into(), d(DomOp::GetInfo), g, SCRATCH, 80],
+        );
         assert_eq!(r[0], 0);
         let info: DomainInfo = get(&hv, 0, SCRATCH);
-        assert_eq!((info.domain_id as u64, info.state, info.memory_pages), (g, DomainState::Running.raw(), 256));
+        assert_eq!(
+            (info.domain_id as u64, info.state, info.memory_pages),
+            (g, DomainState::Running.raw(), 256)
+        );
         let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), g]);
         assert_eq!(r[0], 0);
     }
     assert_eq!(hv.frames.live_runs(), live, "every page came back");
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Physinfo)]).0, info, "free count exactly as before");
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Physinfo)]).0,
+        info,
+        "free count exactly as before"
+    );
     // Destroyed ids are gone; dom0 cannot be destroyed or paused.
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 5]).0[0], err(Error::NoSuchDomain));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 0]).0[0], err(Error::PermissionDenied));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Pause), 0]).0[0], err(Error::PermissionDenied));
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 5]).0[0],
+        err(Error::NoSuchDomain)
+    );
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Destroy), 0]).0[0],
+        err(Error::PermissionDenied)
+    );
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Pause), 0]).0[0],
+        err(Error::PermissionDenied)
+    );
     // Bad create requests.
     put(&hv, 0, SCRATCH, &create_req(b"bad name", 256));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[0], err(Error::InvalidArgument));
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[0],
+        err(Error::InvalidArgument)
+    );
     put(&hv, 0, SCRATCH, &create_req(b"big", 1 << 40));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[0], err(Error::TooBig));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH + 4, 304]).0[0], err(Error::BadAddress));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 100]).0[0], err(Error::InvalidArgument));
-    assert_eq!(call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), 0x1000, 304]).0[0], err(Error::BadAddress));
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[0],
+        err(Error::TooBig)
+    );
+    assert_eq!(
+        call(
+            &mut hv,
+            0,
+            &[DOMCTL.into(), d(DomOp::Create), SCRATCH + 4, 304]
+        )
+        .0[0],
+        err(Error::BadAddress)
+    );
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 100]).0[0],
+        err(Error::InvalidArgument)
+    );
+    assert_eq!(
+        call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), 0x1000, 304]).0[0],
+        err(Error::BadAddress)
+    );
     // List: both boot domains, in id order.
-    let (r, _) = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::List), SCRATCH, 4, 80, 0]);
+    let (r, _) = call(
+        &mut hv,
+        0,
+        &[DOMCTL.into(), d(DomOp::List), SCRATCH, 4, 80, 0],
+    );
     assert_eq!(r, [0, 2, 2, 0]);
     let second: DomainInfo = get(&hv, 0, SCRATCH + 80);
     assert_eq!(tern_abi::strings::field_str(&second.name), Some("domu"));
@@ -227,16 +359,65 @@ fn domctl_lifecycle_and_exact_accounting() {
 #[test]
 fn modules_are_listed_and_read() {
     let mut w = world();
-    let mut hv = hyp(&mut w, std::vec![Module { name: "demo.toml", bytes: b"name = \"demo\"\n" }]);
+    let mut hv = hyp(
+        &mut w,
+        std::vec![Module {
+            name: "demo.toml",
+            bytes: b"name = \"demo\"\n"
+        }],
+    );
     let m = |op: ModOp| -> u64 { op.raw().into() };
-    assert_eq!(call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::Count)]).0, [0, 1, 0, 0]);
-    assert_eq!(call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::GetInfo), 0, SCRATCH, 72]).0[0], 0);
+    assert_eq!(
+        call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::Count)]).0,
+        [0, 1, 0, 0]
+    );
+    assert_eq!(
+        call(
+            &mut hv,
+            0,
+            &[MODULE_OP.into(), m(ModOp::GetInfo), 0, SCRATCH, 72]
+        )
+        .0[0],
+        0
+    );
     let info: ModuleInfo = get(&hv, 0, SCRATCH);
-    assert_eq!((tern_abi::strings::field_str(&info.name), info.size), (Some("demo.toml"), 14));
-    assert_eq!(call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::Read), 0, 7, SCRATCH, 100]).0, [0, 7, 0, 0]);
+    assert_eq!(
+        (tern_abi::strings::field_str(&info.name), info.size),
+        (Some("demo.toml"), 14)
+    );
+    assert_eq!(
+        call(
+            &mut hv,
+            0,
+            &[MODULE_OP.into(), m(ModOp::Read), 0, 7, SCRATCH, 100]
+        )
+        .0,
+        [0, 7, 0, 0]
+    );
     let mut b = [0u8; 7];
-    hv.domains.get(DomainId(0)).unwrap().ram.read(hv.mem, GuestPhysAddr(SCRATCH), &mut b).unwrap();
+    hv.domains
+        .get(DomainId(0))
+        .unwrap()
+        .ram
+        .read(hv.mem, GuestPhysAddr(SCRATCH), &mut b)
+        .unwrap();
     assert_eq!(&b, b"\"demo\"\n");
-    assert_eq!(call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::GetInfo), 1, SCRATCH, 72]).0[0], err(Error::NotFound));
-    assert_eq!(call(&mut hv, 0, &[MODULE_OP.into(), m(ModOp::Read), 0, 0, 0x10, 4]).0[0], err(Error::BadAddress));
+    assert_eq!(
+        call(
+            &mut hv,
+            0,
+            &[MODULE_OP.into(), m(ModOp::GetInfo), 1, SCRATCH, 72]
+        )
+        .0[0],
+        err(Error::NotFound)
+    );
+    assert_eq!(
+        call(
+            &mut hv,
+            0,
+            &[MODULE_OP.into(), m(ModOp::Read), 0, 0, 0x10, 4]
+        )
+        .0[0],
+        err(Error::BadAddress)
+    );
 }

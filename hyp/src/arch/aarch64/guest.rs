@@ -63,7 +63,11 @@ pub fn init_cpu() {
     // Debug and performance-monitor registers trap: a PV guest has no use for
     // them and they can observe other domains (D13.2.76 MDCR_EL2).
     MDCR_EL2.modify(
-        MDCR_EL2::TPM::SET + MDCR_EL2::TPMCR::SET + MDCR_EL2::TDA::SET + MDCR_EL2::TDOSA::SET + MDCR_EL2::TDRA::SET,
+        MDCR_EL2::TPM::SET
+            + MDCR_EL2::TPMCR::SET
+            + MDCR_EL2::TDA::SET
+            + MDCR_EL2::TDOSA::SET
+            + MDCR_EL2::TDRA::SET,
     );
     // SAFETY: `isb` only synchronizes the context changes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };

@@ -8,10 +8,10 @@
 mod cache;
 pub mod cpu;
 mod early;
-pub mod guest;
 pub mod el3;
 mod entry;
 pub mod gic_sysreg;
+pub mod guest;
 pub mod mmu;
 mod physmem;
 pub mod psci;

@@ -118,9 +118,16 @@ fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
     };
     // SAFETY: the initrd range is RAM the boot excluded from the heap and the
     // frame allocator, identity mapped, and never written after boot.
-    let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.start.0 as *const u8, r.size() as usize) };
+    let bytes: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(r.start.0 as *const u8, r.size() as usize) };
     match crate::modules::Modules::new(bytes) {
-        Ok(m) => m.iter().map(|m| Module { name: m.name, bytes: m.data }).collect(),
+        Ok(m) => m
+            .iter()
+            .map(|m| Module {
+                name: m.name,
+                bytes: m.data,
+            })
+            .collect(),
         Err(e) => {
             log::error!("initrd is not a valid cpio archive: {e:?}");
             Vec::new()
@@ -146,8 +153,16 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
         cmdline: cmdline.as_bytes(),
         flags: DomainFlags::IS_DOM0,
     };
-    let image = hv.modules.iter().find(|m| m.name == "dom0").ok_or("no 'dom0' boot module")?.bytes;
-    let id = hv.domains.create(&cfg, &mut hv.frames, hv.mem).map_err(|e| e.name())?;
+    let image = hv
+        .modules
+        .iter()
+        .find(|m| m.name == "dom0")
+        .ok_or("no 'dom0' boot module")?
+        .bytes;
+    let id = hv
+        .domains
+        .create(&cfg, &mut hv.frames, hv.mem)
+        .map_err(|e| e.name())?;
     let count = hv.modules.len() as u32;
     let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
     let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;

@@ -69,12 +69,13 @@ fn slot(cpu: CpuIndex) -> Result<usize, GicError> {
 /// own from Non-secure EL2).
 ///
 /// GICv2: SPIs and this CPU's banked SGIs/PPIs in Group 1, this CPU's priority
-/// mask opened. Other CPUs' banked group bits (IHI 0048B §4.3.4) can only be
-/// written by themselves in Secure state: [`secure_init_this_cpu`]. CPUs that
-/// QEMU's built-in PSCI starts (SMC conduit with `-kernel`) arrive in
-/// Non-secure EL2 (it sets SCR_EL3.NS, HCE and RW, nothing GIC-related) and
-/// never run Secure code, so with GICv2 their SGIs and PPIs stay Group 0 and
-/// unusable: use GICv3 with `secure=on`.
+/// mask opened. Other CPUs' banked group bits and GICC_PMR (IHI 0048B §4.3.4,
+/// §4.4.2) can only be written by each CPU itself in Secure state:
+/// [`secure_init_this_cpu`]. Under QEMU this works because, when it enters the
+/// `-kernel` ELF at EL3, it disables its built-in PSCI and starts every CPU at
+/// the entry point, so each passes through EL3 (the entry code's holding pen).
+/// A CPU started by a PSCI implementation straight into Non-secure EL2 would
+/// need that firmware to have done this.
 pub fn secure_init(platform: &Platform) -> Result<(), GicError> {
     match platform.gic.as_ref().ok_or(GicError::NoGic)? {
         GicDesc::V2(d) => {
