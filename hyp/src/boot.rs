@@ -94,6 +94,13 @@ pub fn primary_main(info: BootInfo) -> ! {
         free: &free,
         initrd: platform.initrd,
         bootargs: platform.bootargs,
+        timer_irq: match platform.timer {
+            Some(t) => t.hyp_phys,
+            None => {
+                error!("no timer in the device tree: cannot schedule");
+                arch::halt_this_cpu()
+            }
+        },
     };
     arch::run::start(&boot, {
         use aarch64_cpu::registers::Readable;
@@ -104,13 +111,7 @@ pub fn primary_main(info: BootInfo) -> ! {
 /// A secondary CPU's path from "MMU on" (on its own stack) to "idle".
 pub fn secondary_main(cpu: usize) -> ! {
     crate::smp::secondary_up(CpuIndex(cpu));
-    idle()
-}
-
-fn idle() -> ! {
-    loop {
-        aarch64_cpu::asm::wfi();
-    }
+    arch::run::secondary(cpu)
 }
 
 /// Logs RAM banks and everything carved out of them, seeds the heap, and

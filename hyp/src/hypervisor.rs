@@ -53,6 +53,8 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub ticks_per_s: u64,
     /// Physical CPUs online.
     pub cpus_online: u32,
+    /// CPUs the arch layer must interrupt after this hypercall.
+    pub kick_mask: u64,
     lines: Vec<LineBuffer>,
 }
 
@@ -73,6 +75,7 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             console,
             ticks_per_s,
             cpus_online: 1,
+            kick_mask: 0,
             lines: Vec::new(),
         }
     }
@@ -122,6 +125,13 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
 
     /// Destroys a domain, flushing its console first.
     pub fn destroy_domain(&mut self, id: DomainId) -> Result<(), tern_abi::Error> {
+        let d = self.domains.get_mut(id)?;
+        let running = d.running_cpus();
+        if running != 0 {
+            d.life = crate::domain::Lifecycle::Dying;
+            self.kick_mask |= running;
+            return Err(tern_abi::Error::Busy);
+        }
         self.console_flush(id);
         self.domains.destroy(id, &mut self.frames, self.mem)
     }

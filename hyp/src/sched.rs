@@ -11,10 +11,10 @@ pub type VcpuRef = (DomainId, usize);
 
 /// The next runnable vCPU after `current` (which is itself chosen again if it
 /// is the only runnable one), or `None` if nothing can run.
-pub fn pick_next(domains: &DomainTable, current: Option<VcpuRef>) -> Option<VcpuRef> {
+pub fn pick_next(domains: &DomainTable, cpu: usize, current: Option<VcpuRef>) -> Option<VcpuRef> {
     let mut all = domains.iter_from(0).flat_map(|d| {
         (0..d.vcpus.len())
-            .filter(|&v| d.vcpu_runnable(v))
+            .filter(|&v| d.vcpu_runnable(v) && d.vcpus[v].on_cpu.is_none_or(|c| c == cpu))
             .map(move |v| (d.id(), v))
     });
     let Some((cd, cv)) = current else {
@@ -58,20 +58,20 @@ mod tests {
             }
         }
         let (a, b, c) = (DomainId(0), DomainId(1), DomainId(2));
-        assert_eq!(pick_next(&t, None), Some((a, 0)));
-        assert_eq!(pick_next(&t, Some((a, 0))), Some((b, 0)));
-        assert_eq!(pick_next(&t, Some((b, 0))), Some((b, 1)));
-        assert_eq!(pick_next(&t, Some((b, 1))), Some((c, 0)));
-        assert_eq!(pick_next(&t, Some((c, 0))), Some((a, 0)));
+        assert_eq!(pick_next(&t, 0, None), Some((a, 0)));
+        assert_eq!(pick_next(&t, 0, Some((a, 0))), Some((b, 0)));
+        assert_eq!(pick_next(&t, 0, Some((b, 0))), Some((b, 1)));
+        assert_eq!(pick_next(&t, 0, Some((b, 1))), Some((c, 0)));
+        assert_eq!(pick_next(&t, 0, Some((c, 0))), Some((a, 0)));
         t.get_mut(b).unwrap().vcpus[0].state = VcpuState::Blocked;
         t.get_mut(c).unwrap().life = Lifecycle::Crashed;
         t.get_mut(a).unwrap().life = Lifecycle::Paused;
         assert_eq!(
-            pick_next(&t, Some((b, 1))),
+            pick_next(&t, 0, Some((b, 1))),
             Some((b, 1)),
             "alone: runs again"
         );
         t.get_mut(b).unwrap().life = Lifecycle::Shutdown(tern_abi::sched::ShutdownReason::Poweroff);
-        assert_eq!(pick_next(&t, Some((b, 1))), None);
+        assert_eq!(pick_next(&t, 0, Some((b, 1))), None);
     }
 }

@@ -75,8 +75,16 @@ pub fn pause(domain: DomainId) -> Result<(), Error> {
 }
 
 /// Destroys a domain and frees its memory.
+///
+/// A domain whose vCPUs are still on CPUs answers `Busy` while the hypervisor
+/// takes them off; this retries (yielding) until it is gone.
 pub fn destroy(domain: DomainId) -> Result<(), Error> {
-    domctl(Op::Destroy, [dom(domain), 0, 0, 0, 0]).map(|_| ())
+    loop {
+        match domctl(Op::Destroy, [dom(domain), 0, 0, 0, 0]) {
+            Err(Error::Busy) => crate::yield_now(),
+            r => return r.map(|_| ()),
+        }
+    }
 }
 
 /// Describes one domain.

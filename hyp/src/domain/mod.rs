@@ -38,6 +38,8 @@ pub enum Lifecycle {
     Shutdown(ShutdownReason),
     /// The hypervisor stopped it after a fault.
     Crashed,
+    /// `destroy` has begun: its vCPUs are being taken off their CPUs.
+    Dying,
 }
 
 /// What a vCPU is doing.
@@ -58,6 +60,8 @@ pub struct Vcpu {
     pub ctx: VcpuContext,
     /// Whether it wants to run.
     pub state: VcpuState,
+    /// The physical CPU it is on right now, if any.
+    pub on_cpu: Option<usize>,
 }
 
 /// A domain.
@@ -129,12 +133,21 @@ impl Domain {
                 .is_some_and(|c| c.state == VcpuState::Runnable)
     }
 
+    /// The physical CPUs its vCPUs are on, as a bit mask.
+    pub fn running_cpus(&self) -> u64 {
+        self.vcpus
+            .iter()
+            .filter_map(|v| v.on_cpu)
+            .fold(0, |m, c| m | 1 << c)
+    }
+
     /// The ABI state.
     pub fn state(&self) -> DomainState {
         match self.life {
             Lifecycle::Paused => DomainState::Paused,
             Lifecycle::Shutdown(_) => DomainState::Shutdown,
             Lifecycle::Crashed => DomainState::Crashed,
+            Lifecycle::Dying => DomainState::Dying,
             Lifecycle::Active => {
                 if self.vcpus.iter().any(|v| v.state == VcpuState::Runnable) {
                     DomainState::Running
@@ -221,6 +234,7 @@ impl Domain {
             .map(|_| Vcpu {
                 ctx: VcpuContext::default(),
                 state: VcpuState::Down,
+                on_cpu: None,
             })
             .collect();
         Ok(Self {

@@ -192,6 +192,8 @@ fn unpause<M: PhysMem, F: FrameSource>(
     }
     d.life = Lifecycle::Active;
     d.has_run = true;
+    // Idle CPUs may now have work.
+    hv.kick_mask = u64::MAX;
     Ok(())
 }
 
@@ -207,6 +209,8 @@ fn pause<M: PhysMem, F: FrameSource>(
         return Err(Error::InvalidState);
     }
     d.life = Lifecycle::Paused;
+    // Its vCPUs stop at the next exception on their CPUs: make that now.
+    hv.kick_mask |= d.running_cpus();
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod psci;
 pub mod run;
 pub mod spin_table;
 mod sysreg;
+pub mod timer;
 mod tlb;
 pub mod trap;
 pub mod vectors;

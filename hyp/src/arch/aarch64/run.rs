@@ -11,19 +11,24 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use aarch64_cpu::registers::{ESR_EL2, HPFAR_EL2, Readable};
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use spin::Mutex;
 use tern_abi::domctl::{DomainFlags, DomainId};
 use tern_abi::sched::ShutdownReason;
 use tern_abi::smccc;
 
-use super::guest;
 use super::physmem::IdentityMem;
 use super::vectors::TrapFrame;
+use super::{guest, timer};
 use crate::addr::{PAGE_SIZE, PhysRange};
 use crate::domain::{DomainConfig, Lifecycle, loader};
+use crate::drivers::gic::{self, SgiTarget};
 use crate::frames::FrameAllocator;
 use crate::hypercall::Next;
 use crate::hypervisor::{ConsoleSink, Hypervisor, Module};
+use crate::percpu::CpuIndex;
+use crate::platform::IntId;
 use crate::sched::{VcpuRef, pick_next};
 
 /// The hypervisor as it runs on the board.
@@ -35,9 +40,25 @@ struct State {
     hv: Hv,
     /// The vCPU each physical CPU runs.
     current: [Option<VcpuRef>; super::MAX_CPUS],
+    /// When each CPU's current vCPU was put on it (counter ticks).
+    started: [u64; super::MAX_CPUS],
+    /// CPUs waiting for work in WFI.
+    idle_mask: u64,
+    /// The time slice, in counter ticks.
+    slice: u64,
+    /// The EL2 physical timer's interrupt.
+    timer_irq: IntId,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// The SGI that asks a CPU to reschedule (an IPI). SGIs 0..7 are left to the
+/// GIC self-test and future uses.
+const RESCHED_SGI: IntId = IntId::sgi(8);
+/// Default time slice (`sched.slice_us=` on the command line changes it).
+const DEFAULT_SLICE_US: u64 = 10_000;
 static MEM: IdentityMem = IdentityMem;
 
 /// Default RAM of dom0 when the boot arguments say nothing (`dom0_mem=<MiB>`).
@@ -65,6 +86,8 @@ pub struct Dom0Boot<'a> {
     pub initrd: Option<PhysRange>,
     /// The hypervisor's boot arguments.
     pub bootargs: &'a str,
+    /// The EL2 physical timer's interrupt (from the device tree).
+    pub timer_irq: IntId,
 }
 
 /// Builds dom0 from the `dom0` boot module and enters it on this CPU.
@@ -89,22 +112,98 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
     }
-    guest::init_cpu();
-    let mut frame = TrapFrame::default();
-    {
-        let mut st = State {
-            hv,
-            current: [None; super::MAX_CPUS],
-        };
-        let cpu = this_cpu();
-        let Some(first) = pick_next(&st.hv.domains, None) else {
-            log::error!("dom0 cannot run");
-            super::halt_this_cpu()
-        };
-        load_vcpu(&mut st, cpu, first, &mut frame);
-        *STATE.lock() = Some(st);
+    let slice_us = boot
+        .bootargs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("sched.slice_us="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&us| us > 0)
+        .unwrap_or(DEFAULT_SLICE_US);
+    *STATE.lock() = Some(State {
+        hv,
+        current: [None; super::MAX_CPUS],
+        started: [0; super::MAX_CPUS],
+        idle_mask: 0,
+        slice: ticks_per_s * slice_us / 1_000_000,
+        timer_irq: boot.timer_irq,
+    });
+    log::info!("sched: round robin, {slice_us} us time slice, all CPUs");
+    READY.store(true, Ordering::Release);
+    run_cpu(this_cpu())
+}
+
+/// A secondary CPU's life after bring-up: wait for the hypervisor, then run vCPUs.
+pub fn secondary(cpu: usize) -> ! {
+    while !READY.load(Ordering::Acquire) {
+        core::hint::spin_loop();
     }
+    run_cpu(cpu)
+}
+
+/// Prepares this CPU for guests and runs vCPUs on it for ever.
+fn run_cpu(cpu: usize) -> ! {
+    guest::init_cpu();
+    let timer_irq = STATE.lock().as_ref().map(|s| s.timer_irq);
+    for irq in timer_irq.into_iter().chain([RESCHED_SGI]) {
+        if let Err(e) = gic::enable_irq(irq, CpuIndex(cpu)) {
+            log::error!("cpu{cpu}: cannot enable {irq:?}: {e:?}");
+        }
+    }
+    let mut frame = TrapFrame::default();
+    wait_for_work(cpu, &mut frame);
     guest::enter(&frame)
+}
+
+/// Idles this CPU (WFI) until a vCPU can run on it, then loads that vCPU into
+/// `frame`. Called with no vCPU on the CPU and `STATE` not held.
+fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
+    loop {
+        {
+            let mut lock = STATE.lock();
+            let st = lock.as_mut().expect("READY implies STATE");
+            if let Some(r) = pick_next(&st.hv.domains, cpu, None) {
+                st.idle_mask &= !(1 << cpu);
+                load_vcpu(st, cpu, r, frame);
+                return;
+            }
+            st.idle_mask |= 1 << cpu;
+        }
+        timer::cancel();
+        // WFI wakes on a pending interrupt even with interrupts masked at EL2
+        // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
+        aarch64_cpu::asm::wfi();
+        drain_irqs(None);
+    }
+}
+
+/// Acknowledges and ends every pending interrupt of this CPU; returns whether
+/// the timer or a reschedule request was among them.
+fn drain_irqs(timer_irq: Option<IntId>) -> bool {
+    let mut resched = false;
+    while let Some(irq) = gic::acknowledge() {
+        let id = irq.intid();
+        if Some(id) == timer_irq {
+            timer::cancel();
+            resched = true;
+        } else if id == RESCHED_SGI {
+            resched = true;
+        } else {
+            log::warn!("unexpected IRQ {id:?}");
+        }
+        gic::end_of_interrupt(irq);
+    }
+    resched
+}
+
+/// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
+/// means "whoever is idle": new work appeared.
+fn kick(st: &State, cpu: usize, mask: u64) {
+    let targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu);
+    for c in (0..super::MAX_CPUS).filter(|c| targets & (1 << c) != 0) {
+        if let Err(e) = gic::send_sgi(SgiTarget::Cpu(CpuIndex(c)), RESCHED_SGI) {
+            log::error!("cpu{cpu}: cannot kick cpu{c}: {e:?}");
+        }
+    }
 }
 
 fn this_cpu() -> usize {
@@ -172,11 +271,30 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Puts vCPU `(dom, v)` on this CPU: its state into `frame` and the CPU's
+/// registers, and arms the time slice.
 fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame) {
     st.current[cpu] = Some((dom, v));
-    if let Ok(d) = st.hv.domains.get(dom) {
+    if let Ok(d) = st.hv.domains.get_mut(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
+        d.vcpus[v].on_cpu = Some(cpu);
         guest::load(&d.vcpus[v].ctx, frame, vttbr, MPIDR_RES1 | v as u64);
+    }
+    let now = timer::now();
+    st.started[cpu] = now;
+    timer::set_deadline(now + st.slice);
+}
+
+/// Takes this CPU's vCPU off it: its state from `frame`, its CPU time.
+fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
+    let Some((dom, v)) = st.current[cpu].take() else {
+        return;
+    };
+    let ran = timer::now().saturating_sub(st.started[cpu]);
+    if let Ok(d) = st.hv.domains.get_mut(dom) {
+        guest::save(&mut d.vcpus[v].ctx, frame);
+        d.vcpus[v].on_cpu = None;
+        d.cpu_ticks += ran;
     }
 }
 
@@ -214,10 +332,35 @@ pub fn guest_sync(frame: &mut TrapFrame) {
     if st.hv.domains.has_retired_vmids() {
         st.hv.domains.recycle_vmids(|v| guest::flush_vmid(v.0));
     }
+    if st.hv.kick_mask != 0 {
+        let mask = core::mem::take(&mut st.hv.kick_mask);
+        kick(st, cpu, mask);
+    }
     if next == Next::Resume {
         return;
     }
-    switch(st, cpu, frame, next);
+    if !switch(st, cpu, frame, next) {
+        drop(lock);
+        wait_for_work(cpu, frame);
+    }
+}
+
+/// An IRQ taken while a guest ran: the time slice ended, or another CPU asks
+/// this one to reschedule.
+pub fn guest_irq(frame: &mut TrapFrame) {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        drain_irqs(None);
+        return;
+    };
+    if !drain_irqs(Some(st.timer_irq)) {
+        return;
+    }
+    if !switch(st, cpu, frame, Next::Yield) {
+        drop(lock);
+        wait_for_work(cpu, frame);
+    }
 }
 
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
@@ -233,23 +376,23 @@ fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::E
     );
 }
 
-fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) {
-    let Some((dom, v)) = st.current[cpu] else {
-        return;
+/// Takes the current vCPU off this CPU and loads the next one into `frame`.
+/// Returns false when nothing can run here (the caller then waits for work
+/// with the lock released).
+fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool {
+    let Some(cur) = st.current[cpu] else {
+        return false;
     };
-    if let Ok(d) = st.hv.domains.get_mut(dom) {
-        guest::save(&mut d.vcpus[v].ctx, frame);
-    }
-    if next == Next::Stop && dom == DomainId::DOM0 {
+    unload_vcpu(st, cpu, frame);
+    if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
-    match pick_next(&st.hv.domains, Some((dom, v))) {
-        Some(r) => load_vcpu(st, cpu, r, frame),
-        None => {
-            st.current[cpu] = None;
-            log::warn!("cpu{cpu}: no runnable vCPU left; idling");
-            super::halt()
+    match pick_next(&st.hv.domains, cpu, Some(cur)) {
+        Some(r) => {
+            load_vcpu(st, cpu, r, frame);
+            true
         }
+        None => false,
     }
 }
 

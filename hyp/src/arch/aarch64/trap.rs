@@ -10,13 +10,9 @@ pub fn lower_sync(frame: &mut TrapFrame) {
     super::run::guest_sync(frame)
 }
 
-/// IRQ taken to EL2 while a guest was running. No device or timer interrupt
-/// is enabled for guests yet, so one is acknowledged, logged and dropped.
-pub fn lower_irq(_frame: &mut TrapFrame) {
-    if let Some(irq) = crate::drivers::gic::acknowledge() {
-        log::warn!("unexpected IRQ {:?} while a guest ran", irq.intid());
-        crate::drivers::gic::end_of_interrupt(irq);
-    }
+/// IRQ taken to EL2 while a guest was running (time slice, reschedule IPI).
+pub fn lower_irq(frame: &mut TrapFrame) {
+    super::run::guest_irq(frame)
 }
 
 /// A guest exception with no guest on this CPU: a hypervisor bug. Report, halt.
