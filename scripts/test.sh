@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # soft-float (it never touches a guest's FP/SIMD registers); dom0, the SDK
 # and guests use the FP-enabled target.
 HYP_CRATES=(hyp tern-abi)
-GUEST_CRATES=(tern-abi pv-guest-sdk dom0 demo-guest test-guests)
+GUEST_CRATES=(tern-abi pv-guest-sdk dom0 demo-guest test-guests bench-guests)
 
 names=() times=()
 summary() {
@@ -54,4 +54,7 @@ step unit-tests cargo test "${host_args[@]}" --exclude tern-tests
 step harness-tests cargo test -p tern-tests --lib
 step build scripts/build.sh
 step qemu-tests cargo test -p tern-tests --test '*' -- --test-threads=2
+# Every benchmark once, briefly: fails only if one does not complete or does
+# not print its figures, never on the figures themselves.
+step bench scripts/bench.sh --short
 current=""

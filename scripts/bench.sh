@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Benchmarks in executed instructions (README "Benchmarks"): builds the images,
+# the bench guests and the tern-bench QEMU plugin, runs every benchmark under
+# QEMU TCG with -icount, prints a table (figure | target | Xen 4.17 yardstick |
+# status) and writes $TARGET/bench/results.json and results.svg.
+#
+#   scripts/bench.sh            full run
+#   scripts/bench.sh --short    fewer iterations (scripts/test.sh): checks that
+#                               every benchmark completes and prints its figures
+#   scripts/bench.sh --profile  also the hottest EL2 code, by function, and the
+#                               hvc path instruction by instruction
+#   scripts/bench.sh --no-build use the images already built
+#
+# Exits non-zero if a benchmark does not complete or prints no figure; never
+# because a figure misses its target.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+IMAGES="$TARGET_DIR/images"
+BENCH="$TARGET_DIR/bench"
+RUNS="$BENCH/runs"
+GUEST_TRIPLE=aarch64-unknown-none
+OUT="$TARGET_DIR/$GUEST_TRIPLE/release"
+PLUGIN_SRC=tools/qemu-plugin/tern-bench.c
+PLUGIN="$BENCH/tern-bench.so"
+# Per QEMU run; a hung benchmark fails instead of blocking CI.
+RUN_TIMEOUT=300
+
+short=0 profile=0 build=1
+while (($#)); do
+    case "$1" in
+        --short) short=1 ;;
+        --profile) profile=1 ;;
+        --no-build) build=0 ;;
+        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if ((short)); then
+    hvc_iters=50 yield_iters=20 mode=short
+else
+    hvc_iters=1000 yield_iters=1000 mode=full
+fi
+
+# Tools: a C compiler for the plugin, python3 for the report, and (profile)
+# an AArch64 disassembler and symbolizer for hyp.elf.
+need_apt=()
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v python3 >/dev/null || need_apt+=(python3)
+objdump="" addr2line=""
+if ((profile)); then
+    if ! command -v llvm-objdump >/dev/null || ! command -v llvm-addr2line >/dev/null; then
+        need_apt+=(llvm)
+    fi
+fi
+if ((${#need_apt[@]})); then
+    sudo=""
+    ((EUID)) && sudo=sudo
+    echo "bench: installing ${need_apt[*]}"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y --no-install-recommends "${need_apt[@]}"
+fi
+if ((profile)); then
+    objdump="$(command -v llvm-objdump)" addr2line="$(command -v llvm-addr2line)"
+fi
+
+if ((build)); then
+    scripts/build.sh
+    echo "bench: cargo build --release --target $GUEST_TRIPLE -p bench-guests"
+    cargo build --release --target "$GUEST_TRIPLE" -p bench-guests
+fi
+mkdir -p "$BENCH" "$RUNS"
+if [ ! -f "$PLUGIN" ] || [ "$PLUGIN_SRC" -nt "$PLUGIN" ]; then
+    echo "bench: gcc $PLUGIN_SRC -> $PLUGIN"
+    gcc -std=gnu11 -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+        -o "$PLUGIN" "$PLUGIN_SRC"
+fi
+
+# Bundles: dom0 plus the bench guests, with configurations written here so
+# that --short can change the iteration counts.
+cfg="$BENCH/configs"
+mkdir -p "$cfg"
+domain_config() { # name image cmdline
+    printf 'name = "%s"\nmemory = 4\nimage = "%s"\ncmdline = "%s"\n' "$1" "$2" "$3" \
+        >"$cfg/$1.toml"
+}
+domain_config bench-hvc bench-hvc "iters=$hvc_iters"
+domain_config bench-cpu bench-cpu ""
+domain_config yield-a bench-yield "role=measure iters=$yield_iters"
+domain_config yield-b bench-yield "role=partner iters=$yield_iters"
+PACK="$TARGET_DIR/release/tern-pack"
+"$PACK" bundle -o "$BENCH/hvc.cpio" "dom0=$OUT/dom0" "bench-hvc=$OUT/bench-hvc" \
+    "bench-hvc.toml=$cfg/bench-hvc.toml"
+"$PACK" bundle -o "$BENCH/cpu.cpio" "dom0=$OUT/dom0" "bench-cpu=$OUT/bench-cpu" \
+    "bench-cpu.toml=$cfg/bench-cpu.toml"
+"$PACK" bundle -o "$BENCH/yield.cpio" "dom0=$OUT/dom0" "bench-yield=$OUT/bench-yield" \
+    "yield-a.toml=$cfg/yield-a.toml" "yield-b.toml=$cfg/yield-b.toml"
+
+# One CPU everywhere: the figures are per operation on one CPU, and a single
+# vCPU keeps the count independent of how QEMU interleaves CPUs.
+HYP_MACHINE=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 1 -m 1G)
+BARE_MACHINE=(-machine virt -cpu cortex-a72 -smp 1 -m 1G)
+
+# run NAME PLUGIN_ARGS QEMU_ARGS...: console to runs/NAME.console, plugin
+# lines to runs/NAME.plugin.
+run() {
+    local name="$1" pargs="$2"
+    shift 2
+    local console="$RUNS/$name.console" lines="$RUNS/$name.plugin"
+    rm -f "$console" "$lines"
+    local plug="$PLUGIN,out=$lines"
+    [ -n "$pargs" ] && plug+=",$pargs"
+    ((profile)) && plug+=",profile=1000000"
+    local cmd=(qemu-system-aarch64 "$@" -nographic -no-reboot
+        -icount shift=0,sleep=off -plugin "$plug")
+    echo "bench: $name: ${cmd[*]}"
+    local rc=0
+    timeout "$RUN_TIMEOUT" "${cmd[@]}" </dev/null >"$console" 2>&1 || rc=$?
+    if ((rc)); then
+        echo "bench: $name: QEMU exited with $rc; last console lines:" >&2
+        tail -n 20 "$console" >&2
+    fi
+}
+
+run hvc "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/hvc.cpio"
+run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio"
+run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
+run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"
+# Boot: from the first instruction to the return from dom0's first hypercall,
+# which is the console write of its banner "dom0: tern dom0".
+run boot "from=reset,until_lower_after=1" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" \
+    -initrd "$IMAGES/bundle.cpio"
+
+report=(python3 tools/qemu-plugin/bench_report.py --runs "$RUNS"
+    --hyp-bin "$IMAGES/hyp.bin" --hyp-elf "$IMAGES/hyp.elf"
+    --json "$BENCH/results.json" --svg "$BENCH/results.svg"
+    --qemu "$(qemu-system-aarch64 --version | head -n 1 | sed 's/ (.*//')"
+    --date "$(date -u +%Y-%m-%d)" --mode "$mode")
+((profile)) && report+=(--profile --objdump "$objdump" --addr2line "$addr2line")
+echo
+"${report[@]}"
