@@ -7,6 +7,7 @@
 //! standard SMCCC queries are answered first.
 
 mod console;
+mod discovery;
 mod domctl;
 mod guest_io;
 mod module;
@@ -15,9 +16,11 @@ mod sched;
 mod tests;
 
 use tern_abi::call::{self, Call, Caller};
+
+pub use discovery::discovery;
+use tern_abi::Error;
 use tern_abi::domctl::DomainId;
 use tern_abi::sched::ShutdownReason;
-use tern_abi::{CONTROL_ABI, Error, Features, GUEST_ABI, smccc};
 
 use crate::hypervisor::Hypervisor;
 use crate::physmem::{FrameSource, PhysMem};
@@ -87,12 +90,13 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
 
     fn dispatch(&mut self, args: &mut Args) -> Next {
         let id = args.x[0] as u32;
-        if self.smccc_query(id, args) {
+        let dom0 = id == call::VERSION && self.is_dom0(args.caller);
+        if let Some(out) = discovery(id, args.x[1], dom0) {
+            args.out = out;
             return Next::Resume;
         }
         let caller = args.caller;
         let result = match call::decode(id) {
-            Some((0, 0)) => self.version(args),
             Some((Call::MAJOR, n)) => match Self::V1.get(usize::from(n)).copied().flatten() {
                 Some(handler) => self
                     .check_caller(n, caller)
@@ -119,46 +123,6 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             Some(Caller::Dom0) if !self.is_dom0(caller) => Err(Error::PermissionDenied),
             _ => Ok(()),
         }
-    }
-
-    /// `version`: x1 = guest ABI, x2 = control ABI, x3 = features for this caller.
-    fn version(&mut self, a: &mut Args) -> Result<Next, Error> {
-        let mut features = Features::CONSOLE | Features::SCHED;
-        if self.is_dom0(a.caller) {
-            features |= Features::DOMCTL | Features::MODULE;
-        }
-        a.ret(1, GUEST_ABI.pack());
-        a.ret(2, CONTROL_ABI.pack());
-        a.ret(3, features.bits());
-        Ok(Next::Resume)
-    }
-
-    /// The standard SMCCC queries (DEN0028 §7): whether `id` was one.
-    fn smccc_query(&mut self, id: u32, a: &mut Args) -> bool {
-        a.out = match id {
-            smccc::SMCCC_VERSION => [smccc::SMCCC_VERSION_1_1, 0, 0, 0],
-            smccc::SMCCC_ARCH_FEATURES => {
-                let known = matches!(
-                    a.x[1] as u32,
-                    smccc::SMCCC_VERSION | smccc::SMCCC_ARCH_FEATURES
-                );
-                [
-                    if known {
-                        0
-                    } else {
-                        smccc::NOT_SUPPORTED as u64
-                    },
-                    0,
-                    0,
-                    0,
-                ]
-            }
-            smccc::VENDOR_HYP_CALL_COUNT => [smccc::VENDOR_HYP_CALL_COUNT_VALUE, 0, 0, 0],
-            smccc::VENDOR_HYP_CALL_UID => smccc::TERN_UID_REGS.map(u64::from),
-            smccc::VENDOR_HYP_REVISION => [GUEST_ABI.major.into(), GUEST_ABI.minor.into(), 0, 0],
-            _ => return false,
-        };
-        true
     }
 
     /// Stops a domain after it asked to (`sched_op shutdown`).

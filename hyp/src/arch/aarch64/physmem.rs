@@ -1,8 +1,53 @@
 //! Physical memory as the hypervisor sees it: identity mapped (VA == PA), so
 //! a physical address is a pointer.
 
+use core::arch::asm;
+
 use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
+
+/// `DCZID_EL0.BS`: log2 of the `dc zva` block size in 4-byte words, and
+/// `DCZID_EL0.DZP`: set when `dc zva` is prohibited (Arm ARM D23.2, DCZID_EL0).
+const DCZID_BS_MASK: u64 = 0b1111;
+const DCZID_DZP: u64 = 1 << 4;
+const WORD_BYTES: u64 = 4;
+
+/// The `dc zva` block size in bytes, or `None` if the instruction is prohibited.
+fn zva_block() -> Option<u64> {
+    let dczid: u64;
+    // SAFETY: reading an identification register has no side effect.
+    unsafe { asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack, preserves_flags)) };
+    (dczid & DCZID_DZP == 0).then(|| WORD_BYTES << (dczid & DCZID_BS_MASK))
+}
+
+/// Zeroes `[start, start + len)`: whole blocks with `dc zva` (one instruction
+/// per cache-line-sized block, which is what makes creating a domain cheap:
+/// dom0's 64 MiB took 25 M instructions with byte stores), the ragged ends
+/// with ordinary stores.
+fn zero_range(start: u64, len: u64) {
+    let end = start + len;
+    let (body_start, body_end, block) = match zva_block() {
+        Some(b) if start.next_multiple_of(b) < end & !(b - 1) => {
+            (start.next_multiple_of(b), end & !(b - 1), b)
+        }
+        // No usable whole block: plain stores for all of it.
+        _ => (end, end, 1),
+    };
+    // SAFETY: the caller owns the range, which the identity map maps as
+    // normal write-back RAM (where `dc zva` is permitted); the three pieces
+    // below lie inside it.
+    unsafe {
+        core::ptr::write_bytes(start as *mut u8, 0, (body_start.min(end) - start) as usize);
+        let mut at = body_start;
+        while at < body_end {
+            asm!("dc zva, {}", in(reg) at, options(nostack, preserves_flags));
+            at += block;
+        }
+        if body_end < end && body_end > body_start {
+            core::ptr::write_bytes(body_end as *mut u8, 0, (end - body_end) as usize);
+        }
+    }
+}
 
 /// The identity map of all RAM, set up by `mmu` at boot.
 #[derive(Debug)]
@@ -21,8 +66,7 @@ impl PhysMem for IdentityMem {
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa.0 as *mut u8, data.len()) }
     }
     fn zero(&self, pa: PhysAddr, len: u64) {
-        // SAFETY: as in `read`: an owned, mapped range.
-        unsafe { core::ptr::write_bytes(pa.0 as *mut u8, 0, len as usize) }
+        zero_range(pa.0, len);
     }
     fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
         pa.0 as *mut [u64; 512]

@@ -10,8 +10,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use aarch64_cpu::registers::{ESR_EL2, HPFAR_EL2, Readable};
+use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
 use core::sync::atomic::{AtomicBool, Ordering};
+use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
 use tern_abi::domctl::{DomainFlags, DomainId};
@@ -25,7 +26,7 @@ use crate::addr::{PAGE_SIZE, PhysRange};
 use crate::domain::{DomainConfig, Lifecycle, loader};
 use crate::drivers::gic::{self, SgiTarget};
 use crate::frames::FrameAllocator;
-use crate::hypercall::Next;
+use crate::hypercall::{Next, discovery};
 use crate::hypervisor::{ConsoleSink, Hypervisor, Module};
 use crate::percpu::CpuIndex;
 use crate::platform::IntId;
@@ -51,6 +52,12 @@ struct State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// Per CPU: whether its current vCPU is dom0's. Lets the trap path answer
+/// discovery calls (which only need that) without taking `STATE`.
+static CURRENT_IS_DOM0: [AtomicBool; super::MAX_CPUS] =
+    [const { AtomicBool::new(false) }; super::MAX_CPUS];
+/// `ESR_EL2.EC` of an HVC from AArch64 state (Arm ARM D23.2, ESR_EL2).
+const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
 static READY: AtomicBool = AtomicBool::new(false);
 
@@ -275,6 +282,7 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
 /// registers, and arms the time slice.
 fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame) {
     st.current[cpu] = Some((dom, v));
+    CURRENT_IS_DOM0[cpu].store(dom == DomainId::DOM0, Ordering::Relaxed);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         d.vcpus[v].on_cpu = Some(cpu);
@@ -290,6 +298,7 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
     let Some((dom, v)) = st.current[cpu].take() else {
         return;
     };
+    CURRENT_IS_DOM0[cpu].store(false, Ordering::Relaxed);
     let ran = timer::now().saturating_sub(st.started[cpu]);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         guest::save(&mut d.vcpus[v].ctx, frame);
@@ -298,9 +307,69 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
     }
 }
 
-/// A synchronous exception from a guest.
-pub fn guest_sync(frame: &mut TrapFrame) {
+/// How a trap that needs a vCPU switch travels through the assembly slow path.
+fn next_code(next: Next) -> u64 {
+    match next {
+        Next::Resume => 0,
+        Next::Yield => 1,
+        Next::Block => 2,
+        Next::Stop => 3,
+    }
+}
+
+fn next_of(code: u64) -> Next {
+    match code {
+        1 => Next::Yield,
+        2 => Next::Block,
+        3 => Next::Stop,
+        _ => Next::Resume,
+    }
+}
+
+/// A synchronous exception from a guest. `frame` holds the caller-saved
+/// registers; returns 0 to resume the guest, else the code of what
+/// [`guest_sync_switch`] must do once the frame is whole.
+pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
+    let esr = ESR_EL2.get();
     let cpu = this_cpu();
+    let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
+    if hvc {
+        let id = frame.x[0] as u32;
+        let out = if let Some(out) =
+            discovery(id, frame.x[1], CURRENT_IS_DOM0[cpu].load(Ordering::Relaxed))
+        {
+            out
+        } else if tern_abi::call::decode(id).is_none_or(|(major, _)| major != tern_abi::Call::MAJOR)
+        {
+            // Not a call of any ABI this hypervisor serves: no state to look at.
+            [tern_abi::Error::NotImplemented.to_reg(), 0, 0, 0]
+        } else {
+            return guest_sync_locked(frame, esr, cpu, hvc);
+        };
+        frame.x[..4].copy_from_slice(&out);
+        return 0;
+    }
+    guest_sync_locked(frame, esr, cpu, hvc)
+}
+
+/// Everything but discovery calls: under the hypervisor lock. Kept out of
+/// line so that the discovery path above needs no stack frame of its own.
+#[inline(never)]
+fn guest_sync_locked(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
+    frame.elr = ELR_EL2.get();
+    frame.spsr = SPSR_EL2.get();
+    let code = guest_sync_inner(frame, esr, cpu, hvc);
+    if code == 0 {
+        // Resuming this vCPU straight from the first half (see vectors.rs).
+        ELR_EL2.set(frame.elr);
+        SPSR_EL2.set(frame.spsr);
+    }
+    code
+}
+
+fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
+    frame.esr = esr;
+    frame.far = FAR_EL2.get();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drop(lock);
@@ -310,23 +379,26 @@ pub fn guest_sync(frame: &mut TrapFrame) {
         drop(lock);
         super::trap::unexpected_guest(frame)
     };
-    let next = match frame.exception_class() {
-        Some(ESR_EL2::EC::Value::HVC64) => st.hv.hypercall(dom, v, &mut frame.x),
-        Some(ESR_EL2::EC::Value::SMC64) => {
-            // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
-            // execution continues after it (the preferred return address of
-            // a trapped SMC is the SMC itself, Arm ARM D1.10.4).
-            frame.x[..4].copy_from_slice(&[smccc::NOT_SUPPORTED as u64, 0, 0, 0]);
-            frame.elr += INSN_BYTES;
-            Next::Resume
-        }
-        Some(ESR_EL2::EC::Value::TrappedWFIorWFE) => {
-            frame.elr += INSN_BYTES;
-            Next::Yield
-        }
-        ec => {
-            crash(st, dom, frame, ec);
-            Next::Stop
+    let next = if hvc {
+        st.hv.hypercall(dom, v, &mut frame.x)
+    } else {
+        match frame.exception_class() {
+            Some(ESR_EL2::EC::Value::SMC64) => {
+                // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
+                // execution continues after it (the preferred return address of
+                // a trapped SMC is the SMC itself, Arm ARM D1.10.4).
+                frame.x[..4].copy_from_slice(&[smccc::NOT_SUPPORTED as u64, 0, 0, 0]);
+                frame.elr += INSN_BYTES;
+                Next::Resume
+            }
+            Some(ESR_EL2::EC::Value::TrappedWFIorWFE) => {
+                frame.elr += INSN_BYTES;
+                Next::Yield
+            }
+            ec => {
+                crash(st, dom, frame, ec);
+                Next::Stop
+            }
         }
     };
     if st.hv.domains.has_retired_vmids() {
@@ -336,10 +408,19 @@ pub fn guest_sync(frame: &mut TrapFrame) {
         let mask = core::mem::take(&mut st.hv.kick_mask);
         kick(st, cpu, mask);
     }
-    if next == Next::Resume {
-        return;
-    }
-    if !switch(st, cpu, frame, next) {
+    next_code(next)
+}
+
+/// The second half of [`guest_sync`] when the vCPU cannot go on at once:
+/// `frame` is whole now, so the vCPU can be taken off this CPU.
+pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        drop(lock);
+        super::trap::unexpected_guest(frame)
+    };
+    if !switch(st, cpu, frame, next_of(code)) {
         drop(lock);
         wait_for_work(cpu, frame);
     }

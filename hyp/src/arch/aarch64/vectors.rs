@@ -141,8 +141,17 @@ extern "C" fn current_serror(frame: &mut TrapFrame) {
 extern "C" fn current_sp0(frame: &mut TrapFrame) {
     unexpected("exception with SP_EL0 at EL2", frame)
 }
-extern "C" fn lower_sync(frame: &mut TrapFrame) {
+/// Lower-EL synchronous exception, first half: `frame` holds only the
+/// caller-saved registers (x0..x18, x29, x30); ELR/SPSR are still in their
+/// registers. Returns 0 to resume the guest at once, anything else to take
+/// the slow half (with `frame.elr`/`frame.spsr` filled in).
+extern "C" fn lower_sync_fast(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_sync(frame)
+}
+/// Second half: x19..x28 are now in `frame` too, so the vCPU can be switched.
+/// `next` is what the first half returned.
+extern "C" fn lower_sync_slow(frame: &mut TrapFrame, next: u64) {
+    super::trap::lower_sync_switch(frame, next)
 }
 extern "C" fn lower_irq(frame: &mut TrapFrame) {
     super::trap::lower_irq(frame)
@@ -183,8 +192,12 @@ el2_vectors:
     VECTOR {current_irq}
     VECTOR {current_fiq}
     VECTOR {current_serror}
-    /* Lower EL, AArch64. */
-    VECTOR {lower_sync}
+    /* Lower EL, AArch64. Synchronous exceptions (hypercalls above all) take a
+       shorter path that saves only what the Rust handler may clobber. */
+    .balign 0x80
+    sub     sp, sp, #{frame_size}
+    stp     x0, x1, [sp, #0x00]
+    b       el2_lower_sync
     VECTOR {lower_irq}
     VECTOR {lower_fiq}
     VECTOR {lower_serror}
@@ -193,6 +206,60 @@ el2_vectors:
     VECTOR {lower_aarch32}
     VECTOR {lower_aarch32}
     VECTOR {lower_aarch32}
+
+/* Lower-EL sync, x0/x1 saved. The handler follows the AAPCS64, so it
+   preserves x19..x28 itself: they stay live in their registers unless a vCPU
+   switch needs them in the frame (slow path). */
+el2_lower_sync:
+    stp     x2, x3, [sp, #0x10]
+    stp     x4, x5, [sp, #0x20]
+    stp     x6, x7, [sp, #0x30]
+    stp     x8, x9, [sp, #0x40]
+    stp     x10, x11, [sp, #0x50]
+    stp     x12, x13, [sp, #0x60]
+    stp     x14, x15, [sp, #0x70]
+    stp     x16, x17, [sp, #0x80]
+    str     x18, [sp, #0x90]
+    stp     x29, x30, [sp, #0xe8]
+    /* ELR_EL2/SPSR_EL2 stay in their registers: with interrupts masked nothing
+       at EL2 overwrites them. The first half copies them into the frame when
+       it needs them, and writes them back before returning 0. */
+    mov     x0, sp
+    bl      {lower_sync_fast}
+    cbnz    x0, 2f
+1:  ldp     x2, x3, [sp, #0x10]
+    ldp     x4, x5, [sp, #0x20]
+    ldp     x6, x7, [sp, #0x30]
+    ldp     x8, x9, [sp, #0x40]
+    ldp     x10, x11, [sp, #0x50]
+    ldp     x12, x13, [sp, #0x60]
+    ldp     x14, x15, [sp, #0x70]
+    ldp     x16, x17, [sp, #0x80]
+    ldr     x18, [sp, #0x90]
+    ldp     x29, x30, [sp, #0xe8]
+    ldp     x0, x1, [sp, #0x00]
+    add     sp, sp, #{frame_size}
+    eret
+    /* Slow half: a vCPU switch. Complete the frame with x19..x28 (the first
+       half's callee preserved them); the switch may replace the whole frame,
+       including ELR/SPSR, which are reloaded from it. */
+2:  stp     x19, x20, [sp, #0x98]
+    stp     x21, x22, [sp, #0xa8]
+    stp     x23, x24, [sp, #0xb8]
+    stp     x25, x26, [sp, #0xc8]
+    stp     x27, x28, [sp, #0xd8]
+    mov     x1, x0
+    mov     x0, sp
+    bl      {lower_sync_slow}
+    ldp     x2, x3, [sp, #0x100]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x19, x20, [sp, #0x98]
+    ldp     x21, x22, [sp, #0xa8]
+    ldp     x23, x24, [sp, #0xb8]
+    ldp     x25, x26, [sp, #0xc8]
+    ldp     x27, x28, [sp, #0xd8]
+    b       1b
 
 /* x0/x1 saved, x1 = handler. Save the rest, call handler(&mut frame), restore. */
 el2_trap_common:
@@ -248,7 +315,8 @@ el2_trap_common:
     current_irq = sym current_irq,
     current_fiq = sym current_fiq,
     current_serror = sym current_serror,
-    lower_sync = sym lower_sync,
+    lower_sync_fast = sym lower_sync_fast,
+    lower_sync_slow = sym lower_sync_slow,
     lower_irq = sym lower_irq,
     lower_fiq = sym lower_fiq,
     lower_serror = sym lower_serror,
