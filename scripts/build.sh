@@ -17,7 +17,8 @@ GUEST_TRIPLE=aarch64-unknown-none
 GUEST_PACKAGES=(-p dom0 -p demo-guest -p test-guests)
 # The bins of test-guests that go into the test bundle.
 TEST_GUESTS=(abi-check printer hostile-read-hyp hostile-read-dom0 hostile-write-domu
-    hostile-gic hostile-uart hostile-undef hostile-smc)
+    hostile-gic hostile-uart hostile-undef hostile-smc
+    evtchn-ping evtchn-pong evtchn-bad timer-check)
 
 echo "build: cargo build --release --target $HYP_TRIPLE -p hyp"
 cargo build --release --target "$HYP_TRIPLE" -p hyp

@@ -10,26 +10,35 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 IMAGES="${CARGO_TARGET_DIR:-$ROOT/target}/images"
+RPI4_DTB="${RPI4_DTB:-$ROOT/hyp/src/platform/testdata/bcm2711-rpi-4-b.dtb}"
 
 usage() {
     cat <<'USAGE'
 usage: scripts/run.sh [options] [-- QEMU arguments...]
 
-  --board NAME     virt (default); rpi4 is reserved
+  --board NAME     virt (default), or rpi4: QEMU raspi4b (Raspberry Pi 4B,
+                   4 CPUs, 2 GiB, GIC-400) booting hyp.bin as kernel8.img
+                   with the Pi 4 device tree ($RPI4_DTB, default the one
+                   scripts/mksdcard.sh puts on the card); --smp, --gic,
+                   --cpu, --mem and --el3 apply to virt only
   --smp N          number of CPUs (default 4)
   --gic 2|3        GIC version (default 3)
   --cpu NAME       QEMU CPU model (default cortex-a72)
   --mem SIZE       RAM size (default 1G)
   --el3            boot hyp.elf with secure=on: entered at EL3
                    (default: raw hyp.bin entered at EL2 with x0 = DTB)
-  --append ARGS    boot arguments (/chosen/bootargs), e.g. "hyp.test=fault"
+  --append ARGS    boot arguments (/chosen/bootargs), e.g. "hyp.test=fault";
+                   dom0's come after "--"
+  --no-shell       do not pass dom0.shell: dom0 starts the configured
+                   domains and powers off when they are done (by default it
+                   then opens its shell on the console; 'poweroff' quits)
   --no-build       boot the images already in target/images
   --print-cmd      print the QEMU command line and exit
   -h, --help       this text
 USAGE
 }
 
-board=virt smp=4 gic=3 cpu=cortex-a72 mem=1G el3=0 append="" build=1 print=0
+board=virt smp=4 gic=3 cpu=cortex-a72 mem=1G el3=0 append="" build=1 print=0 shell=1
 extra=()
 while (($#)); do
     case "$1" in
@@ -41,6 +50,7 @@ while (($#)); do
         --el3) el3=1; shift ;;
         --append) append="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
+        --no-shell) shell=0; shift ;;
         --print-cmd) print=1; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; extra=("$@"); break ;;
@@ -49,28 +59,43 @@ while (($#)); do
 done
 
 case "$board" in
-    virt) ;;
-    rpi4) echo "run.sh: board rpi4 is not yet supported" >&2; exit 2 ;;
+    virt | rpi4) ;;
     *) echo "run.sh: unknown board $board" >&2; exit 2 ;;
 esac
+if [ "$board" = rpi4 ] && ((el3)); then
+    echo "run.sh: --el3 is for virt only (raspi4b enters raw images at EL2)" >&2
+    exit 2
+fi
 case "$gic" in
     2 | 3) ;;
     *) echo "run.sh: --gic must be 2 or 3" >&2; exit 2 ;;
 esac
 
-machine="virt,virtualization=on,gic-version=$gic"
 kernel="$IMAGES/hyp.bin"
-if ((el3)); then
-    machine+=",secure=on"
-    kernel="$IMAGES/hyp.elf"
+if [ "$board" = rpi4 ]; then
+    # raspi4b fixes CPUs, RAM and the GIC; it loads the given device tree and
+    # fills in /memory and /chosen (initrd, bootargs). Its first serial port
+    # is the PL011 (uart0), which tern uses as its console.
+    cmd=(qemu-system-aarch64 -machine raspi4b -dtb "$RPI4_DTB")
+else
+    machine="virt,virtualization=on,gic-version=$gic"
+    if ((el3)); then
+        machine+=",secure=on"
+        kernel="$IMAGES/hyp.elf"
+    fi
+    cmd=(qemu-system-aarch64 -machine "$machine" -cpu "$cpu" -smp "$smp" -m "$mem")
 fi
-cmd=(qemu-system-aarch64 -machine "$machine" -cpu "$cpu" -smp "$smp" -m "$mem"
-    -nographic -kernel "$kernel")
+cmd+=(-nographic -kernel "$kernel")
 if [ -f "$IMAGES/bundle.cpio" ]; then
     # QEMU loads an initrd only for Linux-style images: with --el3 (an ELF) it
     # is silently ignored.
     ((el3)) && echo "run.sh: note: QEMU does not load -initrd for ELF kernels (--el3)" >&2
     cmd+=(-initrd "$IMAGES/bundle.cpio")
+fi
+# dom0's flags follow the first "--" of the boot arguments.
+if ((shell)); then
+    if [[ " $append " == *" -- "* ]]; then append+=" dom0.shell"; else append+=" -- dom0.shell"; fi
+    append="${append# }"
 fi
 [ -n "$append" ] && cmd+=(-append "$append")
 cmd+=("${extra[@]}")

@@ -53,6 +53,8 @@ step clippy-guests cargo clippy --target aarch64-unknown-none "${guest_args[@]}"
 step unit-tests cargo test "${host_args[@]}" --exclude tern-tests
 step harness-tests cargo test -p tern-tests --lib
 step build scripts/build.sh
+# The Raspberry Pi 4 SD card, checked by tests/tests/rpi4.rs in qemu-tests.
+step sdcard scripts/mksdcard.sh
 step qemu-tests cargo test -p tern-tests --test '*' -- --test-threads=2
 # Every benchmark once, briefly: fails only if one does not complete or does
 # not print its figures, never on the figures themselves.

@@ -71,6 +71,13 @@ impl Watchlist {
         self.domains.push(Watched { id, name });
     }
 
+    /// Stops watching `id` (destroyed on purpose); whether it was watched.
+    pub fn remove(&mut self, id: DomainId) -> bool {
+        let before = self.domains.len();
+        self.domains.retain(|w| w.id != id);
+        self.domains.len() != before
+    }
+
     /// Whether nothing is left to wait for.
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty()
@@ -153,6 +160,10 @@ mod tests {
         assert!(!w.is_empty());
         let ended = w.poll(|_| Some(info(DomainState::Crashed, 0)));
         assert_eq!(ended.len(), 1);
+        assert!(w.is_empty());
+        w.add(DomainId(4), "d".into());
+        assert!(!w.remove(DomainId(5)));
+        assert!(w.remove(DomainId(4)));
         assert!(w.is_empty());
     }
 }

@@ -1,11 +1,16 @@
-//! dom0's logic that is not tied to the hardware: configuration parsing and
-//! domain tracking. Host-tested; `main.rs` drives it with hypercalls.
+//! dom0's logic that is not tied to the hardware: configuration parsing,
+//! domain tracking, and the shell's line editor, commands and output formats.
+//! Host-tested; `main.rs` and `toolstack.rs` drive it with hypercalls.
 #![no_std]
 
 extern crate alloc;
 
 pub mod config;
 pub mod domains;
+pub mod editor;
+pub mod format;
+pub mod keys;
+pub mod shell;
 
 /// Whether a boot module is a domain configuration (by its name).
 pub fn is_config_module(name: &str) -> bool {

@@ -2,19 +2,23 @@
 //! `*.toml` configurations ask for, and reports when each exits.
 //!
 //! Command-line flags (hypervisor boot arguments after `--`):
-//! `dom0.stay` keeps dom0 running once every domain it started has exited;
-//! without it dom0 powers off, which stops the machine. `dom0.cycles=N`
-//! replaces the autostart with N create → run → destroy cycles of the first
-//! configured domain and checks that the hypervisor's free-page count comes
-//! back exactly.
+//! `dom0.shell` then runs the interactive shell on the console
+//! ([`toolstack`]), until its `poweroff`; `scripts/run.sh` passes it.
+//! Without it dom0 waits for the domains it started and powers off when none
+//! is left, which stops the machine (what the integration tests rely on);
+//! `dom0.stay` keeps it running instead. `dom0.cycles=N` replaces all of this
+//! with N create → run → destroy cycles of the first configured domain and
+//! checks that the hypervisor's free-page count comes back exactly.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
+mod toolstack;
+
 use alloc::vec;
 use alloc::vec::Vec;
 use dom0::config::{self, DomainConfig};
-use dom0::domains::Watchlist;
+use dom0::domains::{Exit, Watched, Watchlist};
 use dom0::{CONFIG_MAX, is_config_module};
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::{CONTROL_ABI, Error};
@@ -57,16 +61,12 @@ fn dom0_main(si: &StartInfo) {
         }
     }
 
-    // ABI-PENDING: a domain-exit event (event channels / VIRQ_DOM_EXC in Xen
-    // terms). Until it exists dom0 polls `get_info` between yields.
+    if si.cmdline().has("dom0.shell") {
+        toolstack::run(watch);
+    }
     while !watch.is_empty() {
         pv_guest_sdk::yield_now();
-        for (w, exit) in watch.poll(|id| domctl::get_info(id).ok()) {
-            println!("dom0: domain {} ({}) exited: {exit}", w.name, w.id.0);
-            if let Err(e) = domctl::destroy(w.id) {
-                println!("dom0: destroy {} ({}): {e}", w.name, w.id.0);
-            }
-        }
+        reap_exited(&mut watch);
     }
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
@@ -75,6 +75,47 @@ fn dom0_main(si: &StartInfo) {
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Reports and destroys the watched domains that have exited.
+fn reap_exited(watch: &mut Watchlist) {
+    reap(poll_exits(watch));
+}
+
+/// Takes the watched domains that have exited off `watch`.
+// ABI-PENDING: a domain-exit event (event channels / VIRQ_DOM_EXC in Xen
+// terms). Until it exists dom0 polls `get_info` between yields.
+fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
+    watch.poll(|id| domctl::get_info(id).ok())
+}
+
+/// Reports how each domain ended and destroys it.
+fn reap(ended: Vec<(Watched, Exit)>) {
+    for (w, exit) in &ended {
+        println!("dom0: domain {} ({}) exited: {exit}", w.name, w.id.0);
+        if let Err(e) = destroy(w.id) {
+            println!("dom0: destroy {} ({}): {e}", w.name, w.id.0);
+        }
+    }
+}
+
+/// Tries to destroy a domain this many times while the hypervisor answers
+/// `Busy` (a vCPU of it is still on another CPU, or its pages are mapped).
+const DESTROY_TRIES: u32 = 1000;
+
+/// Destroys a domain, yielding and retrying while the hypervisor is busy
+/// letting go of it.
+fn destroy(id: DomainId) -> Result<(), Error> {
+    let mut tries = 0;
+    loop {
+        match domctl::destroy(id) {
+            Err(Error::Busy) if tries < DESTROY_TRIES => {
+                tries += 1;
+                pv_guest_sdk::yield_now();
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Runs `n` create → run → destroy cycles of `cfg` and reports whether the
@@ -99,7 +140,7 @@ fn cycles(cfg: &DomainConfig, n: u64) {
             pv_guest_sdk::yield_now();
             let _ = watch.poll(|id| domctl::get_info(id).ok());
         }
-        if let Err(e) = domctl::destroy(id) {
+        if let Err(e) = destroy(id) {
             return println!("dom0: cycles: FAIL (cycle {i}: destroy: {e})");
         }
     }
@@ -169,7 +210,7 @@ fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
         .map_err(|e| ("load image", e))
         .and_then(|_| domctl::unpause(id).map_err(|e| ("unpause", e)));
     if let Err(failure) = loaded {
-        let _ = domctl::destroy(id);
+        let _ = destroy(id);
         return Err(failure);
     }
     Ok(id)

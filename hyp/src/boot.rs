@@ -47,6 +47,8 @@ fn console_up(platform: &Platform<'_>, args: &BootArgs<'_>) {
         unsafe { Pl011::new(uart.regs.start) }
     });
     console.init();
+    // Typed bytes go to the console input owner (dom0) through this UART.
+    crate::console_in::register_source(console);
     let sources = logger::Sources {
         uptime: arch::uptime,
         cpu: arch::cpu_index,

@@ -1,7 +1,8 @@
 //! The hypervisor's command line (`/chosen` `bootargs`).
 //!
 //! Public API:
-//! - [`BootArgs::parse`]`(&str) -> BootArgs<'_>`; fields `log_level`, `test`;
+//! - [`BootArgs::parse`]`(&str) -> BootArgs<'_>`; fields `log_level`, `test`,
+//!   `dom0_mem_mib`, `slice_us`, `dom0_cmdline` (what follows `--`);
 //!   [`BootArgs::unknown`] for the words to warn about.
 //! - [`TestHook`]: `hyp.test=` values used by the integration tests.
 //!
@@ -31,6 +32,12 @@ pub struct BootArgs<'a> {
     pub log_level: LevelFilter,
     /// `hyp.test=...`, if given.
     pub test: Option<TestHook>,
+    /// `dom0_mem=<MiB>`: dom0's RAM.
+    pub dom0_mem_mib: Option<u64>,
+    /// `sched.slice_us=<us>`: the scheduler's time slice.
+    pub slice_us: Option<u64>,
+    /// Everything after a `--` word: dom0's command line (not parsed here).
+    pub dom0_cmdline: &'a str,
     unknown: FixedList<&'a str, MAX_UNKNOWN>,
     unknown_dropped: usize,
 }
@@ -43,12 +50,31 @@ impl<'a> BootArgs<'a> {
         let mut args = Self {
             log_level: LevelFilter::Info,
             test: None,
+            dom0_mem_mib: None,
+            slice_us: None,
+            dom0_cmdline: "",
             unknown: FixedList::new(),
             unknown_dropped: 0,
         };
-        for word in cmdline.split_ascii_whitespace() {
+        // Words after `--` belong to dom0 (like Linux's `--` for init).
+        let (ours, dom0) = match cmdline.strip_prefix("--") {
+            Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => ("", rest),
+            _ => cmdline
+                .split_once(" -- ")
+                .unwrap_or(match cmdline.strip_suffix(" --") {
+                    Some(head) => (head, ""),
+                    None => (cmdline, ""),
+                }),
+        };
+        args.dom0_cmdline = dom0.trim();
+        let positive = |v: &str| v.parse::<u64>().ok().filter(|&n| n > 0);
+        for word in ours.split_ascii_whitespace() {
             let understood = match word.split_once('=') {
                 Some(("loglevel", v)) => parse_level(v).map(|l| args.log_level = l).is_some(),
+                Some(("dom0_mem", v)) => positive(v).map(|n| args.dom0_mem_mib = Some(n)).is_some(),
+                Some(("sched.slice_us", v)) => {
+                    positive(v).map(|n| args.slice_us = Some(n)).is_some()
+                }
                 Some(("hyp.test", "fault")) => {
                     args.test = Some(TestHook::Fault);
                     true
@@ -160,5 +186,23 @@ mod tests {
         assert_eq!(a.unknown().len(), MAX_UNKNOWN);
         assert_eq!(a.unknown()[7], "h");
         assert_eq!(a.unknown_dropped(), 3);
+    }
+
+    #[test]
+    fn dom0_words_follow_the_double_dash() {
+        let a = BootArgs::parse("loglevel=warn dom0_mem=32 -- dom0.shell x=1");
+        assert_eq!((a.log_level, a.dom0_mem_mib), (LevelFilter::Warn, Some(32)));
+        assert_eq!(a.dom0_cmdline, "dom0.shell x=1");
+        assert!(a.unknown().is_empty(), "dom0's words are not ours");
+        assert_eq!(
+            BootArgs::parse("-- dom0.cycles=2").dom0_cmdline,
+            "dom0.cycles=2"
+        );
+        assert_eq!(BootArgs::parse("sched.slice_us=500 --").slice_us, Some(500));
+        let bad = BootArgs::parse("dom0_mem=0 sched.slice_us=x");
+        assert_eq!(
+            (bad.dom0_mem_mib, bad.slice_us, bad.unknown().len()),
+            (None, None, 2)
+        );
     }
 }

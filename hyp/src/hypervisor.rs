@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use tern_abi::domctl::DomainId;
 
+use crate::console_in::{self, ConsoleInput};
 use crate::domain::table::DomainTable;
 use crate::physmem::{FrameSource, PhysMem};
 
@@ -23,6 +24,31 @@ pub struct Module<'a> {
 pub trait ConsoleSink: Send {
     /// Writes one complete line of domain `name`'s output (without the newline).
     fn domain_line(&mut self, name: &str, line: &[u8]);
+
+    /// Writes output of the interactive domain (the console input owner, once
+    /// it reads) as it is: no prefix, no line buffering. The default goes
+    /// through the log's raw path, which holds the log lock for the write (so
+    /// it never splits a log line) and keeps the text in the log ring, as the
+    /// board's console keeps everything it shows. Bytes that are not UTF-8
+    /// come out as U+FFFD.
+    fn write_raw(&mut self, bytes: &[u8]) {
+        crate::logger::report(format_args!("{}", Utf8Lossy(bytes)));
+    }
+}
+
+/// Shows bytes as text, replacing what is not UTF-8.
+struct Utf8Lossy<'a>(&'a [u8]);
+
+impl core::fmt::Display for Utf8Lossy<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{fffd}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Longest console line kept before it is flushed without a newline.
@@ -53,8 +79,14 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub ticks_per_s: u64,
     /// Physical CPUs online.
     pub cpus_online: u32,
-    /// CPUs the arch layer must interrupt after this hypercall.
+    /// Event channels, virqs, per-vCPU timers and time pages.
+    pub events: crate::evtchn::Events,
+    /// CPUs the arch layer must interrupt after this hypercall, so that they
+    /// reschedule (a domain they run was paused or is dying, or work appeared
+    /// for idle CPUs).
     pub kick_mask: u64,
+    /// Console input: typed bytes and who receives them.
+    pub console_in: ConsoleInput<'m>,
     lines: Vec<LineBuffer>,
 }
 
@@ -75,7 +107,9 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             console,
             ticks_per_s,
             cpus_online: 1,
+            events: crate::evtchn::Events::new(),
             kick_mask: 0,
+            console_in: ConsoleInput::new(console_in::registered_source()),
             lines: Vec::new(),
         }
     }
@@ -123,7 +157,9 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
         }
     }
 
-    /// Destroys a domain, flushing its console first.
+    /// Destroys a domain, flushing its console first. A domain with a vCPU
+    /// still on a CPU is marked dying and those CPUs are kicked; the call
+    /// returns `Busy` and succeeds once retried after they let go of it.
     pub fn destroy_domain(&mut self, id: DomainId) -> Result<(), tern_abi::Error> {
         let d = self.domains.get_mut(id)?;
         let running = d.running_cpus();
@@ -133,6 +169,9 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             return Err(tern_abi::Error::Busy);
         }
         self.console_flush(id);
-        self.domains.destroy(id, &mut self.frames, self.mem)
+        self.domains.destroy(id, &mut self.frames, self.mem)?;
+        // After the RAM is gone: `Events` never touches a dead domain's pages.
+        self.events.destroy_domain(id);
+        Ok(())
     }
 }

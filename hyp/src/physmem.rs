@@ -22,6 +22,20 @@ pub trait PhysMem {
     /// A pointer through which the hypervisor edits the translation table page
     /// at `pa` (a frame it allocated for tables and nothing else).
     fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512];
+
+    // Atomic access to words a guest shares with the hypervisor (event
+    // pages, time pages): the guest changes them concurrently from its own
+    // vCPUs, so a plain copy could lose its updates. `pa` is 8-byte aligned.
+
+    /// Reads the 64-bit word at `pa` (acquire).
+    fn load_u64(&self, pa: PhysAddr) -> u64;
+    /// Writes the 64-bit word at `pa` (release: every earlier access of this
+    /// CPU is observed before it).
+    fn store_u64(&self, pa: PhysAddr, value: u64);
+    /// Atomically ORs `bits` into the word at `pa`; returns the old value.
+    fn fetch_or_u64(&self, pa: PhysAddr, bits: u64) -> u64;
+    /// Atomically ANDs `bits` into the word at `pa`; returns the old value.
+    fn fetch_and_u64(&self, pa: PhysAddr, bits: u64) -> u64;
 }
 
 /// A source of physical frames, in power-of-two runs of 4 KiB pages.
@@ -44,6 +58,7 @@ pub mod testing {
     use super::*;
     use crate::addr::PAGE_SIZE;
     use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicU64, Ordering};
     use std::collections::BTreeSet;
     use std::vec;
     use std::vec::Vec;
@@ -109,6 +124,31 @@ pub mod testing {
         fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
             assert!(pa.is_aligned(PAGE_SIZE));
             self.ptr(pa, PAGE_SIZE).cast()
+        }
+        fn load_u64(&self, pa: PhysAddr) -> u64 {
+            self.word(pa).load(Ordering::Acquire)
+        }
+        fn store_u64(&self, pa: PhysAddr, value: u64) {
+            self.word(pa).store(value, Ordering::Release)
+        }
+        fn fetch_or_u64(&self, pa: PhysAddr, bits: u64) -> u64 {
+            self.word(pa).fetch_or(bits, Ordering::AcqRel)
+        }
+        fn fetch_and_u64(&self, pa: PhysAddr, bits: u64) -> u64 {
+            self.word(pa).fetch_and(bits, Ordering::AcqRel)
+        }
+    }
+
+    impl Arena {
+        /// The word at `pa` as an atomic.
+        fn word(&self, pa: PhysAddr) -> &AtomicU64 {
+            assert!(pa.is_aligned(8), "unaligned word {pa:?}");
+            let p = self.ptr(pa, 8).cast::<u64>();
+            // SAFETY: `ptr` checked the 8 bytes are inside the arena's buffer,
+            // which lives as long as `self`; `p` is 8-byte aligned (checked
+            // above, and the buffer is a `Vec<u64>`); all access to arena
+            // memory during a test happens on the arena's thread.
+            unsafe { AtomicU64::from_ptr(p) }
         }
     }
 

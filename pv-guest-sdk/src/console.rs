@@ -1,9 +1,14 @@
-//! Console output over the console-write hypercall: a line buffer and the
-//! `print!`/`println!` macros.
+//! The hypervisor console: output over `console_io write` (a line buffer and
+//! the `print!`/`println!` macros) and input over `console_io read`
+//! ([`read`], [`read_blocking`], [`read_line`]).
 //!
 //! Output is buffered per line so that each hypercall carries a whole line
 //! and lines from different domains interleave at line granularity in the
-//! hypervisor's log.
+//! hypervisor's log. An interactive program calls [`flush`] after a prompt.
+//!
+//! Input reaches only the domain that owns the console input (dom0 for now);
+//! others always read nothing. The hypervisor does not echo: [`read_line`]
+//! echoes for its caller.
 
 use core::fmt;
 
@@ -122,6 +127,123 @@ pub fn emergency_print(args: fmt::Arguments<'_>) {
     buffer.flush(&mut emit);
 }
 
+/// Reads bytes typed on the console into `buf` without waiting; returns how
+/// many (0 when none is pending, when this domain does not own the console
+/// input, or on a hypervisor without console input).
+pub fn read(buf: &mut [u8]) -> usize {
+    let len = buf.len().min(tern_abi::console::READ_MAX as usize);
+    // `buf` is borrowed mutably across the call: the hypervisor writes it.
+    let ipa = crate::hypercall::ipa_of_mut(&mut buf[..len]);
+    match crate::hypercall::call(
+        tern_abi::Call::ConsoleIo,
+        tern_abi::console::Op::Read.raw(),
+        [ipa, len as u64, 0, 0, 0],
+    ) {
+        Ok([n, _, _]) => (n as usize).min(len),
+        Err(_) => 0,
+    }
+}
+
+/// Asks for this domain's console output to go out unprefixed and
+/// unbuffered from now on, if it owns the console input (a `read` of 0
+/// bytes, see `console_io read`), so that a prompt shows before the first
+/// key is typed. Returns nothing: a domain that does not own the input keeps
+/// its prefixed lines.
+pub fn go_interactive() {
+    // A real (in-RAM) address: the hypervisor checks it even for 0 bytes.
+    let mut none = [0u8; 1];
+    read(&mut none[..0]);
+}
+
+/// Reads at least one byte into `buf` (unless it is empty), yielding the
+/// vCPU while nothing is pending. Never returns on a domain that does not
+/// own the console input.
+pub fn read_blocking(buf: &mut [u8]) -> usize {
+    if buf.is_empty() {
+        return 0;
+    }
+    loop {
+        let n = read(buf);
+        if n > 0 {
+            return n;
+        }
+        // ABI-PENDING: a console-input event to block on instead of polling.
+        crate::yield_now();
+    }
+}
+
+/// What [`LineReader::feed`] made of one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cooked {
+    /// Nothing to show (ignored byte, or a full line).
+    Nothing,
+    /// Show this byte (echo of a stored character).
+    Echo(u8),
+    /// Erase the last character on the terminal.
+    Erase,
+    /// The line is complete.
+    Done,
+}
+
+/// A minimal "cooked" line discipline: printable ASCII is stored and
+/// echoed, backspace (`0x08` or `0x7f`) erases, `\r` or `\n` ends the line
+/// (a `\n` right after a `\r` is ignored, so `\r\n` is one Enter). Other
+/// bytes, escape sequences included, are dropped.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    after_cr: bool,
+}
+
+impl LineReader {
+    /// A reader at the start of a line.
+    pub const fn new() -> Self {
+        Self { after_cr: false }
+    }
+
+    /// Applies byte `b` to the line `buf[..*len]`.
+    pub fn feed(&mut self, b: u8, buf: &mut [u8], len: &mut usize) -> Cooked {
+        let after_cr = core::mem::replace(&mut self.after_cr, b == b'\r');
+        match b {
+            b'\n' if after_cr => Cooked::Nothing,
+            b'\r' | b'\n' => Cooked::Done,
+            0x08 | 0x7f if *len > 0 => {
+                *len -= 1;
+                Cooked::Erase
+            }
+            0x20..=0x7e if *len < buf.len() => {
+                buf[*len] = b;
+                *len += 1;
+                Cooked::Echo(b)
+            }
+            _ => Cooked::Nothing,
+        }
+    }
+}
+
+/// Reads one line typed on the console into `buf` (without the line end),
+/// echoing it, with backspace; waits, yielding, until Enter. Characters
+/// beyond `buf.len()` are dropped. Returns the line's length.
+pub fn read_line(buf: &mut [u8]) -> usize {
+    let mut reader = LineReader::new();
+    let mut len = 0;
+    let mut input = [0u8; 16];
+    loop {
+        let n = read_blocking(&mut input);
+        for &b in &input[..n] {
+            match reader.feed(b, buf, &mut len) {
+                Cooked::Nothing => {}
+                Cooked::Echo(c) => _print(format_args!("{}", c as char)),
+                Cooked::Erase => _print(format_args!("\x08 \x08")),
+                Cooked::Done => {
+                    _print(format_args!("\n"));
+                    return len;
+                }
+            }
+        }
+        flush();
+    }
+}
+
 /// Prints to the hypervisor console (buffered until a newline).
 #[macro_export]
 macro_rules! print {
@@ -176,6 +298,40 @@ mod tests {
         lb.flush(&mut |l: &[u8]| out.push(l.to_vec()));
         assert_eq!(out, [b"abc".to_vec()]);
         assert!(lb.pending().is_empty());
+    }
+
+    #[test]
+    fn line_reader_cooks() {
+        let mut r = LineReader::new();
+        let mut buf = [0u8; 4];
+        let mut len = 0;
+        let mut feed = |bytes: &[u8], len: &mut usize| -> Vec<Cooked> {
+            bytes.iter().map(|&b| r.feed(b, &mut buf, len)).collect()
+        };
+        assert_eq!(
+            feed(b"ab\x7fc", &mut len),
+            [
+                Cooked::Echo(b'a'),
+                Cooked::Echo(b'b'),
+                Cooked::Erase,
+                Cooked::Echo(b'c')
+            ]
+        );
+        assert_eq!(len, 2);
+        // Escape sequences and overflow are dropped.
+        assert_eq!(feed(b"\x1b", &mut len), [Cooked::Nothing]);
+        assert_eq!(feed(b"xyz", &mut len)[2], Cooked::Nothing);
+        assert_eq!(len, 4);
+        assert_eq!(feed(b"\r\n", &mut len), [Cooked::Done, Cooked::Nothing]);
+        assert_eq!(feed(b"\n", &mut len), [Cooked::Done]);
+        let mut empty = 0;
+        assert_eq!(feed(b"\x08", &mut empty), [Cooked::Nothing]);
+        assert_eq!(&buf, b"acxy");
+    }
+
+    #[test]
+    fn read_off_target_is_empty() {
+        assert_eq!(read(&mut [0u8; 8]), 0);
     }
 
     #[test]

@@ -35,11 +35,13 @@ mod rt;
 pub mod cmdline;
 pub mod console;
 pub mod domctl;
+pub mod events;
 pub mod exception;
 pub mod heap;
 pub mod hypercall;
 pub mod module;
 mod start_info;
+pub mod time;
 
 pub use hypercall::{block, shutdown, version, yield_now};
 pub use start_info::StartInfo;
@@ -57,10 +59,33 @@ pub fn start_info() -> Option<&'static StartInfo> {
     None
 }
 
-// ABI-PENDING: a guest-side call to start its own secondary vCPUs (today only
-// dom0's `domctl set_vcpu_context` sets a vCPU's entry, and nothing starts it).
-// Until then the SDK runs `main` on the boot vCPU only and reserves no stacks
-// for others.
+// TODO(smp guests): the ABI has `vcpu_op up` to start a secondary vCPU, but
+// the SDK has no safe wrapper yet (it needs a per-vCPU stack and an entry
+// trampoline that sets VBAR_EL1 and CPACR_EL1). Until then the SDK runs
+// `main` on the boot vCPU only and reserves no stacks for others.
+
+/// Runs `f` with IRQs (the event upcall) masked on this vCPU.
+pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "aarch64")]
+    return arch::without_irqs(f);
+    #[cfg(not(target_arch = "aarch64"))]
+    f()
+}
+
+/// Unmasks IRQs on this vCPU: event handlers then run from the upcall
+/// interrupt, whatever the vCPU is doing. Call [`events::init`] first.
+pub fn enable_irqs() {
+    #[cfg(target_arch = "aarch64")]
+    arch::enable_irqs();
+}
+
+/// This vCPU's index within its domain (0 off the target).
+pub fn vcpu_index() -> usize {
+    #[cfg(target_arch = "aarch64")]
+    return arch::vcpu_index();
+    #[cfg(not(target_arch = "aarch64"))]
+    0
+}
 
 /// Parks the calling vCPU forever.
 pub fn halt() -> ! {

@@ -89,6 +89,12 @@ extern "C" fn __pv_rust_exception(index: u64, esr: u64, elr: u64, far: u64) -> !
     crate::hypercall::shutdown(ShutdownReason::Crash)
 }
 
+/// Called by the IRQ vector: the event-channel upcall.
+#[unsafe(no_mangle)]
+extern "C" fn __pv_rust_irq() {
+    crate::events::dispatch();
+}
+
 static PANICKING: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]

@@ -31,5 +31,5 @@ pub use console::Qemu;
 pub use error::Error;
 pub use images::{image, images_dir, target_dir};
 pub use pattern::{Match, Pattern, re};
-pub use qemu::{Board, Entry, QemuBuilder};
+pub use qemu::{Board, Entry, QemuBuilder, rpi4_dtb};
 pub use regex_lite::Regex;

@@ -2,7 +2,7 @@
 
 use crate::console::Qemu;
 use crate::{Error, image};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The emulated board.
@@ -10,6 +10,23 @@ use std::time::Duration;
 pub enum Board {
     /// QEMU's `virt` machine.
     Virt,
+    /// QEMU's `raspi4b`: a Raspberry Pi 4B (BCM2711, 4 Cortex-A72, GIC-400,
+    /// 2 GiB) booting `hyp.bin` as the SD card's `kernel8.img`, with the Pi 4
+    /// device tree ([`rpi4_dtb`]). The machine fixes the CPU model, CPU count
+    /// and RAM, and enters raw images at EL2: the builder's `gic`, `cpu`,
+    /// `smp`, `memory` and `entry` settings do not apply.
+    Rpi4,
+}
+
+/// The Raspberry Pi 4 device tree that `scripts/run.sh --board rpi4` and
+/// `scripts/mksdcard.sh` use: `$RPI4_DTB` if set, else Debian's
+/// `bcm2711-rpi-4-b.dtb` kept in the repository.
+pub fn rpi4_dtb() -> PathBuf {
+    match std::env::var_os("RPI4_DTB") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../hyp/src/platform/testdata/bcm2711-rpi-4-b.dtb"),
+    }
 }
 
 /// At which exception level QEMU enters the hypervisor.
@@ -79,7 +96,7 @@ impl Default for QemuBuilder {
 }
 
 impl QemuBuilder {
-    /// The board (only `virt` today).
+    /// The board (default `virt`).
     pub fn board(mut self, board: Board) -> Self {
         self.board = board;
         self
@@ -153,6 +170,9 @@ impl QemuBuilder {
 
     /// Short description for logs, e.g. `virt gic3 EL2 cortex-a72 smp4`.
     pub fn describe(&self) -> String {
+        if self.board == Board::Rpi4 {
+            return "raspi4b gic2 EL2 cortex-a72 smp4 2G".into();
+        }
         format!(
             "virt gic{} {} {} smp{} {}",
             self.gic,
@@ -166,42 +186,67 @@ impl QemuBuilder {
     /// The program and arguments this builder runs. Fails with
     /// [`Error::MissingImage`] if the images are not built.
     pub fn command_line(&self) -> Result<Vec<String>, Error> {
-        let Board::Virt = self.board;
+        let entry = match self.board {
+            Board::Virt => self.entry,
+            Board::Rpi4 => Entry::El2,
+        };
         let kernel = match &self.kernel {
             Some(k) => k.clone(),
-            None => image(match self.entry {
+            None => image(match entry {
                 Entry::El2 => "hyp.bin",
                 Entry::El3 => "hyp.elf",
             })?,
         };
-        let mut machine = format!("virt,virtualization=on,gic-version={}", self.gic);
-        if self.entry == Entry::El3 {
-            machine.push_str(",secure=on");
+        let mut cmd: Vec<String> = vec!["qemu-system-aarch64".into()];
+        match self.board {
+            Board::Virt => {
+                let mut machine = format!("virt,virtualization=on,gic-version={}", self.gic);
+                if entry == Entry::El3 {
+                    machine.push_str(",secure=on");
+                }
+                cmd.extend(
+                    [
+                        "-machine",
+                        &machine,
+                        "-cpu",
+                        &self.cpu,
+                        "-smp",
+                        &self.smp.to_string(),
+                        "-m",
+                        &self.memory,
+                    ]
+                    .map(String::from),
+                );
+            }
+            Board::Rpi4 => {
+                // raspi4b builds no device tree: it loads the one given,
+                // fills in /memory, /chosen initrd and bootargs, and blanks
+                // the nodes of devices it does not emulate. The first serial
+                // port is the PL011 (uart0), the second the mini UART.
+                let dtb = rpi4_dtb();
+                if !dtb.is_file() {
+                    return Err(Error::MissingImage(dtb));
+                }
+                cmd.extend(["-machine".into(), "raspi4b".into()]);
+                cmd.extend(["-dtb".into(), dtb.display().to_string()]);
+            }
         }
-        let mut cmd: Vec<String> = [
-            "qemu-system-aarch64",
-            "-machine",
-            &machine,
-            "-cpu",
-            &self.cpu,
-            "-smp",
-            &self.smp.to_string(),
-            "-m",
-            &self.memory,
-            // Serial on stdio, no monitor: the console is all the test sees and
-            // writes, and Ctrl-A sequences are not interpreted.
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            // A reset request ends the run instead of booting again.
-            "-no-reboot",
-            "-kernel",
-        ]
-        .map(String::from)
-        .into();
+        cmd.extend(
+            [
+                // Serial on stdio, no monitor: the console is all the test sees and
+                // writes, and Ctrl-A sequences are not interpreted.
+                "-display",
+                "none",
+                "-serial",
+                "stdio",
+                "-monitor",
+                "none",
+                // A reset request ends the run instead of booting again.
+                "-no-reboot",
+                "-kernel",
+            ]
+            .map(String::from),
+        );
         cmd.push(kernel.display().to_string());
         let initrd = match &self.initrd {
             Initrd::Default => image("bundle.cpio").ok(),
@@ -247,5 +292,28 @@ mod tests {
         assert!(s.contains("-append a=1 b"));
         assert!(s.ends_with("-d int"));
         assert!(!s.contains("-initrd"));
+    }
+
+    #[test]
+    fn rpi4_uses_raspi4b_with_the_pi_device_tree() {
+        let cmd = QemuBuilder::default()
+            .board(Board::Rpi4)
+            .entry(Entry::El3)
+            .smp(2)
+            .kernel("/x/hyp.bin")
+            .initrd("/x/bundle.cpio")
+            .command_line()
+            .unwrap();
+        let s = cmd.join(" ");
+        assert!(s.contains("-machine raspi4b -dtb "), "{s}");
+        assert!(s.contains("bcm2711-rpi-4-b.dtb"), "{s}");
+        assert!(
+            s.contains("-kernel /x/hyp.bin -initrd /x/bundle.cpio"),
+            "{s}"
+        );
+        // The machine fixes these: passing them would be refused or wrong.
+        for flag in ["-cpu", "-smp", "-m ", "secure=on", "virtualization"] {
+            assert!(!s.contains(flag), "{flag} in {s}");
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! platform puts there; each has a default for QEMU `virt`.
 #![no_std]
 
+pub mod events;
+
 use core::fmt::Debug;
 use pv_guest_sdk::{ShutdownReason, StartInfo, println};
 

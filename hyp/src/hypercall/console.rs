@@ -1,7 +1,8 @@
-//! `console_io`: early console output, line-buffered per domain.
+//! `console_io`: console output, line-buffered per domain (raw for the
+//! interactive input owner), and console input (`crate::console_in`).
 
 use tern_abi::Error;
-use tern_abi::console::{Op, WRITE_MAX};
+use tern_abi::console::{Op, READ_MAX, WRITE_MAX};
 
 use super::{Args, Next};
 use crate::addr::GuestPhysAddr;
@@ -35,10 +36,41 @@ pub(super) fn console_io<M: PhysMem, F: FrameSource>(
                     GuestPhysAddr(ipa + done),
                     &mut buf[..n],
                 )?;
-                hv.console_write(a.caller, &buf[..n]);
+                if hv.console_in.is_interactive(a.caller) {
+                    hv.console.write_raw(&buf[..n]);
+                } else {
+                    hv.console_write(a.caller, &buf[..n]);
+                }
                 done += n as u64;
             }
             a.ret(1, len);
+            Ok(Next::Resume)
+        }
+        Op::Read => {
+            let (ipa, len) = (a.arg(2), a.arg(3));
+            if len > READ_MAX {
+                return Err(Error::TooBig);
+            }
+            let ram = &hv.domains.get(a.caller)?.ram;
+            if !ram.contains(GuestPhysAddr(ipa), len) {
+                return Err(Error::BadAddress);
+            }
+            let was_interactive = hv.console_in.is_interactive(a.caller);
+            // At most one chunk per call: the rest stays buffered for the next.
+            let mut buf = [0u8; CHUNK];
+            let n = hv
+                .console_in
+                .read(a.caller, &mut buf[..(len as usize).min(CHUNK)]);
+            if !was_interactive && hv.console_in.is_interactive(a.caller) {
+                // Its output turns raw from now on: emit the buffered part
+                // of a line first, so it does not come out after later text.
+                hv.console_flush(a.caller);
+            }
+            hv.domains
+                .get(a.caller)?
+                .ram
+                .write(hv.mem, GuestPhysAddr(ipa), &buf[..n])?;
+            a.ret(1, n as u64);
             Ok(Next::Resume)
         }
     }

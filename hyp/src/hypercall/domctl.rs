@@ -31,6 +31,7 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
             a.ret(3, hv.cpus_online.into());
             Ok(())
         }
+        Op::SetWallclock => super::vcpu::set_wallclock(hv, a),
         _ => {
             let target = DomainId::from_reg(a.arg(2))?;
             hv.domains.get(target)?;
@@ -52,7 +53,12 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
                     let info = hv.domains.get(target)?.info(hv.ticks_per_s);
                     write_out(hv, a.caller, a.arg(3), a.arg(4), &info)
                 }
-                Op::Create | Op::List | Op::Physinfo => unreachable!("handled above"),
+                Op::SchedGet | Op::SchedSet | Op::VcpuAffinity => {
+                    super::vcpu::sched_control(hv, a, op, target)
+                }
+                Op::Create | Op::List | Op::Physinfo | Op::SetWallclock => {
+                    unreachable!("handled above")
+                }
             }
         }
     }?;

@@ -9,11 +9,15 @@
 mod console;
 mod discovery;
 mod domctl;
+mod evtchn;
 mod guest_io;
 mod module;
 mod sched;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_events;
+mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};
 
@@ -66,12 +70,15 @@ type Handler<M, F> = fn(&mut Hypervisor<'_, M, F>, &mut Args) -> Result<Next, Er
 
 impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Major 1's table, indexed by call number (0 is reserved).
-    const V1: [Option<Handler<M, F>>; 5] = [
+    const V1: [Option<Handler<M, F>>; 8] = [
         None,
         Some(console::console_io),
         Some(sched::sched_op),
         Some(domctl::domctl),
         Some(module::module_op),
+        Some(evtchn::evtchn_op),
+        Some(vcpu::vcpu_op),
+        Some(vcpu::time_op),
     ];
 
     /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and
@@ -137,6 +144,8 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 reason.name()
             );
         }
+        self.events
+            .raise_virq(self.mem, DomainId::DOM0, tern_abi::evtchn::Virq::DomExc);
     }
 
     /// Stops a domain after a fault it caused. `what` is a one-line report.
@@ -147,5 +156,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             // A guest's misbehaviour is not a hypervisor error: warn, not error.
             log::warn!("domain {} ({}) crashed: {}", d.name(), id.0, what);
         }
+        self.events
+            .raise_virq(self.mem, DomainId::DOM0, tern_abi::evtchn::Virq::DomExc);
     }
 }

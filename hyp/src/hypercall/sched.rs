@@ -1,4 +1,4 @@
-//! `sched_op`: yield, block, shutdown.
+//! `sched_op`: yield, block, shutdown, poll.
 
 use tern_abi::Error;
 use tern_abi::sched::{Op, ShutdownReason};
@@ -15,6 +15,11 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     match Op::from_reg(a.arg(1))? {
         Op::Yield => Ok(Next::Yield),
         Op::Block => {
+            // An upcall already pending ends the block at once; checked here,
+            // under the hypervisor lock, so an event cannot slip in between.
+            if hv.events.upcall_pending(hv.mem, a.caller, a.vcpu) {
+                return Ok(Next::Resume);
+            }
             hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
             Ok(Next::Block)
         }
@@ -23,5 +28,6 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             hv.shutdown_domain(a.caller, reason);
             Ok(Next::Stop)
         }
+        Op::Poll => super::evtchn::poll(hv, a),
     }
 }

@@ -29,6 +29,12 @@ impl ConsoleSink for Lines {
             .unwrap()
             .push(std::format!("[{name}] {}", String::from_utf8_lossy(line)));
     }
+    fn write_raw(&mut self, bytes: &[u8]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(std::format!("raw {:?}", String::from_utf8_lossy(bytes)));
+    }
 }
 
 /// Scratch area in dom0's RAM the tests pass structures through.
@@ -231,6 +237,60 @@ fn console_lines_are_prefixed_and_flushed_on_shutdown() {
     assert_eq!(
         *w.lines.0.lock().unwrap(),
         ["[domu] hello", "[dom0] dom0 line", "[domu] wor"]
+    );
+}
+
+#[test]
+fn console_read_goes_to_the_owner_and_makes_its_output_raw() {
+    use crate::console_in::{ConsoleInput, testing::FakeUart};
+    let mut w = world();
+    let mut hv = hyp(&mut w, Vec::new());
+    let uart: &'static FakeUart =
+        std::boxed::Box::leak(std::boxed::Box::new(FakeUart::new(b"list\r\x1b[A")));
+    hv.console_in = ConsoleInput::new(Some(uart));
+    let id = u64::from(call::CONSOLE_IO);
+    let (read, write) = (ConsoleOp::Read.raw().into(), ConsoleOp::Write.raw().into());
+    let end = 0x4000_0000 + RAM_PAGES * 4096;
+    // Bad buffers fail before anything is taken from the UART.
+    for (who, ipa, len, e) in [
+        (0, end - 2, 4, Error::BadAddress),
+        (0, 0x0900_0000, 1, Error::BadAddress),
+        (0, u64::MAX - 1, 4, Error::BadAddress),
+        (0, SCRATCH, 4097, Error::TooBig),
+        (1, SCRATCH, 4097, Error::TooBig),
+    ] {
+        assert_eq!(
+            call(&mut hv, who, &[id, read, ipa, len]).0,
+            [err(e), 0, 0, 0]
+        );
+    }
+    assert_eq!(uart.left(), 8);
+    // dom0 says something before it reads: prefixed, held until the newline.
+    put(&hv, 0, SCRATCH, b"boot\ntern# ");
+    assert_eq!(call(&mut hv, 0, &[id, write, SCRATCH, 11]).0, [0, 11, 0, 0]);
+    // A domU is not the input owner: it reads nothing and takes nothing.
+    assert_eq!(call(&mut hv, 1, &[id, read, SCRATCH, 64]).0, [0, 0, 0, 0]);
+    assert_eq!(uart.left(), 8);
+    // dom0 reads in pieces; the rest waits in the hypervisor's ring.
+    assert_eq!(call(&mut hv, 0, &[id, read, SCRATCH, 3]).0, [0, 3, 0, 0]);
+    assert_eq!(get::<[u8; 3]>(&hv, 0, SCRATCH), *b"lis");
+    assert_eq!(call(&mut hv, 0, &[id, read, end - 5, 5]).0, [0, 5, 0, 0]);
+    assert_eq!(get::<[u8; 5]>(&hv, 0, end - 5), *b"t\r\x1b[A");
+    assert_eq!(call(&mut hv, 0, &[id, read, SCRATCH, 64]).0, [0, 0, 0, 0]);
+    assert_eq!(call(&mut hv, 0, &[id, read, SCRATCH, 0]).0, [0, 0, 0, 0]);
+    // dom0's output is now raw; the domU's stays prefixed and line-buffered.
+    put(&hv, 0, SCRATCH, b"x\x08");
+    assert_eq!(call(&mut hv, 0, &[id, write, SCRATCH, 2]).0, [0, 2, 0, 0]);
+    put(&hv, 1, SCRATCH, b"hi\n");
+    assert_eq!(call(&mut hv, 1, &[id, write, SCRATCH, 3]).0, [0, 3, 0, 0]);
+    assert_eq!(
+        *w.lines.0.lock().unwrap(),
+        [
+            "[dom0] boot",
+            "[dom0] tern# ",
+            "raw \"x\\u{8}\"",
+            "[domu] hi"
+        ]
     );
 }
 

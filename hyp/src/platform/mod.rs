@@ -192,6 +192,12 @@ pub struct Platform<'a> {
     pub bootargs: &'a str,
     /// `/chosen` `linux,initrd-start` .. `linux,initrd-end`.
     pub initrd: Option<PhysRange>,
+    /// The BCM2835-family power manager with its reset watchdog (`pm` registers,
+    /// first `reg` of `brcm,bcm2835-pm-wdt` / `brcm,bcm2835-pm`): how a
+    /// Raspberry Pi, which has no PSCI, resets and powers off.
+    pub pm_watchdog: Option<PhysRange>,
+    /// The BCM2711 GPIO block (`brcm,bcm2711-gpio`): pin functions and pulls.
+    pub bcm2711_gpio: Option<PhysRange>,
 }
 
 impl<'a> Platform<'a> {
@@ -210,6 +216,8 @@ impl<'a> Platform<'a> {
                 timer: None,
                 bootargs: "",
                 initrd: None,
+                pm_watchdog: None,
+                bcm2711_gpio: None,
             },
             stdout_path: None,
             first_pl011: None,
@@ -311,6 +319,9 @@ struct Collector<'a> {
 
 /// PSCI binding compatible strings (Linux `arm,psci.yaml`).
 const PSCI_COMPATIBLE: [&str; 3] = ["arm,psci", "arm,psci-0.2", "arm,psci-1.0"];
+/// Power managers with the BCM2835 reset watchdog (Linux bindings
+/// `brcm,bcm2835-pm.yaml`, and the older `brcm,bcm2835-pm-wdt` one).
+const PM_WATCHDOG_COMPATIBLE: [&str; 2] = ["brcm,bcm2835-pm-wdt", "brcm,bcm2835-pm"];
 /// GICv2-architecture distributors we drive.
 const GICV2_COMPATIBLE: [&str; 3] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a7-gic"];
 
@@ -415,6 +426,13 @@ impl<'a> Visitor<'a> for Collector<'a> {
                     maintenance: irqs,
                 });
             }
+        }
+        if PM_WATCHDOG_COMPATIBLE.iter().any(|c| n.is_compatible(c)) && self.p.pm_watchdog.is_none()
+        {
+            self.p.pm_watchdog = reg_at(n, anc, 0);
+        }
+        if n.is_compatible("brcm,bcm2711-gpio") && self.p.bcm2711_gpio.is_none() {
+            self.p.bcm2711_gpio = reg_at(n, anc, 0);
         }
         let kind = if n.is_compatible("arm,pl011") {
             Some(UartKind::Pl011)

@@ -167,6 +167,9 @@ fn raspberry_pi_4() {
     assert_eq!(p.timer, Some(VIRT_TIMER));
     assert_eq!(p.bootargs, "");
     assert_eq!(p.initrd, None);
+    // The power manager's `pm` registers and the GPIO block, both under /soc.
+    assert_eq!(p.pm_watchdog, Some(r(0xfe10_0000, 0x114)));
+    assert_eq!(p.bcm2711_gpio, Some(r(0xfe20_0000, 0xb4)));
 }
 
 #[test]

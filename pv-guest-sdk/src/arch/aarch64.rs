@@ -6,7 +6,9 @@
 //! size, PC = ELF entry. With the MMU off VA == IPA, so symbol addresses taken
 //! with `adrp`/`add` are the IPAs the linker script placed them at.
 
-use aarch64_cpu::registers::CPACR_EL1;
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTVCT_EL0, CPACR_EL1, DAIF, MPIDR_EL1, ReadWriteable, Readable, Writeable,
+};
 use core::arch::{asm, global_asm};
 
 // `_start` lives in `.text.boot`, which the SDK's linker script keeps first at
@@ -61,9 +63,96 @@ _start:
 __pv_vectors:
     .irp idx, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
     .balign 0x80
+    // IRQs from EL1 (entries 1 and 5, SP_EL0 or SP_EL1 in use) are the
+    // event-channel upcall: handled and returned from. Anything else is
+    // fatal.
+    .if \idx == 1
+    b       __pv_irq
+    .elseif \idx == 5
+    b       __pv_irq
+    .else
     mov     x0, #\idx
     b       __pv_vector_common
+    .endif
     .endr
+
+    // The upcall: save everything the Rust handler may clobber (the
+    // caller-saved x registers; all of V0..V31, since only the low halves of
+    // V8..V15 are callee-saved; FPCR/FPSR; ELR/SPSR, which any exception
+    // taken inside the handler would overwrite), call `__pv_rust_irq`,
+    // restore, return. The frame is 720 bytes, a multiple of 16, so SP stays
+    // aligned.
+__pv_irq:
+    sub     sp, sp, #720
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x29, [sp, #144]
+    mrs     x0, elr_el1
+    stp     x30, x0, [sp, #160]
+    mrs     x0, spsr_el1
+    mrs     x1, fpcr
+    stp     x0, x1, [sp, #176]
+    mrs     x0, fpsr
+    stp     x0, xzr, [sp, #192]
+    stp     q0, q1, [sp, #208]
+    stp     q2, q3, [sp, #240]
+    stp     q4, q5, [sp, #272]
+    stp     q6, q7, [sp, #304]
+    stp     q8, q9, [sp, #336]
+    stp     q10, q11, [sp, #368]
+    stp     q12, q13, [sp, #400]
+    stp     q14, q15, [sp, #432]
+    stp     q16, q17, [sp, #464]
+    stp     q18, q19, [sp, #496]
+    stp     q20, q21, [sp, #528]
+    stp     q22, q23, [sp, #560]
+    stp     q24, q25, [sp, #592]
+    stp     q26, q27, [sp, #624]
+    stp     q28, q29, [sp, #656]
+    stp     q30, q31, [sp, #688]
+    bl      __pv_rust_irq
+    ldp     q0, q1, [sp, #208]
+    ldp     q2, q3, [sp, #240]
+    ldp     q4, q5, [sp, #272]
+    ldp     q6, q7, [sp, #304]
+    ldp     q8, q9, [sp, #336]
+    ldp     q10, q11, [sp, #368]
+    ldp     q12, q13, [sp, #400]
+    ldp     q14, q15, [sp, #432]
+    ldp     q16, q17, [sp, #464]
+    ldp     q18, q19, [sp, #496]
+    ldp     q20, q21, [sp, #528]
+    ldp     q22, q23, [sp, #560]
+    ldp     q24, q25, [sp, #592]
+    ldp     q26, q27, [sp, #624]
+    ldp     q28, q29, [sp, #656]
+    ldp     q30, q31, [sp, #688]
+    ldp     x0, xzr, [sp, #192]
+    msr     fpsr, x0
+    ldp     x0, x1, [sp, #176]
+    msr     spsr_el1, x0
+    msr     fpcr, x1
+    ldp     x30, x0, [sp, #160]
+    msr     elr_el1, x0
+    ldp     x18, x29, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #720
+    eret
 
 __pv_vector_common:
     // Any exception is fatal for an SDK guest. Switch to a dedicated stack so a
@@ -118,4 +207,38 @@ pub fn halt() -> ! {
         // registers.
         unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) };
     }
+}
+
+/// Runs `f` with IRQs (the event upcall) masked on this vCPU, restoring the
+/// previous mask afterwards. Used where thread code shares state with the
+/// upcall handler of the same vCPU.
+pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {
+    let saved = DAIF.get();
+    DAIF.modify(DAIF::I::Masked);
+    let r = f();
+    DAIF.set(saved);
+    r
+}
+
+/// Unmasks IRQs: from now on the upcall interrupts whatever runs.
+pub fn enable_irqs() {
+    DAIF.modify(DAIF::I::Unmasked);
+}
+
+/// The virtual counter, `CNTVCT_EL0` (Arm ARM D11.2.4), read after an `isb`
+/// so it is not sampled ahead of earlier instructions.
+pub fn counter() -> u64 {
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    CNTVCT_EL0.get()
+}
+
+/// The counter frequency, `CNTFRQ_EL0`, in ticks per second.
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// This vCPU's index: the hypervisor puts it in `MPIDR_EL1.Aff0`
+/// (specs/hypercalls.md, `vcpu_op up`).
+pub fn vcpu_index() -> usize {
+    MPIDR_EL1.read(MPIDR_EL1::Aff0) as usize
 }

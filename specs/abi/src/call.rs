@@ -139,6 +139,12 @@ abi_enum! {
         Domctl = 3 => "domctl",
         /// `module_op`: the boot modules, dom0 only (control ABI). `x1` = [`crate::module::Op`].
         ModuleOp = 4 => "module_op",
+        /// `evtchn_op`: the calling domain's event channels. `x1` = [`crate::evtchn::Op`].
+        EvtchnOp = 5 => "evtchn_op",
+        /// `vcpu_op`: the calling domain's own vCPUs. `x1` = [`crate::vcpu::Op`].
+        VcpuOp = 6 => "vcpu_op",
+        /// `time_op`: the one-shot timer and the time page. `x1` = [`crate::time::Op`].
+        TimeOp = 7 => "time_op",
     }
 }
 
@@ -163,7 +169,9 @@ impl Call {
     /// Who may make this call. Every sub-operation of a call shares it.
     pub const fn caller(self) -> Caller {
         match self {
-            Self::ConsoleIo | Self::SchedOp => Caller::Any,
+            Self::ConsoleIo | Self::SchedOp | Self::EvtchnOp | Self::VcpuOp | Self::TimeOp => {
+                Caller::Any
+            }
             Self::Domctl | Self::ModuleOp => Caller::Dom0,
         }
     }
@@ -177,6 +185,12 @@ pub const SCHED_OP: u32 = Call::SchedOp.function_id();
 pub const DOMCTL: u32 = Call::Domctl.function_id();
 /// Function id of [`Call::ModuleOp`].
 pub const MODULE_OP: u32 = Call::ModuleOp.function_id();
+/// Function id of [`Call::EvtchnOp`].
+pub const EVTCHN_OP: u32 = Call::EvtchnOp.function_id();
+/// Function id of [`Call::VcpuOp`].
+pub const VCPU_OP: u32 = Call::VcpuOp.function_id();
+/// Function id of [`Call::TimeOp`].
+pub const TIME_OP: u32 = Call::TimeOp.function_id();
 
 /// Who may make a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,6 +2,12 @@
 //!
 //! Output goes to the hypervisor's UART, prefixed per line with the domain's
 //! name by the hypervisor. Any domain may write.
+//!
+//! Input typed on the physical console goes to one domain at a time, the
+//! input owner: dom0 for now (the console back-end will route it to the
+//! domain attached to the console). Other domains read nothing. Once the owner
+//! has read, its output is written as it is, unprefixed and unbuffered, so an
+//! interactive program (dom0's shell) can show a prompt and echo what is typed.
 
 use crate::Error;
 use crate::call::Call;
@@ -9,6 +15,10 @@ use crate::spec::{CallSpec, SubOpSpec};
 
 /// Largest `len` accepted by [`Op::Write`], in bytes.
 pub const WRITE_MAX: u64 = 4096;
+
+/// Largest `len` accepted by [`Op::Read`], in bytes: the same limit as
+/// [`WRITE_MAX`], so the spec has one console limit.
+pub const READ_MAX: u64 = WRITE_MAX;
 
 abi_enum! {
     /// Sub-operations of `console_io`, in `x1`.
@@ -23,6 +33,18 @@ abi_enum! {
         /// Errors: [`Error::BadAddress`] if the range is not in the caller's RAM,
         /// [`Error::TooBig`] if `x3 > WRITE_MAX`.
         Write = 0 => "write",
+        /// Read bytes typed on the console, without waiting.
+        ///
+        /// - `x2` = IPA of the buffer, in the caller's RAM (any alignment; may
+        ///   cross pages).
+        /// - `x3` = its length, `0..=`[`READ_MAX`].
+        ///
+        /// Returns `x1` = bytes read, `0..=x3`; 0 when nothing is pending or
+        /// the caller does not own the console input. Bytes are raw: no echo,
+        /// no line editing, `\r` for Enter on a terminal.
+        /// Errors: [`Error::BadAddress`] if the range is not in the caller's RAM,
+        /// [`Error::TooBig`] if `x3 > READ_MAX`.
+        Read = 1 => "read",
     }
 }
 
@@ -32,13 +54,22 @@ pub const SPEC: CallSpec = CallSpec {
     major: Call::MAJOR,
     call: Call::ConsoleIo.raw(),
     caller: Call::ConsoleIo.caller(),
-    sub_ops: &[SubOpSpec {
-        name: Op::Write.name(),
-        value: Some(Op::Write.raw()),
-        args: &["x2=buf", "x3=len"],
-        returns: &["x1=written"],
-        errors: &[Error::BadAddress, Error::TooBig],
-    }],
+    sub_ops: &[
+        SubOpSpec {
+            name: Op::Write.name(),
+            value: Some(Op::Write.raw()),
+            args: &["x2=buf", "x3=len"],
+            returns: &["x1=written"],
+            errors: &[Error::BadAddress, Error::TooBig],
+        },
+        SubOpSpec {
+            name: Op::Read.name(),
+            value: Some(Op::Read.raw()),
+            args: &["x2=buf", "x3=len"],
+            returns: &["x1=read"],
+            errors: &[Error::BadAddress, Error::TooBig],
+        },
+    ],
 };
 
 #[cfg(test)]

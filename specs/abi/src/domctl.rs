@@ -144,8 +144,45 @@ abi_enum! {
         /// every page not held by a domain (RAM or stage-2 tables), so it
         /// returns to the same value when a domain is destroyed.
         Physinfo = 10 => "physinfo",
+        /// Read a domain's scheduling parameters.
+        ///
+        /// - `x2` = domain id.
+        ///
+        /// Returns `x1` = weight, `x2` = cap (percent of one CPU, 0 = none).
+        /// Errors: `NoSuchDomain`.
+        SchedGet = 11 => "sched_get",
+        /// Set a domain's scheduling parameters.
+        ///
+        /// - `x2` = domain id. `x3` = weight, `1..=`[`SCHED_WEIGHT_MAX`].
+        ///   `x4` = cap in percent of one CPU: 0 (none) or
+        ///   `1..=100 *` the domain's vCPUs.
+        ///
+        /// Errors: `NoSuchDomain`, `InvalidArgument`.
+        SchedSet = 12 => "sched_set",
+        /// Restrict one vCPU of a domain to a set of physical CPUs.
+        ///
+        /// - `x2` = domain id. `x3` = vCPU index. `x4` = CPU mask: bit `n`
+        ///   allows physical CPU `n`; at least one online CPU.
+        ///
+        /// Returns `x1` = the mask in force before. Errors: `NoSuchDomain`,
+        /// `NotFound` (no such vCPU), `InvalidArgument` (no online CPU in
+        /// the mask).
+        VcpuAffinity = 13 => "vcpu_affinity",
+        /// Set the wall clock every domain's time page publishes.
+        ///
+        /// - `x2` = seconds since 1970-01-01T00:00:00Z. `x3` = nanoseconds,
+        ///   below 1,000,000,000. `x4` = the value of dom0's virtual counter
+        ///   at which that was the time.
+        ///
+        /// Errors: `InvalidArgument` (nanoseconds out of range).
+        SetWallclock = 14 => "set_wallclock",
     }
 }
+
+/// Weight of a domain that was never given one (`sched_get`).
+pub const SCHED_WEIGHT_DEFAULT: u64 = 256;
+/// Largest weight `sched_set` accepts.
+pub const SCHED_WEIGHT_MAX: u64 = 65535;
 
 abi_enum! {
     /// The state of a domain (`DomainInfo::state`).
@@ -417,6 +454,43 @@ pub const SPEC: CallSpec = CallSpec {
             args: &[],
             returns: &["x1=total_pages", "x2=free_pages", "x3=cpus"],
             errors: &[Error::PermissionDenied],
+        },
+        SubOpSpec {
+            name: Op::SchedGet.name(),
+            value: Some(Op::SchedGet.raw()),
+            args: &["x2=domid"],
+            returns: &["x1=weight", "x2=cap"],
+            errors: &[Error::PermissionDenied, Error::NoSuchDomain],
+        },
+        SubOpSpec {
+            name: Op::SchedSet.name(),
+            value: Some(Op::SchedSet.raw()),
+            args: &["x2=domid", "x3=weight", "x4=cap"],
+            returns: &[],
+            errors: &[
+                Error::PermissionDenied,
+                Error::NoSuchDomain,
+                Error::InvalidArgument,
+            ],
+        },
+        SubOpSpec {
+            name: Op::VcpuAffinity.name(),
+            value: Some(Op::VcpuAffinity.raw()),
+            args: &["x2=domid", "x3=vcpu", "x4=cpus"],
+            returns: &["x1=old_cpus"],
+            errors: &[
+                Error::PermissionDenied,
+                Error::NoSuchDomain,
+                Error::NotFound,
+                Error::InvalidArgument,
+            ],
+        },
+        SubOpSpec {
+            name: Op::SetWallclock.name(),
+            value: Some(Op::SetWallclock.raw()),
+            args: &["x2=sec", "x3=nsec", "x4=counter"],
+            returns: &[],
+            errors: &[Error::PermissionDenied, Error::InvalidArgument],
         },
     ],
 };

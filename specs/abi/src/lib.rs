@@ -12,7 +12,7 @@
 //! | [`error`] | [`Error`], the negative status codes, and [`status_to_result`] |
 //! | [`version`] | [`Version`], [`GUEST_ABI`], [`CONTROL_ABI`], [`Features`] |
 //! | [`smccc`] | the standard SMCCC queries the hypervisor answers and tern's UID |
-//! | [`console`], [`sched`], [`domctl`], [`module`] | sub-operations, argument registers and structures of each family |
+//! | [`console`], [`sched`], [`domctl`], [`module`], [`evtchn`], [`vcpu`], [`time`] | sub-operations, argument registers and structures of each family |
 //! | [`start_info`] | [`StartInfo`], the page handed to every guest in `x0` |
 //! | [`layout`] | the guest-physical memory map and the vCPU entry state |
 //! | [`spec`] | enumerable descriptions (calls, sub-ops, layouts) the spec test compares with `specs/` |
@@ -30,6 +30,7 @@ pub mod call;
 pub mod console;
 pub mod domctl;
 pub mod error;
+pub mod evtchn;
 pub mod layout;
 pub mod module;
 pub mod sched;
@@ -37,6 +38,8 @@ pub mod smccc;
 pub mod spec;
 pub mod start_info;
 pub mod strings;
+pub mod time;
+pub mod vcpu;
 pub mod version;
 
 pub use call::{Call, Caller, decode, function_id};

@@ -26,8 +26,27 @@ abi_enum! {
         /// (for dom0 itself, the hypervisor powers off or resets the machine).
         /// Errors: [`Error::InvalidArgument`] for an unknown reason.
         Shutdown = 2 => "shutdown",
+        /// Block the calling vCPU until one of the given event-channel ports
+        /// of its domain is pending (masked or not), or until a deadline.
+        ///
+        /// - `x2` = IPA of an array of `u32` port numbers, 4-byte aligned.
+        /// - `x3` = number of ports, `1..=`[`POLL_MAX`].
+        /// - `x4` = deadline: a value of the caller's virtual counter; 0 for
+        ///   none.
+        ///
+        /// Returns at once if a listed port is already pending. Returns 0
+        /// when it wakes, whatever woke it (a listed port, the deadline, or
+        /// an upcall for this vCPU): the caller reads the pending bits to
+        /// learn which.
+        /// Errors: `BadAddress`, `InvalidArgument` (count 0, a port out of
+        /// range), `TooBig` (count above `POLL_MAX`), `NotFound` (a port is
+        /// free), `InvalidState` (no event page).
+        Poll = 3 => "poll",
     }
 }
+
+/// Most ports one [`Op::Poll`] may list.
+pub const POLL_MAX: u64 = 128;
 
 abi_enum! {
     /// Why a domain shut down: `x2` of [`Op::Shutdown`], and
@@ -69,6 +88,19 @@ pub const SPEC: CallSpec = CallSpec {
             args: &["x2=reason"],
             returns: &[],
             errors: &[Error::InvalidArgument],
+        },
+        SubOpSpec {
+            name: Op::Poll.name(),
+            value: Some(Op::Poll.raw()),
+            args: &["x2=ports", "x3=count", "x4=deadline"],
+            returns: &[],
+            errors: &[
+                Error::BadAddress,
+                Error::InvalidArgument,
+                Error::TooBig,
+                Error::NotFound,
+                Error::InvalidState,
+            ],
         },
     ],
 };

@@ -147,6 +147,16 @@ pub const ENUMS: &[EnumDesc] = &[
         values: crate::domctl::DomainFlags::BITS,
     },
     EnumDesc {
+        name: "PortState",
+        kind: EnumKind::Enum,
+        values: crate::evtchn::PortState::VALUES,
+    },
+    EnumDesc {
+        name: "Virq",
+        kind: EnumKind::Enum,
+        values: crate::evtchn::Virq::VALUES,
+    },
+    EnumDesc {
         name: "Features",
         kind: EnumKind::Flags,
         values: crate::version::Features::BITS,
@@ -160,6 +170,9 @@ pub const CALLS: &[CallSpec] = &[
     crate::sched::SPEC,
     crate::domctl::SPEC,
     crate::module::SPEC,
+    crate::evtchn::SPEC,
+    crate::vcpu::SPEC,
+    crate::time::SPEC,
 ];
 
 /// Every shared structure.
@@ -169,6 +182,9 @@ pub const LAYOUTS: &[LayoutDesc] = &[
     crate::domctl::VCPU_ENTRY_LAYOUT,
     crate::domctl::DOMAIN_INFO_LAYOUT,
     crate::module::MODULE_INFO_LAYOUT,
+    crate::evtchn::EVENT_PAGE_LAYOUT,
+    crate::evtchn::VCPU_EVENTS_LAYOUT,
+    crate::time::TIME_INFO_LAYOUT,
 ];
 
 /// Named constants that `specs/` states numerically (memory map, limits, magic
@@ -191,6 +207,11 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("MODULE_NAME_MAX", crate::module::NAME_MAX as u64),
     ("CMDLINE_MAX", crate::strings::CMDLINE_MAX as u64),
     ("START_INFO_MAGIC", crate::start_info::START_INFO_MAGIC),
+    ("NR_PORTS", crate::evtchn::NR_PORTS as u64),
+    ("EVENT_VCPUS", crate::evtchn::EVENT_VCPUS as u64),
+    ("POLL_MAX", crate::sched::POLL_MAX),
+    ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
+    ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),
     ("SMCCC_VERSION", crate::smccc::SMCCC_VERSION as u64),
     (
         "SMCCC_ARCH_FEATURES",

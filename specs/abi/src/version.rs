@@ -71,6 +71,13 @@ abi_flags! {
         const DOMCTL = 2 => "domctl";
         /// `module_op` is available (dom0 only).
         const MODULE = 3 => "module";
+        /// `evtchn_op` is available and events are delivered with the upcall
+        /// interrupt.
+        const EVTCHN = 4 => "evtchn";
+        /// `vcpu_op` is available.
+        const VCPU = 5 => "vcpu";
+        /// `time_op` is available and its timer raises `Virq::Timer`.
+        const TIME = 6 => "time";
     }
 }
 
@@ -94,7 +101,7 @@ mod tests {
         let f = Features::CONSOLE | Features::SCHED;
         assert!(f.contains(Features::CONSOLE));
         assert!(!f.contains(Features::DOMCTL));
-        assert_eq!(Features::KNOWN.bits(), 0xf);
+        assert_eq!(Features::KNOWN.bits(), 0x7f);
         assert_eq!(Features::from_bits(1 << 10), None);
     }
 }

@@ -83,6 +83,21 @@ fn dtb_slice() -> Option<&'static [u8]> {
     Some(unsafe { core::slice::from_raw_parts(addr as *const u8, size as usize) })
 }
 
+/// Squeezes `FDT_NOP` tokens out of the DTB, in place, before anything parses
+/// it: the `fdt` crate cannot skip them everywhere (see `crate::fdt_nops`).
+/// A blob it cannot process is left as it is for the parser to judge.
+fn strip_dtb_nops() {
+    let Some(len) = dtb_slice().map(<[u8]>::len) else {
+        return;
+    };
+    let addr = DTB.load(Ordering::Relaxed);
+    // SAFETY: `dtb_slice` found a blob of `len` bytes at `addr`, in RAM the
+    // loader gave us; the boot CPU runs alone with its MMU off, and no
+    // reference to the blob exists yet (`dtb_slice` results are taken after).
+    let blob = unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) };
+    let _ = crate::fdt_nops::strip_nops(blob);
+}
+
 /// Called by `primary_entry` once relocated, with a stack. Returns 1 when the
 /// caller must `eret` (entered at EL3; ELR/SPSR set for `el2_entry`), 0 at EL2.
 #[unsafe(no_mangle)]
@@ -140,6 +155,7 @@ extern "C" fn primary_early() -> ! {
     init_el2_regs();
     percpu::init_this_cpu(CpuIndex::BOOT);
     vectors::install();
+    strip_dtb_nops();
     let Some(dtb) = dtb_slice() else {
         // No device tree: no UART to report on. Nothing more can be done.
         cpu::halt()
@@ -150,6 +166,9 @@ extern "C" fn primary_early() -> ! {
     if mmu::init_boot_cpu(&platform.memory, &mmio_frames(&platform)).is_err() {
         cpu::halt()
     }
+    // Board set-up the device tree calls for, before the console is used.
+    crate::drivers::bcm2711_gpio::console_setup(&platform);
+    crate::power::init(&platform);
     let dtb_range = PhysRange::from_base_size(dtb.as_ptr() as u64, dtb.len() as u64);
     crate::boot::primary_main(BootInfo {
         dtb,
@@ -185,6 +204,14 @@ fn mmio_frames(platform: &Platform<'_>) -> FixedList<PhysRange, 16> {
             }
         }
         None => {}
+    }
+    // Raspberry Pi: the power manager (reset, power-off) and the GPIO block
+    // (console pins).
+    for r in [platform.pm_watchdog, platform.bcm2711_gpio]
+        .into_iter()
+        .flatten()
+    {
+        add(r);
     }
     frames
 }

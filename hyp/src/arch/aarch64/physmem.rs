@@ -2,6 +2,7 @@
 //! a physical address is a pointer.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
@@ -71,4 +72,27 @@ impl PhysMem for IdentityMem {
     fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
         pa.0 as *mut [u64; 512]
     }
+    fn load_u64(&self, pa: PhysAddr) -> u64 {
+        word(pa).load(Ordering::Acquire)
+    }
+    fn store_u64(&self, pa: PhysAddr, value: u64) {
+        word(pa).store(value, Ordering::Release)
+    }
+    fn fetch_or_u64(&self, pa: PhysAddr, bits: u64) -> u64 {
+        word(pa).fetch_or(bits, Ordering::AcqRel)
+    }
+    fn fetch_and_u64(&self, pa: PhysAddr, bits: u64) -> u64 {
+        word(pa).fetch_and(bits, Ordering::AcqRel)
+    }
+}
+
+/// The identity-mapped word at `pa`, as an atomic the guest shares with us.
+fn word(pa: PhysAddr) -> &'static AtomicU64 {
+    debug_assert!(pa.is_aligned(8));
+    // SAFETY: callers pass an 8-byte aligned word inside a frame of a live
+    // domain's RAM (checked against that RAM when the guest registered the
+    // page), mapped read-write, Normal write-back, at its physical address.
+    // Other observers (the guest) touch it only with single-copy-atomic
+    // 64-bit accesses, as `AtomicU64` requires.
+    unsafe { AtomicU64::from_ptr(pa.0 as *mut u64) }
 }

@@ -119,12 +119,8 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
     }
-    let slice_us = boot
-        .bootargs
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("sched.slice_us="))
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&us| us > 0)
+    let slice_us = crate::bootargs::BootArgs::parse(boot.bootargs)
+        .slice_us
         .unwrap_or(DEFAULT_SLICE_US);
     *STATE.lock() = Some(State {
         hv,
@@ -242,16 +238,9 @@ fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
 }
 
 fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
-    let mib = bootargs
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("dom0_mem="))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(DOM0_DEFAULT_MIB);
-    // dom0's command line is whatever follows a `--` word.
-    let cmdline = match bootargs.strip_prefix("--") {
-        Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim(),
-        _ => bootargs.split_once(" -- ").map_or("", |(_, c)| c.trim()),
-    };
+    let args = crate::bootargs::BootArgs::parse(bootargs);
+    let mib = args.dom0_mem_mib.unwrap_or(DOM0_DEFAULT_MIB);
+    let cmdline = args.dom0_cmdline;
     let cfg = DomainConfig {
         name: b"dom0",
         pages: mib * (1 << 20) / PAGE_SIZE,
@@ -483,12 +472,12 @@ fn dom0_stopped(st: &State) {
     match life {
         Ok(Lifecycle::Shutdown(ShutdownReason::Poweroff)) => {
             log::info!("dom0 powered off: system off");
-            let e = super::psci::system_off();
+            let e = crate::power::system_off();
             log::error!("SYSTEM_OFF failed: {e:?}");
         }
         Ok(Lifecycle::Shutdown(ShutdownReason::Reboot)) => {
             log::info!("dom0 rebooted: system reset");
-            let e = super::psci::system_reset();
+            let e = crate::power::system_reset();
             log::error!("SYSTEM_RESET failed: {e:?}");
         }
         _ => log::error!("dom0 stopped ({life:?}); the system cannot go on"),

@@ -1,0 +1,456 @@
+//! The dom0 shell's commands: verbs with `xl`'s names, their usage and help
+//! texts, and parsing of an entered line into a [`Command`].
+//!
+//! Every verb takes `--help` (or `-h`). A line that does not parse gives one
+//! [`ParseError`], shown as one line.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+
+/// A domain named on the command line: by id (all digits) or by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dom {
+    /// A domain id.
+    Id(u32),
+    /// A domain name.
+    Name(String),
+}
+
+impl Dom {
+    /// Reads a `<Domain>` argument: an id if it is a decimal number that fits
+    /// a domain id, else a name.
+    pub fn parse(arg: &str) -> Self {
+        match arg.parse::<u32>() {
+            Ok(id) if arg.bytes().all(|b| b.is_ascii_digit()) => Self::Id(id),
+            _ => Self::Name(arg.into()),
+        }
+    }
+}
+
+impl fmt::Display for Dom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// What a verb takes after its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Args {
+    None,
+    /// Any number of domains.
+    Domains,
+    /// Exactly one domain.
+    Domain,
+    /// Exactly one configuration name.
+    Config,
+    /// At most one verb name.
+    OptionalVerb,
+}
+
+/// A verb of the shell.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verb {
+    /// Its name, as typed.
+    pub name: &'static str,
+    /// What follows the name, for the usage line.
+    pub usage: &'static str,
+    /// One line for `help`.
+    pub summary: &'static str,
+    /// The rest of `<verb> --help`.
+    pub details: &'static str,
+    /// Why the verb does nothing yet, for verbs that wait on missing parts.
+    pub pending: Option<&'static str>,
+    args: Args,
+}
+
+/// Every verb, in the order `help` lists them.
+pub static VERBS: &[Verb] = &[
+    Verb {
+        name: "help",
+        usage: "[<Verb>]",
+        summary: "List the verbs, or show how to use one",
+        details: "Without an argument, lists the verbs; with one, shows its usage.",
+        pending: None,
+        args: Args::OptionalVerb,
+    },
+    Verb {
+        name: "list",
+        usage: "[<Domain> ...]",
+        summary: "List information about all/some domains",
+        details: "Columns as xl's: Name, ID, Mem (MiB), VCPUs, State, Time(s).\n\
+                  State letters: r running, b blocked, p paused, s shut down,\n\
+                  c crashed, d dying.",
+        pending: None,
+        args: Args::Domains,
+    },
+    Verb {
+        name: "create",
+        usage: "<ConfigFile>",
+        summary: "Create a domain from a configuration boot module",
+        details: "<ConfigFile> is the name of a *.toml boot module (\".toml\" may be\n\
+                  left out). The domain is built from it and unpaused.",
+        pending: None,
+        args: Args::Config,
+    },
+    Verb {
+        name: "destroy",
+        usage: "<Domain>",
+        summary: "Terminate a domain immediately",
+        details: "<Domain> is a name or an id. Its memory is freed at once.",
+        pending: None,
+        args: Args::Domain,
+    },
+    Verb {
+        name: "shutdown",
+        usage: "<Domain>",
+        summary: "Issue a shutdown signal to a domain",
+        details: "Asks the guest to shut itself down.",
+        pending: Some("asking a guest needs event channels; use 'destroy'"),
+        args: Args::Domain,
+    },
+    Verb {
+        name: "reboot",
+        usage: "<Domain>",
+        summary: "Issue a reboot signal to a domain",
+        details: "Asks the guest to restart itself.",
+        pending: Some("asking a guest needs event channels"),
+        args: Args::Domain,
+    },
+    Verb {
+        name: "pause",
+        usage: "<Domain>",
+        summary: "Pause execution of a domain",
+        details: "<Domain> is a name or an id. 'unpause' lets it run again.",
+        pending: None,
+        args: Args::Domain,
+    },
+    Verb {
+        name: "unpause",
+        usage: "<Domain>",
+        summary: "Unpause a paused domain",
+        details: "<Domain> is a name or an id.",
+        pending: None,
+        args: Args::Domain,
+    },
+    Verb {
+        name: "info",
+        usage: "",
+        summary: "Get information about the hypervisor and the machine",
+        details: "Shows the ABI versions the hypervisor implements, its features\n\
+                  for dom0, the CPUs and the memory (total and free, in MiB).",
+        pending: None,
+        args: Args::None,
+    },
+    Verb {
+        name: "poweroff",
+        usage: "",
+        summary: "Destroy every domain and power the machine off",
+        details: "Destroys every domain but dom0, then dom0 shuts down and the\n\
+                  hypervisor turns the machine off.",
+        pending: None,
+        args: Args::None,
+    },
+];
+
+/// Verbs of `xl` the shell will have but does not yet, with what they wait
+/// for. They are recognised so that they say so instead of "unknown".
+pub static PLANNED: &[(&str, &str)] = &[
+    ("console", "the console back-end"),
+    ("vcpu-list", "a vCPU query in the control ABI"),
+    ("vcpu-pin", "vCPU affinity in the scheduler"),
+    ("sched-credit", "scheduler weights and caps"),
+    ("dmesg", "a hypervisor log-ring call"),
+    ("top", "per-domain counters"),
+    ("network-list", "the network back-end"),
+    ("block-list", "the block back-end"),
+    ("store-ls", "the configuration store"),
+    ("store-read", "the configuration store"),
+    ("store-write", "the configuration store"),
+];
+
+/// The verb called `name`.
+pub fn verb(name: &str) -> Option<&'static Verb> {
+    VERBS.iter().find(|v| v.name == name)
+}
+
+/// A parsed line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// A blank line.
+    Empty,
+    /// `help`, or `help <verb>` / `<verb> --help`.
+    Help(Option<&'static Verb>),
+    /// `list [<Domain> ...]`.
+    List(Vec<Dom>),
+    /// `create <ConfigFile>`.
+    Create(String),
+    /// `destroy <Domain>`.
+    Destroy(Dom),
+    /// `pause <Domain>`.
+    Pause(Dom),
+    /// `unpause <Domain>`.
+    Unpause(Dom),
+    /// `info`.
+    Info,
+    /// `poweroff`.
+    Poweroff,
+    /// A verb that exists but cannot work yet, and why.
+    NotYet {
+        /// The verb.
+        verb: &'static str,
+        /// What it waits for.
+        why: &'static str,
+    },
+}
+
+/// Why a line is not a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The first word is no verb.
+    Unknown(String),
+    /// The arguments do not fit the verb.
+    Usage {
+        /// The verb.
+        verb: &'static Verb,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(w) => write!(f, "unknown command '{w}' (type 'help' for the list)"),
+            Self::Usage { verb, problem } => {
+                write!(f, "{}: {problem} (usage: {})", verb.name, usage_line(verb))
+            }
+        }
+    }
+}
+
+/// `<name> <usage>`, without trailing space for verbs without arguments.
+pub fn usage_line(verb: &Verb) -> String {
+    let mut s = String::from(verb.name);
+    if !verb.usage.is_empty() {
+        s.push(' ');
+        s.push_str(verb.usage);
+    }
+    s
+}
+
+/// Parses one entered line.
+pub fn parse(line: &str) -> Result<Command, ParseError> {
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else {
+        return Ok(Command::Empty);
+    };
+    let Some(verb) = verb(first) else {
+        return match PLANNED.iter().find(|(name, _)| *name == first) {
+            Some(&(verb, why)) => Ok(Command::NotYet { verb, why }),
+            None => Err(ParseError::Unknown(first.into())),
+        };
+    };
+    let args: Vec<&str> = words.collect();
+    if args.iter().any(|a| *a == "--help" || *a == "-h") {
+        return Ok(Command::Help(Some(verb)));
+    }
+    let usage = |problem: String| ParseError::Usage { verb, problem };
+    if let Some(opt) = args.iter().find(|a| a.starts_with('-')) {
+        return Err(usage(alloc::format!("unknown option '{opt}'")));
+    }
+    let one = |what: &str| match args.as_slice() {
+        [a] => Ok(*a),
+        [] => Err(usage(alloc::format!("missing {what}"))),
+        [_, extra, ..] => Err(usage(alloc::format!("unexpected argument '{extra}'"))),
+    };
+    let cmd = match verb.args {
+        Args::None => match args.first() {
+            None => None,
+            Some(extra) => return Err(usage(alloc::format!("unexpected argument '{extra}'"))),
+        },
+        Args::Domains => Some(Command::List(args.iter().map(|a| Dom::parse(a)).collect())),
+        Args::Config => Some(Command::Create(one("<ConfigFile>")?.to_string())),
+        Args::Domain => {
+            let dom = Dom::parse(one("<Domain>")?);
+            match verb.name {
+                "destroy" => Some(Command::Destroy(dom)),
+                "pause" => Some(Command::Pause(dom)),
+                "unpause" => Some(Command::Unpause(dom)),
+                _ => None,
+            }
+        }
+        Args::OptionalVerb => match args.as_slice() {
+            [] => Some(Command::Help(None)),
+            [name] => match self::verb(name) {
+                Some(v) => Some(Command::Help(Some(v))),
+                None => return Err(usage(alloc::format!("no verb '{name}'"))),
+            },
+            [_, extra, ..] => return Err(usage(alloc::format!("unexpected argument '{extra}'"))),
+        },
+    };
+    Ok(match (cmd, verb.pending) {
+        (_, Some(why)) => Command::NotYet {
+            verb: verb.name,
+            why,
+        },
+        (Some(cmd), None) => cmd,
+        (None, None) => match verb.name {
+            "info" => Command::Info,
+            "poweroff" => Command::Poweroff,
+            _ => Command::Help(Some(verb)),
+        },
+    })
+}
+
+/// The text of `help`: one line per verb, then the verbs still to come.
+pub fn help_text() -> String {
+    let mut s = String::from("Verbs ('<verb> --help' shows how to use one):\n\n");
+    for v in VERBS {
+        let _ = write!(s, " {:<14}{}", v.name, v.summary);
+        if v.pending.is_some() {
+            s.push_str(" (not supported yet)");
+        }
+        s.push('\n');
+    }
+    s.push_str("\nNot supported yet:");
+    for (name, _) in PLANNED {
+        s.push(' ');
+        s.push_str(name);
+    }
+    s.push('\n');
+    s
+}
+
+/// The text of `<verb> --help`, in xl's shape.
+pub fn verb_help(verb: &Verb) -> String {
+    let mut s = alloc::format!(
+        "Usage: {}\n\n{}.\n\n{}\n",
+        usage_line(verb),
+        verb.summary,
+        verb.details
+    );
+    if let Some(why) = verb.pending {
+        let _ = writeln!(s, "\nNot supported yet: {why}.");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn err(line: &str) -> String {
+        parse(line).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn domains_by_id_or_name() {
+        assert_eq!(Dom::parse("7"), Dom::Id(7));
+        assert_eq!(Dom::parse("007"), Dom::Id(7));
+        assert_eq!(Dom::parse("demo"), Dom::Name("demo".into()));
+        assert_eq!(Dom::parse("+7"), Dom::Name("+7".into()));
+        assert_eq!(Dom::parse("99999999999"), Dom::Name("99999999999".into()));
+        assert_eq!(Dom::parse("Domain-0").to_string(), "Domain-0");
+    }
+
+    #[test]
+    fn parses_each_verb() {
+        assert_eq!(parse("   "), Ok(Command::Empty));
+        assert_eq!(parse("help"), Ok(Command::Help(None)));
+        assert_eq!(parse("help list"), Ok(Command::Help(verb("list"))));
+        assert_eq!(parse("list"), Ok(Command::List(vec![])));
+        assert_eq!(
+            parse(" list  demo 3 "),
+            Ok(Command::List(vec![Dom::Name("demo".into()), Dom::Id(3)]))
+        );
+        assert_eq!(
+            parse("create demo.toml"),
+            Ok(Command::Create("demo.toml".into()))
+        );
+        assert_eq!(parse("destroy 1"), Ok(Command::Destroy(Dom::Id(1))));
+        assert_eq!(
+            parse("pause demo"),
+            Ok(Command::Pause(Dom::Name("demo".into())))
+        );
+        assert_eq!(parse("unpause 2"), Ok(Command::Unpause(Dom::Id(2))));
+        assert_eq!(parse("info"), Ok(Command::Info));
+        assert_eq!(parse("poweroff"), Ok(Command::Poweroff));
+        assert!(matches!(
+            parse("shutdown demo"),
+            Ok(Command::NotYet {
+                verb: "shutdown",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("dmesg"),
+            Ok(Command::NotYet { verb: "dmesg", .. })
+        ));
+    }
+
+    #[test]
+    fn every_verb_has_help() {
+        for v in VERBS {
+            assert_eq!(
+                parse(&alloc::format!("{} --help", v.name)),
+                Ok(Command::Help(Some(v)))
+            );
+            assert_eq!(
+                parse(&alloc::format!("{} x -h", v.name)),
+                Ok(Command::Help(Some(v)))
+            );
+            let text = verb_help(v);
+            assert!(
+                text.starts_with(&alloc::format!("Usage: {}", v.name)),
+                "{text}"
+            );
+            assert!(help_text().contains(&alloc::format!(" {:<14}{}", v.name, v.summary)));
+        }
+        assert!(verb_help(verb("shutdown").unwrap()).contains("Not supported yet"));
+        assert!(help_text().contains(" store-write\n"));
+    }
+
+    #[test]
+    fn bad_lines_give_one_line_errors() {
+        assert_eq!(
+            err("frobnicate 3"),
+            "unknown command 'frobnicate' (type 'help' for the list)"
+        );
+        assert_eq!(
+            err("destroy"),
+            "destroy: missing <Domain> (usage: destroy <Domain>)"
+        );
+        assert_eq!(
+            err("pause a b"),
+            "pause: unexpected argument 'b' (usage: pause <Domain>)"
+        );
+        assert_eq!(
+            err("create"),
+            "create: missing <ConfigFile> (usage: create <ConfigFile>)"
+        );
+        assert_eq!(
+            err("info now"),
+            "info: unexpected argument 'now' (usage: info)"
+        );
+        assert_eq!(
+            err("list -l"),
+            "list: unknown option '-l' (usage: list [<Domain> ...])"
+        );
+        assert_eq!(
+            err("help nope"),
+            "help: no verb 'nope' (usage: help [<Verb>])"
+        );
+        assert_eq!(
+            err("shutdown"),
+            "shutdown: missing <Domain> (usage: shutdown <Domain>)"
+        );
+        for line in ["frobnicate", "destroy", "pause a b", "list -l"] {
+            assert!(!err(line).contains('\n'));
+        }
+    }
+}

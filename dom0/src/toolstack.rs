@@ -1,0 +1,256 @@
+//! The interactive shell on the console (`dom0.shell`): an `xl`-like toolstack
+//! with line editing and history. The line editor, the commands and the
+//! output formats are in dom0's library ([`dom0::editor`], [`dom0::shell`],
+//! [`dom0::format`]); this file runs them with hypercalls.
+//!
+//! dom0 polls the console between yields and, when nothing is typed, checks
+//! whether a domain it started has exited (reported and destroyed as without
+//! the shell). Output of other domains and hypervisor log lines may land
+//! after the prompt; dom0 redraws the prompt after its own reports.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use dom0::domains::Watchlist;
+use dom0::editor::{KeyDecoder, LineEditor};
+use dom0::format::{self, HostInfo};
+use dom0::is_config_module;
+use dom0::shell::{self, Command, Dom};
+use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
+use pv_guest_sdk::abi::{Error, module::ModuleInfo};
+use pv_guest_sdk::{ShutdownReason, console, domctl, module, print, println};
+use zerocopy::FromZeros;
+
+/// What the shell shows before each line.
+pub const PROMPT: &str = "tern# ";
+
+/// Domain entries fetched per `domctl list` call.
+const LIST_BATCH: usize = 16;
+
+/// Runs the shell until `poweroff`. `watch` holds the domains started so far.
+pub fn run(mut watch: Watchlist) -> ! {
+    // Our output turns raw now, so the prompt shows without a newline.
+    console::go_interactive();
+    let mut editor = LineEditor::new(PROMPT);
+    let mut keys = KeyDecoder::new();
+    let mut out = String::new();
+    println!("dom0: shell ready; 'help' lists the verbs");
+    editor.prompt(&mut out);
+    show(&mut out);
+    let mut input = [0u8; 64];
+    loop {
+        let n = console::read(&mut input);
+        if n == 0 {
+            let ended = crate::poll_exits(&mut watch);
+            if !ended.is_empty() {
+                // Reports go on lines of their own, then the prompt and the
+                // line being typed come back.
+                editor.hide(&mut out);
+                show(&mut out);
+                crate::reap(ended);
+                editor.redraw(&mut out);
+                show(&mut out);
+            }
+            // ABI-PENDING: a console-input event to block on instead of
+            // polling (with the domain-exit event of `reap_exited`).
+            pv_guest_sdk::yield_now();
+            continue;
+        }
+        for &b in &input[..n] {
+            let Some(key) = keys.feed(b) else { continue };
+            if let Some(line) = editor.key(key, &mut out) {
+                show(&mut out);
+                execute(&line, &mut watch);
+                crate::reap_exited(&mut watch);
+                editor.prompt(&mut out);
+            }
+        }
+        show(&mut out);
+    }
+}
+
+/// Writes and empties `out`, now.
+fn show(out: &mut String) {
+    if !out.is_empty() {
+        print!("{out}");
+        out.clear();
+    }
+    console::flush();
+}
+
+/// Prints a command's one-line error.
+macro_rules! error {
+    ($($arg:tt)*) => { println!("error: {}", format_args!($($arg)*)) };
+}
+
+fn execute(line: &str, watch: &mut Watchlist) {
+    let cmd = match shell::parse(line) {
+        Ok(cmd) => cmd,
+        Err(e) => return error!("{e}"),
+    };
+    match cmd {
+        Command::Empty => {}
+        Command::Help(None) => print!("{}", shell::help_text()),
+        Command::Help(Some(verb)) => print!("{}", shell::verb_help(verb)),
+        Command::List(doms) => list(&doms),
+        Command::Create(name) => create(&name, watch),
+        Command::Destroy(dom) => {
+            if let Some(d) = lookup("destroy", &dom) {
+                if format::is_dom0(&d) {
+                    return error!(
+                        "destroy: {} cannot be destroyed (use 'poweroff')",
+                        format::DOM0_NAME
+                    );
+                }
+                let id = DomainId(d.domain_id);
+                match crate::destroy(id) {
+                    Ok(()) => {
+                        watch.remove(id);
+                    }
+                    Err(e) => error!("destroy: {}: {e}", format::name(&d)),
+                }
+            }
+        }
+        Command::Pause(dom) => on_domain("pause", &dom, domctl::pause),
+        Command::Unpause(dom) => on_domain("unpause", &dom, domctl::unpause),
+        Command::Info => info(),
+        Command::Poweroff => poweroff(),
+        Command::NotYet { verb, why } => error!("{verb}: not supported yet (needs {why})"),
+    }
+}
+
+/// Every domain, in id order.
+fn all_domains() -> Result<Vec<DomainInfo>, Error> {
+    let mut all = Vec::new();
+    let mut first = DomainId(0);
+    loop {
+        let mut batch = [DomainInfo::new_zeroed(); LIST_BATCH];
+        let (n, total) = domctl::list(first, &mut batch)?;
+        all.extend_from_slice(&batch[..n]);
+        match batch[..n].last() {
+            Some(last) if total > n as u64 => first = DomainId(last.domain_id + 1),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// The domain `dom` names, or `None` after printing why not.
+fn lookup(verb: &str, dom: &Dom) -> Option<DomainInfo> {
+    match all_domains() {
+        Ok(all) => match format::find(&all, dom) {
+            Some(d) => Some(*d),
+            None => {
+                error!("{verb}: no domain '{dom}'");
+                None
+            }
+        },
+        Err(e) => {
+            error!("{verb}: cannot list domains: {e}");
+            None
+        }
+    }
+}
+
+/// Runs `op` on the domain `dom` names.
+fn on_domain(verb: &str, dom: &Dom, op: fn(DomainId) -> Result<(), Error>) {
+    if let Some(d) = lookup(verb, dom)
+        && let Err(e) = op(DomainId(d.domain_id))
+    {
+        error!("{verb}: {}: {e}", format::name(&d));
+    }
+}
+
+fn list(doms: &[Dom]) {
+    let all = match all_domains() {
+        Ok(all) => all,
+        Err(e) => return error!("list: cannot list domains: {e}"),
+    };
+    let mut shown = Vec::new();
+    for dom in doms {
+        match format::find(&all, dom) {
+            Some(d) => shown.push(*d),
+            None => return error!("list: no domain '{dom}'"),
+        }
+    }
+    if doms.is_empty() {
+        shown = all;
+    }
+    println!("{}", format::list_header());
+    for d in &shown {
+        println!("{}", format::list_row(d));
+    }
+}
+
+/// The boot module called `name`, or `name.toml`.
+fn find_module(name: &str) -> Option<(u32, ModuleInfo, String)> {
+    let count = module::count().ok()?;
+    let with_ext = alloc::format!("{name}.toml");
+    for want in [name, with_ext.as_str()] {
+        for index in 0..count {
+            if let Ok(info) = module::info(index)
+                && module::name(&info) == want
+            {
+                return Some((index, info, want.into()));
+            }
+        }
+    }
+    None
+}
+
+fn create(name: &str, watch: &mut Watchlist) {
+    let Some((index, info, file)) = find_module(name) else {
+        return error!("create: no boot module '{name}'");
+    };
+    if !is_config_module(&file) {
+        return error!("create: {file} is not a domain configuration (*.toml)");
+    }
+    println!("Parsing config from {file}");
+    let cfg = match crate::read_config(index, info.size) {
+        Ok(cfg) => cfg,
+        Err(msg) => return error!("create: {file}: {msg}"),
+    };
+    match crate::start(&cfg) {
+        Ok(id) => {
+            println!("Started domain {} (id {})", cfg.name, id.0);
+            watch.add(id, cfg.name);
+        }
+        Err((step, e)) => error!("create: {}: {step}: {e}", cfg.name),
+    }
+}
+
+fn info() {
+    let version = match pv_guest_sdk::version() {
+        Ok(v) => v,
+        Err(e) => return error!("info: version call failed: {e}"),
+    };
+    let phys = match domctl::physinfo() {
+        Ok(p) => p,
+        Err(e) => return error!("info: physinfo failed: {e}"),
+    };
+    let host = HostInfo {
+        guest_abi: version.guest,
+        control_abi: version.control,
+        features: version.features,
+        cpus: phys.cpus,
+        total_pages: phys.total_pages,
+        free_pages: phys.free_pages,
+    };
+    print!("{}", format::info_text(&host, env!("CARGO_PKG_VERSION")));
+}
+
+/// Destroys every domain but dom0, then powers off (the hypervisor turns the
+/// machine off when dom0 shuts down).
+fn poweroff() -> ! {
+    match all_domains() {
+        Ok(all) => {
+            for d in all.iter().filter(|d| !format::is_dom0(d)) {
+                println!("Destroying domain {} ({})", format::name(d), d.domain_id);
+                if let Err(e) = crate::destroy(DomainId(d.domain_id)) {
+                    error!("poweroff: destroy {}: {e}", format::name(d));
+                }
+            }
+        }
+        Err(e) => error!("poweroff: cannot list domains: {e}"),
+    }
+    println!("dom0: powering off");
+    pv_guest_sdk::shutdown(ShutdownReason::Poweroff)
+}

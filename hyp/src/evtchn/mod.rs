@@ -1,0 +1,550 @@
+//! Event channels, virtual IRQs, per-vCPU timers and time pages: everything
+//! about events and time that is not Arm-specific.
+//!
+//! [`Events`] is one field of the `Hypervisor`. The hypercall handlers
+//! (`hypercall::evtchn`, `hypercall::vcpu`) validate guest arguments and call
+//! it; the arch layer uses what it produces:
+//!
+//! - Every operation that makes a vCPU need attention queues a [`Notify`].
+//!   After each trap the arch layer drains them with
+//!   [`Events::take_notifies`]: for each, wake the vCPU if it is blocked and,
+//!   if it is running on another physical CPU, kick that CPU.
+//! - On every entry to a vCPU it asserts the upcall virtual IRQ exactly when
+//!   [`Events::upcall_pending`] is true (the level follows the guest's
+//!   `upcall_pending` word, so `evtchn_op upcall_done` needs no more than a
+//!   trap and re-entry).
+//! - It programs the physical timer for [`Events::next_deadline`] and calls
+//!   [`Events::expire`] when it fires.
+//! - It tells [`Events::set_counter_offset`] each domain's `CNTVOFF_EL2`.
+//!
+//! Delivery follows `specs/hypercalls.md` (`evtchn_op`), Xen's two-level
+//! scheme; `page` holds the atomic operations on the guest's event page.
+
+pub mod clock;
+pub mod page;
+pub mod ports;
+pub mod sched_ctl;
+#[cfg(test)]
+mod tests;
+pub mod timers;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use tern_abi::Error;
+use tern_abi::domctl::DomainId;
+use tern_abi::evtchn::{EVENT_VCPUS, Port, PortState, Virq};
+
+use crate::addr::PhysAddr;
+use crate::physmem::PhysMem;
+use page::PageRef;
+use ports::{Binding, PortTable};
+use sched_ctl::{SchedControl, StoredParams};
+use timers::{TimerKind, Timers};
+
+/// A vCPU that needs attention: it may have a new upcall pending, its timer
+/// fired, or its poll ended. The arch layer wakes it if blocked and kicks its
+/// physical CPU if it is running elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Notify {
+    /// Its domain.
+    pub dom: DomainId,
+    /// Its index.
+    pub vcpu: usize,
+}
+
+/// `evtchn_op status` of one port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortStatus {
+    /// What it is.
+    pub state: PortState,
+    /// The vCPU it notifies (0 for a free port).
+    pub vcpu: usize,
+    /// `x3` of `status`.
+    pub detail: u64,
+}
+
+/// Event state of one domain.
+#[derive(Debug, Default)]
+struct DomainEvents {
+    /// The registered event page.
+    page: Option<PhysAddr>,
+    /// The registered time page.
+    time_page: Option<PhysAddr>,
+    /// The last `TimeInfo::version` written (even).
+    time_version: u64,
+    ports: PortTable,
+    /// `CNTVOFF_EL2`: physical counter = virtual counter + this.
+    counter_offset: u64,
+    /// The ports each vCPU polls (`sched_op poll`), if it is polling.
+    polls: [Option<Vec<Port>>; EVENT_VCPUS],
+}
+
+/// Event channels, virqs, timers and time pages of every domain.
+pub struct Events {
+    domains: BTreeMap<DomainId, DomainEvents>,
+    timers: Timers,
+    wallclock: Option<clock::Wallclock>,
+    notify: Vec<Notify>,
+    /// The scheduler's controls for `domctl sched_*` and `vcpu_affinity`.
+    /// [`StoredParams`] until the scheduler replaces it.
+    pub sched: Box<dyn SchedControl>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Events {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Events")
+            .field("domains", &self.domains.len())
+            .field("next_deadline", &self.timers.next())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// No domain has events yet.
+    pub fn new() -> Self {
+        Self {
+            domains: BTreeMap::new(),
+            timers: Timers::default(),
+            wallclock: None,
+            notify: Vec::new(),
+            sched: Box::new(StoredParams::default()),
+        }
+    }
+
+    fn dom(&mut self, dom: DomainId) -> &mut DomainEvents {
+        self.domains.entry(dom).or_default()
+    }
+
+    /// Queues a notification for the arch layer (see the module docs).
+    pub fn notify(&mut self, n: Notify) {
+        self.push(n);
+    }
+
+    /// Queues a notification (once per vCPU until drained).
+    fn push(&mut self, n: Notify) {
+        if !self.notify.contains(&n) {
+            self.notify.push(n);
+        }
+    }
+
+    /// Takes the vCPUs that need attention since the last call, in the order
+    /// they were notified.
+    pub fn take_notifies(&mut self) -> Vec<Notify> {
+        core::mem::take(&mut self.notify)
+    }
+
+    /// Registers `dom`'s event page at physical address `page` (4 KiB
+    /// aligned, inside its RAM: the caller checked). `Exists` if it has one.
+    pub fn init_shared(&mut self, dom: DomainId, page: PhysAddr) -> Result<(), Error> {
+        let d = self.dom(dom);
+        if d.page.is_some() {
+            return Err(Error::Exists);
+        }
+        d.page = Some(page);
+        Ok(())
+    }
+
+    /// Whether `dom` registered an event page.
+    pub fn has_page(&self, dom: DomainId) -> bool {
+        self.domains.get(&dom).is_some_and(|d| d.page.is_some())
+    }
+
+    /// Allocates a port of `dom`, which must have an event page, and clears
+    /// its pending bit.
+    fn alloc(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        binding: Binding,
+        vcpu: usize,
+    ) -> Result<Port, Error> {
+        if vcpu >= EVENT_VCPUS {
+            return Err(Error::NotFound);
+        }
+        let d = self.domains.get_mut(&dom).ok_or(Error::InvalidState)?;
+        let base = d.page.ok_or(Error::InvalidState)?;
+        let port = d.ports.alloc(binding, vcpu)?;
+        PageRef { mem, base }.clear_pending(port);
+        Ok(port)
+    }
+
+    /// `alloc_unbound`: a port of `dom` that `remote` may connect to.
+    pub fn alloc_unbound(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        remote: DomainId,
+    ) -> Result<Port, Error> {
+        self.alloc(mem, dom, Binding::Unbound { remote }, 0)
+    }
+
+    /// `bind_interdomain`: connects a new port of `dom` to `remote_port` of
+    /// `remote` (which the caller checked exists).
+    pub fn bind_interdomain(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        remote: DomainId,
+        remote_port: Port,
+    ) -> Result<Port, Error> {
+        let slot = self
+            .domains
+            .get(&remote)
+            .ok_or(Error::NotFound)?
+            .ports
+            .bound(remote_port)?;
+        match slot.binding {
+            Binding::Unbound { remote: allowed } if allowed == dom => {}
+            Binding::Unbound { .. } => return Err(Error::PermissionDenied),
+            _ => return Err(Error::InvalidState),
+        }
+        let local = self.alloc(
+            mem,
+            dom,
+            Binding::Interdomain {
+                remote,
+                remote_port,
+            },
+            0,
+        )?;
+        self.dom(remote).ports.rebind(
+            remote_port,
+            Binding::Interdomain {
+                remote: dom,
+                remote_port: local,
+            },
+        );
+        Ok(local)
+    }
+
+    /// `bind_virq`: binds `virq` for `vcpu` of `dom` (permission to bind it
+    /// was checked by the caller). `Exists` if already bound.
+    pub fn bind_virq(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        virq: Virq,
+        vcpu: usize,
+    ) -> Result<Port, Error> {
+        if vcpu >= EVENT_VCPUS {
+            return Err(Error::NotFound);
+        }
+        if let Some(d) = self.domains.get(&dom)
+            && d.ports.virq_port(virq, vcpu).is_some()
+        {
+            return Err(Error::Exists);
+        }
+        self.alloc(mem, dom, Binding::Virq(virq), vcpu)
+    }
+
+    /// `bind_ipi`: an IPI port of `dom` notifying `vcpu`.
+    pub fn bind_ipi(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        vcpu: usize,
+    ) -> Result<Port, Error> {
+        self.alloc(mem, dom, Binding::Ipi, vcpu)
+    }
+
+    /// `send` from `from`'s `port`: makes the other end pending. Queues the
+    /// notifications it causes.
+    pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
+        let slot = self
+            .domains
+            .get(&from)
+            .ok_or(Error::NotFound)?
+            .ports
+            .bound(port)?;
+        match slot.binding {
+            Binding::Interdomain {
+                remote,
+                remote_port,
+            } => self.set_pending(mem, remote, remote_port),
+            Binding::Ipi => self.set_pending(mem, from, port),
+            _ => return Err(Error::InvalidState),
+        }
+        Ok(())
+    }
+
+    /// Makes `port` of `dom` pending and delivers it (`specs/hypercalls.md`,
+    /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it.
+    fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
+        let Some(d) = self.domains.get_mut(&dom) else {
+            return;
+        };
+        let Some(base) = d.page else {
+            return;
+        };
+        let vcpu = d.ports.get(port).vcpu;
+        let page = PageRef { mem, base };
+        if !page.set_pending(port) {
+            return;
+        }
+        let mut woken = [false; EVENT_VCPUS];
+        for (v, poll) in d.polls.iter_mut().enumerate() {
+            if poll.as_ref().is_some_and(|p| p.contains(&port)) {
+                *poll = None;
+                woken[v] = true;
+            }
+        }
+        let upcall = !page.is_masked(port) && page.signal(vcpu, port);
+        for (v, _) in woken.iter().enumerate().filter(|(_, w)| **w) {
+            self.timers.cancel((dom, v, TimerKind::Poll));
+            self.push(Notify { dom, vcpu: v });
+        }
+        if upcall {
+            self.push(Notify { dom, vcpu });
+        }
+    }
+
+    /// Raises per-domain virtual IRQ `virq` in `dom`, if it bound it.
+    pub fn raise_virq(&mut self, mem: &dyn PhysMem, dom: DomainId, virq: Virq) {
+        self.raise_vcpu_virq(mem, dom, 0, virq);
+    }
+
+    /// Raises virtual IRQ `virq` for `vcpu` of `dom` (the vCPU matters only
+    /// for per-vCPU virqs), if it is bound.
+    pub fn raise_vcpu_virq(&mut self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize, virq: Virq) {
+        let port = self
+            .domains
+            .get(&dom)
+            .and_then(|d| d.ports.virq_port(virq, vcpu));
+        if let Some(port) = port {
+            self.set_pending(mem, dom, port);
+        }
+    }
+
+    /// `close`: frees `port` of `dom`. The remote end of an interdomain
+    /// channel becomes unbound, reserved for `dom`.
+    pub fn close(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) -> Result<(), Error> {
+        let d = self.domains.get_mut(&dom).ok_or(Error::NotFound)?;
+        d.ports.bound(port)?;
+        let old = d.ports.free(port);
+        if let Some(base) = d.page {
+            PageRef { mem, base }.clear_pending(port);
+        }
+        if let Binding::Interdomain {
+            remote,
+            remote_port,
+        } = old.binding
+        {
+            self.dom(remote)
+                .ports
+                .rebind(remote_port, Binding::Unbound { remote: dom });
+        }
+        Ok(())
+    }
+
+    /// `unmask`: clears the mask bit of `port` of `dom` and re-delivers it if
+    /// it is pending.
+    pub fn unmask(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) -> Result<(), Error> {
+        let d = self.domains.get(&dom).ok_or(Error::NotFound)?;
+        let slot = d.ports.bound(port)?;
+        let Some(base) = d.page else {
+            return Ok(());
+        };
+        let page = PageRef { mem, base };
+        page.clear_mask(port);
+        if page.is_pending(port) && page.signal(slot.vcpu, port) {
+            self.push(Notify {
+                dom,
+                vcpu: slot.vcpu,
+            });
+        }
+        Ok(())
+    }
+
+    /// `status` of `port` of `dom`.
+    pub fn status(&self, dom: DomainId, port: Port) -> PortStatus {
+        let slot = self
+            .domains
+            .get(&dom)
+            .map(|d| d.ports.get(port))
+            .unwrap_or(ports::Slot {
+                binding: Binding::Free,
+                vcpu: 0,
+            });
+        PortStatus {
+            state: slot.binding.state(),
+            vcpu: slot.vcpu,
+            detail: slot.binding.detail(),
+        }
+    }
+
+    /// `bind_vcpu`: `port` of `dom` notifies `vcpu` from now on.
+    pub fn bind_vcpu(&mut self, dom: DomainId, port: Port, vcpu: usize) -> Result<(), Error> {
+        if vcpu >= EVENT_VCPUS {
+            return Err(Error::NotFound);
+        }
+        let d = self.domains.get_mut(&dom).ok_or(Error::NotFound)?;
+        match d.ports.bound(port)?.binding {
+            Binding::Ipi => return Err(Error::InvalidState),
+            Binding::Virq(v) if v.is_per_vcpu() => return Err(Error::InvalidState),
+            _ => {}
+        }
+        d.ports.set_vcpu(port, vcpu);
+        Ok(())
+    }
+
+    /// Whether `vcpu` of `dom` has `upcall_pending` set in its event page:
+    /// the level of its upcall virtual IRQ.
+    pub fn upcall_pending(&self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize) -> bool {
+        match self.domains.get(&dom).and_then(|d| d.page) {
+            Some(base) if vcpu < EVENT_VCPUS => PageRef { mem, base }.upcall_pending(vcpu),
+            _ => false,
+        }
+    }
+
+    /// `sched_op poll` by `vcpu` of `dom` on `ports` (each checked allocated
+    /// by the caller) until virtual-counter value `deadline` (0: none).
+    /// Returns `true` if the vCPU must block, `false` if a port is already
+    /// pending.
+    pub fn poll(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        vcpu: usize,
+        ports: Vec<Port>,
+        deadline: u64,
+    ) -> Result<bool, Error> {
+        let d = self.domains.get_mut(&dom).ok_or(Error::InvalidState)?;
+        let base = d.page.ok_or(Error::InvalidState)?;
+        if vcpu >= EVENT_VCPUS {
+            return Err(Error::NotFound);
+        }
+        for &p in &ports {
+            d.ports.bound(p)?;
+        }
+        let page = PageRef { mem, base };
+        if ports.iter().any(|&p| page.is_pending(p)) {
+            return Ok(false);
+        }
+        d.polls[vcpu] = Some(ports);
+        let offset = d.counter_offset;
+        if deadline != 0 {
+            self.timers.set(
+                (dom, vcpu, TimerKind::Poll),
+                deadline.saturating_add(offset),
+            );
+        }
+        Ok(true)
+    }
+
+    /// Forgets a poll of `vcpu` of `dom` that ended some other way (the vCPU
+    /// was woken by an upcall, paused, brought down).
+    pub fn end_poll(&mut self, dom: DomainId, vcpu: usize) {
+        if let Some(p) = self
+            .domains
+            .get_mut(&dom)
+            .and_then(|d| d.polls.get_mut(vcpu))
+        {
+            *p = None;
+        }
+        self.timers.cancel((dom, vcpu, TimerKind::Poll));
+    }
+
+    /// Whether `vcpu` of `dom` is in `sched_op poll`.
+    pub fn is_polling(&self, dom: DomainId, vcpu: usize) -> bool {
+        self.domains
+            .get(&dom)
+            .and_then(|d| d.polls.get(vcpu))
+            .is_some_and(Option::is_some)
+    }
+
+    /// `time_op set_timer`: `vcpu` of `dom` wants `Virq::Timer` at virtual
+    /// counter value `deadline`; 0 cancels.
+    pub fn set_timer(&mut self, dom: DomainId, vcpu: usize, deadline: u64) {
+        let key = (dom, vcpu, TimerKind::Guest);
+        if deadline == 0 {
+            self.timers.cancel(key);
+        } else {
+            let offset = self.counter_offset(dom);
+            self.timers.set(key, deadline.saturating_add(offset));
+        }
+    }
+
+    /// The guest timer of `vcpu` of `dom`, as a virtual-counter value.
+    pub fn timer(&self, dom: DomainId, vcpu: usize) -> Option<u64> {
+        self.timers
+            .get((dom, vcpu, TimerKind::Guest))
+            .map(|at| at.saturating_sub(self.counter_offset(dom)))
+    }
+
+    /// The earliest deadline of any vCPU, in physical-counter ticks: when
+    /// the arch layer must call [`Events::expire`].
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    /// Fires every deadline at or before physical-counter value `now`, in
+    /// deadline order: guest timers raise `Virq::Timer` on their vCPU, polls
+    /// end. Returns the vCPUs to wake, in that order (and drains the queue
+    /// of [`Events::take_notifies`]).
+    pub fn expire(&mut self, mem: &dyn PhysMem, now: u64) -> Vec<Notify> {
+        while let Some((_, (dom, vcpu, kind))) = self.timers.pop_expired(now) {
+            match kind {
+                TimerKind::Guest => self.raise_vcpu_virq(mem, dom, vcpu, Virq::Timer),
+                TimerKind::Poll => self.end_poll(dom, vcpu),
+            }
+            // Even with no port bound (or the port masked) the vCPU wakes:
+            // `sched_op block` may return spuriously, never late.
+            self.push(Notify { dom, vcpu });
+        }
+        self.take_notifies()
+    }
+
+    /// Records `dom`'s counter offset (`CNTVOFF_EL2`): its virtual counter is
+    /// the physical counter minus `offset`. Set it when the domain is
+    /// created, before it runs.
+    pub fn set_counter_offset(&mut self, dom: DomainId, offset: u64) {
+        self.dom(dom).counter_offset = offset;
+    }
+
+    /// `dom`'s counter offset (0 if never set).
+    pub fn counter_offset(&self, dom: DomainId) -> u64 {
+        self.domains.get(&dom).map_or(0, |d| d.counter_offset)
+    }
+
+    /// `vcpu` of `dom` went down: its timer and poll end.
+    pub fn vcpu_down(&mut self, dom: DomainId, vcpu: usize) {
+        self.timers.cancel((dom, vcpu, TimerKind::Guest));
+        self.end_poll(dom, vcpu);
+    }
+
+    /// `dom` is gone (its RAM already freed): forgets its ports, pages and
+    /// deadlines without touching its memory. Remote ends of its
+    /// interdomain channels become unbound (reserved for the dead domain, so
+    /// they can only be closed).
+    pub fn destroy_domain(&mut self, dom: DomainId) {
+        if let Some(d) = self.domains.remove(&dom) {
+            for (_, slot) in d.ports.iter() {
+                if let Binding::Interdomain {
+                    remote,
+                    remote_port,
+                } = slot.binding
+                    && let Some(r) = self.domains.get_mut(&remote)
+                {
+                    r.ports
+                        .rebind(remote_port, Binding::Unbound { remote: dom });
+                }
+            }
+        }
+        self.timers.cancel_domain(dom);
+        self.notify.retain(|n| n.dom != dom);
+        self.sched.forget(dom);
+    }
+
+    /// Allocated ports of `dom`.
+    pub fn port_count(&self, dom: DomainId) -> usize {
+        self.domains.get(&dom).map_or(0, |d| d.ports.count())
+    }
+}

@@ -1,0 +1,464 @@
+//! Event channels: ports, per-port handlers, and the upcall handler.
+//!
+//! ```ignore
+//! use pv_guest_sdk::events;
+//! events::init()?;                       // registers the event page
+//! let port = events::bind_ipi(0)?;
+//! events::on(port, |p| { /* runs in the upcall, IRQs masked */ });
+//! events::send(port)?;
+//! ```
+//!
+//! The event page (`tern_abi::evtchn::EventPage`) is a page of this guest's
+//! bss. The hypervisor sets pending bits in it and raises the upcall IRQ;
+//! the SDK's IRQ vector calls [`dispatch`], which finds the pending ports
+//! (atomically clearing each bit before running its handler) and then tells
+//! the hypervisor with [`upcall_ack`]. Code that waits for events without
+//! taking the interrupt uses [`wait_until`], which dispatches itself.
+//! Nothing here touches the GIC.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tern_abi::domctl::DomainId;
+use tern_abi::evtchn::{self, EVENT_VCPUS, EventPage, NR_PORTS, Op, PORT_WORDS, PortState};
+use tern_abi::{Call, Error, Features};
+
+pub use tern_abi::evtchn::{Port, Virq};
+
+use crate::hypercall::{self, ipa_of};
+
+/// A handler for one port. It runs in the upcall (IRQs masked) or inside
+/// [`wait_until`]/[`dispatch`] on the vCPU the port notifies.
+pub type Handler = fn(Port);
+
+/// The per-vCPU words of the event page, as atomics.
+#[repr(C)]
+struct VcpuWords {
+    upcall_pending: AtomicU64,
+    pending_sel: AtomicU64,
+}
+
+/// The event page with atomic words, laid out as `tern_abi::evtchn::EventPage`.
+#[repr(C, align(4096))]
+pub struct SharedPage {
+    pending: [AtomicU64; PORT_WORDS],
+    mask: [AtomicU64; PORT_WORDS],
+    vcpu: [VcpuWords; EVENT_VCPUS],
+    reserved: [u8; 2944],
+}
+
+const _: () = assert!(size_of::<SharedPage>() == size_of::<EventPage>());
+const _: () = assert!(core::mem::offset_of!(SharedPage, mask) as u64 == EventPage::mask_offset(0));
+const _: () =
+    assert!(core::mem::offset_of!(SharedPage, vcpu) as u64 == EventPage::upcall_pending_offset(0));
+
+impl SharedPage {
+    /// An all-zero page: nothing pending, nothing masked.
+    pub const fn new() -> Self {
+        Self {
+            pending: [const { AtomicU64::new(0) }; PORT_WORDS],
+            mask: [const { AtomicU64::new(0) }; PORT_WORDS],
+            vcpu: [const {
+                VcpuWords {
+                    upcall_pending: AtomicU64::new(0),
+                    pending_sel: AtomicU64::new(0),
+                }
+            }; EVENT_VCPUS],
+            reserved: [0; 2944],
+        }
+    }
+
+    /// Whether `port` is pending.
+    pub fn is_pending(&self, port: Port) -> bool {
+        self.pending[port.word()].load(Ordering::Acquire) & port.bit() != 0
+    }
+
+    /// Whether `vcpu` has `upcall_pending` set.
+    pub fn upcall_pending(&self, vcpu: usize) -> bool {
+        self.vcpu[vcpu].upcall_pending.load(Ordering::Acquire) != 0
+    }
+
+    /// The upcall handler's scan for `vcpu` (specs/hypercalls.md,
+    /// `evtchn_op`): clears `upcall_pending`, then while `pending_sel` is
+    /// non-zero takes it, and for each unmasked pending port of those words
+    /// that `owner` says belongs to `vcpu` clears its pending bit and calls
+    /// `handle`. Returns the number of ports handled.
+    pub fn scan(
+        &self,
+        vcpu: usize,
+        owner: impl Fn(Port) -> usize,
+        mut handle: impl FnMut(Port),
+    ) -> usize {
+        let me = &self.vcpu[vcpu];
+        let mut n = 0;
+        me.upcall_pending.store(0, Ordering::Release);
+        loop {
+            let sel = me.pending_sel.swap(0, Ordering::AcqRel);
+            if sel == 0 {
+                return n;
+            }
+            for w in bits(sel) {
+                let live =
+                    self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire);
+                for b in bits(live) {
+                    let port = Port((w * 64 + b) as u32);
+                    // Another vCPU's port in a word we share: its own vCPU
+                    // was signalled for it and handles it.
+                    if owner(port) != vcpu {
+                        continue;
+                    }
+                    let bit = 1u64 << b;
+                    if self.pending[w].fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+                        handle(port);
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Default for SharedPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Indices of the set bits of `word`, lowest first.
+fn bits(mut word: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        if word == 0 {
+            return None;
+        }
+        let i = word.trailing_zeros() as usize;
+        word &= word - 1;
+        Some(i)
+    })
+}
+
+static PAGE: SharedPage = SharedPage::new();
+static READY: AtomicBool = AtomicBool::new(false);
+/// Whether the hypervisor delivers the upcall (`Features::EVTCHN`); without
+/// it [`wait_until`] polls with yields instead of blocking.
+static LIVE: AtomicBool = AtomicBool::new(false);
+
+/// Handler and notified vCPU of every port.
+struct Table {
+    handlers: [Option<Handler>; NR_PORTS as usize],
+    vcpu: [u8; NR_PORTS as usize],
+}
+
+static TABLE: spin::Mutex<Table> = spin::Mutex::new(Table {
+    handlers: [None; NR_PORTS as usize],
+    vcpu: [0; NR_PORTS as usize],
+});
+
+/// Changes the table with the upcall masked on this vCPU (the upcall
+/// handler reads it: taking the lock there while this vCPU holds it would
+/// deadlock).
+fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
+    crate::without_irqs(|| f(&mut TABLE.lock()))
+}
+
+fn evtchn_call(op: Op, args: [u64; 4]) -> Result<[u64; 3], Error> {
+    let [a2, a3, a4, a5] = args;
+    hypercall::call(Call::EvtchnOp, op.raw(), [a2, a3, a4, a5, 0])
+}
+
+/// Registers the event page with the hypervisor. Idempotent. Fails with
+/// `NotImplemented` on a hypervisor without event channels.
+pub fn init() -> Result<(), Error> {
+    if READY.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let live = hypercall::version().is_ok_and(|v| v.features.contains(Features::EVTCHN));
+    match evtchn_call(Op::InitShared, [ipa_of(&PAGE), 0, 0, 0]) {
+        Ok(_) | Err(Error::Exists) => {}
+        Err(e) => return Err(e),
+    }
+    LIVE.store(live, Ordering::Release);
+    READY.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Whether the hypervisor raises the upcall interrupt (else waiting polls).
+pub fn upcalls_live() -> bool {
+    LIVE.load(Ordering::Acquire)
+}
+
+/// The event page.
+pub fn page() -> &'static SharedPage {
+    &PAGE
+}
+
+fn port_result(r: Result<[u64; 3], Error>, vcpu: usize) -> Result<Port, Error> {
+    let port = Port::from_reg(r?[0])?;
+    with_table(|t| t.vcpu[port.0 as usize] = vcpu as u8);
+    Ok(port)
+}
+
+/// Reserves a port that domain `remote` may connect to.
+pub fn alloc_unbound(remote: DomainId) -> Result<Port, Error> {
+    port_result(evtchn_call(Op::AllocUnbound, [remote.0.into(), 0, 0, 0]), 0)
+}
+
+/// Connects a new port to `remote_port` of domain `remote`.
+pub fn bind_interdomain(remote: DomainId, remote_port: Port) -> Result<Port, Error> {
+    port_result(
+        evtchn_call(
+            Op::BindInterdomain,
+            [remote.0.into(), remote_port.0.into(), 0, 0],
+        ),
+        0,
+    )
+}
+
+/// Binds `virq` to a new port that notifies `vcpu`.
+pub fn bind_virq(virq: Virq, vcpu: usize) -> Result<Port, Error> {
+    port_result(
+        evtchn_call(Op::BindVirq, [virq.raw().into(), vcpu as u64, 0, 0]),
+        vcpu,
+    )
+}
+
+/// A new IPI port that notifies `vcpu` when any vCPU of this domain sends
+/// on it.
+pub fn bind_ipi(vcpu: usize) -> Result<Port, Error> {
+    port_result(evtchn_call(Op::BindIpi, [vcpu as u64, 0, 0, 0]), vcpu)
+}
+
+/// Makes the other end of `port` pending.
+pub fn send(port: Port) -> Result<(), Error> {
+    evtchn_call(Op::Send, [port.0.into(), 0, 0, 0]).map(|_| ())
+}
+
+/// `send` with a raw port number, unchecked here (for tests of the
+/// hypervisor's checks).
+pub fn send_raw(port: u64) -> Result<(), Error> {
+    evtchn_call(Op::Send, [port, 0, 0, 0]).map(|_| ())
+}
+
+/// Frees `port` and forgets its handler.
+pub fn close(port: Port) -> Result<(), Error> {
+    evtchn_call(Op::Close, [port.0.into(), 0, 0, 0])?;
+    with_table(|t| t.handlers[port.0 as usize] = None);
+    Ok(())
+}
+
+/// Masks `port`: it still becomes pending but raises no upcall.
+pub fn mask(port: Port) {
+    PAGE.mask[port.word()].fetch_or(port.bit(), Ordering::AcqRel);
+}
+
+/// Unmasks `port`; the hypervisor re-delivers it if it is pending.
+pub fn unmask(port: Port) -> Result<(), Error> {
+    evtchn_call(Op::Unmask, [port.0.into(), 0, 0, 0]).map(|_| ())
+}
+
+/// Makes `port` notify `vcpu`.
+pub fn bind_vcpu(port: Port, vcpu: usize) -> Result<(), Error> {
+    evtchn_call(Op::BindVcpu, [port.0.into(), vcpu as u64, 0, 0])?;
+    with_table(|t| t.vcpu[port.0 as usize] = vcpu as u8);
+    Ok(())
+}
+
+/// What `status` reports about a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// What it is.
+    pub state: PortState,
+    /// The vCPU it notifies.
+    pub vcpu: usize,
+    /// For unbound and interdomain ports, the remote domain.
+    pub remote: DomainId,
+    /// For interdomain ports, the remote port; for virq ports the virq
+    /// number; else 0.
+    pub remote_port: u32,
+}
+
+/// Describes `port`.
+pub fn status(port: Port) -> Result<Status, Error> {
+    let [state, vcpu, detail] = evtchn_call(Op::Status, [port.0.into(), 0, 0, 0])?;
+    let state = PortState::from_reg(state)?;
+    let (dom, rport) = evtchn::split_status_detail(detail);
+    Ok(match state {
+        PortState::Virq => Status {
+            state,
+            vcpu: vcpu as usize,
+            remote: DomainId(0),
+            remote_port: dom,
+        },
+        _ => Status {
+            state,
+            vcpu: vcpu as usize,
+            remote: DomainId(dom),
+            remote_port: rport,
+        },
+    })
+}
+
+/// Runs `handler` whenever `port` is found pending.
+pub fn on(port: Port, handler: Handler) {
+    with_table(|t| t.handlers[port.0 as usize] = Some(handler));
+}
+
+/// Removes `port`'s handler: its events are then consumed silently.
+pub fn off(port: Port) {
+    with_table(|t| t.handlers[port.0 as usize] = None);
+}
+
+/// The upcall handler: handles every pending port of this vCPU, then
+/// acknowledges the upcall. Called by the IRQ vector, and by [`wait_until`].
+/// Returns the number of ports handled.
+pub fn dispatch() -> usize {
+    if !READY.load(Ordering::Acquire) {
+        return 0;
+    }
+    let vcpu = crate::vcpu_index();
+    let n = PAGE.scan(
+        vcpu,
+        |p| usize::from(TABLE.lock().vcpu[p.0 as usize]),
+        |p| {
+            // Copy the handler out: handlers may register others.
+            let h = TABLE.lock().handlers[p.0 as usize];
+            if let Some(h) = h {
+                h(p);
+            }
+        },
+    );
+    upcall_ack();
+    n
+}
+
+/// Tells the hypervisor this vCPU consumed its upcall, so it can lower the
+/// upcall interrupt (`evtchn_op upcall_done`). The one place that knows how
+/// the upcall is acknowledged.
+pub fn upcall_ack() {
+    // upcall_done defines no errors.
+    let _ = evtchn_call(Op::UpcallDone, [0; 4]);
+}
+
+/// Waits, handling events, until `done()` holds (returns `true`) or the
+/// virtual counter reaches `deadline` (returns `false`). Blocks between
+/// checks when the hypervisor delivers upcalls, else yields. Handlers run on
+/// this vCPU from here (and from the IRQ vector if IRQs are unmasked).
+pub fn wait_until(mut done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
+    loop {
+        // Masked, so no upcall can slip in between the check and `block`:
+        // a new event sets upcall_pending and `block` returns at once.
+        let r = crate::without_irqs(|| {
+            dispatch();
+            if done() {
+                return Some(true);
+            }
+            if deadline.is_some_and(|d| crate::time::counter() >= d) {
+                return Some(false);
+            }
+            if upcalls_live() {
+                if let Some(d) = deadline {
+                    crate::time::set_timer(d);
+                }
+                crate::block();
+            } else {
+                crate::yield_now();
+            }
+            None
+        });
+        if let Some(r) = r {
+            return r;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    /// The hypervisor's delivery (steps 1 to 4), for the scan to consume.
+    fn deliver(page: &SharedPage, vcpu: usize, port: Port) -> bool {
+        if page.pending[port.word()].fetch_or(port.bit(), Ordering::AcqRel) & port.bit() != 0 {
+            return false;
+        }
+        if page.mask[port.word()].load(Ordering::Acquire) & port.bit() != 0 {
+            return false;
+        }
+        let sel = 1 << port.word();
+        page.vcpu[vcpu].pending_sel.fetch_or(sel, Ordering::AcqRel) & sel == 0
+            && page.vcpu[vcpu].upcall_pending.fetch_or(1, Ordering::AcqRel) == 0
+    }
+
+    #[test]
+    fn scan_handles_each_pending_port_once() {
+        let page = std::boxed::Box::new(SharedPage::new());
+        assert!(deliver(&page, 0, Port(3)));
+        assert!(!deliver(&page, 0, Port(3)), "coalesced");
+        assert!(!deliver(&page, 0, Port(4095)), "upcall already pending");
+        page.mask[1].store(1 << 1, Ordering::Release);
+        deliver(&page, 0, Port(65));
+        let mut seen = std::vec::Vec::new();
+        assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), 2);
+        assert_eq!(seen, [Port(3), Port(4095)]);
+        assert!(page.is_pending(Port(65)), "masked: left pending");
+        assert!(!page.upcall_pending(0));
+        assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing new")), 0);
+    }
+
+    #[test]
+    fn scan_leaves_other_vcpus_ports() {
+        let page = std::boxed::Box::new(SharedPage::new());
+        deliver(&page, 1, Port(5));
+        deliver(&page, 0, Port(6));
+        let owner = |p: Port| if p.0 == 5 { 1 } else { 0 };
+        let mut seen = std::vec::Vec::new();
+        page.scan(0, owner, |p| seen.push(p));
+        assert_eq!(seen, [Port(6)]);
+        assert!(page.is_pending(Port(5)));
+        page.scan(1, owner, |p| seen.push(p));
+        assert_eq!(seen, [Port(6), Port(5)]);
+    }
+
+    #[test]
+    fn concurrent_delivery_and_scan_lose_nothing() {
+        use std::sync::Arc;
+        const N: usize = 20_000;
+        let page = Arc::new(SharedPage::new());
+        let in_flight: Arc<[AtomicBool; 64]> = Arc::new([const { AtomicBool::new(false) }; 64]);
+        let handled = Arc::new(AtomicU64::new(0));
+        let guest = {
+            let (page, in_flight, handled) = (page.clone(), in_flight.clone(), handled.clone());
+            std::thread::spawn(move || {
+                while handled.load(Ordering::Acquire) < N as u64 {
+                    if !page.upcall_pending(0) {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    page.scan(
+                        0,
+                        |_| 0,
+                        |p| {
+                            assert!(
+                                in_flight[p.0 as usize - 1].swap(false, Ordering::AcqRel),
+                                "dup"
+                            );
+                            handled.fetch_add(1, Ordering::AcqRel);
+                        },
+                    );
+                }
+            })
+        };
+        let mut sent = 0;
+        let mut i = 0;
+        while sent < N {
+            let k = i % 64;
+            i += 1;
+            if in_flight[k].swap(true, Ordering::AcqRel) {
+                std::thread::yield_now();
+                continue;
+            }
+            deliver(&page, 0, Port(k as u32 + 1));
+            sent += 1;
+        }
+        guest.join().unwrap();
+        assert_eq!(handled.load(Ordering::Acquire), N as u64);
+    }
+}

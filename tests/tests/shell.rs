@@ -1,0 +1,343 @@
+//! dom0's shell (`dom0.shell`), driven through the serial console: verbs,
+//! errors, line editing, and `poweroff` ending QEMU with status 0; and
+//! `scripts/run.sh` fed from a pipe.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tern_tests::{Qemu, Regex, image, re, target_dir};
+
+const STEP: Duration = Duration::from_secs(30);
+const PROMPT: &str = "tern# ";
+
+/// The `list` header, in xl's columns.
+fn header() -> Regex {
+    re(r"^Name +ID +Mem +VCPUs +State +Time\(s\)$")
+}
+
+/// A `list` row: (name, id, MiB, vCPUs, state letters).
+fn row() -> Regex {
+    re(r"^(\S+) +(\d+) +(\d+) +(\d+) +([rbpscd-]{6}) +\d+\.\d$")
+}
+
+/// Boots `initrd` (default: the demo bundle) with the shell on 2 CPUs and
+/// waits until the shell runs. The caller waits for the prompt: matching a
+/// prompt consumes the rest of its line, which may already hold a report.
+fn boot(initrd: Option<PathBuf>) -> Qemu {
+    let mut b = Qemu::builder().smp(2).append("-- dom0.shell");
+    if let Some(i) = initrd {
+        b = b.initrd(i);
+    }
+    let mut vm = b.spawn().unwrap_or_else(|e| panic!("{e}"));
+    vm.expect("dom0: shell ready; 'help' lists the verbs", STEP)
+        .unwrap();
+    vm
+}
+
+/// Types `cmd`, waits for the next prompt, and returns the lines dom0
+/// printed in between: the echoed command, the prompt, other domains'
+/// console lines and hypervisor log lines (all starting with `[`) excluded.
+/// Another domain's line may split the prompt from the echo, so the echo is
+/// the last line ending with `cmd`.
+fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
+    vm.send_line(cmd).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    let lines = vm.lines();
+    let start = lines
+        .iter()
+        .rposition(|l| l.ends_with(cmd))
+        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
+    let end = start
+        + 1
+        + lines[start + 1..]
+            .iter()
+            .position(|l| l.contains(PROMPT))
+            .expect("a prompt after the command");
+    lines[start + 1..end]
+        .iter()
+        .filter(|l| !l.starts_with('['))
+        .cloned()
+        .collect()
+}
+
+/// The `list` rows in `out` as (name, id, state), checking the header.
+fn rows(out: &[String]) -> Vec<(String, u32, String)> {
+    assert!(
+        out.iter().any(|l| header().is_match(l)),
+        "no list header in {out:?}"
+    );
+    out.iter()
+        .filter_map(|l| row().captures(l))
+        .map(|c| (c[1].to_owned(), c[2].parse().unwrap(), c[5].to_owned()))
+        .collect()
+}
+
+fn poweroff(vm: &mut Qemu) {
+    vm.send_line("poweroff").unwrap();
+    vm.expect("dom0 powered off: system off", STEP).unwrap();
+    let status = vm.wait_exit(STEP).unwrap();
+    assert!(status.success(), "QEMU exit status {status:?}");
+}
+
+/// help, list, create → the guest runs → gone from list, info, errors, line
+/// editing, poweroff.
+#[test]
+fn shell_verbs_on_the_demo_bundle() {
+    let mut vm = boot(None);
+    // The autostarted demo guest ran and was reaped.
+    vm.expect("dom0: domain demo (1) exited: poweroff", STEP)
+        .unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+
+    let help = run(&mut vm, "help");
+    for verb in [
+        "list", "create", "destroy", "pause", "unpause", "shutdown", "info", "poweroff",
+    ] {
+        assert!(
+            help.iter().any(|l| l.starts_with(&format!(" {verb} "))),
+            "help lists {verb}: {help:?}"
+        );
+    }
+    let usage = run(&mut vm, "destroy --help");
+    assert_eq!(usage[0], "Usage: destroy <Domain>");
+
+    let table = rows(&run(&mut vm, "list"));
+    assert_eq!(table.len(), 1, "only dom0 is left: {table:?}");
+    assert_eq!(table[0], ("Domain-0".into(), 0, "r-----".into()));
+
+    vm.send_line("create demo.toml").unwrap();
+    vm.expect("Parsing config from demo.toml", STEP).unwrap();
+    // The guest may print before dom0 says it started it.
+    let m = vm
+        .expect_all(
+            &[
+                re(r"Started domain demo \(id (\d+)\)"),
+                re(r"\[demo\] hello from demo \(domain (\d+)\)"),
+            ],
+            STEP,
+        )
+        .unwrap();
+    let id = m[0].group(1).to_owned();
+    assert_eq!(m[1].group(1), id);
+    vm.expect(format!("dom0: domain demo ({id}) exited: poweroff"), STEP)
+        .unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    let table = rows(&run(&mut vm, "list"));
+    assert!(
+        table.iter().all(|(name, ..)| name != "demo"),
+        "demo is gone: {table:?}"
+    );
+
+    let info = run(&mut vm, "info");
+    let field = |key: &str| -> String {
+        let r = re(&format!(r"^{key} +: (.+)$"));
+        info.iter()
+            .find_map(|l| r.captures(l).map(|c| c[1].to_owned()))
+            .unwrap_or_else(|| panic!("info has {key}: {info:?}"))
+    };
+    assert_eq!(field("guest_abi"), "1.0");
+    assert_eq!(field("control_abi"), "1.0");
+    assert_eq!(field("nr_cpus"), "2");
+    let total: u64 = field("total_memory").parse().unwrap();
+    let free: u64 = field("free_memory").parse().unwrap();
+    assert!(0 < free && free < total && total <= 1024, "{total} {free}");
+
+    // Each mistake gives one error line, and the shell goes on.
+    for (cmd, error) in [
+        (
+            "frobnicate",
+            "error: unknown command 'frobnicate' (type 'help' for the list)",
+        ),
+        ("destroy nosuch", "error: destroy: no domain 'nosuch'"),
+        ("pause 42", "error: pause: no domain '42'"),
+        (
+            "unpause",
+            "error: unpause: missing <Domain> (usage: unpause <Domain>)",
+        ),
+        ("list demo", "error: list: no domain 'demo'"),
+        (
+            "create nosuch.toml",
+            "error: create: no boot module 'nosuch.toml'",
+        ),
+        (
+            "create demo-guest",
+            "error: create: demo-guest is not a domain configuration (*.toml)",
+        ),
+        (
+            "destroy Domain-0",
+            "error: destroy: Domain-0 cannot be destroyed (use 'poweroff')",
+        ),
+    ] {
+        assert_eq!(run(&mut vm, cmd), [error], "{cmd}");
+    }
+    let out = run(&mut vm, "shutdown Domain-0");
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].starts_with("error: shutdown: not supported yet"),
+        "{out:?}"
+    );
+    let out = run(&mut vm, "pause 0");
+    assert_eq!(out.len(), 1);
+    assert!(out[0].starts_with("error: pause: Domain-0: "), "{out:?}");
+
+    // Line editing: backspace, Ctrl-U, left arrow + insert, history.
+    vm.send_line("lixx\x7f\x7fst 0").unwrap();
+    vm.expect(header(), STEP).unwrap();
+    vm.expect(re(r"^Domain-0 +0 "), STEP).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    vm.send_line("garbage\x15ifo\x1b[D\x1b[Dn").unwrap();
+    vm.expect(re(r"^guest_abi +: 1\.0$"), STEP).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    // Up twice recalls "list 0" (the line before "info").
+    vm.send_line("\x1b[A\x1b[A").unwrap();
+    vm.expect(header(), STEP).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+
+    poweroff(&mut vm);
+}
+
+/// A boot bundle with dom0 and `forever`, a printer guest that runs until it
+/// is destroyed (not autostarted).
+fn forever_bundle() -> PathBuf {
+    let dir = target_dir().join("shell-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("forever.toml");
+    std::fs::write(
+        &config,
+        "name = \"forever\"\nmemory = 4\nimage = \"printer\"\nautostart = false\n",
+    )
+    .unwrap();
+    let guests = target_dir().join("aarch64-unknown-none/release");
+    let pack = target_dir().join("release/tern-pack");
+    for f in [&pack, &guests.join("dom0"), &guests.join("printer")] {
+        assert!(
+            f.is_file(),
+            "{} is missing: run scripts/build.sh",
+            f.display()
+        );
+    }
+    let out = dir.join("bundle-shell.cpio");
+    let arg = |name: &str, path: &Path| format!("{name}={}", path.display());
+    let status = Command::new(&pack)
+        .arg("bundle")
+        .arg("-o")
+        .arg(&out)
+        .arg(arg("dom0", &guests.join("dom0")))
+        .arg(arg("printer", &guests.join("printer")))
+        .arg(arg("forever.toml", &config))
+        .status()
+        .unwrap();
+    assert!(status.success(), "tern-pack: {status:?}");
+    out
+}
+
+/// The state letters `list` shows for `name`, if it is listed.
+fn state_of(vm: &mut Qemu, name: &str) -> Option<String> {
+    rows(&run(vm, "list"))
+        .into_iter()
+        .find(|(n, ..)| n == name)
+        .map(|(_, _, state)| state)
+}
+
+/// create → pause → unpause → destroy of a live domain, then poweroff destroys
+/// what is left.
+#[test]
+fn shell_pauses_and_destroys_a_running_domain() {
+    let mut vm = boot(Some(forever_bundle()));
+    vm.expect(PROMPT, STEP).unwrap();
+    vm.send_line("create forever").unwrap();
+    vm.expect("Parsing config from forever.toml", STEP).unwrap();
+    vm.expect("Started domain forever (id 1)", STEP).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    vm.expect(re(r"^\[forever\] printer: tick \d+$"), STEP)
+        .unwrap();
+    assert_eq!(run(&mut vm, "pause forever"), Vec::<String>::new());
+    assert_eq!(state_of(&mut vm, "forever").as_deref(), Some("--p---"));
+    // Paused: it prints nothing more.
+    let ticks = |vm: &Qemu| {
+        vm.lines()
+            .iter()
+            .filter(|l| l.contains("[forever] printer: tick "))
+            .count()
+    };
+    let before = ticks(&vm);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ticks(&vm), before, "a paused domain does not run");
+    assert_eq!(
+        run(&mut vm, "pause 1"),
+        ["error: pause: forever: InvalidState (-11)"]
+    );
+    run(&mut vm, "unpause 1");
+    let state = state_of(&mut vm, "forever").expect("forever is listed");
+    assert!(state == "r-----" || state == "-b----", "{state}");
+    assert_eq!(run(&mut vm, "destroy forever"), Vec::<String>::new());
+    assert_eq!(state_of(&mut vm, "forever"), None, "destroyed");
+    assert_eq!(
+        run(&mut vm, "destroy forever"),
+        ["error: destroy: no domain 'forever'"]
+    );
+    // poweroff destroys the domains left.
+    vm.send_line("create forever.toml").unwrap();
+    vm.expect("Started domain forever (id 2)", STEP).unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    vm.send_line("poweroff").unwrap();
+    vm.expect("Destroying domain forever (2)", STEP).unwrap();
+    vm.expect("dom0 powered off: system off", STEP).unwrap();
+    let status = vm.wait_exit(STEP).unwrap();
+    assert!(status.success(), "QEMU exit status {status:?}");
+}
+
+/// `printf 'list\npoweroff\n' | scripts/run.sh` prints the domain table and
+/// exits with status 0 (input typed before the hypervisor is up is kept).
+#[test]
+fn run_sh_reads_commands_from_a_pipe() {
+    image("hyp.bin").unwrap();
+    image("bundle.cpio").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut child = Command::new("bash")
+        .arg(root.join("scripts/run.sh"))
+        .args(["--no-build", "--smp", "2"])
+        .env("CARGO_TARGET_DIR", target_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"list\npoweroff\n")
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("run.sh did not exit: {}", reader.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = reader.join().unwrap();
+    let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(status.success(), "run.sh exit status {status:?}:\n{out}");
+    // Other domains' lines may come between a prompt and its echo.
+    assert!(lines.iter().any(|l| l.ends_with("list")), "{out}");
+    assert!(lines.iter().any(|l| header().is_match(l)), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| re(r"^Domain-0 +0 +\d+ +\d+ +r----- ").is_match(l)),
+        "{out}"
+    );
+    assert!(lines.contains(&"dom0: powering off"), "{out}");
+}
