@@ -87,7 +87,15 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub kick_mask: u64,
     /// Console input: typed bytes and who receives them.
     pub console_in: ConsoleInput<'m>,
+    /// Which vCPU runs where and for how long (see `crate::lifecycle`).
+    pub sched: crate::sched::Scheduler,
+    /// The physical counter now (`CNTPCT_EL0` on the board; a fake in tests).
+    pub clock: fn() -> u64,
     lines: Vec<LineBuffer>,
+}
+
+fn no_clock() -> u64 {
+    0
 }
 
 impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
@@ -110,6 +118,12 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             events: crate::evtchn::Events::new(),
             kick_mask: 0,
             console_in: ConsoleInput::new(console_in::registered_source()),
+            sched: crate::sched::Scheduler::new(
+                1,
+                crate::sched::SchedConfig::new(ticks_per_s.max(1_000_000)),
+            )
+            .expect("the default configuration is valid"),
+            clock: no_clock,
             lines: Vec::new(),
         }
     }
@@ -162,11 +176,13 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
     /// returns `Busy` and succeeds once retried after they let go of it.
     pub fn destroy_domain(&mut self, id: DomainId) -> Result<(), tern_abi::Error> {
         let d = self.domains.get_mut(id)?;
-        let running = d.running_cpus();
-        if running != 0 {
+        if d.running_cpus() != 0 {
             d.life = crate::domain::Lifecycle::Dying;
-            self.kick_mask |= running;
+            self.stop_scheduling(id);
             return Err(tern_abi::Error::Busy);
+        }
+        if let Ok(k) = self.sched.remove_domain(id) {
+            self.kick_mask |= k.0;
         }
         self.console_flush(id);
         self.domains.destroy(id, &mut self.frames, self.mem)?;

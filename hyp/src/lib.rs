@@ -20,6 +20,7 @@ pub mod frames;
 pub mod heap;
 pub mod hypercall;
 pub mod hypervisor;
+pub mod lifecycle;
 pub mod logger;
 pub mod memmap;
 pub mod modules;

@@ -110,8 +110,14 @@ pub struct Logger {
     ring: Mutex<Ring>,
     console: Once<&'static dyn Console>,
     sources: Once<Sources>,
+    /// `LevelFilter as usize + 1`, or 0 for the default level ([`DEFAULT_LEVEL`]).
+    /// Zero for the default keeps a `static Logger` all zeroes, so it (with its
+    /// 16 KiB ring) lives in .bss instead of taking 16 KiB of the image's .data.
     level: AtomicUsize,
 }
+
+/// The level filter until [`init`] or [`set_level`] sets one.
+const DEFAULT_LEVEL: LevelFilter = LevelFilter::Info;
 
 impl Logger {
     /// A logger with no console yet.
@@ -120,7 +126,7 @@ impl Logger {
             ring: Mutex::new(Ring::new()),
             console: Once::new(),
             sources: Once::new(),
-            level: AtomicUsize::new(LevelFilter::Info as usize),
+            level: AtomicUsize::new(0),
         }
     }
 
@@ -133,11 +139,12 @@ impl Logger {
 
     fn level(&self) -> LevelFilter {
         match self.level.load(Ordering::Relaxed) {
-            0 => LevelFilter::Off,
-            1 => LevelFilter::Error,
-            2 => LevelFilter::Warn,
-            3 => LevelFilter::Info,
-            4 => LevelFilter::Debug,
+            0 => DEFAULT_LEVEL,
+            1 => LevelFilter::Off,
+            2 => LevelFilter::Error,
+            3 => LevelFilter::Warn,
+            4 => LevelFilter::Info,
+            5 => LevelFilter::Debug,
             _ => LevelFilter::Trace,
         }
     }
@@ -220,7 +227,7 @@ pub fn init(console: &'static dyn Console, sources: Sources, level: LevelFilter)
 
 /// Changes the level filter (e.g. from the `loglevel=` boot argument).
 pub fn set_level(level: LevelFilter) {
-    LOGGER.level.store(level as usize, Ordering::Relaxed);
+    LOGGER.level.store(level as usize + 1, Ordering::Relaxed);
 }
 
 /// Writes an unprefixed, unfiltered report (exception reports, panics).

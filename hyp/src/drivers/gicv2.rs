@@ -229,13 +229,22 @@ pub fn init_distributor(dist: &GicdRegs, boot_cpu_mask: u8) {
     dist.ctlr.write(GICD_CTLR::Enable::SET);
 }
 
+/// The mask of CPU interface 0: what a uniprocessor GIC routes everything to.
+const UNIPROCESSOR_MASK: u8 = 1;
+
 /// This CPU's interface mask, read from its banked GICD_ITARGETSR0..7
-/// (IHI 0048B §4.3.12); 0 on a uniprocessor GIC that does not implement it.
+/// (IHI 0048B §4.3.12). A uniprocessor GIC implements those registers as
+/// RAZ/WI and delivers every interrupt to its one CPU interface, so a mask of
+/// 0 means interface 0 (without this, nothing could be enabled with `-smp 1`).
 pub fn this_cpu_mask(dist: &GicdRegs) -> u8 {
-    dist.itargetsr[..32]
+    match dist.itargetsr[..32]
         .iter()
         .map(|r| r.get())
         .fold(0, |acc, v| acc | v)
+    {
+        0 => UNIPROCESSOR_MASK,
+        mask => mask,
+    }
 }
 
 /// Per-CPU initialisation from Non-secure EL2: this CPU's SGIs and PPIs

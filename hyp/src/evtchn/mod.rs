@@ -28,7 +28,6 @@ pub mod sched_ctl;
 mod tests;
 pub mod timers;
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -40,7 +39,6 @@ use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
 use page::PageRef;
 use ports::{Binding, PortTable};
-use sched_ctl::{SchedControl, StoredParams};
 use timers::{TimerKind, Timers};
 
 /// A vCPU that needs attention: it may have a new upcall pending, its timer
@@ -87,9 +85,6 @@ pub struct Events {
     timers: Timers,
     wallclock: Option<clock::Wallclock>,
     notify: Vec<Notify>,
-    /// The scheduler's controls for `domctl sched_*` and `vcpu_affinity`.
-    /// [`StoredParams`] until the scheduler replaces it.
-    pub sched: Box<dyn SchedControl>,
 }
 
 impl Default for Events {
@@ -115,7 +110,6 @@ impl Events {
             timers: Timers::default(),
             wallclock: None,
             notify: Vec::new(),
-            sched: Box::new(StoredParams::default()),
         }
     }
 
@@ -540,7 +534,6 @@ impl Events {
         }
         self.timers.cancel_domain(dom);
         self.notify.retain(|n| n.dom != dom);
-        self.sched.forget(dom);
     }
 
     /// Allocated ports of `dom`.

@@ -11,7 +11,11 @@ use tern_abi::{CONTROL_ABI, Features, GUEST_ABI, smccc};
 pub fn discovery(id: u32, x1: u64, caller_is_dom0: bool) -> Option<[u64; 4]> {
     // `version` first: it is the call guests make most (and the null hypercall).
     if id == VERSION {
-        let mut features = Features::CONSOLE | Features::SCHED;
+        let mut features = Features::CONSOLE
+            | Features::SCHED
+            | Features::EVTCHN
+            | Features::VCPU
+            | Features::TIME;
         if caller_is_dom0 {
             features |= Features::DOMCTL | Features::MODULE;
         }

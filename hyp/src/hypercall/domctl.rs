@@ -81,6 +81,7 @@ fn create<M: PhysMem, F: FrameSource>(
         flags: DomainFlags::from_bits_retain(0),
     };
     let id = hv.domains.create(&cfg, &mut hv.frames, hv.mem)?;
+    hv.domain_created(id);
     log::info!(
         "domain {} ({}) created: {} pages, {} vCPUs",
         hv.domains.get(id)?.name(),
@@ -196,10 +197,7 @@ fn unpause<M: PhysMem, F: FrameSource>(
     if d.life != Lifecycle::Paused || !d.image_loaded {
         return Err(Error::InvalidState);
     }
-    d.life = Lifecycle::Active;
-    d.has_run = true;
-    // Idle CPUs may now have work.
-    hv.kick_mask = u64::MAX;
+    hv.unpause_domain(target);
     Ok(())
 }
 
@@ -216,7 +214,7 @@ fn pause<M: PhysMem, F: FrameSource>(
     }
     d.life = Lifecycle::Paused;
     // Its vCPUs stop at the next exception on their CPUs: make that now.
-    hv.kick_mask |= d.running_cpus();
+    hv.stop_scheduling(target);
     Ok(())
 }
 

@@ -123,6 +123,7 @@ pub(super) fn poll<M: PhysMem, F: FrameSource>(
     let mem: &dyn PhysMem = hv.mem;
     if hv.events.poll(mem, a.caller, a.vcpu, ports, deadline)? {
         hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
+        hv.block_vcpu((a.caller, a.vcpu));
         Ok(Next::Block)
     } else {
         Ok(Next::Resume)

@@ -144,6 +144,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 reason.name()
             );
         }
+        self.stop_scheduling(id);
         self.events
             .raise_virq(self.mem, DomainId::DOM0, tern_abi::evtchn::Virq::DomExc);
     }
@@ -156,6 +157,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             // A guest's misbehaviour is not a hypervisor error: warn, not error.
             log::warn!("domain {} ({}) crashed: {}", d.name(), id.0, what);
         }
+        self.stop_scheduling(id);
         self.events
             .raise_virq(self.mem, DomainId::DOM0, tern_abi::evtchn::Virq::DomExc);
     }

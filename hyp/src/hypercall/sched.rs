@@ -13,7 +13,10 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     a: &mut Args,
 ) -> Result<Next, Error> {
     match Op::from_reg(a.arg(1))? {
-        Op::Yield => Ok(Next::Yield),
+        Op::Yield => {
+            hv.yield_vcpu((a.caller, a.vcpu));
+            Ok(Next::Yield)
+        }
         Op::Block => {
             // An upcall already pending ends the block at once; checked here,
             // under the hypervisor lock, so an event cannot slip in between.
@@ -21,6 +24,7 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
                 return Ok(Next::Resume);
             }
             hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
+            hv.block_vcpu((a.caller, a.vcpu));
             Ok(Next::Block)
         }
         Op::Shutdown => {

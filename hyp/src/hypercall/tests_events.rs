@@ -2,7 +2,6 @@
 //! and the scheduling and wall-clock sub-operations of `domctl`, through the
 //! dispatcher: the registers a guest sets, the registers and state it gets.
 
-use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
 use tern_abi::call::{DOMCTL, EVTCHN_OP, SCHED_OP, TIME_OP, VCPU_OP};
@@ -18,7 +17,6 @@ use super::Next;
 use crate::addr::GuestPhysAddr;
 use crate::domain::{DomainConfig, VcpuState};
 use crate::evtchn::Notify;
-use crate::evtchn::sched_ctl::{SchedControl, SchedParams};
 use crate::hypervisor::{ConsoleSink, Hypervisor};
 use crate::physmem::testing::Arena;
 
@@ -39,6 +37,10 @@ const U2: u32 = 2;
 
 /// dom0 (1 vCPU) and two domUs with 2 vCPUs each.
 fn hyp() -> Hv {
+    hyp_with_cpus(1)
+}
+
+fn hyp_with_cpus(cpus: usize) -> Hv {
     let mem: &'static Arena = Box::leak(Box::new(Arena::new(0x8000_0000, 8192)));
     let console: &'static mut Quiet = Box::leak(Box::new(Quiet));
     let mut hv = Hypervisor::new(
@@ -48,6 +50,7 @@ fn hyp() -> Hv {
         console,
         1000,
     );
+    hv.configure_scheduler(cpus, 10_000).unwrap();
     for (name, vcpus, flags) in [
         (&b"dom0"[..], 1, DomainFlags::IS_DOM0),
         (b"u1", 2, DomainFlags::from_bits_retain(0)),
@@ -60,7 +63,8 @@ fn hyp() -> Hv {
             cmdline: b"",
             flags,
         };
-        hv.domains.create(&cfg, &mut hv.frames, hv.mem).unwrap();
+        let id = hv.domains.create(&cfg, &mut hv.frames, hv.mem).unwrap();
+        hv.domain_created(id);
     }
     hv
 }
@@ -485,53 +489,9 @@ fn timer_and_time_page() {
     );
 }
 
-/// Records what domctl asked of the scheduler.
-#[derive(Clone, Default)]
-struct FakeSched(Arc<Mutex<Vec<std::string::String>>>);
-
-impl SchedControl for FakeSched {
-    fn params(&self, dom: DomainId) -> SchedParams {
-        self.0
-            .lock()
-            .unwrap()
-            .push(std::format!("params {}", dom.0));
-        SchedParams {
-            weight: 512,
-            cap: 50,
-        }
-    }
-    fn set_params(&mut self, dom: DomainId, p: SchedParams) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(std::format!("set {} {} {}", dom.0, p.weight, p.cap));
-    }
-    fn affinity(&self, dom: DomainId, vcpu: usize) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .push(std::format!("affinity {} {vcpu}", dom.0));
-        0b11
-    }
-    fn set_affinity(&mut self, dom: DomainId, vcpu: usize, cpus: u64) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(std::format!("set_affinity {} {vcpu} {cpus:#x}", dom.0));
-    }
-    fn forget(&mut self, dom: DomainId) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(std::format!("forget {}", dom.0));
-    }
-}
-
 #[test]
 fn sched_domctls_call_the_scheduler_after_checks() {
-    let mut hv = hyp();
-    hv.cpus_online = 2;
-    // The default implementation stores values.
+    let mut hv = hyp_with_cpus(2);
     let d = |op: DomOp, args: &[u64]| -> Vec<u64> {
         let mut r = std::vec![DOMCTL.into(), op.raw().into()];
         r.extend_from_slice(args);
@@ -550,8 +510,7 @@ fn sched_domctls_call_the_scheduler_after_checks() {
         Ok([3, 150, 0])
     );
 
-    let fake = FakeSched::default();
-    hv.events.sched = Box::new(fake.clone());
+    // Refusals change nothing in the scheduler.
     for (args, e) in [
         (&[1, 0, 0][..], Error::InvalidArgument),
         (&[1, 65536, 0], Error::InvalidArgument),
@@ -579,31 +538,25 @@ fn sched_domctls_call_the_scheduler_after_checks() {
             "{args:?}"
         );
     }
-    assert!(
-        fake.0.lock().unwrap().is_empty(),
-        "nothing reached the scheduler"
+    assert_eq!(
+        result(call_on(&mut hv, DOM0, 0, &d(DomOp::SchedGet, &[1])).0),
+        Ok([3, 150, 0])
     );
+    // The credit scheduler itself holds what was set.
     assert_eq!(
         result(call_on(&mut hv, DOM0, 0, &d(DomOp::SchedSet, &[2, 65535, 200])).0),
         Ok([0; 3])
     );
+    let p = hv.sched.params(DomainId(2)).unwrap();
+    assert_eq!((p.weight, p.cap), (65535, 200));
     assert_eq!(
-        result(call_on(&mut hv, DOM0, 0, &d(DomOp::SchedGet, &[2])).0),
-        Ok([512, 50, 0])
-    );
-    assert_eq!(
-        result(call_on(&mut hv, DOM0, 0, &d(DomOp::VcpuAffinity, &[2, 1, 0b110])).0),
+        result(call_on(&mut hv, DOM0, 0, &d(DomOp::VcpuAffinity, &[2, 1, 0b10])).0),
         Ok([0b11, 0, 0])
     );
+    assert_eq!(hv.sched.affinity((DomainId(2), 1)).map(|m| m.0), Some(0b10));
     hv.destroy_domain(DomainId(2)).unwrap();
-    assert_eq!(
-        *fake.0.lock().unwrap(),
-        [
-            "set 2 65535 200",
-            "params 2",
-            "affinity 2 1",
-            "set_affinity 2 1 0x6",
-            "forget 2"
-        ]
+    assert!(
+        hv.sched.params(DomainId(2)).is_none(),
+        "forgotten with the domain"
     );
 }

@@ -12,7 +12,7 @@ use super::{Args, Next};
 use crate::addr::GuestPhysAddr;
 use crate::domain::{VcpuState, loader};
 use crate::evtchn::Notify;
-use crate::evtchn::sched_ctl::SchedParams;
+use crate::evtchn::sched_ctl::{SchedControl, SchedParams};
 use crate::hypervisor::Hypervisor;
 use crate::physmem::{FrameSource, PhysMem};
 
@@ -51,6 +51,7 @@ pub(super) fn vcpu_op<M: PhysMem, F: FrameSource>(
             }
             d.vcpus[v].state = VcpuState::Down;
             hv.events.vcpu_down(me, v);
+            hv.block_vcpu((me, v));
             if v == a.vcpu {
                 // Not runnable any more: the caller is switched away and
                 // only `up` starts it again, afresh.
@@ -109,7 +110,7 @@ pub(super) fn sched_control<M: PhysMem, F: FrameSource>(
 ) -> Result<(), Error> {
     match op {
         DomctlOp::SchedGet => {
-            let p = hv.events.sched.params(target);
+            let p = SchedControl::params(&hv.sched, target);
             a.ret(1, p.weight.into());
             a.ret(2, p.cap.into());
         }
@@ -123,7 +124,7 @@ pub(super) fn sched_control<M: PhysMem, F: FrameSource>(
                 weight: weight as u32,
                 cap: cap as u32,
             };
-            hv.events.sched.set_params(target, params);
+            SchedControl::set_params(&mut hv.sched, target, params);
         }
         DomctlOp::VcpuAffinity => {
             let v = vcpu_index(hv, target, a.arg(3))?;
@@ -135,8 +136,8 @@ pub(super) fn sched_control<M: PhysMem, F: FrameSource>(
             if cpus & online == 0 {
                 return Err(Error::InvalidArgument);
             }
-            let old = hv.events.sched.affinity(target, v);
-            hv.events.sched.set_affinity(target, v, cpus);
+            let old = SchedControl::affinity(&hv.sched, target, v);
+            SchedControl::set_affinity(&mut hv.sched, target, v, cpus);
             a.ret(1, old);
         }
         _ => unreachable!("only scheduling sub-operations come here"),

@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod control;
 pub mod cpumask;
 pub mod credit;
 pub mod params;

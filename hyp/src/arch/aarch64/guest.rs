@@ -73,6 +73,24 @@ pub fn init_cpu() {
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
 
+/// Sets the running vCPU's virtual counter offset (`CNTVOFF_EL2`): each
+/// domain's virtual time starts at zero when it is created.
+pub fn set_virtual_time_offset(offset: u64) {
+    CNTVOFF_EL2.set(offset);
+}
+
+/// Raises (`true`) or lowers the virtual IRQ of the running vCPU: the event
+/// upcall (`HCR_EL2.VI`, Arm ARM D13.2.48). The guest takes it at EL1 as an
+/// ordinary IRQ when it unmasks interrupts.
+pub fn set_upcall(pending: bool) {
+    let want = if pending {
+        HCR_EL2::VI::SET
+    } else {
+        HCR_EL2::VI::CLEAR
+    };
+    HCR_EL2.modify(want);
+}
+
 /// `VTTBR_EL2` for a domain: its VMID and stage-2 root (D13.2.152).
 pub fn vttbr(vmid: u16, root: u64) -> u64 {
     (VTTBR_EL2::VMID.val(u64::from(vmid)) + VTTBR_EL2::BADDR.val(root >> 1)).value

@@ -30,7 +30,7 @@ use crate::hypercall::{Next, discovery};
 use crate::hypervisor::{ConsoleSink, Hypervisor, Module};
 use crate::percpu::CpuIndex;
 use crate::platform::IntId;
-use crate::sched::{VcpuRef, pick_next};
+use crate::sched::{NEVER, VcpuRef};
 
 /// The hypervisor as it runs on the board.
 type Hv = Hypervisor<'static, IdentityMem, FrameAllocator>;
@@ -45,8 +45,6 @@ struct State {
     started: [u64; super::MAX_CPUS],
     /// CPUs waiting for work in WFI.
     idle_mask: u64,
-    /// The time slice, in counter ticks.
-    slice: u64,
     /// The EL2 physical timer's interrupt.
     timer_irq: IntId,
 }
@@ -65,7 +63,7 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// GIC self-test and future uses.
 const RESCHED_SGI: IntId = IntId::sgi(8);
 /// Default time slice (`sched.slice_us=` on the command line changes it).
-const DEFAULT_SLICE_US: u64 = 10_000;
+const DEFAULT_SLICE_US: u32 = crate::sched::params::DEFAULT_SLICE_US;
 static MEM: IdentityMem = IdentityMem;
 
 /// Default RAM of dom0 when the boot arguments say nothing (`dom0_mem=<MiB>`).
@@ -112,25 +110,31 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
     }
     let console: &'static mut UartConsole = Box::leak(Box::new(UartConsole));
     let mut hv = Hypervisor::new(&MEM, frames, modules, console, ticks_per_s);
-    hv.cpus_online = (0..super::MAX_CPUS)
+    hv.clock = timer::now;
+    // CPUs come online in index order, so the online ones are 0..n.
+    let cpus = (0..super::MAX_CPUS)
         .filter(|&i| crate::percpu::get(crate::percpu::CpuIndex(i)).is_some_and(|c| c.is_online()))
-        .count() as u32;
+        .count();
+    let slice_us = crate::bootargs::BootArgs::parse(boot.bootargs)
+        .slice_us
+        .and_then(|us| u32::try_from(us).ok())
+        .unwrap_or(DEFAULT_SLICE_US);
+    if let Err(e) = hv.configure_scheduler(cpus, slice_us) {
+        log::error!("sched: {slice_us} us slice refused ({e:?}); using the default");
+        let _ = hv.configure_scheduler(cpus, DEFAULT_SLICE_US);
+    }
     if let Err(e) = create_dom0(&mut hv, boot.bootargs) {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
     }
-    let slice_us = crate::bootargs::BootArgs::parse(boot.bootargs)
-        .slice_us
-        .unwrap_or(DEFAULT_SLICE_US);
     *STATE.lock() = Some(State {
         hv,
         current: [None; super::MAX_CPUS],
         started: [0; super::MAX_CPUS],
         idle_mask: 0,
-        slice: ticks_per_s * slice_us / 1_000_000,
         timer_irq: boot.timer_irq,
     });
-    log::info!("sched: round robin, {slice_us} us time slice, all CPUs");
+    log::info!("sched: credit, {slice_us} us time slice, {cpus} CPUs");
     READY.store(true, Ordering::Release);
     run_cpu(this_cpu())
 }
@@ -164,18 +168,51 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
         {
             let mut lock = STATE.lock();
             let st = lock.as_mut().expect("READY implies STATE");
-            if let Some(r) = pick_next(&st.hv.domains, cpu, None) {
+            let d = st.hv.sched.schedule(CpuIndex(cpu), timer::now(), None);
+            kick(st, cpu, d.kick.0);
+            if let Some(r) = d.next {
                 st.idle_mask &= !(1 << cpu);
-                load_vcpu(st, cpu, r, frame);
+                load_vcpu(st, cpu, r, frame, d.run_until);
                 return;
             }
             st.idle_mask |= 1 << cpu;
+            arm_timer(st, d.run_until);
         }
-        timer::cancel();
         // WFI wakes on a pending interrupt even with interrupts masked at EL2
         // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
         aarch64_cpu::asm::wfi();
-        drain_irqs(None);
+        let timer_irq = STATE.lock().as_ref().map(|s| s.timer_irq);
+        if drain_irqs(timer_irq) {
+            let mut lock = STATE.lock();
+            let st = lock.as_mut().expect("READY implies STATE");
+            after_events(st, cpu, timer::now());
+        }
+    }
+}
+
+/// Arms this CPU's timer for the earlier of `run_until` (the scheduler's
+/// deadline) and the next guest timer; stops it if there is neither.
+fn arm_timer(st: &State, run_until: u64) {
+    let at = st
+        .hv
+        .events
+        .next_deadline()
+        .map_or(run_until, |g| g.min(run_until));
+    if at == NEVER {
+        timer::cancel();
+    } else {
+        timer::set_deadline(at);
+    }
+}
+
+/// Fires due guest timers and applies event notifications: blocked vCPUs
+/// wake, and the CPUs that must reschedule are kicked.
+fn after_events(st: &mut State, cpu: usize, now: u64) {
+    st.hv.expire_timers(now);
+    st.hv.apply_notifies();
+    if st.hv.kick_mask != 0 {
+        let mask = core::mem::take(&mut st.hv.kick_mask);
+        kick(st, cpu, mask);
     }
 }
 
@@ -201,7 +238,8 @@ fn drain_irqs(timer_irq: Option<IntId>) -> bool {
 /// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
 /// means "whoever is idle": new work appeared.
 fn kick(st: &State, cpu: usize, mask: u64) {
-    let targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu);
+    let online = (1u64 << st.hv.cpus_online) - 1;
+    let targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu) & online;
     for c in (0..super::MAX_CPUS).filter(|c| targets & (1 << c) != 0) {
         if let Err(e) = gic::send_sgi(SgiTarget::Cpu(CpuIndex(c)), RESCHED_SGI) {
             log::error!("cpu{cpu}: cannot kick cpu{c}: {e:?}");
@@ -261,15 +299,16 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
     let count = hv.modules.len() as u32;
     let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
     let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;
-    d.life = Lifecycle::Active;
-    d.has_run = true;
+    hv.domain_created(id);
+    hv.unpause_domain(id);
     log::info!("dom0: {mib} MiB, entry {entry:#x}");
     Ok(())
 }
 
 /// Puts vCPU `(dom, v)` on this CPU: its state into `frame` and the CPU's
-/// registers, and arms the time slice.
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame) {
+/// registers, its virtual time and upcall line, and arms the timer for
+/// `run_until`.
+fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame, run_until: u64) {
     st.current[cpu] = Some((dom, v));
     CURRENT_IS_DOM0[cpu].store(dom == DomainId::DOM0, Ordering::Relaxed);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
@@ -277,9 +316,17 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFram
         d.vcpus[v].on_cpu = Some(cpu);
         guest::load(&d.vcpus[v].ctx, frame, vttbr, MPIDR_RES1 | v as u64);
     }
-    let now = timer::now();
-    st.started[cpu] = now;
-    timer::set_deadline(now + st.slice);
+    guest::set_virtual_time_offset(st.hv.events.counter_offset(dom));
+    update_upcall(st, (dom, v));
+    st.started[cpu] = timer::now();
+    arm_timer(st, run_until);
+}
+
+/// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
+/// match its `upcall_pending` flag in the event page.
+fn update_upcall(st: &State, (dom, v): VcpuRef) {
+    let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
+    guest::set_upcall(st.hv.events.upcall_pending(mem, dom, v));
 }
 
 /// Takes this CPU's vCPU off it: its state from `frame`, its CPU time.
@@ -393,9 +440,13 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if st.hv.domains.has_retired_vmids() {
         st.hv.domains.recycle_vmids(|v| guest::flush_vmid(v.0));
     }
+    st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
         let mask = core::mem::take(&mut st.hv.kick_mask);
         kick(st, cpu, mask);
+    }
+    if next == Next::Resume {
+        update_upcall(st, (dom, v));
     }
     next_code(next)
 }
@@ -415,8 +466,9 @@ pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
     }
 }
 
-/// An IRQ taken while a guest ran: the time slice ended, or another CPU asks
-/// this one to reschedule.
+/// An IRQ taken while a guest ran: the time slice or a guest timer ended, or
+/// another CPU asks this one to reschedule (new work, a paused or dying
+/// domain, an event for the running vCPU).
 pub fn guest_irq(frame: &mut TrapFrame) {
     let cpu = this_cpu();
     let mut lock = STATE.lock();
@@ -427,9 +479,33 @@ pub fn guest_irq(frame: &mut TrapFrame) {
     if !drain_irqs(Some(st.timer_irq)) {
         return;
     }
-    if !switch(st, cpu, frame, Next::Yield) {
-        drop(lock);
-        wait_for_work(cpu, frame);
+    after_events(st, cpu, timer::now());
+    let Some(cur) = st.current[cpu] else {
+        return;
+    };
+    let runnable = st
+        .hv
+        .domains
+        .get(cur.0)
+        .is_ok_and(|d| d.vcpu_runnable(cur.1));
+    let d = st
+        .hv
+        .sched
+        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
+    kick(st, cpu, d.kick.0);
+    if d.next == Some(cur) {
+        // Keeps the CPU: only its deadline and upcall line change.
+        update_upcall(st, cur);
+        arm_timer(st, d.run_until);
+        return;
+    }
+    unload_vcpu(st, cpu, frame);
+    match d.next {
+        Some(r) => load_vcpu(st, cpu, r, frame, d.run_until),
+        None => {
+            drop(lock);
+            wait_for_work(cpu, frame);
+        }
     }
 }
 
@@ -457,9 +533,19 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
-    match pick_next(&st.hv.domains, cpu, Some(cur)) {
+    let runnable = st
+        .hv
+        .domains
+        .get(cur.0)
+        .is_ok_and(|d| d.vcpu_runnable(cur.1));
+    let d = st
+        .hv
+        .sched
+        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
+    kick(st, cpu, d.kick.0);
+    match d.next {
         Some(r) => {
-            load_vcpu(st, cpu, r, frame);
+            load_vcpu(st, cpu, r, frame, d.run_until);
             true
         }
         None => false,

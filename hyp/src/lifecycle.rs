@@ -1,0 +1,130 @@
+//! Domain and vCPU state changes, kept in step with the scheduler.
+//!
+//! Every change of what may run goes through here: the hypercall handlers
+//! and the arch layer never call the scheduler's `wake`/`block`/`pause`
+//! directly, so the domain table and the run queues cannot disagree. Each
+//! change collects the CPUs that must reschedule in `kick_mask`; the arch
+//! layer sends them an IPI after the trap.
+
+use tern_abi::domctl::DomainId;
+
+use crate::domain::{Lifecycle, VcpuState};
+use crate::evtchn::Notify;
+use crate::hypervisor::Hypervisor;
+use crate::physmem::{FrameSource, PhysMem};
+use crate::sched::{CpuMask, DomainParams, SchedConfig, SchedError, Scheduler, VcpuRef};
+
+impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
+    /// Replaces the scheduler with one for `cpus` CPUs and a `slice_us` time
+    /// slice. Only before the first domain exists.
+    pub fn configure_scheduler(&mut self, cpus: usize, slice_us: u32) -> Result<(), SchedError> {
+        let mut config = SchedConfig::new(self.ticks_per_s);
+        config.slice_us = slice_us;
+        self.sched = Scheduler::new(cpus, config)?;
+        self.cpus_online = cpus as u32;
+        Ok(())
+    }
+
+    fn kick(&mut self, cpus: CpuMask) {
+        self.kick_mask |= cpus.0;
+    }
+
+    /// A new domain: known to the scheduler (paused, every vCPU blocked), its
+    /// virtual time starting now.
+    pub fn domain_created(&mut self, id: DomainId) {
+        let vcpus = self.domains.get(id).map_or(0, |d| d.vcpus.len());
+        let all = CpuMask::first(self.sched.cpu_count());
+        if let Err(e) = self
+            .sched
+            .add_domain(id, DomainParams::default(), vcpus, all)
+        {
+            log::error!("scheduler refused domain {}: {e:?}", id.0);
+        }
+        let now = (self.clock)();
+        self.events.set_counter_offset(id, now);
+    }
+
+    /// Lets a paused domain run: its vCPUs that have an entry state wake.
+    pub fn unpause_domain(&mut self, id: DomainId) {
+        let Ok(d) = self.domains.get_mut(id) else {
+            return;
+        };
+        d.life = Lifecycle::Active;
+        d.has_run = true;
+        let runnable: alloc::vec::Vec<usize> = (0..d.vcpus.len())
+            .filter(|&v| d.vcpus[v].state == VcpuState::Runnable)
+            .collect();
+        if let Ok(k) = self.sched.unpause_domain(id) {
+            self.kick(k);
+        }
+        for v in runnable {
+            if let Some(c) = self.sched.wake((id, v)) {
+                self.kick(CpuMask::only(c));
+            }
+        }
+    }
+
+    /// Stops a domain's vCPUs from being picked (pause, shutdown, crash,
+    /// destruction) and kicks the CPUs they run on.
+    pub fn stop_scheduling(&mut self, id: DomainId) {
+        if let Ok(k) = self.sched.pause_domain(id) {
+            self.kick(k);
+        }
+        if let Ok(d) = self.domains.get(id) {
+            self.kick_mask |= d.running_cpus();
+        }
+    }
+
+    /// vCPU `r` blocks (it asked to, or was brought down).
+    pub fn block_vcpu(&mut self, r: VcpuRef) {
+        self.sched.block(r);
+    }
+
+    /// vCPU `r` gives way to others at its CPU's next decision.
+    pub fn yield_vcpu(&mut self, r: VcpuRef) {
+        self.sched.yield_now(r);
+    }
+
+    /// Applies the notifications event channels and timers queued: a blocked
+    /// vCPU wakes, a running one's CPU is kicked so it re-evaluates the
+    /// upcall line, one brought down elsewhere is taken off its CPU.
+    pub fn apply_notifies(&mut self) {
+        for Notify { dom, vcpu } in self.events.take_notifies() {
+            let Ok(d) = self.domains.get_mut(dom) else {
+                continue;
+            };
+            let Some(vc) = d.vcpus.get_mut(vcpu) else {
+                continue;
+            };
+            let on_cpu = vc.on_cpu;
+            let state = vc.state;
+            if state == VcpuState::Blocked {
+                vc.state = VcpuState::Runnable;
+            }
+            let active = d.life == Lifecycle::Active;
+            match state {
+                VcpuState::Down => self.sched.block((dom, vcpu)),
+                VcpuState::Blocked => self.events.end_poll(dom, vcpu),
+                VcpuState::Runnable => {}
+            }
+            if state != VcpuState::Down
+                && active
+                && let Some(c) = self.sched.wake((dom, vcpu))
+            {
+                self.kick(CpuMask::only(c));
+            }
+            if let Some(c) = on_cpu {
+                self.kick_mask |= 1 << c;
+            }
+        }
+    }
+
+    /// Fires the guest timers due by `now` (physical counter ticks).
+    pub fn expire_timers(&mut self, now: u64) {
+        let mem: &dyn PhysMem = self.mem;
+        for n in self.events.expire(mem, now) {
+            self.events.notify(n);
+        }
+        self.apply_notifies();
+    }
+}
