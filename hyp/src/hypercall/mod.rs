@@ -10,6 +10,8 @@ mod console;
 mod discovery;
 mod domctl;
 mod evtchn;
+#[cfg(test)]
+mod fuzz_tests;
 mod guest_io;
 mod module;
 mod sched;
