@@ -108,6 +108,9 @@ impl Domain {
         self.flags
     }
     /// Its name.
+    // Out of line: it is called from many (mostly logging) sites, and inlined
+    // copies of the UTF-8 check cost about 2 KiB of image.
+    #[inline(never)]
     pub fn name(&self) -> &str {
         tern_abi::strings::field_str(&self.name).unwrap_or("?")
     }
@@ -155,6 +158,25 @@ impl Domain {
                     DomainState::Blocked
                 }
             }
+        }
+    }
+
+    /// Whether `entry` is a usable vCPU entry state in this domain: PC
+    /// 4-byte aligned inside RAM, SP zero or 16-byte aligned with its first
+    /// push inside RAM (it may be the very end of RAM: the stack grows down).
+    pub fn check_entry(&self, entry: &VcpuEntry) -> Result<(), tern_abi::Error> {
+        use crate::addr::GuestPhysAddr;
+        const STACK_ALIGN: u64 = 16;
+        let pc_ok = self.ram.contains(GuestPhysAddr(entry.pc), 4) && entry.pc.is_multiple_of(4);
+        let sp_ok = entry.sp == 0
+            || (entry.sp.is_multiple_of(STACK_ALIGN)
+                && self
+                    .ram
+                    .contains(GuestPhysAddr(entry.sp - STACK_ALIGN), STACK_ALIGN));
+        if pc_ok && sp_ok {
+            Ok(())
+        } else {
+            Err(tern_abi::Error::InvalidArgument)
         }
     }
 

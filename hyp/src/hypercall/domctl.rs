@@ -175,13 +175,7 @@ fn set_vcpu_context<M: PhysMem, F: FrameSource>(
     if v >= d.vcpus.len() {
         return Err(Error::NotFound);
     }
-    let pc_ok = d.ram.contains(GuestPhysAddr(e.pc), 4) && e.pc.is_multiple_of(4);
-    // SP may be the very end of RAM: the stack grows down.
-    let sp_ok =
-        e.sp == 0 || (e.sp.is_multiple_of(16) && d.ram.contains(GuestPhysAddr(e.sp - 16), 16));
-    if !pc_ok || !sp_ok {
-        return Err(Error::InvalidArgument);
-    }
+    d.check_entry(&e)?;
     if d.life != Lifecycle::Paused {
         return Err(Error::InvalidState);
     }

@@ -30,13 +30,7 @@ pub(super) fn vcpu_op<M: PhysMem, F: FrameSource>(
         Op::Up => {
             let e: VcpuEntry = read_in(hv, me, a.arg(3), a.arg(4), VcpuEntry::MIN_SIZE)?;
             let d = hv.domains.get_mut(me)?;
-            let pc_ok = d.ram.contains(GuestPhysAddr(e.pc), 4) && e.pc.is_multiple_of(4);
-            // SP may be the very end of RAM: the stack grows down.
-            let sp_ok = e.sp == 0
-                || (e.sp.is_multiple_of(16) && d.ram.contains(GuestPhysAddr(e.sp - 16), 16));
-            if !pc_ok || !sp_ok {
-                return Err(Error::InvalidArgument);
-            }
+            d.check_entry(&e)?;
             if d.vcpus[v].state != VcpuState::Down {
                 return Err(Error::InvalidState);
             }
