@@ -59,12 +59,10 @@ impl<'a> BootArgs<'a> {
         // Words after `--` belong to dom0 (like Linux's `--` for init).
         let (ours, dom0) = match cmdline.strip_prefix("--") {
             Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => ("", rest),
-            _ => cmdline
-                .split_once(" -- ")
-                .unwrap_or(match cmdline.strip_suffix(" --") {
-                    Some(head) => (head, ""),
-                    None => (cmdline, ""),
-                }),
+            _ => split_at_dashes(cmdline).unwrap_or(match cmdline.strip_suffix(" --") {
+                Some(head) => (head, ""),
+                None => (cmdline, ""),
+            }),
         };
         args.dom0_cmdline = dom0.trim();
         let positive = |v: &str| v.parse::<u64>().ok().filter(|&n| n > 0);
@@ -97,6 +95,16 @@ impl<'a> BootArgs<'a> {
     pub fn unknown_dropped(&self) -> usize {
         self.unknown_dropped
     }
+}
+
+/// `s.split_once(" -- ")`, searching for a `char`: a `&str` pattern would pull
+/// core's two-way substring searcher and its panic formatting (about 5 KiB)
+/// into the image for this one cold call.
+fn split_at_dashes(s: &str) -> Option<(&str, &str)> {
+    s.match_indices(' ').find_map(|(i, _)| {
+        let (head, tail) = s.split_at_checked(i)?;
+        Some((head, tail.strip_prefix(" -- ")?))
+    })
 }
 
 impl Default for BootArgs<'_> {

@@ -233,6 +233,8 @@ impl<'a> Elf<'a> {
     }
 
     /// Program header `index` as a segment: `Ok(None)` if it is not `PT_LOAD`.
+    // Out of line: it has two callers and is too big to copy into each.
+    #[inline(never)]
     fn segment(&self, index: usize) -> Result<Option<Segment<'a>>, ElfError> {
         let p = self
             .phdr(index)

@@ -51,10 +51,15 @@ impl Ring {
 
     /// Appends `bytes`, overwriting the oldest text when full.
     pub fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.buf[self.written % RING_SIZE] = b;
-            self.written = self.written.wrapping_add(1);
-        }
+        // Only the last RING_SIZE bytes survive; they are copied in at most two
+        // pieces (up to the end of the buffer, then from its start).
+        let skip = bytes.len().saturating_sub(RING_SIZE);
+        let (_, kept) = bytes.split_at(skip);
+        let at = self.written.wrapping_add(skip) % RING_SIZE;
+        let (head, tail) = kept.split_at(kept.len().min(RING_SIZE - at));
+        self.buf[at..at + head.len()].copy_from_slice(head);
+        self.buf[..tail.len()].copy_from_slice(tail);
+        self.written = self.written.wrapping_add(bytes.len());
     }
 
     /// The retained text, oldest first, as (older part, newer part).

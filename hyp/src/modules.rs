@@ -82,17 +82,22 @@ fn align(n: usize) -> Option<usize> {
     n.checked_next_multiple_of(NEWC_ALIGN)
 }
 
-fn clean_name(name: &str) -> &str {
-    let name = name.trim_start_matches("./");
+fn clean_name(mut name: &str) -> &str {
+    // Not `trim_start_matches("./")`: a `&str` pattern pulls core's substring
+    // searcher (and its panic formatting) into the image.
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
     name.trim_start_matches('/')
 }
 
 fn hex_field(header: &[u8], at: usize) -> Option<u32> {
     let digits = header.get(at..at + NEWC_FIELD_LEN)?;
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    u32::from_str_radix(core::str::from_utf8(digits).ok()?, 16).ok()
+    // Eight hex digits always fit a u32. A plain fold is a fraction of the code
+    // of `from_str_radix` (and, unlike it, takes no sign).
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &b| Some(acc << 4 | char::from(b).to_digit(16)?))
 }
 
 /// Parses the entry whose header starts at `offset`: headers only, no pass
