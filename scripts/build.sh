@@ -4,6 +4,9 @@
 #   hyp.bin      the raw arm64 Image (QEMU -kernel: EL2 entry, x0 = DTB)
 #   bundle.cpio  the boot modules (dom0, demo guest, its config), passed as -initrd
 #   bundle-tests.cpio  dom0 with the ABI-check, printer and hostile test guests
+#   bundle-sched-*.cpio, bundle-events*.cpio  one per QEMU test of the
+#                scheduler and of event channels (tests/tests/sched.rs,
+#                events.rs), each with only the guests that test boots
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +46,49 @@ for g in "${TEST_GUESTS[@]}"; do
     args+=("$g=$OUT/$g" "$g.toml=guests/tests/configs/$g.toml")
 done
 "$PACK" bundle -o "$IMAGES/bundle-tests.cpio" "${args[@]}"
+
+# The scheduler and event-channel tests each boot a bundle of their own, so
+# that each runs only what it measures. `name=path` pairs after dom0; dom0
+# starts the configured domains in this order.
+CONFIGS=guests/tests/configs
+test_bundle() {
+    local name=$1
+    shift
+    "$PACK" bundle -o "$IMAGES/bundle-$name.cpio" "dom0=$OUT/dom0" "$@"
+}
+# Weights 1:2:4 on one CPU.
+test_bundle sched-weights "burn=$OUT/burn" \
+    "burn-w256.toml=$CONFIGS/burn-w256.toml" \
+    "burn-w512.toml=$CONFIGS/burn-w512.toml" \
+    "burn-w1024.toml=$CONFIGS/burn-w1024.toml"
+# A capped domain and an uncapped one, each with a CPU to spare.
+test_bundle sched-cap "burn=$OUT/burn" \
+    "burn-cap25.toml=$CONFIGS/burn-cap25.toml" \
+    "burn-alone.toml=$CONFIGS/burn-alone.toml"
+# Eight identical single-vCPU burners for four CPUs: their configurations
+# differ only in the name, so they are written here.
+SMP_CONFIGS="$TARGET_DIR/sched-smp-configs"
+mkdir -p "$SMP_CONFIGS"
+args=("burn=$OUT/burn")
+for i in 1 2 3 4 5 6 7 8; do
+    printf '# Written by scripts/build.sh: one of 8 burners on 4 CPUs.\nname = "burn-%s"\nmemory = 4\nimage = "burn"\ncmdline = "ms=3000"\n' \
+        "$i" >"$SMP_CONFIGS/burn-$i.toml"
+    args+=("burn-$i.toml=$SMP_CONFIGS/burn-$i.toml")
+done
+test_bundle sched-smp "${args[@]}"
+# Event channels: 100,000 inter-domain round trips on their own (ping right
+# before pong: they name each other as the next and the previous domain).
+test_bundle events-100k \
+    "evtchn-ping=$OUT/evtchn-ping" "evtchn-ping.toml=$CONFIGS/evtchn-ping-100k.toml" \
+    "evtchn-pong=$OUT/evtchn-pong" "evtchn-pong.toml=$CONFIGS/evtchn-pong-100k.toml"
+# ... and the rest: 1,000 inter-domain round trips, IPIs between two vCPUs
+# of one domain, timer deadlines, bad ports.
+test_bundle events \
+    "evtchn-ping=$OUT/evtchn-ping" "evtchn-ping.toml=$CONFIGS/evtchn-ping.toml" \
+    "evtchn-pong=$OUT/evtchn-pong" "evtchn-pong.toml=$CONFIGS/evtchn-pong.toml" \
+    "ipi-pingpong=$OUT/ipi-pingpong" "ipi-pingpong.toml=$CONFIGS/ipi-pingpong.toml" \
+    "timer-check=$OUT/timer-check" "timer-check.toml=$CONFIGS/timer-check.toml" \
+    "evtchn-bad=$OUT/evtchn-bad" "evtchn-bad.toml=$CONFIGS/evtchn-bad.toml"
 
 echo "build: images in $IMAGES:"
 ls -l "$IMAGES" | sed 1d

@@ -13,11 +13,17 @@
 //! image = "demo-guest"  # required: the boot module holding the ELF
 //! cmdline = "count=3"   # default empty, printable ASCII, at most 255 bytes
 //! autostart = true      # default true
+//! weight = 512          # default: the hypervisor's (256); 1..=65535
+//! cap = 50              # default none; percent of one CPU, 1..=100 * vcpus
 //! ```
+//!
+//! `weight` and `cap` are the credit scheduler's parameters (`domctl
+//! sched_set`): the domain's share of contended CPU time, relative to the
+//! other domains' weights, and a ceiling on its CPU time even when CPUs idle.
 
 use alloc::string::String;
 use core::fmt;
-use tern_abi::domctl::CreateDomain;
+use tern_abi::domctl::{CreateDomain, SCHED_WEIGHT_MAX};
 use tern_abi::layout::{GUEST_RAM_MAX_SIZE, GUEST_RAM_MIN_SIZE};
 use tern_abi::{PAGE_SIZE, strings};
 use zerocopy::FromZeros;
@@ -37,6 +43,10 @@ pub struct DomainConfig {
     pub cmdline: String,
     /// Whether dom0 starts the domain at boot.
     pub autostart: bool,
+    /// Scheduling weight, if the file sets one.
+    pub weight: Option<u64>,
+    /// Cap in percent of one CPU, if the file sets one.
+    pub cap: Option<u64>,
 }
 
 /// What is wrong with a configuration.
@@ -129,7 +139,19 @@ fn parse_value(text: &str) -> Option<Value> {
 }
 
 /// The keys a configuration may hold, in the order of [`DomainConfig`].
-const KEYS: [&str; 6] = ["name", "memory", "vcpus", "image", "cmdline", "autostart"];
+const KEYS: [&str; 8] = [
+    "name",
+    "memory",
+    "vcpus",
+    "image",
+    "cmdline",
+    "autostart",
+    "weight",
+    "cap",
+];
+
+/// Cap percentage per vCPU: 100 is one whole physical CPU.
+const CAP_PER_VCPU: u64 = 100;
 
 /// Parses a configuration file.
 pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
@@ -141,7 +163,12 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         image: String::new(),
         cmdline: String::new(),
         autostart: true,
+        weight: None,
+        cap: None,
     };
+    // Where `cap` was given: it is checked against `vcpus` at the end, since
+    // the keys may come in any order.
+    let mut cap_line = 0;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();
@@ -185,9 +212,28 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
             ("cmdline", Value::Str(s)) if cmdline_ok(&s) => cfg.cmdline = s,
             ("cmdline", _) => return Err(bad("printable ASCII of at most 255 bytes")),
             ("autostart", Value::Bool(b)) => cfg.autostart = b,
-            // Every other key has its own arms above: only `autostart` is left.
-            _ => return Err(bad("a boolean")),
+            ("autostart", _) => return Err(bad("a boolean")),
+            ("weight", Value::Int(w)) if (1..=SCHED_WEIGHT_MAX).contains(&w) => {
+                cfg.weight = Some(w)
+            }
+            ("weight", _) => return Err(bad("an integer in 1..=65535")),
+            ("cap", Value::Int(c)) if c >= 1 => {
+                cfg.cap = Some(c);
+                cap_line = line;
+            }
+            // Every other key has its own arms above: only `cap` is left.
+            _ => return Err(bad("an integer percentage of at least 1")),
         }
+    }
+    if cfg
+        .cap
+        .is_some_and(|c| c > CAP_PER_VCPU * u64::from(cfg.vcpus))
+    {
+        return Err(ConfigError::BadValue {
+            line: cap_line,
+            key: "cap",
+            expected: "at most 100 per vCPU",
+        });
     }
     for (k, required) in [(0, "name"), (1, "memory"), (3, "image")] {
         if !seen[k] {
@@ -244,6 +290,8 @@ autostart = false
         assert_eq!(c.image, "demo-guest");
         assert_eq!(c.cmdline, "count=3 say=\"hi\"");
         assert!(!c.autostart);
+        assert_eq!(c.weight, None);
+        assert_eq!(c.cap, None);
         let cd = c.to_create();
         assert_eq!(cd.memory_pages, 16 * 256);
         assert_eq!(cd.vcpus, 2);
@@ -335,12 +383,48 @@ autostart = false
             include_str!("../../guests/tests/configs/hostile-uart.toml"),
             include_str!("../../guests/tests/configs/hostile-undef.toml"),
             include_str!("../../guests/tests/configs/hostile-smc.toml"),
+            include_str!("../../guests/tests/configs/burn-w256.toml"),
+            include_str!("../../guests/tests/configs/burn-w512.toml"),
+            include_str!("../../guests/tests/configs/burn-w1024.toml"),
+            include_str!("../../guests/tests/configs/burn-cap25.toml"),
+            include_str!("../../guests/tests/configs/burn-alone.toml"),
+            include_str!("../../guests/tests/configs/ipi-pingpong.toml"),
+            include_str!("../../guests/tests/configs/evtchn-ping-100k.toml"),
+            include_str!("../../guests/tests/configs/evtchn-pong-100k.toml"),
         ];
         for text in shipped {
             let c = parse(text).unwrap();
             assert!(c.autostart);
             assert_eq!(c.memory_mib, 4);
         }
+    }
+
+    #[test]
+    fn scheduling_keys() {
+        let base = "name = \"a\"\nmemory = 4\nimage = \"x\"\n";
+        let p = |extra: &str| parse(&alloc::format!("{base}{extra}"));
+        let c = p("weight = 1024\ncap = 25").unwrap();
+        assert_eq!((c.weight, c.cap), (Some(1024), Some(25)));
+        // The cap limit follows `vcpus`, whichever comes first.
+        assert_eq!(p("cap = 200\nvcpus = 2").unwrap().cap, Some(200));
+        let bad = |extra: &str, key: &str| match p(extra) {
+            Err(ConfigError::BadValue { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: {other:?}"),
+        };
+        bad("weight = 0", "weight");
+        bad("weight = 65536", "weight");
+        bad("weight = \"big\"", "weight");
+        bad("cap = 0", "cap");
+        bad("cap = 101", "cap");
+        bad("vcpus = 2\ncap = 201", "cap");
+        assert_eq!(
+            p("cap = 101").unwrap_err(),
+            ConfigError::BadValue {
+                line: 4,
+                key: "cap",
+                expected: "at most 100 per vCPU"
+            }
+        );
     }
 
     #[test]

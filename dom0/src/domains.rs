@@ -78,6 +78,11 @@ impl Watchlist {
         self.domains.len() != before
     }
 
+    /// The watched domains, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &Watched> {
+        self.domains.iter()
+    }
+
     /// Whether nothing is left to wait for.
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty()
@@ -158,6 +163,7 @@ mod tests {
         assert_eq!(ended[0].1, Exit::Shutdown(ShutdownReason::Poweroff));
         assert_eq!(ended[1].1, Exit::Gone);
         assert!(!w.is_empty());
+        assert_eq!(w.iter().map(|w| w.id).collect::<Vec<_>>(), [DomainId(1)]);
         let ended = w.poll(|_| Some(info(DomainState::Crashed, 0)));
         assert_eq!(ended.len(), 1);
         assert!(w.is_empty());

@@ -1,5 +1,5 @@
 //! dom0's logic that is not tied to the hardware: configuration parsing,
-//! domain tracking, and the shell's line editor, commands and output formats.
+//! domain tracking, CPU-time reports (`dom0.top`), and the shell's line editor, commands and output formats.
 //! Host-tested; `main.rs` and `toolstack.rs` drive it with hypercalls.
 #![no_std]
 
@@ -11,6 +11,7 @@ pub mod editor;
 pub mod format;
 pub mod keys;
 pub mod shell;
+pub mod top;
 
 /// Whether a boot module is a domain configuration (by its name).
 pub fn is_config_module(name: &str) -> bool {

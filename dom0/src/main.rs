@@ -9,6 +9,12 @@
 //! `dom0.stay` keeps it running instead. `dom0.cycles=N` replaces all of this
 //! with N create → run → destroy cycles of the first configured domain and
 //! checks that the hypervisor's free-page count comes back exactly.
+//! `dom0.top=<ms>` prints every `ms` milliseconds what each domain it started
+//! got of the CPUs ([`dom0::top`]).
+//!
+//! dom0 waits for domains to exit by blocking until the domain-exit event
+//! (`Virq::DomExc`, raised by the hypervisor whenever a domain shuts down or
+//! crashes), so it uses no CPU while they run.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -17,11 +23,16 @@ mod toolstack;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use dom0::config::{self, DomainConfig};
 use dom0::domains::{Exit, Watched, Watchlist};
+use dom0::top::{Sample, Top};
 use dom0::{CONFIG_MAX, is_config_module};
 use pv_guest_sdk::abi::domctl::DomainId;
+use pv_guest_sdk::abi::time::ns_to_ticks;
 use pv_guest_sdk::abi::{CONTROL_ABI, Error};
+use pv_guest_sdk::events::{self, Port, Virq};
+use pv_guest_sdk::time::{self, Deadline};
 use pv_guest_sdk::{ShutdownReason, StartInfo, domctl, module, println};
 
 pv_guest_sdk::entry!(dom0_main);
@@ -39,6 +50,8 @@ fn dom0_main(si: &StartInfo) {
         Err(e) => println!("dom0: version call failed: {e}"),
     }
 
+    // Before any domain starts, so that no exit goes unannounced.
+    bind_exit_event();
     let configs = load_configs();
     if let Some(n) = si.cmdline().get_u64("dom0.cycles") {
         match configs.first() {
@@ -64,17 +77,81 @@ fn dom0_main(si: &StartInfo) {
     if si.cmdline().has("dom0.shell") {
         toolstack::run(watch);
     }
+    let period_ms = si.cmdline().get_u64("dom0.top").filter(|&ms| ms > 0);
+    let period = period_ms.map(|ms| ns_to_ticks(ms.saturating_mul(1_000_000), time::frequency()));
+    let mut top = period.map(|p| {
+        let top = Top::new(time::now(), samples(&watch));
+        (top, Deadline(time::counter().saturating_add(p)), p)
+    });
     while !watch.is_empty() {
-        pv_guest_sdk::yield_now();
+        wait_for_exit(top.as_ref().map(|(_, next, _)| next.0));
+        if let Some((top, next, period)) = top.as_mut()
+            && next.passed()
+        {
+            // Sampled before anything else: the period ends now.
+            let now = time::now();
+            for line in top.report(now, samples(&watch)) {
+                println!("dom0: {line}");
+            }
+            next.0 = next.0.saturating_add(*period);
+        }
         reap_exited(&mut watch);
     }
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
         loop {
-            pv_guest_sdk::block();
+            // Consumes stray events (a late domain exit) before blocking, so
+            // that a pending one cannot turn this into a busy loop.
+            events::wait_until(|| false, None);
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Set by the domain-exit event's handler, taken by [`wait_for_exit`].
+static EXITED: AtomicBool = AtomicBool::new(false);
+/// Whether the domain-exit event is bound (else dom0 polls).
+static EXIT_EVENT: AtomicBool = AtomicBool::new(false);
+
+fn on_exit(_: Port) {
+    EXITED.store(true, Ordering::Release);
+}
+
+/// Binds the domain-exit event to dom0's vCPU 0. Without it (a hypervisor
+/// without event channels) dom0 polls `get_info` between yields.
+fn bind_exit_event() {
+    match events::init().and_then(|()| events::bind_virq(Virq::DomExc, 0)) {
+        Ok(port) => {
+            events::on(port, on_exit);
+            EXIT_EVENT.store(true, Ordering::Release);
+        }
+        Err(e) => println!("dom0: no domain-exit event ({e}): polling"),
+    }
+}
+
+/// Waits until a domain may have exited (the domain-exit event came) or the
+/// virtual counter reaches `deadline`. Without the event, just yields once.
+fn wait_for_exit(deadline: Option<u64>) {
+    if EXIT_EVENT.load(Ordering::Acquire) {
+        events::wait_until(|| EXITED.swap(false, Ordering::AcqRel), deadline);
+    } else {
+        pv_guest_sdk::yield_now();
+    }
+}
+
+/// The CPU time of every watched domain, for `dom0.top`.
+fn samples(watch: &Watchlist) -> Vec<Sample> {
+    watch
+        .iter()
+        .filter_map(|w| {
+            let info = domctl::get_info(w.id).ok()?;
+            Some(Sample {
+                id: w.id,
+                name: w.name.clone(),
+                cpu_ns: info.cpu_time_ns,
+            })
+        })
+        .collect()
 }
 
 /// Reports and destroys the watched domains that have exited.
@@ -82,9 +159,8 @@ fn reap_exited(watch: &mut Watchlist) {
     reap(poll_exits(watch));
 }
 
-/// Takes the watched domains that have exited off `watch`.
-// ABI-PENDING: a domain-exit event (event channels / VIRQ_DOM_EXC in Xen
-// terms). Until it exists dom0 polls `get_info` between yields.
+/// Takes the watched domains that have exited off `watch`. Called when the
+/// domain-exit event came (it says that some domain exited, not which).
 fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
     watch.poll(|id| domctl::get_info(id).ok())
 }
@@ -137,7 +213,7 @@ fn cycles(cfg: &DomainConfig, n: u64) {
         let mut watch = Watchlist::new();
         watch.add(id, cfg.name.clone());
         while !watch.is_empty() {
-            pv_guest_sdk::yield_now();
+            wait_for_exit(None);
             let _ = watch.poll(|id| domctl::get_info(id).ok());
         }
         if let Err(e) = destroy(id) {
@@ -206,12 +282,37 @@ fn read_config(index: u32, size: u64) -> Result<DomainConfig, alloc::string::Str
 /// is destroyed and the failing step is named.
 fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
     let id = domctl::create(&cfg.to_create()).map_err(|e| ("create", e))?;
-    let loaded = domctl::load_image_from_module(id, &cfg.image)
-        .map_err(|e| ("load image", e))
+    let loaded = apply_sched(id, cfg)
+        .map_err(|e| ("sched_set", e))
+        .and_then(|()| {
+            domctl::load_image_from_module(id, &cfg.image).map_err(|e| ("load image", e))
+        })
         .and_then(|_| domctl::unpause(id).map_err(|e| ("unpause", e)));
     if let Err(failure) = loaded {
         let _ = destroy(id);
         return Err(failure);
     }
     Ok(id)
+}
+
+/// Gives a new domain the weight and cap its configuration sets (the other
+/// of the two stays as the hypervisor has it), and reports what is in force.
+fn apply_sched(id: DomainId, cfg: &DomainConfig) -> Result<(), Error> {
+    if cfg.weight.is_none() && cfg.cap.is_none() {
+        return Ok(());
+    }
+    let now = domctl::sched_get(id)?;
+    domctl::sched_set(
+        id,
+        domctl::SchedParams {
+            weight: cfg.weight.unwrap_or(now.weight),
+            cap: cfg.cap.unwrap_or(now.cap),
+        },
+    )?;
+    let set = domctl::sched_get(id)?;
+    println!(
+        "dom0: {} (domain {}): weight {}, cap {}",
+        cfg.name, id.0, set.weight, set.cap
+    );
+    Ok(())
 }

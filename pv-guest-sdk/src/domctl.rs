@@ -116,6 +116,34 @@ pub fn list(first: DomainId, out: &mut [DomainInfo]) -> Result<(usize, u64), Err
     Ok((written.min(out.len() as u64) as usize, total))
 }
 
+/// A domain's scheduling parameters (`sched_get` / `sched_set`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedParams {
+    /// Share of contended CPU time, relative to other domains' weights
+    /// (`1..=tern_abi::domctl::SCHED_WEIGHT_MAX`).
+    pub weight: u64,
+    /// Ceiling in percent of one CPU, even when CPUs idle; 0 for none.
+    pub cap: u64,
+}
+
+/// Reads `domain`'s weight and cap.
+pub fn sched_get(domain: DomainId) -> Result<SchedParams, Error> {
+    let [weight, cap, _] = domctl(Op::SchedGet, [dom(domain), 0, 0, 0, 0])?;
+    Ok(SchedParams { weight, cap })
+}
+
+/// Sets `domain`'s weight and cap (`InvalidArgument` if out of range).
+pub fn sched_set(domain: DomainId, params: SchedParams) -> Result<(), Error> {
+    domctl(Op::SchedSet, [dom(domain), params.weight, params.cap, 0, 0]).map(|_| ())
+}
+
+/// Lets vCPU `vcpu` of `domain` run only on the physical CPUs whose bits are
+/// set in `cpus`; returns the mask in force before.
+pub fn vcpu_affinity(domain: DomainId, vcpu: u32, cpus: u64) -> Result<u64, Error> {
+    let [old, _, _] = domctl(Op::VcpuAffinity, [dom(domain), u64::from(vcpu), cpus, 0, 0])?;
+    Ok(old)
+}
+
 /// The machine's memory and CPUs, as `physinfo` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PhysInfo {

@@ -26,6 +26,9 @@
 //! passed to the hypervisor by its address ([`hypercall::ipa_of`]).
 #![no_std]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 #[cfg(target_arch = "aarch64")]
 #[path = "arch/aarch64.rs"]
 mod arch;
@@ -42,6 +45,7 @@ pub mod hypercall;
 pub mod module;
 mod start_info;
 pub mod time;
+pub mod vcpu;
 
 pub use hypercall::{block, shutdown, version, yield_now};
 pub use start_info::StartInfo;
@@ -58,11 +62,6 @@ pub use rt::start_info;
 pub fn start_info() -> Option<&'static StartInfo> {
     None
 }
-
-// TODO(smp guests): the ABI has `vcpu_op up` to start a secondary vCPU, but
-// the SDK has no safe wrapper yet (it needs a per-vCPU stack and an entry
-// trampoline that sets VBAR_EL1 and CPACR_EL1). Until then the SDK runs
-// `main` on the boot vCPU only and reserves no stacks for others.
 
 /// Runs `f` with IRQs (the event upcall) masked on this vCPU.
 pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {

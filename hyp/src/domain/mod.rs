@@ -86,8 +86,6 @@ pub struct Domain {
     pub image_loaded: bool,
     /// Whether it ever ran (no more images may be loaded).
     pub has_run: bool,
-    /// CPU time used by all its vCPUs, in counter ticks.
-    pub cpu_ticks: u64,
 }
 
 impl Domain {
@@ -187,14 +185,13 @@ impl Domain {
         vcpu.state = VcpuState::Runnable;
     }
 
-    /// The `DomainInfo` dom0 sees. `ticks_per_s` converts CPU time.
-    pub fn info(&self, ticks_per_s: u64) -> DomainInfo {
+    /// The `DomainInfo` dom0 sees, with the CPU time its vCPUs have used
+    /// (the scheduler keeps that figure: it also counts a running slice).
+    pub fn info(&self, cpu_time_ns: u64) -> DomainInfo {
         let reason = match self.life {
             Lifecycle::Shutdown(r) => r.raw(),
             _ => 0,
         };
-        let ns =
-            (u128::from(self.cpu_ticks) * 1_000_000_000 / u128::from(ticks_per_s.max(1))) as u64;
         DomainInfo {
             domain_id: self.id.0,
             state: self.state().raw(),
@@ -204,7 +201,7 @@ impl Domain {
             reserved0: 0,
             memory_pages: self.ram.pages(),
             max_memory_pages: self.max_pages,
-            cpu_time_ns: ns,
+            cpu_time_ns,
             name: self.name,
         }
     }
@@ -272,7 +269,6 @@ impl Domain {
             cmdline,
             image_loaded: false,
             has_run: false,
-            cpu_ticks: 0,
         })
     }
 }

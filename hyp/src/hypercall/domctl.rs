@@ -50,7 +50,7 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
                 }
                 Op::GetInfo => {
                     check_out(hv, a.caller, a.arg(3), a.arg(4), DomainInfo::MIN_SIZE)?;
-                    let info = hv.domains.get(target)?.info(hv.ticks_per_s);
+                    let info = info_now(hv, target)?;
                     write_out(hv, a.caller, a.arg(3), a.arg(4), &info)
                 }
                 Op::SchedGet | Op::SchedSet | Op::VcpuAffinity => {
@@ -230,7 +230,7 @@ fn list<M: PhysMem, F: FrameSource>(
         .domains
         .iter_from(from)
         .take(cap as usize)
-        .map(|d| d.info(hv.ticks_per_s))
+        .filter_map(|d| info_now(hv, d.id()).ok())
         .collect();
     for (i, info) in infos.iter().enumerate() {
         write_out(hv, a.caller, ipa + i as u64 * stride, stride, info)?;
@@ -238,4 +238,14 @@ fn list<M: PhysMem, F: FrameSource>(
     a.ret(1, infos.len() as u64);
     a.ret(2, hv.domains.iter_from(from).count() as u64);
     Ok(())
+}
+
+/// A domain's `DomainInfo` as of now, with its CPU time from the scheduler.
+fn info_now<M: PhysMem, F: FrameSource>(
+    hv: &Hypervisor<'_, M, F>,
+    id: DomainId,
+) -> Result<DomainInfo, Error> {
+    let ticks = hv.sched.domain_time(id, (hv.clock)()).unwrap_or(0);
+    let ns = tern_abi::time::ticks_to_ns(ticks, hv.ticks_per_s.max(1));
+    Ok(hv.domains.get(id)?.info(ns))
 }

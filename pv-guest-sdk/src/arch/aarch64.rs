@@ -55,6 +55,28 @@ _start:
     b       3b
     .size _start, . - _start
 
+    // Entry of a secondary vCPU started by `vcpu::start` (`vcpu_op up`):
+    // EL1h, MMU off, DAIF masked, SP = its own stack, x0 = the closure. It
+    // needs what `_start` gives the boot vCPU, bss and stack aside: FP/SIMD
+    // untrapped and our vector table (both per-vCPU registers).
+    .global __pv_secondary_start
+    .type __pv_secondary_start, %function
+    .balign 4
+__pv_secondary_start:
+    mov     x9, #{fpen}
+    msr     cpacr_el1, x9
+    adrp    x9, __pv_vectors
+    add     x9, x9, :lo12:__pv_vectors
+    msr     vbar_el1, x9
+    isb
+    mov     x29, xzr
+    mov     x30, xzr
+    bl      __pv_rust_secondary
+    // __pv_rust_secondary never returns; if it did, park the vCPU.
+5:  wfi
+    b       5b
+    .size __pv_secondary_start, . - __pv_secondary_start
+
     // EL1 vector table (Arm ARM D1.10.2): 16 entries of 0x80 bytes, 2 KiB
     // aligned. Each entry passes its index to the common handler.
     .section .text.pv_vectors, "ax"
@@ -241,4 +263,15 @@ pub fn counter_frequency() -> u64 {
 /// (specs/hypercalls.md, `vcpu_op up`).
 pub fn vcpu_index() -> usize {
     MPIDR_EL1.read(MPIDR_EL1::Aff0) as usize
+}
+
+unsafe extern "C" {
+    /// The secondary vCPU entry trampoline (assembly above).
+    fn __pv_secondary_start();
+}
+
+/// The IPA where a secondary vCPU started by `vcpu::start` enters (VA ==
+/// IPA with the MMU off).
+pub fn secondary_entry() -> u64 {
+    (__pv_secondary_start as *const ()) as usize as u64
 }

@@ -82,11 +82,13 @@ fn timer_check(si: &StartInfo) {
                 at.saturating_sub(d.0) * 1_000_000 / freq
             );
         }
-        // A cancelled timer does not fire.
+        // A cancelled timer does not fire. The deadline is far enough that
+        // being preempted between the two calls (a few 10 ms slices) cannot
+        // let it expire first.
         let before = FIRED.load(Ordering::Acquire);
-        time::set_timer(Deadline::after_ms(5).0);
+        time::set_timer(Deadline::after_ms(200).0);
         time::set_timer(0);
-        let wait = Deadline::after_ms(30);
+        let wait = Deadline::after_ms(300);
         while !wait.passed() {
             core::hint::spin_loop();
         }

@@ -41,8 +41,6 @@ struct State {
     hv: Hv,
     /// The vCPU each physical CPU runs.
     current: [Option<VcpuRef>; super::MAX_CPUS],
-    /// When each CPU's current vCPU was put on it (counter ticks).
-    started: [u64; super::MAX_CPUS],
     /// CPUs waiting for work in WFI.
     idle_mask: u64,
     /// The EL2 physical timer's interrupt.
@@ -132,7 +130,6 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
     *STATE.lock() = Some(Box::new(State {
         hv,
         current: [None; super::MAX_CPUS],
-        started: [0; super::MAX_CPUS],
         idle_mask: 0,
         timer_irq: boot.timer_irq,
     }));
@@ -320,7 +317,6 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFram
     }
     guest::set_virtual_time_offset(st.hv.events.counter_offset(dom));
     update_upcall(st, (dom, v));
-    st.started[cpu] = timer::now();
     arm_timer(st, run_until);
 }
 
@@ -331,17 +327,15 @@ fn update_upcall(st: &State, (dom, v): VcpuRef) {
     guest::set_upcall(st.hv.events.upcall_pending(mem, dom, v));
 }
 
-/// Takes this CPU's vCPU off it: its state from `frame`, its CPU time.
+/// Takes this CPU's vCPU off it: its state from `frame`.
 fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
     let Some((dom, v)) = st.current[cpu].take() else {
         return;
     };
     CURRENT_IS_DOM0[cpu].store(false, Ordering::Relaxed);
-    let ran = timer::now().saturating_sub(st.started[cpu]);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         guest::save(&mut d.vcpus[v].ctx, frame);
         d.vcpus[v].on_cpu = None;
-        d.cpu_ticks += ran;
     }
 }
 
