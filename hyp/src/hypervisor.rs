@@ -81,6 +81,8 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub cpus_online: u32,
     /// Event channels, virqs, per-vCPU timers and time pages.
     pub events: crate::evtchn::Events,
+    /// Grant tables, grant mappings, and the TLB flushes they need.
+    pub grants: crate::grant::Grants,
     /// CPUs the arch layer must interrupt after this hypercall, so that they
     /// reschedule (a domain they run was paused or is dying, or work appeared
     /// for idle CPUs).
@@ -116,6 +118,7 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             ticks_per_s,
             cpus_online: 1,
             events: crate::evtchn::Events::new(),
+            grants: crate::grant::Grants::new(),
             kick_mask: 0,
             console_in: ConsoleInput::new(console_in::registered_source()),
             sched: crate::sched::Scheduler::new(
@@ -185,6 +188,9 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             self.kick_mask |= k.0;
         }
         self.console_flush(id);
+        // Before the RAM goes: mapped pages of `id` must survive it.
+        self.grants
+            .destroy_domain(id, &mut self.domains, &mut self.frames, self.mem);
         self.domains.destroy(id, &mut self.frames, self.mem)?;
         // After the RAM is gone: `Events` never touches a dead domain's pages.
         self.events.destroy_domain(id);

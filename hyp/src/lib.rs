@@ -17,6 +17,7 @@ pub mod elf;
 pub mod evtchn;
 pub mod fdt_nops;
 pub mod frames;
+pub mod grant;
 pub mod heap;
 pub mod hypercall;
 pub mod hypervisor;

@@ -98,6 +98,47 @@ impl Stage2 {
         self.table.as_ref()?.translate(&tm, ipa).map(|(pa, _)| pa)
     }
 
+    /// Maps the page `pa` at `ipa` in a live stage 2 (grant mappings): normal
+    /// write-back memory, never executable, writable only if `writable`.
+    /// `AlreadyMapped` and range errors are `InvalidArgument`, a missing
+    /// table page `NoMemory`. The new entry replaces an invalid one, so no
+    /// TLB entry can be stale; the arch layer issues `dsb ishst` before the
+    /// guest runs again so the walker sees it.
+    pub fn map_page(
+        &mut self,
+        ipa: crate::addr::GuestPhysAddr,
+        pa: PhysAddr,
+        writable: bool,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<(), Error> {
+        let table = self.table.as_mut().ok_or(Error::InvalidState)?;
+        let attrs = if writable {
+            Attributes::RAM_RW
+        } else {
+            Attributes::RAM_RW.read_only()
+        };
+        table
+            .map(&mut FrameTables { frames, mem }, ipa, pa, PAGE_SIZE, attrs)
+            .map_err(map_error)
+    }
+
+    /// Removes the page mapped at `ipa` (nothing if none). Table pages left
+    /// empty are freed. The caller must have the VMID's TLB entries for
+    /// `ipa` invalidated before the frame behind it is used for anything
+    /// else.
+    pub fn unmap_page(
+        &mut self,
+        ipa: crate::addr::GuestPhysAddr,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<(), Error> {
+        let table = self.table.as_mut().ok_or(Error::InvalidState)?;
+        table
+            .unmap(&mut FrameTables { frames, mem }, ipa, PAGE_SIZE)
+            .map_err(map_error)
+    }
+
     /// Frees every table page. The caller invalidates the VMID's TLB entries
     /// before the VMID is given to another domain.
     pub fn destroy(&mut self, frames: &mut dyn FrameSource, mem: &dyn PhysMem) {

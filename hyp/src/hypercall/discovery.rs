@@ -15,7 +15,8 @@ pub fn discovery(id: u32, x1: u64, caller_is_dom0: bool) -> Option<[u64; 4]> {
             | Features::SCHED
             | Features::EVTCHN
             | Features::VCPU
-            | Features::TIME;
+            | Features::TIME
+            | Features::GRANT;
         if caller_is_dom0 {
             features |= Features::DOMCTL | Features::MODULE;
         }

@@ -87,6 +87,7 @@ proptest! {
             let _ = hv.hypercall(DomainId(who), vcpu, &mut x);
             hv.apply_notifies();
             hv.domains.recycle_vmids(|_| {});
+            hv.complete_grant_flushes(|_| {});
             // No two domains ever share a frame.
             let mut owned: Vec<(u64, u64)> = hv
                 .domains
@@ -96,7 +97,8 @@ proptest! {
             owned.sort_unstable();
             prop_assert!(owned.windows(2).all(|w| w[0].1 <= w[1].0), "frames shared between domains");
         }
-        // Tear everything down: every page must come back.
+        // Tear everything down: every page must come back (grant frames
+        // held for a TLB flush included).
         let ids: Vec<DomainId> = hv.domains.iter_from(0).map(|d| d.id()).collect();
         for id in ids {
             for v in hv.domains.get_mut(id).unwrap().vcpus.iter_mut() {
@@ -104,6 +106,7 @@ proptest! {
             }
             hv.destroy_domain(id).unwrap();
         }
+        hv.complete_grant_flushes(|_| {});
         prop_assert_eq!(hv.frames.free_page_count(), free_at_start);
     }
 }

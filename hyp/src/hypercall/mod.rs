@@ -12,6 +12,7 @@ mod domctl;
 mod evtchn;
 #[cfg(test)]
 mod fuzz_tests;
+mod grant;
 mod guest_io;
 mod module;
 mod sched;
@@ -19,6 +20,8 @@ mod sched;
 mod tests;
 #[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_grant;
 mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};
@@ -72,7 +75,7 @@ type Handler<M, F> = fn(&mut Hypervisor<'_, M, F>, &mut Args) -> Result<Next, Er
 
 impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Major 1's table, indexed by call number (0 is reserved).
-    const V1: [Option<Handler<M, F>>; 8] = [
+    const V1: [Option<Handler<M, F>>; 9] = [
         None,
         Some(console::console_io),
         Some(sched::sched_op),
@@ -81,6 +84,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         Some(evtchn::evtchn_op),
         Some(vcpu::vcpu_op),
         Some(vcpu::time_op),
+        Some(grant::grant_op),
     ];
 
     /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and

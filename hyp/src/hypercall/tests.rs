@@ -121,9 +121,9 @@ fn version_and_features() {
     let mut hv = hyp(&mut w, Vec::new());
     let (r, n) = call(&mut hv, 1, &[call::VERSION.into()]);
     assert_eq!(n, Next::Resume);
-    assert_eq!(r, [0, GUEST_ABI.pack(), CONTROL_ABI.pack(), 0b111_0011]);
+    assert_eq!(r, [0, GUEST_ABI.pack(), CONTROL_ABI.pack(), 0b1111_0011]);
     let (r, _) = call(&mut hv, 0, &[call::VERSION.into()]);
-    assert_eq!(r[3], 0b111_1111);
+    assert_eq!(r[3], 0b1111_1111);
 }
 
 #[test]

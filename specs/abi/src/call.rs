@@ -145,6 +145,8 @@ abi_enum! {
         VcpuOp = 6 => "vcpu_op",
         /// `time_op`: the one-shot timer and the time page. `x1` = [`crate::time::Op`].
         TimeOp = 7 => "time_op",
+        /// `grant_op`: grant tables, mapping and copying grants. `x1` = [`crate::grant::Op`].
+        GrantOp = 8 => "grant_op",
     }
 }
 
@@ -169,9 +171,12 @@ impl Call {
     /// Who may make this call. Every sub-operation of a call shares it.
     pub const fn caller(self) -> Caller {
         match self {
-            Self::ConsoleIo | Self::SchedOp | Self::EvtchnOp | Self::VcpuOp | Self::TimeOp => {
-                Caller::Any
-            }
+            Self::ConsoleIo
+            | Self::SchedOp
+            | Self::EvtchnOp
+            | Self::VcpuOp
+            | Self::TimeOp
+            | Self::GrantOp => Caller::Any,
             Self::Domctl | Self::ModuleOp => Caller::Dom0,
         }
     }
@@ -191,6 +196,8 @@ pub const EVTCHN_OP: u32 = Call::EvtchnOp.function_id();
 pub const VCPU_OP: u32 = Call::VcpuOp.function_id();
 /// Function id of [`Call::TimeOp`].
 pub const TIME_OP: u32 = Call::TimeOp.function_id();
+/// Function id of [`Call::GrantOp`].
+pub const GRANT_OP: u32 = Call::GrantOp.function_id();
 
 /// Who may make a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

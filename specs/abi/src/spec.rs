@@ -157,6 +157,21 @@ pub const ENUMS: &[EnumDesc] = &[
         values: crate::evtchn::Virq::VALUES,
     },
     EnumDesc {
+        name: "GrantFlags",
+        kind: EnumKind::Flags,
+        values: crate::grant::GrantFlags::BITS,
+    },
+    EnumDesc {
+        name: "MapFlags",
+        kind: EnumKind::Flags,
+        values: crate::grant::MapFlags::BITS,
+    },
+    EnumDesc {
+        name: "CopyFlags",
+        kind: EnumKind::Flags,
+        values: crate::grant::CopyFlags::BITS,
+    },
+    EnumDesc {
         name: "Features",
         kind: EnumKind::Flags,
         values: crate::version::Features::BITS,
@@ -173,6 +188,7 @@ pub const CALLS: &[CallSpec] = &[
     crate::evtchn::SPEC,
     crate::vcpu::SPEC,
     crate::time::SPEC,
+    crate::grant::SPEC,
 ];
 
 /// Every shared structure.
@@ -185,6 +201,9 @@ pub const LAYOUTS: &[LayoutDesc] = &[
     crate::evtchn::EVENT_PAGE_LAYOUT,
     crate::evtchn::VCPU_EVENTS_LAYOUT,
     crate::time::TIME_INFO_LAYOUT,
+    crate::grant::GRANT_ENTRY_LAYOUT,
+    crate::grant::COPY_PTR_LAYOUT,
+    crate::grant::GRANT_COPY_LAYOUT,
 ];
 
 /// Named constants that `specs/` states numerically (memory map, limits, magic
@@ -210,6 +229,14 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("NR_PORTS", crate::evtchn::NR_PORTS as u64),
     ("EVENT_VCPUS", crate::evtchn::EVENT_VCPUS as u64),
     ("POLL_MAX", crate::sched::POLL_MAX),
+    ("GRANT_ENTRY_BYTES", crate::grant::GRANT_ENTRY_BYTES),
+    (
+        "GRANT_ENTRIES_PER_PAGE",
+        crate::grant::GRANT_ENTRIES_PER_PAGE,
+    ),
+    ("GRANT_TABLE_MAX_PAGES", crate::grant::GRANT_TABLE_MAX_PAGES),
+    ("MAPTRACK_MAX", crate::grant::MAPTRACK_MAX),
+    ("COPY_BATCH_MAX", crate::grant::COPY_BATCH_MAX),
     ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
     ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),
     ("SMCCC_VERSION", crate::smccc::SMCCC_VERSION as u64),

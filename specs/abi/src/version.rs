@@ -78,6 +78,8 @@ abi_flags! {
         const VCPU = 5 => "vcpu";
         /// `time_op` is available and its timer raises `Virq::Timer`.
         const TIME = 6 => "time";
+        /// `grant_op` is available: grant tables, grant mapping and copy.
+        const GRANT = 7 => "grant";
     }
 }
 
@@ -101,7 +103,7 @@ mod tests {
         let f = Features::CONSOLE | Features::SCHED;
         assert!(f.contains(Features::CONSOLE));
         assert!(!f.contains(Features::DOMCTL));
-        assert_eq!(Features::KNOWN.bits(), 0x7f);
+        assert_eq!(Features::KNOWN.bits(), 0xff);
         assert_eq!(Features::from_bits(1 << 10), None);
     }
 }

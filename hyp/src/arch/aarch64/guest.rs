@@ -117,6 +117,45 @@ pub fn flush_vmid(vmid: u16) {
     VTTBR_EL2.set(saved);
 }
 
+/// Makes new stage-2 entries visible to the table walkers of every CPU
+/// before a guest can use them (Arm ARM D8.16.1: `DSB ISHST` after writing
+/// translation table entries).
+pub fn stage2_barrier() {
+    // SAFETY: a barrier only.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+}
+
+/// Removes stage-2 TLB entries of `vmid` for `pages` pages from `ipa` on
+/// every CPU (`TLBI IPAS2E1IS` per page, then `TLBI VMALLE1IS` for stage-1
+/// entries that cached the combined walk, Arm ARM D8.16.5), or every entry of
+/// the VMID when `range` is `None`.
+pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
+    let Some((ipa, pages)) = range else {
+        flush_vmid(vmid);
+        return;
+    };
+    let saved = VTTBR_EL2.get();
+    VTTBR_EL2.set(vttbr(vmid, 0));
+    // SAFETY: TLB maintenance and barriers only; `VTTBR_EL2` is restored
+    // before any guest runs again.
+    unsafe {
+        asm!("dsb ishst", "isb", options(nostack, preserves_flags));
+        for p in 0..pages {
+            // The operand is IPA[47:12] in bits [35:0].
+            let page = (ipa >> crate::addr::PAGE_SHIFT) + p;
+            asm!("tlbi ipas2e1is, {}", in(reg) page, options(nostack, preserves_flags));
+        }
+        asm!(
+            "dsb ish",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        );
+    }
+    VTTBR_EL2.set(saved);
+}
+
 /// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD, stage 2, and the
 /// general registers into `frame` (which the exception return restores).
 pub fn load(ctx: &VcpuContext, frame: &mut TrapFrame, vttbr: u64, vmpidr: u64) {

@@ -436,6 +436,14 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if st.hv.domains.has_retired_vmids() {
         st.hv.domains.recycle_vmids(|v| guest::flush_vmid(v.0));
     }
+    // Grant maps and unmaps changed live stage-2 tables: publish new entries,
+    // drop stale ones, and only then free frames whose last mapping went.
+    if st.hv.grants.barrier_needed() {
+        guest::stage2_barrier();
+    }
+    st.hv.complete_grant_flushes(|f| {
+        guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
+    });
     st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
         let mask = core::mem::take(&mut st.hv.kick_mask);

@@ -1,0 +1,204 @@
+//! The granter's side: finding an entry in its table, checking it, and
+//! keeping its `reading`/`writing` bits in step with the uses the
+//! hypervisor counts (specs/hypercalls.md, `grant_op`).
+//!
+//! The bits live in guest memory that the granter may rewrite at any time,
+//! so they are a courtesy to the granter (they tell it a grant is in use and
+//! must not be revoked). Nothing here trusts them: the hypervisor's own
+//! `pins` decide when a bit may be cleared, and a mapping keeps its frame
+//! whatever the entry says afterwards.
+
+use tern_abi::Error;
+use tern_abi::domctl::DomainId;
+use tern_abi::grant::{
+    GRANT_ENTRIES_PER_PAGE, GRANT_ENTRY_BYTES, GRANT_TABLE_MAX_PAGES, GrantEntry, GrantFlags,
+    GrantRef,
+};
+
+use super::{Grants, Pin, TableRegion, live};
+use crate::addr::{GuestPhysAddr, PAGE_SIZE, PhysAddr};
+use crate::domain::Lifecycle;
+use crate::domain::table::DomainTable;
+use crate::physmem::PhysMem;
+
+/// Byte offset of `frame` in a [`GrantEntry`].
+const FRAME_OFFSET: u64 = core::mem::offset_of!(GrantEntry, frame) as u64;
+
+impl Grants {
+    /// `setup_table`: `dom`'s table is `pages` pages of its RAM at `ipa`.
+    pub fn setup_table(
+        &mut self,
+        domains: &DomainTable,
+        dom: DomainId,
+        ipa: GuestPhysAddr,
+        pages: u64,
+    ) -> Result<(), Error> {
+        if pages == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        if pages > GRANT_TABLE_MAX_PAGES {
+            return Err(Error::TooBig);
+        }
+        let ram = &domains.get(dom)?.ram;
+        if !ipa.is_aligned(PAGE_SIZE) || !ram.contains(ipa, pages * PAGE_SIZE) {
+            return Err(Error::BadAddress);
+        }
+        let d = self.dom(dom);
+        if !d.pins.is_empty() {
+            return Err(Error::Busy);
+        }
+        d.table = Some(TableRegion { ipa, pages });
+        Ok(())
+    }
+
+    /// `query_size`: pages of `dom`'s table.
+    pub fn table_pages(&self, dom: DomainId) -> u64 {
+        self.doms
+            .get(&dom.0)
+            .and_then(|d| d.table)
+            .map_or(0, |t| t.pages)
+    }
+
+    /// The host-physical address of entry `gref` of `granter`'s table.
+    fn entry_pa(
+        &self,
+        domains: &DomainTable,
+        granter: DomainId,
+        gref: GrantRef,
+    ) -> Result<PhysAddr, Error> {
+        let d = domains.get(granter)?;
+        if d.life == Lifecycle::Dying {
+            return Err(Error::NoSuchDomain);
+        }
+        let t = self
+            .doms
+            .get(&granter.0)
+            .and_then(|g| g.table)
+            .ok_or(Error::InvalidState)?;
+        if u64::from(gref.0) >= t.pages * GRANT_ENTRIES_PER_PAGE {
+            return Err(Error::NotFound);
+        }
+        // An entry never crosses a page (16 divides 4096), so its 16 bytes
+        // are contiguous behind the one translation.
+        let ipa = GuestPhysAddr(t.ipa.0 + u64::from(gref.0) * GRANT_ENTRY_BYTES);
+        d.ram.translate(ipa).ok_or(Error::BadAddress)
+    }
+
+    /// Takes one use of entry `gref` of `granter` for `caller`: sets
+    /// `reading` (and `writing` if `write`) in the entry, checks what the
+    /// entry said, and returns the granted frame. On any refusal the bits
+    /// are put back as the existing uses require.
+    pub(super) fn pin(
+        &mut self,
+        domains: &DomainTable,
+        mem: &dyn PhysMem,
+        caller: DomainId,
+        granter: DomainId,
+        gref: GrantRef,
+        write: bool,
+    ) -> Result<PhysAddr, Error> {
+        live(domains, caller)?;
+        let entry = self.entry_pa(domains, granter, gref)?;
+        let mut bits = GrantFlags::READING;
+        if write {
+            bits |= GrantFlags::WRITING;
+        }
+        let (old, domid) = GrantEntry::split_word0(mem.fetch_or_u64(entry, bits.bits().into()));
+        // Not granted, granted to someone else, or read-only for a write.
+        let permitted = old.contains(GrantFlags::PERMIT_ACCESS)
+            && domid == caller.0
+            && !(write && old.contains(GrantFlags::READONLY));
+        let frame = match permitted {
+            false => Err(Error::PermissionDenied),
+            true => self.frame_pa(
+                domains,
+                granter,
+                mem.load_u64(PhysAddr(entry.0 + FRAME_OFFSET)),
+            ),
+        };
+        let pin = self
+            .dom(granter)
+            .pins
+            .get(&gref.0)
+            .copied()
+            .unwrap_or_default();
+        match frame {
+            Ok(pa) => {
+                let p = Pin {
+                    readers: pin.readers + 1,
+                    writers: pin.writers + u32::from(write),
+                };
+                self.dom(granter).pins.insert(gref.0, p);
+                Ok(pa)
+            }
+            Err(e) => {
+                restore_bits(mem, entry, bits, pin);
+                Err(e)
+            }
+        }
+    }
+
+    /// The frame behind frame number `frame` of `granter`'s RAM.
+    fn frame_pa(
+        &self,
+        domains: &DomainTable,
+        granter: DomainId,
+        frame: u64,
+    ) -> Result<PhysAddr, Error> {
+        let ipa = frame.checked_mul(PAGE_SIZE).ok_or(Error::BadAddress)?;
+        let ram = &domains.get(granter)?.ram;
+        if !ram.contains(GuestPhysAddr(ipa), PAGE_SIZE) {
+            return Err(Error::BadAddress);
+        }
+        ram.translate(GuestPhysAddr(ipa)).ok_or(Error::BadAddress)
+    }
+
+    /// Gives back one use taken by [`Grants::pin`]; clears the entry's bits
+    /// that no remaining use needs. A granter that is gone is skipped.
+    pub(super) fn unpin(
+        &mut self,
+        domains: &DomainTable,
+        mem: &dyn PhysMem,
+        granter: DomainId,
+        gref: GrantRef,
+        write: bool,
+    ) {
+        let Some(d) = self.doms.get_mut(&granter.0) else {
+            return;
+        };
+        let Some(p) = d.pins.get_mut(&gref.0) else {
+            debug_assert!(false, "unpin of an entry with no uses");
+            return;
+        };
+        p.readers -= 1;
+        p.writers -= u32::from(write);
+        let left = *p;
+        if left.readers == 0 {
+            d.pins.remove(&gref.0);
+        }
+        let bits = if write {
+            GrantFlags::READING | GrantFlags::WRITING
+        } else {
+            GrantFlags::READING
+        };
+        if let Ok(entry) = self.entry_pa(domains, granter, gref) {
+            restore_bits(mem, entry, bits, left);
+        }
+    }
+}
+
+/// Clears those of `bits` in the entry at `entry` that the uses `left` do
+/// not need.
+fn restore_bits(mem: &dyn PhysMem, entry: PhysAddr, bits: GrantFlags, left: Pin) {
+    let mut keep = GrantFlags::EMPTY;
+    if left.readers > 0 {
+        keep |= GrantFlags::READING;
+    }
+    if left.writers > 0 {
+        keep |= GrantFlags::WRITING;
+    }
+    let clear = bits.bits() & !keep.bits();
+    if clear != 0 {
+        mem.fetch_and_u64(entry, !u64::from(clear));
+    }
+}

@@ -1,0 +1,134 @@
+//! `grant_op`: argument checks, then `crate::grant`.
+
+use alloc::vec;
+
+use tern_abi::Error;
+use tern_abi::domctl::DomainId;
+use tern_abi::grant::{
+    COPY_BATCH_MAX, CopyFlags, CopyPtr, GRANT_TABLE_MAX_PAGES, GrantCopy, GrantRef, MapFlags, Op,
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::{Args, Next};
+use crate::addr::GuestPhysAddr;
+use crate::grant::{CopyEnd, CopyOp};
+use crate::hypervisor::Hypervisor;
+use crate::physmem::{FrameSource, PhysMem};
+
+/// Alignment of the `GrantCopy` array.
+const COPY_ALIGN: u64 = 8;
+/// Byte offset of `status` in a `GrantCopy`.
+const STATUS_OFFSET: u64 = core::mem::offset_of!(GrantCopy, status) as u64;
+
+pub(super) fn grant_op<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    a: &mut Args,
+) -> Result<Next, Error> {
+    let op = Op::from_reg(a.arg(1))?;
+    let me = a.caller;
+    let mem: &dyn PhysMem = hv.mem;
+    match op {
+        Op::SetupTable => {
+            hv.grants
+                .setup_table(&hv.domains, me, GuestPhysAddr(a.arg(2)), a.arg(3))?;
+        }
+        Op::QuerySize => {
+            a.ret(1, hv.grants.table_pages(me));
+            a.ret(2, GRANT_TABLE_MAX_PAGES);
+        }
+        Op::Map => {
+            let granter = DomainId::from_reg(a.arg(2))?;
+            let gref = GrantRef::from_reg(a.arg(3))?;
+            let flags = MapFlags::from_bits(a.arg(4)).ok_or(Error::InvalidArgument)?;
+            let writable = !flags.contains(MapFlags::READONLY);
+            let (handle, ipa) = hv.grants.map(
+                &mut hv.domains,
+                &mut hv.frames,
+                mem,
+                me,
+                granter,
+                gref,
+                writable,
+            )?;
+            a.ret(1, handle);
+            a.ret(2, ipa.0);
+        }
+        Op::Unmap => {
+            hv.grants
+                .unmap(&mut hv.domains, &mut hv.frames, mem, me, a.arg(2))?;
+        }
+        Op::Copy => {
+            let failed = copy(hv, me, a.arg(2), a.arg(3))?;
+            a.ret(1, failed);
+        }
+    }
+    Ok(Next::Resume)
+}
+
+/// Decodes one end of a copy.
+fn end(p: &CopyPtr, is_grant: bool) -> CopyEnd {
+    if is_grant {
+        CopyEnd::Grant {
+            granter: DomainId(p.domid),
+            gref: GrantRef(p.gref),
+            offset: p.offset,
+        }
+    } else {
+        CopyEnd::Own(GuestPhysAddr(p.offset))
+    }
+}
+
+/// `copy`: runs the batch at `ipa`, writes each status, returns how many
+/// failed.
+fn copy<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    me: DomainId,
+    ipa: u64,
+    count: u64,
+) -> Result<u64, Error> {
+    if count == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if count > COPY_BATCH_MAX {
+        return Err(Error::TooBig);
+    }
+    let size = size_of::<GrantCopy>() as u64;
+    if !ipa.is_multiple_of(COPY_ALIGN) {
+        return Err(Error::BadAddress);
+    }
+    let mut raw = vec![0u8; (count * size) as usize];
+    hv.domains
+        .get(me)?
+        .ram
+        .read(hv.mem, GuestPhysAddr(ipa), &mut raw)?;
+    let mut failed = 0;
+    for (i, bytes) in raw.chunks_exact(size as usize).enumerate() {
+        let Ok(c) = GrantCopy::read_from_bytes(bytes) else {
+            continue;
+        };
+        let status = match CopyFlags::from_bits(c.flags) {
+            None => Err(Error::InvalidArgument),
+            Some(f) => {
+                let op = CopyOp {
+                    src: end(&c.src, f.contains(CopyFlags::SRC_GREF)),
+                    dst: end(&c.dst, f.contains(CopyFlags::DST_GREF)),
+                    len: c.len.into(),
+                };
+                hv.grants.copy(&hv.domains, hv.mem, me, &op)
+            }
+        };
+        let code: i32 = match status {
+            Ok(()) => 0,
+            Err(e) => {
+                failed += 1;
+                e.raw() as i32
+            }
+        };
+        let at = GuestPhysAddr(ipa + i as u64 * size + STATUS_OFFSET);
+        // The array was readable a moment ago and RAM does not move; a
+        // copy into the array itself may have changed its bytes, not its
+        // place.
+        hv.domains.get(me)?.ram.write(hv.mem, at, code.as_bytes())?;
+    }
+    Ok(failed)
+}
