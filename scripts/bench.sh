@@ -8,7 +8,8 @@
 #   scripts/bench.sh --short    fewer iterations (scripts/test.sh): checks that
 #                               every benchmark completes and prints its figures
 #   scripts/bench.sh --profile  also the hottest EL2 code, by function, and the
-#                               hvc path instruction by instruction
+#                               hvc and timer-interrupt paths instruction by
+#                               instruction
 #   scripts/bench.sh --no-build use the images already built
 #
 # Exits non-zero if a benchmark does not complete or prints no figure; never
@@ -41,9 +42,9 @@ while (($#)); do
 done
 
 if ((short)); then
-    hvc_iters=50 yield_iters=20 mode=short
+    hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 mode=short
 else
-    hvc_iters=1000 yield_iters=1000 mode=full
+    hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 mode=full
 fi
 
 # Tools: a C compiler for the plugin, python3 for the report, and (profile)
@@ -92,6 +93,11 @@ domain_config bench-hvc bench-hvc "iters=$hvc_iters"
 domain_config bench-cpu bench-cpu ""
 domain_config yield-a bench-yield "role=measure iters=$yield_iters"
 domain_config yield-b bench-yield "role=partner iters=$yield_iters"
+# ping is created first, so pong is the next domain id (see bench-evtchn.rs).
+domain_config evtchn-ping bench-evtchn "role=ping peer=+1 iters=$evtchn_iters"
+domain_config evtchn-pong bench-evtchn "role=pong peer=-1 iters=$evtchn_iters"
+domain_config bench-virq bench-virq "iters=$virq_iters"
+domain_config bench-virq-irq bench-virq "iters=$virq_iters phases=irq"
 PACK="$TARGET_DIR/release/tern-pack"
 "$PACK" bundle -o "$BENCH/hvc.cpio" "dom0=$OUT/dom0" "bench-hvc=$OUT/bench-hvc" \
     "bench-hvc.toml=$cfg/bench-hvc.toml"
@@ -99,10 +105,19 @@ PACK="$TARGET_DIR/release/tern-pack"
     "bench-cpu.toml=$cfg/bench-cpu.toml"
 "$PACK" bundle -o "$BENCH/yield.cpio" "dom0=$OUT/dom0" "bench-yield=$OUT/bench-yield" \
     "yield-a.toml=$cfg/yield-a.toml" "yield-b.toml=$cfg/yield-b.toml"
+"$PACK" bundle -o "$BENCH/evtchn.cpio" "dom0=$OUT/dom0" "bench-evtchn=$OUT/bench-evtchn" \
+    "evtchn-ping.toml=$cfg/evtchn-ping.toml" "evtchn-pong.toml=$cfg/evtchn-pong.toml"
+"$PACK" bundle -o "$BENCH/virq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
+    "bench-virq.toml=$cfg/bench-virq.toml"
+"$PACK" bundle -o "$BENCH/virq-irq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
+    "bench-virq.toml=$cfg/bench-virq-irq.toml"
 
-# One CPU everywhere: the figures are per operation on one CPU, and a single
-# vCPU keeps the count independent of how QEMU interleaves CPUs.
+# One CPU everywhere but evtchn-pingpong-2cpu: the figures are per operation
+# on one CPU, and a single vCPU keeps the count independent of how QEMU
+# interleaves CPUs (with -icount it runs them round robin in one thread, and
+# a CPU spinning on a lock spins until its turn ends).
 HYP_MACHINE=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 1 -m 1G)
+HYP_MACHINE_2CPU=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 2 -m 1G)
 BARE_MACHINE=(-machine virt -cpu cortex-a72 -smp 1 -m 1G)
 
 # run NAME PLUGIN_ARGS QEMU_ARGS...: console to runs/NAME.console, plugin
@@ -127,6 +142,14 @@ run() {
 }
 
 run hvc "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/hvc.cpio"
+run virq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/virq.cpio"
+# The interrupt path alone, for its instruction-by-instruction profile.
+if ((profile)); then
+    run virq-irq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/virq-irq.cpio"
+fi
+run evtchn-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/evtchn.cpio"
+run evtchn-pingpong-2cpu "" "${HYP_MACHINE_2CPU[@]}" -kernel "$IMAGES/hyp.bin" \
+    -initrd "$BENCH/evtchn.cpio"
 run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio"
 run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
 run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"

@@ -34,6 +34,7 @@ pub mod sched;
 pub mod smp;
 pub mod stage2;
 pub mod vcpu;
+pub(crate) mod vec_map;
 
 #[cfg(target_arch = "aarch64")]
 pub mod arch;

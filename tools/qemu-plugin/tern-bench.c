@@ -30,6 +30,17 @@
  * what ran. At the start of each block the instructions counted since the
  * previous block start are credited to the previous block's EL.
  *
+ * With more than one vCPU (or count=block) whole blocks are counted instead,
+ * in the block callback: QEMU 10.0 under -icount (one thread, no CF_PARALLEL)
+ * folds the translating vCPU's index into the address of inline per-vCPU
+ * scoreboard adds, although translated blocks are shared by all vCPUs; that
+ * credits the wrong vCPU and, with -smp 2, crashed QEMU with a wild store.
+ * Block counting is exact except for a block left early (a fault, or an MMIO
+ * access in mid-block, which icount re-executes as a block of its own: the
+ * instructions after it count twice); marker blocks are corrected to the
+ * marker's position. On one CPU both ways give the same region counts for
+ * every benchmark of scripts/bench.sh (count=block forces block counting).
+ *
  * The profile is coarser: it credits every instruction of an EL2 block each
  * time the block starts, which is exact except for blocks left early.
  *
@@ -46,6 +57,7 @@
  *                    N=1 ends right after dom0's first hypercall, its banner)
  *   profile=N        at exit, print the N hottest EL2 addresses seen inside
  *                    regions
+ *   count=block      count whole blocks even with one vCPU (see above)
  *
  * Output lines (one per region, then the profile, then a whole-run summary):
  *   tern-bench: region=1 insns=T el0=A el1=B el2=C el3=D el2_entries=E end=marker
@@ -199,7 +211,14 @@ struct snapshot {
     uint64_t el2_entries;
 };
 
-/* One translated block, for the profile. */
+/* A marker instruction: which one, and how many instructions of its block
+ * (itself included) follow it, for block counting. */
+struct marker {
+    uint32_t word;
+    uint32_t rest;
+};
+
+/* One translated block, for the profile and block counting. */
 struct tb_info {
     uint64_t vaddr;
     uint32_t n_insns;
@@ -217,6 +236,7 @@ static unsigned int region_no;
 static struct snapshot region_start;
 static uint64_t until_lower_after; /* 0: not used */
 static unsigned int profile_top;   /* 0: no profile */
+static bool by_block;              /* count whole blocks, not instructions */
 
 static pthread_mutex_t tbs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tb_info *tbs;
@@ -239,6 +259,9 @@ static uint64_t *count_of(unsigned int vcpu_index)
 /* Credits the instructions counted since the last sync to the current EL. */
 static void sync_vcpu(unsigned int i)
 {
+    if (by_block) {
+        return; /* credited whole at each block start */
+    }
     struct vcpu *v = &vcpus[i];
     uint64_t now = *count_of(i);
     if (v->el != EL_UNKNOWN) {
@@ -334,6 +357,9 @@ static void on_tb_start(unsigned int vcpu_index, void *udata)
     }
     int prev = v->el;
     v->el = el;
+    if (by_block && el != EL_UNKNOWN) {
+        v->by_el[el] += ti->n_insns;
+    }
     if (!region_open) {
         return;
     }
@@ -351,14 +377,25 @@ static void on_tb_start(unsigned int vcpu_index, void *udata)
 
 static void on_marker(unsigned int vcpu_index, void *udata)
 {
-    (void)vcpu_index;
-    if (udata == (void *)(uintptr_t)MARK_START) {
+    const struct marker *m = udata;
+    struct vcpu *v = &vcpus[vcpu_index];
+    /* Block counting credited the marker's whole block when it started: take
+     * back the marker and what follows it while the region is cut, so both
+     * ways of counting put the boundary just before the marker. */
+    uint64_t ahead = by_block && v->el != EL_UNKNOWN ? m->rest : 0;
+    if (ahead) {
+        v->by_el[v->el] -= ahead;
+    }
+    if (m->word == MARK_START) {
         if (region_open) {
             close_region("restarted");
         }
         open_region();
     } else if (region_open) {
         close_region("marker");
+    }
+    if (ahead) {
+        v->by_el[v->el] += ahead;
     }
 }
 
@@ -384,11 +421,18 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint32_t word = 0;
         if (qemu_plugin_insn_data(insn, &word, sizeof word) == sizeof word &&
             (word == MARK_START || word == MARK_STOP)) {
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS,
-                                                   (void *)(uintptr_t)word);
+            struct marker *m = malloc(sizeof *m); /* lives as long as the block */
+            if (!m) {
+                abort();
+            }
+            m->word = word;
+            m->rest = (uint32_t)(n - i);
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS, m);
         }
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64,
-                                                            entry, 1);
+        if (!by_block) {
+            qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+                insn, QEMU_PLUGIN_INLINE_ADD_U64, entry, 1);
+        }
     }
 }
 
@@ -535,12 +579,17 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             until_lower_after = n;
         } else if (klen == 7 && !strncmp(argv[i], "profile", klen) && parse_u64(val, &n)) {
             profile_top = (unsigned int)n;
+        } else if (klen == 5 && !strncmp(argv[i], "count", klen) && !strcmp(val, "block")) {
+            by_block = true;
         } else {
             fprintf(stderr, "tern-bench: bad argument \"%s\"\n", argv[i]);
             return -1;
         }
     }
     max_vcpus = info->system.max_vcpus;
+    if (info->system.smp_vcpus > 1 || max_vcpus > 1) {
+        by_block = true;
+    }
     vcpus = calloc((size_t)max_vcpus, sizeof *vcpus);
     counts = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     if (!vcpus || !counts) {

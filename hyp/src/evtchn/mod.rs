@@ -28,7 +28,6 @@ pub mod sched_ctl;
 mod tests;
 pub mod timers;
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use tern_abi::Error;
@@ -37,6 +36,7 @@ use tern_abi::evtchn::{EVENT_VCPUS, Port, PortState, Virq};
 
 use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
+use crate::vec_map::VecMap;
 use page::PageRef;
 use ports::{Binding, PortTable};
 use timers::{TimerKind, Timers};
@@ -81,7 +81,7 @@ struct DomainEvents {
 
 /// Event channels, virqs, timers and time pages of every domain.
 pub struct Events {
-    domains: BTreeMap<DomainId, DomainEvents>,
+    domains: VecMap<DomainId, DomainEvents>,
     timers: Timers,
     wallclock: Option<clock::Wallclock>,
     notify: Vec<Notify>,
@@ -106,7 +106,7 @@ impl Events {
     /// No domain has events yet.
     pub fn new() -> Self {
         Self {
-            domains: BTreeMap::new(),
+            domains: VecMap::new(),
             timers: Timers::default(),
             wallclock: None,
             notify: Vec::new(),
@@ -114,7 +114,7 @@ impl Events {
     }
 
     fn dom(&mut self, dom: DomainId) -> &mut DomainEvents {
-        self.domains.entry(dom).or_default()
+        self.domains.get_or_insert_with(dom, DomainEvents::default)
     }
 
     /// Queues a notification for the arch layer (see the module docs).

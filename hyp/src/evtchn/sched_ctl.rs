@@ -1,13 +1,8 @@
 //! What `domctl sched_get`, `sched_set` and `vcpu_affinity` ask of the
 //! scheduler, as a trait: the hypercall handlers validate the arguments and
-//! call it; the scheduler implements it. [`StoredParams`] is the
-//! implementation used until a scheduler is plugged in: it remembers the
-//! values so that `sched_get` reads back what `sched_set` wrote.
-
-use alloc::collections::BTreeMap;
+//! call it; the scheduler implements it.
 
 use tern_abi::domctl::{DomainId, SCHED_WEIGHT_DEFAULT};
-use tern_abi::evtchn::EVENT_VCPUS;
 
 /// A domain's scheduling parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,41 +40,4 @@ pub trait SchedControl: Send {
     fn set_affinity(&mut self, dom: DomainId, vcpu: usize, cpus: u64);
     /// `dom` was destroyed: forget it.
     fn forget(&mut self, dom: DomainId);
-}
-
-/// A [`SchedControl`] that only stores what it is told.
-#[derive(Debug, Default)]
-pub struct StoredParams {
-    domains: BTreeMap<DomainId, (SchedParams, [u64; EVENT_VCPUS])>,
-}
-
-impl StoredParams {
-    fn entry(&mut self, dom: DomainId) -> &mut (SchedParams, [u64; EVENT_VCPUS]) {
-        self.domains
-            .entry(dom)
-            .or_insert((SchedParams::default(), [ALL_CPUS; EVENT_VCPUS]))
-    }
-}
-
-impl SchedControl for StoredParams {
-    fn params(&self, dom: DomainId) -> SchedParams {
-        self.domains.get(&dom).map(|e| e.0).unwrap_or_default()
-    }
-    fn set_params(&mut self, dom: DomainId, params: SchedParams) {
-        self.entry(dom).0 = params;
-    }
-    fn affinity(&self, dom: DomainId, vcpu: usize) -> u64 {
-        self.domains
-            .get(&dom)
-            .and_then(|e| e.1.get(vcpu).copied())
-            .unwrap_or(ALL_CPUS)
-    }
-    fn set_affinity(&mut self, dom: DomainId, vcpu: usize, cpus: u64) {
-        if let Some(a) = self.entry(dom).1.get_mut(vcpu) {
-            *a = cpus;
-        }
-    }
-    fn forget(&mut self, dom: DomainId) {
-        self.domains.remove(&dom);
-    }
 }

@@ -28,7 +28,6 @@
 mod ops;
 mod table;
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use tern_abi::Error;
@@ -41,6 +40,7 @@ use crate::domain::ram::GuestRam;
 use crate::domain::table::DomainTable;
 use crate::hypervisor::Hypervisor;
 use crate::physmem::{FrameSource, PhysMem};
+use crate::vec_map::VecMap;
 
 pub use ops::{CopyEnd, CopyOp};
 
@@ -99,7 +99,7 @@ struct TableRegion {
 struct DomGrants {
     table: Option<TableRegion>,
     /// Uses of this domain's entries, by grant reference.
-    pins: BTreeMap<u32, Pin>,
+    pins: VecMap<u32, Pin>,
     /// Mappings this domain holds; index = slot.
     maps: Vec<Slot>,
     live_maps: u32,
@@ -122,7 +122,7 @@ impl Orphan {
 /// Every domain's grant state.
 #[derive(Debug, Default)]
 pub struct Grants {
-    doms: BTreeMap<u32, DomGrants>,
+    doms: VecMap<u32, DomGrants>,
     orphans: Vec<Orphan>,
     flushes: Vec<TlbFlush>,
     /// Runs to return to the allocator once the queued flushes are done.
@@ -134,7 +134,7 @@ impl Grants {
     /// No grant state yet.
     pub const fn new() -> Self {
         Self {
-            doms: BTreeMap::new(),
+            doms: VecMap::new(),
             orphans: Vec::new(),
             flushes: Vec::new(),
             deferred: Vec::new(),
@@ -143,7 +143,7 @@ impl Grants {
     }
 
     fn dom(&mut self, id: DomainId) -> &mut DomGrants {
-        self.doms.entry(id.0).or_default()
+        self.doms.get_or_insert_with(id.0, DomGrants::default)
     }
 
     /// Whether TLB flushes are queued.

@@ -2,7 +2,7 @@
 //! hypervisor calls (everything but `schedule`, which lives in `pick`, and
 //! the accounting, which lives in `account`).
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use tern_abi::domctl::DomainId;
@@ -11,6 +11,7 @@ use super::VcpuRef;
 use super::cpumask::CpuMask;
 use super::params::{CAP_PER_VCPU, DomainParams, Prio, SchedConfig, SchedError};
 use crate::percpu::CpuIndex;
+use crate::vec_map::VecMap;
 
 /// Where a vCPU is, as the scheduler sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +110,8 @@ pub struct Scheduler {
     pub(super) period: u64,
     pub(super) all: CpuMask,
     pub(super) cpus: Vec<CpuSched>,
-    pub(super) vcpus: BTreeMap<VcpuRef, VcpuSched>,
-    pub(super) doms: BTreeMap<DomainId, DomSched>,
+    pub(super) vcpus: VecMap<VcpuRef, VcpuSched>,
+    pub(super) doms: VecMap<DomainId, DomSched>,
     /// vCPUs waiting for the next period because their domain hit its cap.
     pub(super) parked: VecDeque<VcpuRef>,
     /// Start of the current accounting period (a multiple of `period`).
@@ -129,8 +130,8 @@ impl Scheduler {
             period,
             all: CpuMask::first(cpus),
             cpus: (0..cpus).map(|_| CpuSched::default()).collect(),
-            vcpus: BTreeMap::new(),
-            doms: BTreeMap::new(),
+            vcpus: VecMap::new(),
+            doms: VecMap::new(),
             parked: VecDeque::new(),
             period_start: 0,
         })

@@ -11,7 +11,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
@@ -43,6 +43,8 @@ struct State {
     current: [Option<VcpuRef>; super::MAX_CPUS],
     /// CPUs waiting for work in WFI.
     idle_mask: u64,
+    /// The deadline each CPU's EL2 timer is armed for (`NEVER`: stopped).
+    armed: [u64; super::MAX_CPUS],
     /// The EL2 physical timer's interrupt.
     timer_irq: IntId,
 }
@@ -56,6 +58,9 @@ static CURRENT_IS_DOM0: [AtomicBool; super::MAX_CPUS] =
     [const { AtomicBool::new(false) }; super::MAX_CPUS];
 /// `ESR_EL2.EC` of an HVC from AArch64 state (Arm ARM D23.2, ESR_EL2).
 const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
+/// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
+/// interrupts without taking the lock another CPU may hold).
+static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
 /// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
 static READY: AtomicBool = AtomicBool::new(false);
 
@@ -131,8 +136,10 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         hv,
         current: [None; super::MAX_CPUS],
         idle_mask: 0,
+        armed: [NEVER; super::MAX_CPUS],
         timer_irq: boot.timer_irq,
     }));
+    TIMER_IRQ.store(boot.timer_irq.get(), Ordering::Relaxed);
     log::info!("sched: credit, {slice_us} us time slice, {cpus} CPUs");
     READY.store(true, Ordering::Release);
     run_cpu(this_cpu())
@@ -175,13 +182,12 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
                 return;
             }
             st.idle_mask |= 1 << cpu;
-            arm_timer(st, d.run_until);
+            arm_timer(st, cpu, d.run_until);
         }
         // WFI wakes on a pending interrupt even with interrupts masked at EL2
         // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
         aarch64_cpu::asm::wfi();
-        let timer_irq = STATE.lock().as_ref().map(|s| s.timer_irq);
-        if drain_irqs(timer_irq) {
+        if drain_irqs(Some(IntId(TIMER_IRQ.load(Ordering::Relaxed)))) {
             let mut lock = STATE.lock();
             let st = lock.as_mut().expect("READY implies STATE");
             after_events(st, cpu, timer::now());
@@ -189,14 +195,26 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
     }
 }
 
+/// After a hypercall: if a guest timer now falls before this CPU's armed
+/// deadline (`time_op set_timer`, `sched_op poll`), bring the timer forward.
+fn rearm_for_guest_timers(st: &mut State, cpu: usize) {
+    if let Some(at) = st.hv.events.next_deadline()
+        && at < st.armed[cpu]
+    {
+        st.armed[cpu] = at;
+        timer::set_deadline(at);
+    }
+}
+
 /// Arms this CPU's timer for the earlier of `run_until` (the scheduler's
 /// deadline) and the next guest timer; stops it if there is neither.
-fn arm_timer(st: &State, run_until: u64) {
+fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
     let at = st
         .hv
         .events
         .next_deadline()
         .map_or(run_until, |g| g.min(run_until));
+    st.armed[cpu] = at;
     if at == NEVER {
         timer::cancel();
     } else {
@@ -317,7 +335,7 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFram
     }
     guest::set_virtual_time_offset(st.hv.events.counter_offset(dom));
     update_upcall(st, (dom, v));
-    arm_timer(st, run_until);
+    arm_timer(st, cpu, run_until);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
@@ -451,6 +469,7 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     }
     if next == Next::Resume {
         update_upcall(st, (dom, v));
+        rearm_for_guest_timers(st, cpu);
     }
     next_code(next)
 }
@@ -500,7 +519,7 @@ pub fn guest_irq(frame: &mut TrapFrame) {
     if d.next == Some(cur) {
         // Keeps the CPU: only its deadline and upcall line change.
         update_upcall(st, cur);
-        arm_timer(st, d.run_until);
+        arm_timer(st, cpu, d.run_until);
         return;
     }
     unload_vcpu(st, cpu, frame);
