@@ -85,6 +85,11 @@ pub struct Events {
     timers: Timers,
     wallclock: Option<clock::Wallclock>,
     notify: Vec<Notify>,
+    /// vCPUs whose guest timer fired since they last blocked. A guest that
+    /// sleeps sets its timer and then blocks in a second call; if the timer
+    /// fires in between, the wakeup must not be lost: `block` consumes this
+    /// latch and returns at once (spuriously early is allowed, late is not).
+    timer_fired: Vec<(DomainId, usize)>,
 }
 
 impl Default for Events {
@@ -110,6 +115,7 @@ impl Events {
             timers: Timers::default(),
             wallclock: None,
             notify: Vec::new(),
+            timer_fired: Vec::new(),
         }
     }
 
@@ -486,7 +492,12 @@ impl Events {
     pub fn expire(&mut self, mem: &dyn PhysMem, now: u64) -> Vec<Notify> {
         while let Some((_, (dom, vcpu, kind))) = self.timers.pop_expired(now) {
             match kind {
-                TimerKind::Guest => self.raise_vcpu_virq(mem, dom, vcpu, Virq::Timer),
+                TimerKind::Guest => {
+                    if !self.timer_fired.contains(&(dom, vcpu)) {
+                        self.timer_fired.push((dom, vcpu));
+                    }
+                    self.raise_vcpu_virq(mem, dom, vcpu, Virq::Timer)
+                }
                 TimerKind::Poll => self.end_poll(dom, vcpu),
             }
             // Even with no port bound (or the port masked) the vCPU wakes:
@@ -514,11 +525,19 @@ impl Events {
         self.end_poll(dom, vcpu);
     }
 
+    /// Whether `vcpu`'s guest timer fired since it last blocked; clears it.
+    pub fn take_timer_fired(&mut self, dom: DomainId, vcpu: usize) -> bool {
+        let before = self.timer_fired.len();
+        self.timer_fired.retain(|&k| k != (dom, vcpu));
+        self.timer_fired.len() != before
+    }
+
     /// `dom` is gone (its RAM already freed): forgets its ports, pages and
     /// deadlines without touching its memory. Remote ends of its
     /// interdomain channels become unbound (reserved for the dead domain, so
     /// they can only be closed).
     pub fn destroy_domain(&mut self, dom: DomainId) {
+        self.timer_fired.retain(|&(d, _)| d != dom);
         if let Some(d) = self.domains.remove(&dom) {
             for (_, slot) in d.ports.iter() {
                 if let Binding::Interdomain {

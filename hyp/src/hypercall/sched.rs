@@ -20,7 +20,10 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
         Op::Block => {
             // An upcall already pending ends the block at once; checked here,
             // under the hypervisor lock, so an event cannot slip in between.
-            if hv.events.upcall_pending(hv.mem, a.caller, a.vcpu) {
+            // So does a guest timer that fired since it last blocked (set in
+            // one call, blocked on in the next: the expiry may fall between).
+            let timer_fired = hv.events.take_timer_fired(a.caller, a.vcpu);
+            if timer_fired || hv.events.upcall_pending(hv.mem, a.caller, a.vcpu) {
                 return Ok(Next::Resume);
             }
             hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;

@@ -560,3 +560,25 @@ fn sched_domctls_call_the_scheduler_after_checks() {
         "forgotten with the domain"
     );
 }
+
+/// A guest sleeps with two calls (`set_timer`, then `block`). If the timer
+/// fires between them, the block must return at once instead of sleeping for
+/// ever (the expiry found the vCPU still running: nothing else remembers it).
+#[test]
+fn a_timer_that_fires_before_block_is_not_lost() {
+    let mut hv = hyp();
+    let set = [u64::from(TIME_OP), TimeOp::SetTimer.raw().into(), 5];
+    assert_eq!(call_on(&mut hv, U1, 0, &set).0[0], 0);
+    hv.expire_timers(u64::MAX / 2);
+    let block = [u64::from(SCHED_OP), SchedOp::Block.raw().into()];
+    assert_eq!(
+        call_on(&mut hv, U1, 0, &block).1,
+        Next::Resume,
+        "woken before blocking"
+    );
+    assert_eq!(
+        call_on(&mut hv, U1, 0, &block).1,
+        Next::Block,
+        "the latch is consumed once"
+    );
+}
