@@ -35,6 +35,8 @@ use pv_guest_sdk::events::{self, Port, Virq};
 use pv_guest_sdk::time::{self, Deadline};
 use pv_guest_sdk::{ShutdownReason, StartInfo, domctl, module, println};
 
+mod pirq_test;
+
 pv_guest_sdk::entry!(dom0_main);
 
 fn dom0_main(si: &StartInfo) {
@@ -52,6 +54,10 @@ fn dom0_main(si: &StartInfo) {
 
     // Before any domain starts, so that no exit goes unannounced.
     bind_exit_event();
+    if si.cmdline().has("dom0.pirq-test") {
+        pirq_test::run();
+        pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+    }
     let configs = load_configs();
     if let Some(n) = si.cmdline().get_u64("dom0.cycles") {
         match configs.first() {

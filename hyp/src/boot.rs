@@ -96,6 +96,7 @@ pub fn primary_main(info: BootInfo) -> ! {
         free: &free,
         initrd: platform.initrd,
         bootargs: platform.bootargs,
+        dom0_devices: &platform.dom0_devices,
         timer_irq: match platform.timer {
             Some(t) => t.hyp_phys,
             None => {

@@ -63,6 +63,15 @@ pub struct LineBuffer {
     buf: Vec<u8>,
 }
 
+/// A GIC operation on a physical interrupt delivered to dom0 as an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PirqRequest {
+    /// Enable the interrupt (it was just bound).
+    Enable(u32),
+    /// Deactivate it: dom0 handled it (`pirq_eoi`), it may fire again.
+    Eoi(u32),
+}
+
 /// Everything the hypervisor owns once it has booted.
 pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     /// Live domains.
@@ -93,6 +102,11 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub sched: crate::sched::Scheduler,
     /// The physical counter now (`CNTPCT_EL0` on the board; a fake in tests).
     pub clock: fn() -> u64,
+    /// Interrupts (INTIDs) of the devices the hypervisor gave dom0: the only
+    /// ones `evtchn_op bind_pirq` accepts.
+    pub dom0_irqs: Vec<u32>,
+    /// What the arch layer must do at the GIC after this hypercall.
+    pub pirq_requests: Vec<PirqRequest>,
     lines: Vec<LineBuffer>,
 }
 
@@ -127,6 +141,8 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             )
             .expect("the default configuration is valid"),
             clock: no_clock,
+            dom0_irqs: Vec::new(),
+            pirq_requests: Vec::new(),
             lines: Vec::new(),
         }
     }

@@ -123,6 +123,34 @@ impl Stage2 {
             .map_err(map_error)
     }
 
+    /// Maps a device's registers at their own address (IPA == PA, in the
+    /// device window below guest RAM) as Device-nGnRE, read-write, never
+    /// executable: how dom0 reaches the devices it is given. Before the domain
+    /// first runs, so no TLB maintenance is needed.
+    pub fn map_device(
+        &mut self,
+        regs: crate::addr::PhysRange,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<(), Error> {
+        let table = self.table.as_mut().ok_or(Error::InvalidState)?;
+        let start = regs.start.align_down(PAGE_SIZE);
+        let size = regs.end.align_up(PAGE_SIZE).0 - start.0;
+        if regs.end.0 > tern_abi::layout::DEVICE_WINDOW_SIZE {
+            return Err(Error::InvalidArgument);
+        }
+        let ipa = crate::addr::GuestPhysAddr(start.0);
+        table
+            .map(
+                &mut FrameTables { frames, mem },
+                ipa,
+                start,
+                size,
+                Attributes::DEVICE_RW,
+            )
+            .map_err(map_error)
+    }
+
     /// Removes the page mapped at `ipa` (nothing if none). Table pages left
     /// empty are freed. The caller must have the VMID's TLB entries for
     /// `ipa` invalidated before the frame behind it is used for anything

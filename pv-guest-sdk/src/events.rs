@@ -220,6 +220,18 @@ pub fn bind_virq(virq: Virq, vcpu: usize) -> Result<Port, Error> {
     )
 }
 
+/// dom0: binds physical interrupt `intid` of one of its devices to a new
+/// port (notifying vCPU 0). After it fires it stays masked until
+/// [`pirq_eoi`].
+pub fn bind_pirq(intid: u32) -> Result<Port, Error> {
+    port_result(evtchn_call(Op::BindPirq, [intid.into(), 0, 0, 0]), 0)
+}
+
+/// dom0: the device interrupt behind `port` was handled; it may fire again.
+pub fn pirq_eoi(port: Port) -> Result<(), Error> {
+    evtchn_call(Op::PirqEoi, [port.0.into(), 0, 0, 0]).map(|_| ())
+}
+
 /// A new IPI port that notifies `vcpu` when any vCPU of this domain sends
 /// on it.
 pub fn bind_ipi(vcpu: usize) -> Result<Port, Error> {

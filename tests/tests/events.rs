@@ -94,3 +94,38 @@ fn ipis_timers_and_bad_ports() {
             .any(|l| l == "[evtchn-ping] evtchn-ping: port 1 connected to domain 2 port 1")
     );
 }
+
+/// A physical interrupt of a device the hypervisor gave dom0 (QEMU virt's
+/// PL031 RTC, identity-mapped into dom0) arrives in dom0 as an event: dom0
+/// arms the RTC alarm, gets the event, clears the device, `pirq_eoi`s.
+fn dom0_device_interrupt_as_event(gic: u8) {
+    let mut vm = Qemu::builder()
+        .gic(gic)
+        .smp(2)
+        .append("-- dom0.pirq-test")
+        .fail_on("pirq-test: FAIL")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.expect(
+        re(r"dom0: device \[0x0009010000-0x0009011000\) \(irq Some\(IntId\(34\)\)\)"),
+        STEP,
+    )
+    .unwrap();
+    vm.expect(
+        re(r"dom0: pirq-test: PASS rtc interrupt 34 arrived as an event on port \d+"),
+        STEP,
+    )
+    .unwrap();
+    let status = vm.wait_exit(STEP).unwrap();
+    assert!(status.success(), "QEMU exit status {status:?}");
+}
+
+#[test]
+fn dom0_device_interrupt_as_event_gicv3() {
+    dom0_device_interrupt_as_event(3);
+}
+
+#[test]
+fn dom0_device_interrupt_as_event_gicv2() {
+    dom0_device_interrupt_as_event(2);
+}

@@ -118,6 +118,16 @@ pub struct Acked {
 }
 
 impl Acked {
+    /// The token of SPI `intid` acknowledged earlier on some CPU: an SPI's
+    /// acknowledge value is its INTID (only SGIs carry a source CPU, IHI
+    /// 0048B §4.4.4), so it can be deactivated later from anywhere.
+    pub const fn spi(intid: IntId) -> Self {
+        Self {
+            intid,
+            raw: intid.get(),
+        }
+    }
+
     /// The interrupt's INTID.
     pub fn intid(&self) -> IntId {
         self.intid

@@ -32,7 +32,7 @@ use alloc::vec::Vec;
 
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
-use tern_abi::evtchn::{EVENT_VCPUS, Port, PortState, Virq};
+use tern_abi::evtchn::{EVENT_VCPUS, NR_PORTS, Port, PortState, Virq};
 
 use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
@@ -303,6 +303,43 @@ impl Events {
         }
         if upcall {
             self.push(Notify { dom, vcpu });
+        }
+    }
+
+    /// Binds physical interrupt `intid` to a new port of dom0 (the caller
+    /// checked it is one of dom0's devices' interrupts).
+    pub fn bind_pirq(&mut self, mem: &dyn PhysMem, intid: u32) -> Result<Port, Error> {
+        if self.pirq_port(intid).is_some() {
+            return Err(Error::Exists);
+        }
+        self.alloc(mem, DomainId::DOM0, Binding::Pirq(intid), 0)
+    }
+
+    /// The dom0 port bound to physical interrupt `intid`.
+    pub fn pirq_port(&self, intid: u32) -> Option<Port> {
+        let d = self.domains.get(&DomainId::DOM0)?;
+        (1..NR_PORTS)
+            .map(Port)
+            .find(|&p| d.ports.get(p).binding == Binding::Pirq(intid))
+    }
+
+    /// The physical interrupt port `port` of dom0 is bound to, if any.
+    pub fn pirq_of(&self, port: Port) -> Option<u32> {
+        match self.domains.get(&DomainId::DOM0)?.ports.get(port).binding {
+            Binding::Pirq(intid) => Some(intid),
+            _ => None,
+        }
+    }
+
+    /// Physical interrupt `intid` fired: makes its dom0 port pending.
+    /// Returns whether a port was bound to it.
+    pub fn raise_pirq(&mut self, mem: &dyn PhysMem, intid: u32) -> bool {
+        match self.pirq_port(intid) {
+            Some(port) => {
+                self.set_pending(mem, DomainId::DOM0, port);
+                true
+            }
+            None => false,
         }
     }
 

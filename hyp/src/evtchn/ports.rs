@@ -31,6 +31,8 @@ pub enum Binding {
     Virq(Virq),
     /// An IPI port.
     Ipi,
+    /// Bound to a physical interrupt (INTID) of a device dom0 owns.
+    Pirq(u32),
 }
 
 impl Binding {
@@ -42,6 +44,7 @@ impl Binding {
             Self::Interdomain { .. } => PortState::Interdomain,
             Self::Virq(_) => PortState::Virq,
             Self::Ipi => PortState::Ipi,
+            Self::Pirq(_) => PortState::Pirq,
         }
     }
 
@@ -54,6 +57,7 @@ impl Binding {
                 remote_port,
             } => status_detail(remote.0, remote_port.0),
             Self::Virq(v) => v.raw() as u64,
+            Self::Pirq(intid) => intid as u64,
             Self::Free | Self::Ipi => 0,
         }
     }

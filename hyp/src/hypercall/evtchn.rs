@@ -11,7 +11,7 @@ use tern_abi::sched::POLL_MAX;
 use super::{Args, Next};
 use crate::addr::{GuestPhysAddr, PAGE_SIZE};
 use crate::domain::VcpuState;
-use crate::hypervisor::Hypervisor;
+use crate::hypervisor::{Hypervisor, PirqRequest};
 use crate::physmem::{FrameSource, PhysMem};
 
 /// Bytes per port number in a `poll` array.
@@ -92,6 +92,26 @@ pub(super) fn evtchn_op<M: PhysMem, F: FrameSource>(
         // The arch layer recomputes the upcall IRQ's level from
         // `upcall_pending` on every entry, so the trap itself is the ack.
         Op::UpcallDone => {}
+        Op::BindPirq => {
+            if me != DomainId::DOM0 {
+                return Err(Error::PermissionDenied);
+            }
+            let intid = u32::try_from(a.arg(2)).map_err(|_| Error::InvalidArgument)?;
+            if !hv.dom0_irqs.contains(&intid) {
+                return Err(Error::InvalidArgument);
+            }
+            let port = hv.events.bind_pirq(mem, intid)?;
+            hv.pirq_requests.push(PirqRequest::Enable(intid));
+            a.ret(1, port.0.into());
+        }
+        Op::PirqEoi => {
+            if me != DomainId::DOM0 {
+                return Err(Error::PermissionDenied);
+            }
+            let port = Port::from_reg(a.arg(2))?;
+            let intid = hv.events.pirq_of(port).ok_or(Error::NotFound)?;
+            hv.pirq_requests.push(PirqRequest::Eoi(intid));
+        }
     }
     Ok(Next::Resume)
 }

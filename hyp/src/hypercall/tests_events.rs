@@ -582,3 +582,48 @@ fn a_timer_that_fires_before_block_is_not_lost() {
         "the latch is consumed once"
     );
 }
+
+/// Physical interrupts of dom0's devices: only dom0 binds them, only those
+/// interrupts, once; firing makes the port pending; `pirq_eoi` asks the arch
+/// layer to deactivate it.
+#[test]
+fn pirqs_belong_to_dom0_and_its_devices() {
+    use crate::hypervisor::PirqRequest;
+    let mut hv = hyp();
+    hv.dom0_irqs = std::vec![34];
+    for who in [DOM0, U1] {
+        init(&mut hv, who);
+    }
+    assert_eq!(
+        ev(&mut hv, U1, EvOp::BindPirq, &[34]),
+        Err(Error::PermissionDenied)
+    );
+    assert_eq!(
+        ev(&mut hv, DOM0, EvOp::BindPirq, &[35]),
+        Err(Error::InvalidArgument)
+    );
+    let port = ev(&mut hv, DOM0, EvOp::BindPirq, &[34]).unwrap()[0];
+    assert_eq!(ev(&mut hv, DOM0, EvOp::BindPirq, &[34]), Err(Error::Exists));
+    assert_eq!(hv.pirq_requests, [PirqRequest::Enable(34)]);
+    let status = ev(&mut hv, DOM0, EvOp::Status, &[port]).unwrap();
+    assert_eq!((status[0], status[2]), (PortState::Pirq.raw().into(), 34));
+    assert!(
+        !hv.events.raise_pirq(hv.mem, 35),
+        "unbound interrupts raise nothing"
+    );
+    assert!(hv.events.raise_pirq(hv.mem, 34));
+    assert!(hv.events.upcall_pending(hv.mem, DomainId(DOM0), 0));
+    assert_eq!(
+        ev(&mut hv, U1, EvOp::PirqEoi, &[port]),
+        Err(Error::PermissionDenied)
+    );
+    assert_eq!(
+        ev(&mut hv, DOM0, EvOp::PirqEoi, &[port + 1]),
+        Err(Error::NotFound)
+    );
+    ev(&mut hv, DOM0, EvOp::PirqEoi, &[port]).unwrap();
+    assert_eq!(
+        hv.pirq_requests,
+        [PirqRequest::Enable(34), PirqRequest::Eoi(34)]
+    );
+}

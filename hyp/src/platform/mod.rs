@@ -105,6 +105,25 @@ pub struct Uart {
     pub irq: Option<IntId>,
 }
 
+/// A device the hypervisor does not use and gives to dom0: its registers are
+/// identity-mapped into dom0's device window and its interrupt is delivered
+/// to dom0 as an event (`evtchn_op bind_pirq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Dom0Device {
+    /// MMIO registers (CPU physical).
+    pub regs: PhysRange,
+    /// Its interrupt, if it has one wired to the GIC.
+    pub irq: Option<IntId>,
+}
+
+/// Most devices handed to dom0.
+pub const MAX_DOM0_DEVICES: usize = 8;
+
+/// Compatible strings of the devices given to dom0 so far: the PL031 RTC
+/// (QEMU `virt`). The device back-ends of issue 6 add virtio-mmio and the
+/// Pi's UART and SD host.
+const DOM0_COMPATIBLE: [&str; 1] = ["arm,pl031"];
+
 /// A GICv2 (GIC-400 and alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicV2 {
@@ -198,6 +217,8 @@ pub struct Platform<'a> {
     pub pm_watchdog: Option<PhysRange>,
     /// The BCM2711 GPIO block (`brcm,bcm2711-gpio`): pin functions and pulls.
     pub bcm2711_gpio: Option<PhysRange>,
+    /// Devices given to dom0.
+    pub dom0_devices: FixedList<Dom0Device, MAX_DOM0_DEVICES>,
 }
 
 impl<'a> Platform<'a> {
@@ -218,7 +239,9 @@ impl<'a> Platform<'a> {
                 initrd: None,
                 pm_watchdog: None,
                 bcm2711_gpio: None,
+                dom0_devices: FixedList::new(),
             },
+            dom0_nodes: FixedList::new(),
             stdout_path: None,
             first_pl011: None,
             stdout_node: None,
@@ -285,7 +308,7 @@ fn push<T: Copy + Default, const N: usize>(
 }
 
 /// An interrupt specifier list and the controller it refers to.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct RawIrqs<'a> {
     parent: Option<u32>,
     cells: &'a [u8],
@@ -315,6 +338,7 @@ struct Collector<'a> {
     stdout_node: Option<UartNode<'a>>,
     gic_node: Option<GicNode<'a>>,
     timer_irqs: Option<RawIrqs<'a>>,
+    dom0_nodes: FixedList<(PhysRange, RawIrqs<'a>), MAX_DOM0_DEVICES>,
 }
 
 /// PSCI binding compatible strings (Linux `arm,psci.yaml`).
@@ -431,6 +455,12 @@ impl<'a> Visitor<'a> for Collector<'a> {
         {
             self.p.pm_watchdog = reg_at(n, anc, 0);
         }
+        if DOM0_COMPATIBLE.iter().any(|c| n.is_compatible(c))
+            && let Some(regs) = reg_at(n, anc, 0)
+        {
+            // Beyond the capacity, devices stay with nobody (logged by boot).
+            let _ = self.dom0_nodes.push((regs, irqs));
+        }
         if n.is_compatible("brcm,bcm2711-gpio") && self.p.bcm2711_gpio.is_none() {
             self.p.bcm2711_gpio = reg_at(n, anc, 0);
         }
@@ -512,6 +542,10 @@ impl<'a> Collector<'a> {
                     hyp_phys: h,
                 });
             }
+        }
+        for &(regs, irqs) in self.dom0_nodes.iter() {
+            let irq = self.intid(irqs, 0);
+            let _ = self.p.dom0_devices.push(Dom0Device { regs, irq });
         }
         self.p.stdout = self.stdout_node.map(|u| self.uart(u));
         let console = match self.stdout_node {

@@ -63,6 +63,14 @@ fn virt_gicv3() {
     assert_eq!(p.timer, Some(VIRT_TIMER));
     assert_eq!(p.bootargs, "");
     assert_eq!(p.initrd, None);
+    // The PL031 RTC goes to dom0: its page and SPI 2.
+    assert_eq!(
+        &*p.dom0_devices,
+        &[Dom0Device {
+            regs: r(0x0901_0000, 0x1000),
+            irq: Some(IntId(34)),
+        }]
+    );
 }
 
 #[test]

@@ -136,6 +136,19 @@ abi_enum! {
         /// lowers the upcall interrupt unless `upcall_pending` is set again.
         /// No arguments, no results, no errors.
         UpcallDone = 10 => "upcall_done",
+        /// dom0 only: bind physical interrupt `x2` (the INTID of an SPI of a
+        /// device the hypervisor gave dom0) to a new port notifying vCPU 0.
+        /// After it fires the interrupt stays masked at the GIC until
+        /// `pirq_eoi`. Returns `x1` = the port. Errors: `PermissionDenied`
+        /// (not dom0), `InvalidArgument` (not an interrupt of dom0's
+        /// devices), `Exists` (already bound), `InvalidState` (no event
+        /// page), `NoMemory`.
+        BindPirq = 11 => "bind_pirq",
+        /// dom0 only: the physical interrupt of port `x2` was handled at its
+        /// device; the hypervisor deactivates it so it can fire again.
+        /// Errors: `PermissionDenied`, `InvalidArgument`, `NotFound` (not a
+        /// pirq port).
+        PirqEoi = 12 => "pirq_eoi",
     }
 }
 
@@ -152,6 +165,8 @@ abi_enum! {
         Virq = 3 => "virq",
         /// An IPI port (`bind_ipi`).
         Ipi = 4 => "ipi",
+        /// Bound to a physical interrupt of a device dom0 owns (`bind_pirq`).
+        Pirq = 5 => "pirq",
     }
 }
 
@@ -354,6 +369,28 @@ pub const SPEC: CallSpec = CallSpec {
             &[Error::InvalidArgument, Error::NotFound, Error::InvalidState],
         ),
         row(Op::UpcallDone, &[], &[], &[]),
+        row(
+            Op::BindPirq,
+            &["x2=intid"],
+            &["x1=port"],
+            &[
+                Error::PermissionDenied,
+                Error::InvalidArgument,
+                Error::Exists,
+                Error::InvalidState,
+                Error::NoMemory,
+            ],
+        ),
+        row(
+            Op::PirqEoi,
+            &["x2=port"],
+            &[],
+            &[
+                Error::PermissionDenied,
+                Error::InvalidArgument,
+                Error::NotFound,
+            ],
+        ),
     ],
 };
 

@@ -11,7 +11,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
@@ -61,6 +61,13 @@ const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
 /// interrupts without taking the lock another CPU may hold).
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
+/// Physical interrupts bound to dom0 ports, and those that fired and wait to
+/// be raised as events (bit = INTID), readable without `STATE`: interrupts
+/// are taken on idle CPUs before the lock.
+static PIRQ_BOUND: [AtomicU64; PIRQ_WORDS] = [const { AtomicU64::new(0) }; PIRQ_WORDS];
+static PIRQ_FIRED: [AtomicU64; PIRQ_WORDS] = [const { AtomicU64::new(0) }; PIRQ_WORDS];
+/// Words of the bitmaps: INTIDs 0..1020 are interrupts (1020.. are special).
+const PIRQ_WORDS: usize = 16;
 /// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
 static READY: AtomicBool = AtomicBool::new(false);
 
@@ -98,6 +105,8 @@ pub struct Dom0Boot<'a> {
     pub bootargs: &'a str,
     /// The EL2 physical timer's interrupt (from the device tree).
     pub timer_irq: IntId,
+    /// Devices given to dom0.
+    pub dom0_devices: &'a [crate::platform::Dom0Device],
 }
 
 /// Builds dom0 from the `dom0` boot module and enters it on this CPU.
@@ -128,7 +137,7 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         log::error!("sched: {slice_us} us slice refused ({e:?}); using the default");
         let _ = hv.configure_scheduler(cpus, DEFAULT_SLICE_US);
     }
-    if let Err(e) = create_dom0(&mut hv, boot.bootargs) {
+    if let Err(e) = create_dom0(&mut hv, boot.bootargs, boot.dom0_devices) {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
     }
@@ -225,6 +234,7 @@ fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
 /// Fires due guest timers and applies event notifications: blocked vCPUs
 /// wake, and the CPUs that must reschedule are kicked.
 fn after_events(st: &mut State, cpu: usize, now: u64) {
+    raise_fired_pirqs(st);
     st.hv.expire_timers(now);
     st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
@@ -244,12 +254,58 @@ fn drain_irqs(timer_irq: Option<IntId>) -> bool {
             resched = true;
         } else if id == RESCHED_SGI {
             resched = true;
+        } else if pirq_bit(&PIRQ_BOUND, id.get()) {
+            // A device interrupt of dom0's: drop the priority but leave it
+            // active (so it cannot fire again) until dom0's `pirq_eoi`.
+            PIRQ_FIRED[id.get() as usize / 64].fetch_or(1 << (id.get() % 64), Ordering::AcqRel);
+            gic::priority_drop(irq);
+            resched = true;
+            continue;
         } else {
             log::warn!("unexpected IRQ {id:?}");
         }
         gic::end_of_interrupt(irq);
     }
     resched
+}
+
+fn pirq_bit(map: &[AtomicU64; PIRQ_WORDS], intid: u32) -> bool {
+    map.get(intid as usize / 64)
+        .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (intid % 64)) != 0)
+}
+
+/// Raises the dom0 events of device interrupts that fired.
+fn raise_fired_pirqs(st: &mut State) {
+    let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
+    for (w, word) in PIRQ_FIRED.iter().enumerate() {
+        let mut bits = word.swap(0, Ordering::AcqRel);
+        while bits != 0 {
+            let intid = (w * 64) as u32 + bits.trailing_zeros();
+            bits &= bits - 1;
+            if !st.hv.events.raise_pirq(mem, intid) {
+                // Unbound since: nobody will `pirq_eoi` it.
+                gic::deactivate(gic::Acked::spi(IntId(intid)));
+            }
+        }
+    }
+}
+
+/// Carries out the GIC side of `bind_pirq` / `pirq_eoi`.
+fn apply_pirq_requests(st: &mut State) {
+    for r in core::mem::take(&mut st.hv.pirq_requests) {
+        match r {
+            crate::hypervisor::PirqRequest::Enable(intid) => {
+                PIRQ_BOUND[intid as usize / 64].fetch_or(1 << (intid % 64), Ordering::AcqRel);
+                // SPIs are routed to CPU 0; dom0's vCPU 0 gets the event.
+                if let Err(e) = gic::enable_irq(IntId(intid), CpuIndex(0)) {
+                    log::error!("pirq {intid}: {e:?}");
+                }
+            }
+            crate::hypervisor::PirqRequest::Eoi(intid) => {
+                gic::deactivate(gic::Acked::spi(IntId(intid)));
+            }
+        }
+    }
 }
 
 /// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
@@ -292,7 +348,11 @@ fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
     }
 }
 
-fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
+fn create_dom0(
+    hv: &mut Hv,
+    bootargs: &str,
+    devices: &[crate::platform::Dom0Device],
+) -> Result<(), &'static str> {
     let args = crate::bootargs::BootArgs::parse(bootargs);
     let mib = args.dom0_mem_mib.unwrap_or(DOM0_DEFAULT_MIB);
     let cmdline = args.dom0_cmdline;
@@ -316,6 +376,16 @@ fn create_dom0(hv: &mut Hv, bootargs: &str) -> Result<(), &'static str> {
     let count = hv.modules.len() as u32;
     let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
     let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;
+    for dev in devices {
+        let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
+        match d.stage2.map_device(dev.regs, &mut hv.frames, hv.mem) {
+            Ok(()) => {
+                log::info!("dom0: device {} (irq {:?})", dev.regs, dev.irq);
+                hv.dom0_irqs.extend(dev.irq.map(|i| i.get()));
+            }
+            Err(e) => log::warn!("dom0: device {} not mapped: {}", dev.regs, e.name()),
+        }
+    }
     hv.domain_created(id);
     hv.unpause_domain(id);
     log::info!("dom0: {mib} MiB, entry {entry:#x}");
@@ -430,7 +500,14 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
         super::trap::unexpected_guest(frame)
     };
     let next = if hvc {
-        st.hv.hypercall(dom, v, &mut frame.x)
+        match st.hv.hypercall(dom, v, &mut frame.x) {
+            // Paused or dying while this call waited for the lock: it
+            // completes, but the vCPU does not run on.
+            Next::Resume if !st.hv.domains.get(dom).is_ok_and(|d| d.vcpu_runnable(v)) => {
+                Next::Yield
+            }
+            next => next,
+        }
     } else {
         match frame.exception_class() {
             Some(ESR_EL2::EC::Value::SMC64) => {
@@ -462,6 +539,9 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     st.hv.complete_grant_flushes(|f| {
         guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
     });
+    if !st.hv.pirq_requests.is_empty() {
+        apply_pirq_requests(st);
+    }
     st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
         let mask = core::mem::take(&mut st.hv.kick_mask);
