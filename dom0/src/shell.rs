@@ -49,6 +49,10 @@ enum Args {
     Config,
     /// At most one verb name.
     OptionalVerb,
+    /// `sched-credit`'s xl options.
+    SchedCredit,
+    /// `<Domain> <VCPU> <CPUs>`.
+    VcpuPin,
 }
 
 /// A verb of the shell.
@@ -137,6 +141,26 @@ pub static VERBS: &[Verb] = &[
         args: Args::Domain,
     },
     Verb {
+        name: "sched-credit",
+        usage: "[-d <Domain> [-w <Weight>] [-c <Cap>]]",
+        summary: "Get/set credit scheduler parameters",
+        details: "Without -d, lists every domain's weight and cap. With -d, shows\n\
+                  that domain's, or sets them: -w the weight (1..65535, default\n\
+                  256: the share when CPUs are contended), -c the cap (percent of\n\
+                  one CPU, 0 = none, up to 100 per vCPU).",
+        pending: None,
+        args: Args::SchedCredit,
+    },
+    Verb {
+        name: "vcpu-pin",
+        usage: "<Domain> <VCPU> <CPUs>",
+        summary: "Set which CPUs a vCPU may run on",
+        details: "<CPUs> is 'all' or a list like 0,2-3. The vCPU moves at its CPU's\n\
+                  next scheduling decision.",
+        pending: None,
+        args: Args::VcpuPin,
+    },
+    Verb {
         name: "info",
         usage: "",
         summary: "Get information about the hypervisor and the machine",
@@ -161,8 +185,6 @@ pub static VERBS: &[Verb] = &[
 pub static PLANNED: &[(&str, &str)] = &[
     ("console", "the console back-end"),
     ("vcpu-list", "a vCPU query in the control ABI"),
-    ("vcpu-pin", "vCPU affinity in the scheduler"),
-    ("sched-credit", "scheduler weights and caps"),
     ("dmesg", "a hypervisor log-ring call"),
     ("top", "per-domain counters"),
     ("network-list", "the network back-end"),
@@ -194,6 +216,24 @@ pub enum Command {
     Pause(Dom),
     /// `unpause <Domain>`.
     Unpause(Dom),
+    /// `sched-credit [-d <Domain> [-w <Weight>] [-c <Cap>]]`.
+    SchedCredit {
+        /// The domain (`None`: list all).
+        dom: Option<Dom>,
+        /// New weight.
+        weight: Option<u32>,
+        /// New cap.
+        cap: Option<u32>,
+    },
+    /// `vcpu-pin <Domain> <VCPU> <CPUs>`.
+    VcpuPin {
+        /// The domain.
+        dom: Dom,
+        /// The vCPU index.
+        vcpu: u32,
+        /// The CPU mask.
+        cpus: u64,
+    },
     /// `info`.
     Info,
     /// `poweroff`.
@@ -259,6 +299,9 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         return Ok(Command::Help(Some(verb)));
     }
     let usage = |problem: String| ParseError::Usage { verb, problem };
+    if verb.args == Args::SchedCredit {
+        return parse_sched_credit(&args).map_err(usage);
+    }
     if let Some(opt) = args.iter().find(|a| a.starts_with('-')) {
         return Err(usage(alloc::format!("unknown option '{opt}'")));
     }
@@ -283,6 +326,18 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
                 _ => None,
             }
         }
+        Args::SchedCredit => None,
+        Args::VcpuPin => match args.as_slice() {
+            [dom, vcpu, cpus] => Some(Command::VcpuPin {
+                dom: Dom::parse(dom),
+                vcpu: vcpu
+                    .parse()
+                    .map_err(|_| usage(alloc::format!("bad <VCPU> '{vcpu}'")))?,
+                cpus: parse_cpus(cpus)
+                    .ok_or_else(|| usage(alloc::format!("bad <CPUs> '{cpus}'")))?,
+            }),
+            _ => return Err(usage("expected <Domain> <VCPU> <CPUs>".into())),
+        },
         Args::OptionalVerb => match args.as_slice() {
             [] => Some(Command::Help(None)),
             [name] => match self::verb(name) {
@@ -304,6 +359,56 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
             _ => Command::Help(Some(verb)),
         },
     })
+}
+
+/// `sched-credit`'s arguments (xl's options: `-d`, `-w`, `-c`).
+fn parse_sched_credit(args: &[&str]) -> Result<Command, String> {
+    let (mut dom, mut weight, mut cap) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(&opt) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| alloc::format!("{opt} needs a value"))?;
+        let number = || {
+            value
+                .parse::<u32>()
+                .map_err(|_| alloc::format!("bad value '{value}' for {opt}"))
+        };
+        match opt {
+            "-d" | "--domain" => dom = Some(Dom::parse(value)),
+            "-w" | "--weight" => weight = Some(number()?),
+            "-c" | "--cap" => cap = Some(number()?),
+            _ => return Err(alloc::format!("unknown option '{opt}'")),
+        }
+    }
+    if dom.is_none() && (weight.is_some() || cap.is_some()) {
+        return Err("-w and -c need -d <Domain>".into());
+    }
+    Ok(Command::SchedCredit { dom, weight, cap })
+}
+
+/// A CPU list: `all`, or comma-separated numbers and ranges (`0,2-3`).
+pub fn parse_cpus(text: &str) -> Option<u64> {
+    if text == "all" {
+        return Some(u64::MAX);
+    }
+    let mut mask = 0u64;
+    for part in text.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= u64::BITS {
+            return None;
+        }
+        for c in lo..=hi {
+            mask |= 1 << c;
+        }
+    }
+    Some(mask)
 }
 
 /// The text of `help`: one line per verb, then the verbs still to come.
@@ -452,5 +557,42 @@ mod tests {
         for line in ["frobnicate", "destroy", "pause a b", "list -l"] {
             assert!(!err(line).contains('\n'));
         }
+    }
+
+    #[test]
+    fn sched_credit_and_vcpu_pin() {
+        assert_eq!(
+            parse("sched-credit"),
+            Ok(Command::SchedCredit {
+                dom: None,
+                weight: None,
+                cap: None
+            })
+        );
+        assert_eq!(
+            parse("sched-credit -d demo -w 512 -c 50"),
+            Ok(Command::SchedCredit {
+                dom: Some(Dom::Name("demo".into())),
+                weight: Some(512),
+                cap: Some(50)
+            })
+        );
+        assert!(parse("sched-credit -w 5").is_err(), "-w needs -d");
+        assert!(parse("sched-credit -d 1 -w").is_err(), "missing value");
+        assert!(parse("sched-credit -d 1 -x 3").is_err(), "unknown option");
+        assert!(parse("sched-credit -d 1 -w many").is_err(), "not a number");
+        assert_eq!(
+            parse("vcpu-pin 1 0 0,2-3"),
+            Ok(Command::VcpuPin {
+                dom: Dom::Id(1),
+                vcpu: 0,
+                cpus: 0b1101
+            })
+        );
+        assert_eq!(parse_cpus("all"), Some(u64::MAX));
+        for bad in ["", "3-1", "x", "64", "1,"] {
+            assert_eq!(parse_cpus(bad), None, "{bad:?}");
+        }
+        assert!(parse("vcpu-pin 1 0").is_err());
     }
 }

@@ -112,6 +112,14 @@ fn execute(line: &str, watch: &mut Watchlist) {
         }
         Command::Pause(dom) => on_domain("pause", &dom, domctl::pause),
         Command::Unpause(dom) => on_domain("unpause", &dom, domctl::unpause),
+        Command::SchedCredit { dom, weight, cap } => sched_credit(dom.as_ref(), weight, cap),
+        Command::VcpuPin { dom, vcpu, cpus } => {
+            if let Some(d) = lookup("vcpu-pin", &dom)
+                && let Err(e) = domctl::vcpu_affinity(DomainId(d.domain_id), vcpu, cpus)
+            {
+                error!("vcpu-pin: {} vCPU {vcpu}: {e}", format::name(&d));
+            }
+        }
         Command::Info => info(),
         Command::Poweroff => poweroff(),
         Command::NotYet { verb, why } => error!("{verb}: not supported yet (needs {why})"),
@@ -151,6 +159,47 @@ fn lookup(verb: &str, dom: &Dom) -> Option<DomainInfo> {
 }
 
 /// Runs `op` on the domain `dom` names.
+/// `sched-credit`: xl's table (Name, ID, Weight, Cap), or sets a domain's.
+fn sched_credit(dom: Option<&Dom>, weight: Option<u32>, cap: Option<u32>) {
+    let domains = match dom {
+        Some(dom) => match lookup("sched-credit", dom) {
+            Some(d) => alloc::vec![d],
+            None => return,
+        },
+        None => match all_domains() {
+            Ok(all) => all,
+            Err(e) => return error!("sched-credit: {e}"),
+        },
+    };
+    if let (Some(d), true) = (domains.first(), weight.is_some() || cap.is_some()) {
+        let id = DomainId(d.domain_id);
+        let set = domctl::sched_get(id).and_then(|old| {
+            let new = domctl::SchedParams {
+                weight: weight.map_or(old.weight, u64::from),
+                cap: cap.map_or(old.cap, u64::from),
+            };
+            domctl::sched_set(id, new)
+        });
+        if let Err(e) = set {
+            error!("sched-credit: {}: {e}", format::name(d));
+        }
+        return;
+    }
+    println!("{:<40}{:>5}{:>7}{:>5}", "Name", "ID", "Weight", "Cap");
+    for d in &domains {
+        match domctl::sched_get(DomainId(d.domain_id)) {
+            Ok(p) => println!(
+                "{:<40}{:>5}{:>7}{:>5}",
+                format::name(d),
+                d.domain_id,
+                p.weight,
+                p.cap
+            ),
+            Err(e) => error!("sched-credit: {}: {e}", format::name(d)),
+        }
+    }
+}
+
 fn on_domain(verb: &str, dom: &Dom, op: fn(DomainId) -> Result<(), Error>) {
     if let Some(d) = lookup(verb, dom)
         && let Err(e) = op(DomainId(d.domain_id))

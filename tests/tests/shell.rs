@@ -341,3 +341,45 @@ fn run_sh_reads_commands_from_a_pipe() {
     );
     assert!(lines.contains(&"dom0: powering off"), "{out}");
 }
+
+/// `sched-credit` lists and sets weights and caps through the scheduler;
+/// `vcpu-pin` sets affinity; bad values and unknown domains give one error
+/// line each.
+#[test]
+fn sched_credit_and_vcpu_pin() {
+    let mut vm = boot(None);
+    vm.expect("dom0: domain demo (1) exited: poweroff", STEP)
+        .unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    let sched_row = re(r"^(\S+) +(\d+) +(\d+) +(\d+)$");
+    let table = run(&mut vm, "sched-credit");
+    assert_eq!(
+        table[0].split_whitespace().collect::<Vec<_>>(),
+        ["Name", "ID", "Weight", "Cap"]
+    );
+    let dom0: Vec<&str> = table[1].split_whitespace().collect();
+    assert_eq!(dom0, ["Domain-0", "0", "256", "0"], "defaults");
+    assert!(run(&mut vm, "sched-credit -d 0 -w 512 -c 50").is_empty());
+    let after = run(&mut vm, "sched-credit -d Domain-0");
+    assert!(sched_row.is_match(&after[1]), "{after:?}");
+    assert_eq!(
+        after[1].split_whitespace().collect::<Vec<_>>(),
+        ["Domain-0", "0", "512", "50"]
+    );
+    for bad in [
+        "sched-credit -d 0 -w 0",
+        "sched-credit -d 0 -c 101",
+        "sched-credit -d nosuch",
+    ] {
+        let out = run(&mut vm, bad);
+        assert_eq!(out.len(), 1, "{bad}: {out:?}");
+        assert!(out[0].starts_with("error: "), "{bad}: {out:?}");
+    }
+    assert!(run(&mut vm, "vcpu-pin 0 0 0-1").is_empty());
+    for bad in ["vcpu-pin 0 3 0", "vcpu-pin 0 0 7", "vcpu-pin 0 0 x"] {
+        let out = run(&mut vm, bad);
+        assert_eq!(out.len(), 1, "{bad}: {out:?}");
+        assert!(out[0].starts_with("error: "), "{bad}: {out:?}");
+    }
+    poweroff(&mut vm);
+}
