@@ -22,6 +22,8 @@ mod tests;
 mod tests_events;
 #[cfg(test)]
 mod tests_grant;
+#[cfg(test)]
+mod tests_pirq;
 mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};

@@ -25,18 +25,18 @@ impl ConsoleSink for Quiet {
     fn domain_line(&mut self, _: &str, _: &[u8]) {}
 }
 
-type Hv = Hypervisor<'static, Arena, Arena>;
+pub(super) type Hv = Hypervisor<'static, Arena, Arena>;
 
 /// Event page of every domain in these tests, and a scratch area.
-const EV_PAGE: u64 = 0x4000_2000;
+pub(super) const EV_PAGE: u64 = 0x4000_2000;
 const SCRATCH: u64 = 0x4010_0000;
 const RAM_PAGES: u64 = 512;
-const DOM0: u32 = 0;
-const U1: u32 = 1;
+pub(super) const DOM0: u32 = 0;
+pub(super) const U1: u32 = 1;
 const U2: u32 = 2;
 
 /// dom0 (1 vCPU) and two domUs with 2 vCPUs each.
-fn hyp() -> Hv {
+pub(super) fn hyp() -> Hv {
     hyp_with_cpus(1)
 }
 
@@ -69,14 +69,14 @@ fn hyp_with_cpus(cpus: usize) -> Hv {
     hv
 }
 
-fn call_on(hv: &mut Hv, who: u32, vcpu: usize, regs: &[u64]) -> ([u64; 4], Next) {
+pub(super) fn call_on(hv: &mut Hv, who: u32, vcpu: usize, regs: &[u64]) -> ([u64; 4], Next) {
     let mut x = [0u64; 31];
     x[..regs.len()].copy_from_slice(regs);
     let next = hv.hypercall(DomainId(who), vcpu, &mut x);
     ([x[0], x[1], x[2], x[3]], next)
 }
 
-fn ev(hv: &mut Hv, who: u32, op: EvOp, args: &[u64]) -> Result<[u64; 3], Error> {
+pub(super) fn ev(hv: &mut Hv, who: u32, op: EvOp, args: &[u64]) -> Result<[u64; 3], Error> {
     let mut regs = std::vec![EVTCHN_OP.into(), op.raw().into()];
     regs.extend_from_slice(args);
     let (r, next) = call_on(hv, who, 0, &regs);
@@ -94,7 +94,7 @@ fn result(r: [u64; 4]) -> Result<[u64; 3], Error> {
     }
 }
 
-fn init(hv: &mut Hv, who: u32) {
+pub(super) fn init(hv: &mut Hv, who: u32) {
     ev(hv, who, EvOp::InitShared, &[EV_PAGE]).unwrap();
 }
 
@@ -558,72 +558,5 @@ fn sched_domctls_call_the_scheduler_after_checks() {
     assert!(
         hv.sched.params(DomainId(2)).is_none(),
         "forgotten with the domain"
-    );
-}
-
-/// A guest sleeps with two calls (`set_timer`, then `block`). If the timer
-/// fires between them, the block must return at once instead of sleeping for
-/// ever (the expiry found the vCPU still running: nothing else remembers it).
-#[test]
-fn a_timer_that_fires_before_block_is_not_lost() {
-    let mut hv = hyp();
-    let set = [u64::from(TIME_OP), TimeOp::SetTimer.raw().into(), 5];
-    assert_eq!(call_on(&mut hv, U1, 0, &set).0[0], 0);
-    hv.expire_timers(u64::MAX / 2);
-    let block = [u64::from(SCHED_OP), SchedOp::Block.raw().into()];
-    assert_eq!(
-        call_on(&mut hv, U1, 0, &block).1,
-        Next::Resume,
-        "woken before blocking"
-    );
-    assert_eq!(
-        call_on(&mut hv, U1, 0, &block).1,
-        Next::Block,
-        "the latch is consumed once"
-    );
-}
-
-/// Physical interrupts of dom0's devices: only dom0 binds them, only those
-/// interrupts, once; firing makes the port pending; `pirq_eoi` asks the arch
-/// layer to deactivate it.
-#[test]
-fn pirqs_belong_to_dom0_and_its_devices() {
-    use crate::hypervisor::PirqRequest;
-    let mut hv = hyp();
-    hv.dom0_irqs = std::vec![34];
-    for who in [DOM0, U1] {
-        init(&mut hv, who);
-    }
-    assert_eq!(
-        ev(&mut hv, U1, EvOp::BindPirq, &[34]),
-        Err(Error::PermissionDenied)
-    );
-    assert_eq!(
-        ev(&mut hv, DOM0, EvOp::BindPirq, &[35]),
-        Err(Error::InvalidArgument)
-    );
-    let port = ev(&mut hv, DOM0, EvOp::BindPirq, &[34]).unwrap()[0];
-    assert_eq!(ev(&mut hv, DOM0, EvOp::BindPirq, &[34]), Err(Error::Exists));
-    assert_eq!(hv.pirq_requests, [PirqRequest::Enable(34)]);
-    let status = ev(&mut hv, DOM0, EvOp::Status, &[port]).unwrap();
-    assert_eq!((status[0], status[2]), (PortState::Pirq.raw().into(), 34));
-    assert!(
-        !hv.events.raise_pirq(hv.mem, 35),
-        "unbound interrupts raise nothing"
-    );
-    assert!(hv.events.raise_pirq(hv.mem, 34));
-    assert!(hv.events.upcall_pending(hv.mem, DomainId(DOM0), 0));
-    assert_eq!(
-        ev(&mut hv, U1, EvOp::PirqEoi, &[port]),
-        Err(Error::PermissionDenied)
-    );
-    assert_eq!(
-        ev(&mut hv, DOM0, EvOp::PirqEoi, &[port + 1]),
-        Err(Error::NotFound)
-    );
-    ev(&mut hv, DOM0, EvOp::PirqEoi, &[port]).unwrap();
-    assert_eq!(
-        hv.pirq_requests,
-        [PirqRequest::Enable(34), PirqRequest::Eoi(34)]
     );
 }

@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod cpu;
+mod dom0_boot;
 mod early;
 pub mod el3;
 mod entry;
@@ -14,6 +15,7 @@ pub mod gic_sysreg;
 pub mod guest;
 pub mod mmu;
 mod physmem;
+mod pirq;
 pub mod psci;
 pub mod run;
 pub mod spin_table;

@@ -8,26 +8,26 @@
 //! vector's own exception return enters it.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
-use tern_abi::domctl::{DomainFlags, DomainId};
+use tern_abi::domctl::DomainId;
 use tern_abi::sched::ShutdownReason;
 use tern_abi::smccc;
 
+use super::dom0_boot::{self, UartConsole};
 use super::physmem::IdentityMem;
 use super::vectors::TrapFrame;
 use super::{guest, timer};
 use crate::addr::{PAGE_SIZE, PhysRange};
-use crate::domain::{DomainConfig, Lifecycle, loader};
+use crate::domain::Lifecycle;
 use crate::drivers::gic::{self, SgiTarget};
 use crate::frames::FrameAllocator;
 use crate::hypercall::{Next, discovery};
-use crate::hypervisor::{ConsoleSink, Hypervisor, Module};
+use crate::hypervisor::Hypervisor;
 use crate::percpu::CpuIndex;
 use crate::platform::IntId;
 use crate::sched::{NEVER, VcpuRef};
@@ -45,8 +45,6 @@ struct State {
     idle_mask: u64,
     /// The deadline each CPU's EL2 timer is armed for (`NEVER`: stopped).
     armed: [u64; super::MAX_CPUS],
-    /// The EL2 physical timer's interrupt.
-    timer_irq: IntId,
 }
 
 /// Boxed so that the empty static is all zeroes and lives in `.bss` (an
@@ -61,13 +59,6 @@ const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
 /// interrupts without taking the lock another CPU may hold).
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
-/// Physical interrupts bound to dom0 ports, and those that fired and wait to
-/// be raised as events (bit = INTID), readable without `STATE`: interrupts
-/// are taken on idle CPUs before the lock.
-static PIRQ_BOUND: [AtomicU64; PIRQ_WORDS] = [const { AtomicU64::new(0) }; PIRQ_WORDS];
-static PIRQ_FIRED: [AtomicU64; PIRQ_WORDS] = [const { AtomicU64::new(0) }; PIRQ_WORDS];
-/// Words of the bitmaps: INTIDs 0..1020 are interrupts (1020.. are special).
-const PIRQ_WORDS: usize = 16;
 /// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
 static READY: AtomicBool = AtomicBool::new(false);
 
@@ -78,22 +69,10 @@ const RESCHED_SGI: IntId = IntId::sgi(8);
 const DEFAULT_SLICE_US: u32 = crate::sched::params::DEFAULT_SLICE_US;
 static MEM: IdentityMem = IdentityMem;
 
-/// Default RAM of dom0 when the boot arguments say nothing (`dom0_mem=<MiB>`).
-const DOM0_DEFAULT_MIB: u64 = 64;
 /// Size of an AArch64 instruction: how far `ELR_EL2` moves to skip one.
 const INSN_BYTES: u64 = 4;
 /// `MPIDR_EL1` bit 31 is RES1 (Arm ARM D13.2.86).
 const MPIDR_RES1: u64 = 1 << 31;
-
-/// Guests' console lines go to the physical UART, prefixed with the domain.
-struct UartConsole;
-
-impl ConsoleSink for UartConsole {
-    fn domain_line(&mut self, name: &str, line: &[u8]) {
-        let text = core::str::from_utf8(line).unwrap_or("<non-UTF-8 output>");
-        crate::logger::report(format_args!("[{name}] {text}\n"));
-    }
-}
 
 /// What dom0 needs from the boot: free memory, the initrd, the boot arguments.
 pub struct Dom0Boot<'a> {
@@ -118,7 +97,7 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         }
     }
     log::info!("frames: {} free pages for domains", frames.free_pages());
-    let modules = boot_modules(boot.initrd);
+    let modules = dom0_boot::boot_modules(boot.initrd);
     for m in &modules {
         log::info!("module: {} ({} bytes)", m.name, m.bytes.len());
     }
@@ -137,7 +116,7 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         log::error!("sched: {slice_us} us slice refused ({e:?}); using the default");
         let _ = hv.configure_scheduler(cpus, DEFAULT_SLICE_US);
     }
-    if let Err(e) = create_dom0(&mut hv, boot.bootargs, boot.dom0_devices) {
+    if let Err(e) = dom0_boot::create_dom0(&mut hv, boot.bootargs, boot.dom0_devices) {
         log::error!("dom0: {e}");
         super::halt_this_cpu()
     }
@@ -146,7 +125,6 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         current: [None; super::MAX_CPUS],
         idle_mask: 0,
         armed: [NEVER; super::MAX_CPUS],
-        timer_irq: boot.timer_irq,
     }));
     TIMER_IRQ.store(boot.timer_irq.get(), Ordering::Relaxed);
     log::info!("sched: credit, {slice_us} us time slice, {cpus} CPUs");
@@ -165,8 +143,7 @@ pub fn secondary(cpu: usize) -> ! {
 /// Prepares this CPU for guests and runs vCPUs on it for ever.
 fn run_cpu(cpu: usize) -> ! {
     guest::init_cpu();
-    let timer_irq = STATE.lock().as_ref().map(|s| s.timer_irq);
-    for irq in timer_irq.into_iter().chain([RESCHED_SGI]) {
+    for irq in [timer_irq(), RESCHED_SGI] {
         if let Err(e) = gic::enable_irq(irq, CpuIndex(cpu)) {
             log::error!("cpu{cpu}: cannot enable {irq:?}: {e:?}");
         }
@@ -196,7 +173,7 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
         // WFI wakes on a pending interrupt even with interrupts masked at EL2
         // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
         aarch64_cpu::asm::wfi();
-        if drain_irqs(Some(IntId(TIMER_IRQ.load(Ordering::Relaxed)))) {
+        if drain_irqs() {
             let mut lock = STATE.lock();
             let st = lock.as_mut().expect("READY implies STATE");
             after_events(st, cpu, timer::now());
@@ -234,7 +211,7 @@ fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
 /// Fires due guest timers and applies event notifications: blocked vCPUs
 /// wake, and the CPUs that must reschedule are kicked.
 fn after_events(st: &mut State, cpu: usize, now: u64) {
-    raise_fired_pirqs(st);
+    super::pirq::raise_fired(&mut st.hv);
     st.hv.expire_timers(now);
     st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
@@ -245,20 +222,18 @@ fn after_events(st: &mut State, cpu: usize, now: u64) {
 
 /// Acknowledges and ends every pending interrupt of this CPU; returns whether
 /// the timer or a reschedule request was among them.
-fn drain_irqs(timer_irq: Option<IntId>) -> bool {
+fn drain_irqs() -> bool {
+    let timer_irq = timer_irq();
     let mut resched = false;
     while let Some(irq) = gic::acknowledge() {
         let id = irq.intid();
-        if Some(id) == timer_irq {
+        if id == timer_irq {
             timer::cancel();
             resched = true;
         } else if id == RESCHED_SGI {
             resched = true;
-        } else if pirq_bit(&PIRQ_BOUND, id.get()) {
-            // A device interrupt of dom0's: drop the priority but leave it
-            // active (so it cannot fire again) until dom0's `pirq_eoi`.
-            PIRQ_FIRED[id.get() as usize / 64].fetch_or(1 << (id.get() % 64), Ordering::AcqRel);
-            gic::priority_drop(irq);
+        } else if super::pirq::take(irq) {
+            // dom0's device interrupt: stays active until its `pirq_eoi`.
             resched = true;
             continue;
         } else {
@@ -267,45 +242,6 @@ fn drain_irqs(timer_irq: Option<IntId>) -> bool {
         gic::end_of_interrupt(irq);
     }
     resched
-}
-
-fn pirq_bit(map: &[AtomicU64; PIRQ_WORDS], intid: u32) -> bool {
-    map.get(intid as usize / 64)
-        .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (intid % 64)) != 0)
-}
-
-/// Raises the dom0 events of device interrupts that fired.
-fn raise_fired_pirqs(st: &mut State) {
-    let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
-    for (w, word) in PIRQ_FIRED.iter().enumerate() {
-        let mut bits = word.swap(0, Ordering::AcqRel);
-        while bits != 0 {
-            let intid = (w * 64) as u32 + bits.trailing_zeros();
-            bits &= bits - 1;
-            if !st.hv.events.raise_pirq(mem, intid) {
-                // Unbound since: nobody will `pirq_eoi` it.
-                gic::deactivate(gic::Acked::spi(IntId(intid)));
-            }
-        }
-    }
-}
-
-/// Carries out the GIC side of `bind_pirq` / `pirq_eoi`.
-fn apply_pirq_requests(st: &mut State) {
-    for r in core::mem::take(&mut st.hv.pirq_requests) {
-        match r {
-            crate::hypervisor::PirqRequest::Enable(intid) => {
-                PIRQ_BOUND[intid as usize / 64].fetch_or(1 << (intid % 64), Ordering::AcqRel);
-                // SPIs are routed to CPU 0; dom0's vCPU 0 gets the event.
-                if let Err(e) = gic::enable_irq(IntId(intid), CpuIndex(0)) {
-                    log::error!("pirq {intid}: {e:?}");
-                }
-            }
-            crate::hypervisor::PirqRequest::Eoi(intid) => {
-                gic::deactivate(gic::Acked::spi(IntId(intid)));
-            }
-        }
-    }
 }
 
 /// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
@@ -320,76 +256,13 @@ fn kick(st: &State, cpu: usize, mask: u64) {
     }
 }
 
+/// The EL2 timer's interrupt (set once, before any CPU runs vCPUs).
+fn timer_irq() -> IntId {
+    IntId(TIMER_IRQ.load(Ordering::Relaxed))
+}
+
 fn this_cpu() -> usize {
     super::cpu_index().unwrap_or(0)
-}
-
-fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
-    let Some(r) = initrd else {
-        log::warn!("no initrd: no boot modules");
-        return Vec::new();
-    };
-    // SAFETY: the initrd range is RAM the boot excluded from the heap and the
-    // frame allocator, identity mapped, and never written after boot.
-    let bytes: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(r.start.0 as *const u8, r.size() as usize) };
-    match crate::modules::Modules::new(bytes) {
-        Ok(m) => m
-            .iter()
-            .map(|m| Module {
-                name: m.name,
-                bytes: m.data,
-            })
-            .collect(),
-        Err(e) => {
-            log::error!("initrd is not a valid cpio archive: {e:?}");
-            Vec::new()
-        }
-    }
-}
-
-fn create_dom0(
-    hv: &mut Hv,
-    bootargs: &str,
-    devices: &[crate::platform::Dom0Device],
-) -> Result<(), &'static str> {
-    let args = crate::bootargs::BootArgs::parse(bootargs);
-    let mib = args.dom0_mem_mib.unwrap_or(DOM0_DEFAULT_MIB);
-    let cmdline = args.dom0_cmdline;
-    let cfg = DomainConfig {
-        name: b"dom0",
-        pages: mib * (1 << 20) / PAGE_SIZE,
-        vcpus: 1,
-        cmdline: cmdline.as_bytes(),
-        flags: DomainFlags::IS_DOM0,
-    };
-    let image = hv
-        .modules
-        .iter()
-        .find(|m| m.name == "dom0")
-        .ok_or("no 'dom0' boot module")?
-        .bytes;
-    let id = hv
-        .domains
-        .create(&cfg, &mut hv.frames, hv.mem)
-        .map_err(|e| e.name())?;
-    let count = hv.modules.len() as u32;
-    let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
-    let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;
-    for dev in devices {
-        let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
-        match d.stage2.map_device(dev.regs, &mut hv.frames, hv.mem) {
-            Ok(()) => {
-                log::info!("dom0: device {} (irq {:?})", dev.regs, dev.irq);
-                hv.dom0_irqs.extend(dev.irq.map(|i| i.get()));
-            }
-            Err(e) => log::warn!("dom0: device {} not mapped: {}", dev.regs, e.name()),
-        }
-    }
-    hv.domain_created(id);
-    hv.unpause_domain(id);
-    log::info!("dom0: {mib} MiB, entry {entry:#x}");
-    Ok(())
 }
 
 /// Puts vCPU `(dom, v)` on this CPU: its state into `frame` and the CPU's
@@ -540,7 +413,7 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
         guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
     });
     if !st.hv.pirq_requests.is_empty() {
-        apply_pirq_requests(st);
+        super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
     st.hv.apply_notifies();
     if st.hv.kick_mask != 0 {
@@ -576,10 +449,10 @@ pub fn guest_irq(frame: &mut TrapFrame) {
     let cpu = this_cpu();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
-        drain_irqs(None);
+        drain_irqs();
         return;
     };
-    if !drain_irqs(Some(st.timer_irq)) {
+    if !drain_irqs() {
         return;
     }
     after_events(st, cpu, timer::now());

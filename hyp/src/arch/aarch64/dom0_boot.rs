@@ -1,0 +1,93 @@
+//! Building dom0 at boot: the boot modules from the initrd, dom0's RAM and
+//! image, the devices it is given, and where guests' console lines go.
+
+use alloc::vec::Vec;
+
+use tern_abi::domctl::DomainFlags;
+
+use crate::addr::{PAGE_SIZE, PhysRange};
+use crate::domain::{DomainConfig, loader};
+use crate::hypervisor::{ConsoleSink, Module};
+use crate::physmem::{FrameSource, PhysMem};
+
+/// dom0's RAM when the boot arguments say nothing (`dom0_mem=<MiB>`).
+const DOM0_DEFAULT_MIB: u64 = 64;
+
+/// Guests' console lines go to the physical UART, prefixed with the domain.
+pub struct UartConsole;
+
+impl ConsoleSink for UartConsole {
+    fn domain_line(&mut self, name: &str, line: &[u8]) {
+        let text = core::str::from_utf8(line).unwrap_or("<non-UTF-8 output>");
+        crate::logger::report(format_args!("[{name}] {text}\n"));
+    }
+}
+
+/// The boot modules in the initrd (none without one, or if it is corrupt).
+pub fn boot_modules(initrd: Option<PhysRange>) -> Vec<Module<'static>> {
+    let Some(r) = initrd else {
+        log::warn!("no initrd: no boot modules");
+        return Vec::new();
+    };
+    // SAFETY: the initrd range is RAM the boot excluded from the heap and the
+    // frame allocator, identity mapped, and never written after boot.
+    let bytes: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(r.start.0 as *const u8, r.size() as usize) };
+    match crate::modules::Modules::new(bytes) {
+        Ok(m) => m
+            .iter()
+            .map(|m| Module {
+                name: m.name,
+                bytes: m.data,
+            })
+            .collect(),
+        Err(e) => {
+            log::error!("initrd is not a valid cpio archive: {e:?}");
+            Vec::new()
+        }
+    }
+}
+
+/// Creates dom0 from the `dom0` module, gives it `devices`, and lets it run.
+pub fn create_dom0<M: PhysMem, F: FrameSource>(
+    hv: &mut crate::hypervisor::Hypervisor<'_, M, F>,
+    bootargs: &str,
+    devices: &[crate::platform::Dom0Device],
+) -> Result<(), &'static str> {
+    let args = crate::bootargs::BootArgs::parse(bootargs);
+    let mib = args.dom0_mem_mib.unwrap_or(DOM0_DEFAULT_MIB);
+    let cfg = DomainConfig {
+        name: b"dom0",
+        pages: mib * (1 << 20) / PAGE_SIZE,
+        vcpus: 1,
+        cmdline: args.dom0_cmdline.as_bytes(),
+        flags: DomainFlags::IS_DOM0,
+    };
+    let image = hv
+        .modules
+        .iter()
+        .find(|m| m.name == "dom0")
+        .ok_or("no 'dom0' boot module")?
+        .bytes;
+    let id = hv
+        .domains
+        .create(&cfg, &mut hv.frames, hv.mem)
+        .map_err(|e| e.name())?;
+    let count = hv.modules.len() as u32;
+    let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
+    let entry = loader::load(d, hv.mem, image, count).map_err(|e| e.name())?;
+    for dev in devices {
+        let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
+        match d.stage2.map_device(dev.regs, &mut hv.frames, hv.mem) {
+            Ok(()) => {
+                log::info!("dom0: device {} (irq {:?})", dev.regs, dev.irq);
+                hv.dom0_irqs.extend(dev.irq.map(|i| i.get()));
+            }
+            Err(e) => log::warn!("dom0: device {} not mapped: {}", dev.regs, e.name()),
+        }
+    }
+    hv.domain_created(id);
+    hv.unpause_domain(id);
+    log::info!("dom0: {mib} MiB, entry {entry:#x}");
+    Ok(())
+}
