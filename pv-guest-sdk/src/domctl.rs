@@ -144,6 +144,14 @@ pub fn vcpu_affinity(domain: DomainId, vcpu: u32, cpus: u64) -> Result<u64, Erro
     Ok(old)
 }
 
+/// Tells `domain` (created, not yet run) where its configuration store is:
+/// `gref` in `server`'s grant table and `server`'s unbound `port`. The
+/// values appear in its start-info page ([`crate::start_info::StoreRef`]).
+pub fn set_store(domain: DomainId, server: DomainId, gref: u32, port: u32) -> Result<(), Error> {
+    let args = [dom(domain), dom(server), gref.into(), port.into(), 0];
+    domctl(Op::SetStore, args).map(|_| ())
+}
+
 /// The machine's memory and CPUs, as `physinfo` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PhysInfo {

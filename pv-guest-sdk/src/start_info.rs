@@ -71,6 +71,39 @@ impl StartInfo {
     pub const fn module_count(&self) -> u32 {
         self.0.module_count
     }
+
+    /// Where this domain's configuration store is, if it has one.
+    pub const fn store(&self) -> Option<StoreRef> {
+        if self.0.store_port == 0 {
+            return None;
+        }
+        Some(StoreRef {
+            domid: DomainId(self.0.store_domid),
+            gref: self.0.store_gref,
+            port: self.0.store_port,
+        })
+    }
+
+    /// dom0: the physical address of its first byte of RAM (its RAM is one
+    /// physically contiguous run); `None` for every other domain.
+    pub const fn ram_phys_base(&self) -> Option<u64> {
+        if self.0.ram_phys_base == tern_abi::start_info::NO_RAM_PHYS_BASE {
+            None
+        } else {
+            Some(self.0.ram_phys_base)
+        }
+    }
+}
+
+/// Where a domain's configuration store is (`StartInfo::store`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreRef {
+    /// The serving domain (dom0).
+    pub domid: DomainId,
+    /// Grant reference of the store page in `domid`'s grant table.
+    pub gref: u32,
+    /// `domid`'s unbound port, for `bind_interdomain`.
+    pub port: u32,
 }
 
 impl core::ops::Deref for StartInfo {
@@ -114,6 +147,18 @@ mod tests {
         assert_eq!(si.cmdline().get_u64("count"), Some(3));
         assert_eq!(si.ram().end, 0x4100_0000);
         assert_eq!(si.vcpus, 1);
+        assert_eq!(si.store(), None);
+        assert_eq!(si.ram_phys_base(), Some(0));
+        let mut s = sample();
+        (s.store_domid, s.store_gref, s.store_port) = (0, 8, 2);
+        s.ram_phys_base = tern_abi::start_info::NO_RAM_PHYS_BASE;
+        let si = StartInfo::from_bytes(s.as_bytes()).unwrap();
+        let want = StoreRef {
+            domid: DomainId::DOM0,
+            gref: 8,
+            port: 2,
+        };
+        assert_eq!((si.store(), si.ram_phys_base()), (Some(want), None));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tern_abi::start_info::{START_INFO_MAGIC, StartInfo};
 use tern_abi::{Error, GUEST_ABI, PAGE_SIZE};
 use zerocopy::IntoBytes;
 
-use super::Domain;
+use super::{Domain, StoreLoc};
 use crate::addr::GuestPhysAddr;
 use crate::elf::Elf;
 use crate::physmem::PhysMem;
@@ -67,7 +67,12 @@ pub fn load(
         module_count,
         name: *dom.name_field(),
         cmdline: dom.cmdline,
-        reserved: [0; 176],
+        store_domid: dom.store.domid,
+        store_gref: dom.store.gref,
+        store_port: dom.store.port,
+        reserved0: 0,
+        ram_phys_base: dom.ram_phys_base(),
+        reserved: [0; 152],
     };
     let page = GuestPhysAddr(START_INFO_IPA);
     dom.ram.zero(mem, page, PAGE_SIZE)?;
@@ -80,6 +85,24 @@ pub fn load(
     dom.set_vcpu_entry(0, &vcpu_entry, SCTLR_EL1_RESET);
     dom.image_loaded = true;
     Ok(entry)
+}
+
+/// Records where `dom`'s store is and, if its start-info page is already
+/// written, rewrites those fields there.
+///
+/// Errors: `InvalidState` if the domain has run (its start-info page may be
+/// reused memory by now).
+pub fn set_store(dom: &mut Domain, mem: &dyn PhysMem, store: StoreLoc) -> Result<(), Error> {
+    if dom.has_run {
+        return Err(Error::InvalidState);
+    }
+    dom.store = store;
+    if dom.image_loaded {
+        let at = START_INFO_IPA + core::mem::offset_of!(StartInfo, store_domid) as u64;
+        let fields = [store.domid, store.gref, store.port];
+        dom.ram.write(mem, GuestPhysAddr(at), fields.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A one-segment test image, built field by field (System V gABI layout).

@@ -86,9 +86,31 @@ pub struct Domain {
     pub image_loaded: bool,
     /// Whether it ever ran (no more images may be loaded).
     pub has_run: bool,
+    /// Where its configuration store is (`domctl set_store`).
+    pub store: StoreLoc,
+}
+
+/// Where a domain's configuration store is, as its start-info page says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreLoc {
+    /// The serving domain.
+    pub domid: u32,
+    /// Grant reference of the store page in the server's table.
+    pub gref: u32,
+    /// The server's unbound port; 0 = no store.
+    pub port: u32,
 }
 
 impl Domain {
+    /// What its start-info page says about where its RAM is physically:
+    /// dom0's one contiguous run, hidden from everyone else.
+    pub fn ram_phys_base(&self) -> u64 {
+        match self.ram.chunks() {
+            [only] if self.is_dom0() => only.pa.0,
+            _ => tern_abi::start_info::NO_RAM_PHYS_BASE,
+        }
+    }
+
     /// Its id.
     pub const fn id(&self) -> DomainId {
         self.id
@@ -241,7 +263,11 @@ impl Domain {
         let mut cmdline = [0u8; 256];
         set_field(&mut cmdline, cfg.cmdline)?;
         let base = crate::addr::GuestPhysAddr(tern_abi::layout::GUEST_RAM_BASE);
-        let mut ram = GuestRam::allocate(base, cfg.pages, frames, mem)?;
+        let mut ram = if cfg.flags.contains(DomainFlags::IS_DOM0) {
+            GuestRam::allocate_contiguous(base, cfg.pages, frames, mem)?
+        } else {
+            GuestRam::allocate(base, cfg.pages, frames, mem)?
+        };
         let stage2 = match Stage2::for_ram(&ram, frames, mem) {
             Ok(s) => s,
             Err(e) => {
@@ -269,6 +295,7 @@ impl Domain {
             cmdline,
             image_loaded: false,
             has_run: false,
+            store: StoreLoc::default(),
         })
     }
 }

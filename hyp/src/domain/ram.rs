@@ -92,6 +92,35 @@ impl GuestRam {
         Ok(ram)
     }
 
+    /// Allocates and zeroes `pages` pages as ONE physically contiguous run at
+    /// `base` (dom0's RAM: devices it drives do DMA by physical address).
+    /// `pages` must be a power of two (the frame allocator hands out
+    /// power-of-two blocks and the accounting must stay exact).
+    ///
+    /// Errors: `InvalidArgument` (not a power of two), `NoMemory`.
+    pub fn allocate_contiguous(
+        base: GuestPhysAddr,
+        pages: u64,
+        frames: &mut dyn FrameSource,
+        mem: &dyn PhysMem,
+    ) -> Result<Self, Error> {
+        if !pages.is_power_of_two() {
+            return Err(Error::InvalidArgument);
+        }
+        let order = pages.trailing_zeros();
+        let pa = frames.alloc_frames(order).ok_or(Error::NoMemory)?;
+        mem.zero(pa, PAGE_SIZE << order);
+        Ok(Self {
+            base,
+            size: PAGE_SIZE << order,
+            chunks: alloc::vec![Chunk {
+                ipa_offset: 0,
+                pa,
+                order,
+            }],
+        })
+    }
+
     /// Returns every frame to `frames`. The RAM is empty afterwards.
     pub fn free(&mut self, frames: &mut dyn FrameSource) {
         for c in self.chunks.drain(..) {
@@ -204,6 +233,25 @@ mod tests {
         ram.free(&mut frames);
         assert_eq!(frames.live_runs(), 0);
         assert_eq!(ram.pages(), 0);
+    }
+
+    #[test]
+    fn contiguous_is_one_run_of_a_power_of_two() {
+        let mem = Arena::new(0x8000_0000, 2048);
+        let mut frames = Arena::new(0x8000_0000, 2048);
+        let bad = GuestRam::allocate_contiguous(BASE, 513, &mut frames, &mem);
+        assert_eq!(bad.unwrap_err(), Error::InvalidArgument);
+        let mut ram = GuestRam::allocate_contiguous(BASE, 1024, &mut frames, &mem).unwrap();
+        assert_eq!((ram.pages(), ram.chunks().len()), (1024, 1));
+        let pa = ram.chunks()[0].pa;
+        assert_eq!(
+            ram.translate(GuestPhysAddr(BASE.0 + 0x12345)),
+            Some(PhysAddr(pa.0 + 0x12345))
+        );
+        let more = GuestRam::allocate_contiguous(BASE, 2048, &mut frames, &mem);
+        assert_eq!(more.unwrap_err(), Error::NoMemory);
+        ram.free(&mut frames);
+        assert_eq!(frames.live_runs(), 0);
     }
 
     #[test]

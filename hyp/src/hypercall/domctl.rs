@@ -56,6 +56,7 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
                 Op::SchedGet | Op::SchedSet | Op::VcpuAffinity => {
                     super::vcpu::sched_control(hv, a, op, target)
                 }
+                Op::SetStore => set_store(hv, a, target),
                 Op::Create | Op::List | Op::Physinfo | Op::SetWallclock => {
                     unreachable!("handled above")
                 }
@@ -91,6 +92,27 @@ fn create<M: PhysMem, F: FrameSource>(
     );
     a.ret(1, id.0.into());
     Ok(())
+}
+
+fn set_store<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    a: &Args,
+    target: DomainId,
+) -> Result<(), Error> {
+    let server = DomainId::from_reg(a.arg(3))?;
+    hv.domains.get(server)?;
+    let gref = u32::try_from(a.arg(4)).map_err(|_| Error::InvalidArgument)?;
+    let port = u32::try_from(a.arg(5)).map_err(|_| Error::InvalidArgument)?;
+    if port == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let store = crate::domain::StoreLoc {
+        domid: server.0,
+        gref,
+        port,
+    };
+    let mem: &dyn PhysMem = hv.mem;
+    crate::domain::loader::set_store(hv.domains.get_mut(target)?, mem, store)
 }
 
 fn set_max_mem<M: PhysMem, F: FrameSource>(

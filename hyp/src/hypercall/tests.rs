@@ -481,3 +481,65 @@ fn modules_are_listed_and_read() {
         err(Error::BadAddress)
     );
 }
+
+#[test]
+fn set_store_reaches_the_start_info_page_and_only_dom0_learns_its_ram() {
+    use tern_abi::start_info::{NO_RAM_PHYS_BASE, StartInfo};
+    let image = crate::domain::loader::test_image(0x4008_0000, &[0x1f, 0x20, 0x03, 0xd5], 64);
+    let image: &'static [u8] = std::boxed::Box::leak(image.into_boxed_slice());
+    let mut w = world();
+    let mut hv = hyp(
+        &mut w,
+        std::vec![Module {
+            name: "g.elf",
+            bytes: image
+        }],
+    );
+    let d = |op: DomOp| -> u64 { op.raw().into() };
+    let set = |hv: &mut Hypervisor<'static, Arena, Arena>, who, regs: [u64; 4]| {
+        let mut r = std::vec![DOMCTL.into(), d(DomOp::SetStore)];
+        r.extend(regs);
+        call(hv, who, &r).0[0]
+    };
+    put(&hv, 0, SCRATCH, &create_req(b"g", 256));
+    let g = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[1];
+    // Before the image: remembered, written when the image is loaded.
+    assert_eq!(set(&mut hv, 0, [g, 0, 7, 3]), 0);
+    put(&hv, 0, SCRATCH + 0x1000, b"g.elf");
+    let load = [
+        DOMCTL.into(),
+        d(DomOp::LoadImageFromModule),
+        g,
+        SCRATCH + 0x1000,
+        5,
+    ];
+    assert_eq!(call(&mut hv, 0, &load).0[0], 0);
+    let si: StartInfo = get(&hv, g as u32, 0x4000_0000);
+    assert_eq!((si.store_domid, si.store_gref, si.store_port), (0, 7, 3));
+    assert_eq!(si.ram_phys_base, NO_RAM_PHYS_BASE, "a domU is not told");
+    // After the image: rewritten in place.
+    assert_eq!(set(&mut hv, 0, [g, 0, 9, 4]), 0);
+    let si: StartInfo = get(&hv, g as u32, 0x4000_0000);
+    assert_eq!((si.store_gref, si.store_port), (9, 4));
+    // Refusals.
+    let bad = [
+        (0, [g, 0, 9, 0], Error::InvalidArgument),
+        (0, [g, 0, 1 << 32, 4], Error::InvalidArgument),
+        (0, [g, 0, 9, 1 << 32], Error::InvalidArgument),
+        (0, [g, 99, 9, 4], Error::NoSuchDomain),
+        (0, [99, 0, 9, 4], Error::NoSuchDomain),
+        (1, [g, 0, 9, 4], Error::PermissionDenied),
+    ];
+    for (who, regs, e) in bad {
+        assert_eq!(set(&mut hv, who, regs), err(e), "{regs:?} from {who}");
+    }
+    hv.domains.get_mut(DomainId(g as u32)).unwrap().has_run = true;
+    assert_eq!(set(&mut hv, 0, [g, 0, 9, 4]), err(Error::InvalidState));
+    // dom0's RAM is one run and its start-info page says where.
+    let dom0 = hv.domains.get_mut(DomainId::DOM0).unwrap();
+    assert_eq!(dom0.ram.chunks().len(), 1);
+    let pa = dom0.ram.chunks()[0].pa.0;
+    crate::domain::loader::load(dom0, w.mem, image, 0).unwrap();
+    let si: StartInfo = get(&hv, 0, 0x4000_0000);
+    assert_eq!(si.ram_phys_base, pa);
+}

@@ -176,6 +176,19 @@ abi_enum! {
         ///
         /// Errors: `InvalidArgument` (nanoseconds out of range).
         SetWallclock = 14 => "set_wallclock",
+        /// Tell a domain that has not run yet where its configuration store
+        /// is: the hypervisor writes the three values into its start-info
+        /// page (`store_domid`, `store_gref`, `store_port`), now and again if
+        /// an image is loaded later.
+        ///
+        /// - `x2` = domain id. `x3` = the serving domain. `x4` = grant
+        ///   reference of the store page in the serving domain's table.
+        ///   `x5` = the serving domain's unbound port (1..).
+        ///
+        /// Errors: `NoSuchDomain` (either domain), `InvalidArgument` (port 0,
+        /// or a grant reference or port above 32 bits), `InvalidState` (the
+        /// domain has run).
+        SetStore = 15 => "set_store",
     }
 }
 
@@ -491,6 +504,18 @@ pub const SPEC: CallSpec = CallSpec {
             args: &["x2=sec", "x3=nsec", "x4=counter"],
             returns: &[],
             errors: &[Error::PermissionDenied, Error::InvalidArgument],
+        },
+        SubOpSpec {
+            name: Op::SetStore.name(),
+            value: Some(Op::SetStore.raw()),
+            args: &["x2=domid", "x3=store_domid", "x4=gref", "x5=port"],
+            returns: &[],
+            errors: &[
+                Error::PermissionDenied,
+                Error::NoSuchDomain,
+                Error::InvalidArgument,
+                Error::InvalidState,
+            ],
         },
     ],
 };

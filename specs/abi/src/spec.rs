@@ -226,6 +226,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("MODULE_NAME_MAX", crate::module::NAME_MAX as u64),
     ("CMDLINE_MAX", crate::strings::CMDLINE_MAX as u64),
     ("START_INFO_MAGIC", crate::start_info::START_INFO_MAGIC),
+    ("NO_RAM_PHYS_BASE", crate::start_info::NO_RAM_PHYS_BASE),
     ("NR_PORTS", crate::evtchn::NR_PORTS as u64),
     ("EVENT_VCPUS", crate::evtchn::EVENT_VCPUS as u64),
     ("POLL_MAX", crate::sched::POLL_MAX),

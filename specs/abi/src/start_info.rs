@@ -13,6 +13,9 @@ use crate::spec::{LayoutDesc, layout_desc};
 /// `StartInfo::magic`: the ASCII bytes `TERNINFO` read as a little-endian `u64`.
 pub const START_INFO_MAGIC: u64 = u64::from_le_bytes(*b"TERNINFO");
 
+/// `StartInfo::ram_phys_base` of a domain that is not told where its RAM is.
+pub const NO_RAM_PHYS_BASE: u64 = u64::MAX;
+
 /// The start-info structure. Every field is OUT (written by the hypervisor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
@@ -42,8 +45,24 @@ pub struct StartInfo {
     /// OUT: the command line, NUL-padded (from `CreateDomain::cmdline`, or the
     /// hypervisor's boot arguments after `--` for dom0).
     pub cmdline: [u8; 256],
+    /// OUT: the domain serving this domain's configuration store (dom0), as
+    /// set by `domctl set_store`; meaningless while `store_port` is 0.
+    pub store_domid: u32,
+    /// OUT: the grant reference, in `store_domid`'s grant table, of the
+    /// store's shared page ([`crate::store`]).
+    pub store_gref: u32,
+    /// OUT: the unbound port of `store_domid` to `bind_interdomain` to; 0
+    /// when the domain has no store.
+    pub store_port: u32,
+    /// Reserved, written as zero.
+    pub reserved0: u32,
+    /// OUT: dom0 only: the physical address of `GUEST_RAM_BASE` (dom0's RAM
+    /// is one physically contiguous run, so a device's DMA address for an
+    /// IPA in RAM is `ipa - ram_base + ram_phys_base`).
+    /// [`NO_RAM_PHYS_BASE`] for every other domain.
+    pub ram_phys_base: u64,
     /// Reserved, written as zero; later minor versions may define fields here.
-    pub reserved: [u8; 176],
+    pub reserved: [u8; 152],
 }
 const _: () = assert!(size_of::<StartInfo>() == 512);
 const _: () = assert!(size_of::<StartInfo>() as u64 <= crate::PAGE_SIZE);
@@ -68,7 +87,12 @@ pub const LAYOUT: LayoutDesc = layout_desc!(StartInfo {
     module_count: u32 => Out,
     name: [u8; 32] => Out,
     cmdline: [u8; 256] => Out,
-    reserved: [u8; 176] => Reserved,
+    store_domid: u32 => Out,
+    store_gref: u32 => Out,
+    store_port: u32 => Out,
+    reserved0: u32 => Reserved,
+    ram_phys_base: u64 => Out,
+    reserved: [u8; 152] => Reserved,
 });
 
 #[cfg(test)]
