@@ -73,6 +73,37 @@ impl Ring {
     }
 }
 
+/// What [`Ring::read_from`] copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRead {
+    /// Bytes copied.
+    pub copied: usize,
+    /// Position after them.
+    pub next: u64,
+    /// Oldest position still retained.
+    pub oldest: u64,
+}
+
+impl Ring {
+    /// Copies retained text from position `pos` (bytes logged since boot)
+    /// into `out`; a `pos` older than the ring reads from its oldest byte.
+    pub fn read_from(&self, pos: u64, out: &mut [u8]) -> LogRead {
+        let written = self.written as u64;
+        let oldest = written.saturating_sub(RING_SIZE as u64);
+        let start = pos.clamp(oldest, written);
+        let n = out.len().min((written - start) as usize);
+        let at = (start % RING_SIZE as u64) as usize;
+        let first = n.min(RING_SIZE - at);
+        out[..first].copy_from_slice(&self.buf[at..at + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        LogRead {
+            copied: n,
+            next: start + n as u64,
+            oldest,
+        }
+    }
+}
+
 impl Default for Ring {
     fn default() -> Self {
         Self::new()
@@ -240,6 +271,12 @@ pub fn report(args: fmt::Arguments<'_>) {
     LOGGER.write_raw(args);
 }
 
+/// Copies the global log ring from position `pos` into `out`
+/// ([`Ring::read_from`]).
+pub fn read_log(pos: u64, out: &mut [u8]) -> LogRead {
+    LOGGER.ring.lock().read_from(pos, out)
+}
+
 /// Runs `f` on the retained log text (oldest part, newest part).
 pub fn with_ring<R>(f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
     LOGGER.with_ring(f)
@@ -251,6 +288,28 @@ mod tests {
     use super::*;
     use std::string::String;
     use std::vec::Vec;
+
+    #[test]
+    fn read_from_positions_wraps_and_reports_loss() {
+        let mut r = Ring::new();
+        r.push(b"hello ");
+        r.push(b"world");
+        let mut out = [0u8; 8];
+        let got = r.read_from(0, &mut out);
+        assert_eq!((&out[..got.copied], got.next, got.oldest), (&b"hello wo"[..], 8, 0));
+        let got = r.read_from(got.next, &mut out);
+        assert_eq!((&out[..got.copied], got.next), (&b"rld"[..], 11));
+        assert_eq!(r.read_from(11, &mut out).copied, 0, "nothing new");
+        assert_eq!(r.read_from(99, &mut out).copied, 0, "from the future");
+        // Overwrite: 3 * RING_SIZE / 2 bytes of a counting pattern.
+        let data: Vec<u8> = (0..RING_SIZE * 3 / 2).map(|i| (i % 251) as u8).collect();
+        r.push(&data);
+        let total = 11 + data.len() as u64;
+        let mut big = std::vec![0u8; RING_SIZE + 10];
+        let got = r.read_from(0, &mut big);
+        assert_eq!((got.copied, got.oldest, got.next), (RING_SIZE, total - RING_SIZE as u64, total));
+        assert_eq!(&big[..RING_SIZE], &data[data.len() - RING_SIZE..], "oldest first, across the wrap");
+    }
 
     #[test]
     fn prefix_format() {

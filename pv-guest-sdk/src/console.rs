@@ -144,6 +144,35 @@ pub fn read(buf: &mut [u8]) -> usize {
     }
 }
 
+/// What [`read_log`] copied from the hypervisor's log ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogChunk {
+    /// Bytes copied into the buffer.
+    pub copied: usize,
+    /// Position to read from next.
+    pub next: u64,
+    /// Oldest position the ring still holds (text before it was lost).
+    pub oldest: u64,
+}
+
+/// dom0: copies the hypervisor's log from position `pos` (bytes logged since
+/// boot; 0 = the oldest retained) into `buf`. Call again with `next` until
+/// `copied` is 0.
+pub fn read_log(pos: u64, buf: &mut [u8]) -> Result<LogChunk, tern_abi::Error> {
+    let len = buf.len().min(tern_abi::console::READ_MAX as usize);
+    let ipa = crate::hypercall::ipa_of_mut(&mut buf[..len]);
+    let [copied, next, oldest] = crate::hypercall::call(
+        tern_abi::Call::ConsoleIo,
+        tern_abi::console::Op::ReadLog.raw(),
+        [ipa, len as u64, pos, 0, 0],
+    )?;
+    Ok(LogChunk {
+        copied: (copied as usize).min(len),
+        next,
+        oldest,
+    })
+}
+
 /// Asks for this domain's console output to go out unprefixed and
 /// unbuffered from now on, if it owns the console input (a `read` of 0
 /// bytes, see `console_io read`), so that a prompt shows before the first

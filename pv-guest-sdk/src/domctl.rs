@@ -152,6 +152,33 @@ pub fn set_store(domain: DomainId, server: DomainId, gref: u32, port: u32) -> Re
     domctl(Op::SetStore, args).map(|_| ())
 }
 
+/// One vCPU as `vcpu_info` describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuInfo {
+    /// What it is doing.
+    pub state: tern_abi::domctl::VcpuRunState,
+    /// The physical CPU it is on, if any.
+    pub cpu: Option<u32>,
+    /// CPU time used, in nanoseconds.
+    pub time_ns: u64,
+    /// The physical CPUs it may run on (bit n = CPU n).
+    pub affinity: u64,
+}
+
+/// Describes vCPU `vcpu` of `domain` (`NotFound` past its last vCPU).
+pub fn vcpu_info(domain: DomainId, vcpu: u32) -> Result<VcpuInfo, Error> {
+    let [state_cpu, time_ns, affinity] =
+        domctl(Op::VcpuInfo, [dom(domain), u64::from(vcpu), 0, 0, 0])?;
+    let state = tern_abi::domctl::VcpuRunState::from_reg(state_cpu & 0xFFFF_FFFF)?;
+    let cpu = state_cpu >> 32;
+    Ok(VcpuInfo {
+        state,
+        cpu: (cpu != tern_abi::domctl::NO_CPU).then_some(cpu as u32),
+        time_ns,
+        affinity,
+    })
+}
+
 /// The machine's memory and CPUs, as `physinfo` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PhysInfo {

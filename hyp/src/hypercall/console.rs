@@ -73,5 +73,27 @@ pub(super) fn console_io<M: PhysMem, F: FrameSource>(
             a.ret(1, n as u64);
             Ok(Next::Resume)
         }
+        Op::ReadLog => {
+            let (ipa, len, pos) = (a.arg(2), a.arg(3), a.arg(4));
+            let d = hv.domains.get(a.caller)?;
+            if !d.is_dom0() {
+                return Err(Error::PermissionDenied);
+            }
+            if len > READ_MAX {
+                return Err(Error::TooBig);
+            }
+            if !d.ram.contains(GuestPhysAddr(ipa), len) {
+                return Err(Error::BadAddress);
+            }
+            // One chunk per call, like `read`: dom0 loops on `next`.
+            let mut buf = [0u8; CHUNK];
+            let got = crate::logger::read_log(pos, &mut buf[..(len as usize).min(CHUNK)]);
+            d.ram
+                .write(hv.mem, GuestPhysAddr(ipa), &buf[..got.copied])?;
+            a.ret(1, got.copied as u64);
+            a.ret(2, got.next);
+            a.ret(3, got.oldest);
+            Ok(Next::Resume)
+        }
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn domctl<M: PhysMem, F: FrameSource>(
                     let info = info_now(hv, target)?;
                     write_out(hv, a.caller, a.arg(3), a.arg(4), &info)
                 }
-                Op::SchedGet | Op::SchedSet | Op::VcpuAffinity => {
+                Op::SchedGet | Op::SchedSet | Op::VcpuAffinity | Op::VcpuInfo => {
                     super::vcpu::sched_control(hv, a, op, target)
                 }
                 Op::SetStore => set_store(hv, a, target),

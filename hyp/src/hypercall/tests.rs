@@ -543,3 +543,61 @@ fn set_store_reaches_the_start_info_page_and_only_dom0_learns_its_ram() {
     let si: StartInfo = get(&hv, 0, 0x4000_0000);
     assert_eq!(si.ram_phys_base, pa);
 }
+
+#[test]
+fn read_log_pages_through_the_ring_for_dom0_only() {
+    let mut w = world();
+    let mut hv = hyp(&mut w, Vec::new());
+    let id = u64::from(call::CONSOLE_IO);
+    let op: u64 = ConsoleOp::ReadLog.raw().into();
+    crate::logger::report(format_args!("read-log marker 7f3a\n"));
+    for (who, ipa, len, e) in [
+        (1, SCRATCH, 16, Error::PermissionDenied),
+        (0, SCRATCH, 4097, Error::TooBig),
+        (0, 0x0900_0000, 16, Error::BadAddress),
+    ] {
+        assert_eq!(call(&mut hv, who, &[id, op, ipa, len, 0]).0[0], err(e));
+    }
+    // Small reads, following `next`, until nothing is left.
+    let mut text = Vec::new();
+    let mut pos = 0;
+    loop {
+        let (r, _) = call(&mut hv, 0, &[id, op, SCRATCH, 7, pos]);
+        assert_eq!(r[0], 0);
+        assert!(r[2] >= pos && r[3] <= r[2]);
+        if r[1] == 0 {
+            break;
+        }
+        assert!(r[1] <= 7);
+        text.extend_from_slice(&get::<[u8; 7]>(&hv, 0, SCRATCH)[..r[1] as usize]);
+        pos = r[2];
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("read-log marker 7f3a\n"), "{text}");
+}
+
+#[test]
+fn vcpu_info_reports_state_cpu_time_and_affinity() {
+    use tern_abi::domctl::{NO_CPU, VcpuRunState};
+    let mut w = world();
+    let mut hv = hyp(&mut w, Vec::new());
+    let d = |op: DomOp| -> u64 { op.raw().into() };
+    let info = |hv: &mut Hypervisor<'static, Arena, Arena>, who, dom, v| {
+        call(hv, who, &[DOMCTL.into(), d(DomOp::VcpuInfo), dom, v]).0
+    };
+    put(&hv, 0, SCRATCH, &create_req(b"g", 256));
+    let g = call(&mut hv, 0, &[DOMCTL.into(), d(DomOp::Create), SCRATCH, 304]).0[1];
+    assert_eq!(info(&mut hv, 0, g, 1)[0], err(Error::NotFound));
+    assert_eq!(info(&mut hv, 0, 99, 0)[0], err(Error::NoSuchDomain));
+    assert_eq!(info(&mut hv, 1, g, 0)[0], err(Error::PermissionDenied));
+    // Created and never started: vCPU 0 is on no CPU and used no time.
+    let r = info(&mut hv, 0, g, 0);
+    assert_eq!(r[0], 0);
+    assert_eq!(r[1] >> 32, NO_CPU);
+    let state = VcpuRunState::from_reg(r[1] & 0xFFFF_FFFF).unwrap();
+    assert!(matches!(state, VcpuRunState::Down | VcpuRunState::Paused), "{state:?}");
+    assert_eq!(r[2], 0, "no CPU time yet");
+    let pin = [DOMCTL.into(), d(DomOp::VcpuAffinity), g, 0, 0b1];
+    assert_eq!(call(&mut hv, 0, &pin).0[0], 0);
+    assert_eq!(info(&mut hv, 0, g, 0)[3], 0b1);
+}

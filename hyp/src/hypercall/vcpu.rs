@@ -1,8 +1,11 @@
 //! `vcpu_op`, `time_op`, and the scheduling and wall-clock sub-operations of
-//! `domctl` (`sched_get`, `sched_set`, `vcpu_affinity`, `set_wallclock`).
+//! `domctl` (`sched_get`, `sched_set`, `vcpu_affinity`, `vcpu_info`,
+//! `set_wallclock`).
 
 use tern_abi::Error;
-use tern_abi::domctl::{DomainId, Op as DomctlOp, SCHED_WEIGHT_MAX, VcpuEntry};
+use tern_abi::domctl::{
+    DomainId, NO_CPU, Op as DomctlOp, SCHED_WEIGHT_MAX, VcpuEntry, VcpuRunState,
+};
 use tern_abi::time::{Op as TimeOp, TimeInfo};
 use tern_abi::vcpu::Op;
 
@@ -133,6 +136,23 @@ pub(super) fn sched_control<M: PhysMem, F: FrameSource>(
             let old = SchedControl::affinity(&hv.sched, target, v);
             SchedControl::set_affinity(&mut hv.sched, target, v, cpus);
             a.ret(1, old);
+        }
+        DomctlOp::VcpuInfo => {
+            let v = vcpu_index(hv, target, a.arg(3))?;
+            let d = hv.domains.get(target)?;
+            let vcpu = &d.vcpus[v];
+            let state = match vcpu.state {
+                VcpuState::Down => VcpuRunState::Down,
+                _ if vcpu.on_cpu.is_some() => VcpuRunState::Running,
+                VcpuState::Blocked => VcpuRunState::Blocked,
+                VcpuState::Runnable if d.vcpu_runnable(v) => VcpuRunState::Runnable,
+                VcpuState::Runnable => VcpuRunState::Paused,
+            };
+            let cpu = vcpu.on_cpu.map_or(NO_CPU, |c| c as u64);
+            let ticks = hv.sched.vcpu_time((target, v), (hv.clock)()).unwrap_or(0);
+            a.ret(1, u64::from(state.raw()) | cpu << 32);
+            a.ret(2, tern_abi::time::ticks_to_ns(ticks, hv.ticks_per_s.max(1)));
+            a.ret(3, SchedControl::affinity(&hv.sched, target, v));
         }
         _ => unreachable!("only scheduling sub-operations come here"),
     }

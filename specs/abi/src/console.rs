@@ -45,6 +45,20 @@ abi_enum! {
         /// Errors: [`Error::BadAddress`] if the range is not in the caller's RAM,
         /// [`Error::TooBig`] if `x3 > READ_MAX`.
         Read = 1 => "read",
+        /// dom0: read the hypervisor's log ring (what `dmesg` shows).
+        ///
+        /// - `x2` = IPA of the buffer, in the caller's RAM.
+        /// - `x3` = its length, `0..=`[`READ_MAX`].
+        /// - `x4` = the position to read from: a count of bytes the
+        ///   hypervisor has logged since boot (0 = the oldest retained).
+        ///
+        /// Returns `x1` = bytes copied, `x2` = the position after them (pass
+        /// it to the next call), `x3` = the oldest position still retained
+        /// (text before it was overwritten; a reader that asked for less
+        /// lost `x3 - x4` bytes).
+        /// Errors: [`Error::PermissionDenied`] (not dom0),
+        /// [`Error::BadAddress`], [`Error::TooBig`].
+        ReadLog = 2 => "read_log",
     }
 }
 
@@ -68,6 +82,13 @@ pub const SPEC: CallSpec = CallSpec {
             args: &["x2=buf", "x3=len"],
             returns: &["x1=read"],
             errors: &[Error::BadAddress, Error::TooBig],
+        },
+        SubOpSpec {
+            name: Op::ReadLog.name(),
+            value: Some(Op::ReadLog.raw()),
+            args: &["x2=buf", "x3=len", "x4=pos"],
+            returns: &["x1=copied", "x2=next", "x3=oldest"],
+            errors: &[Error::PermissionDenied, Error::BadAddress, Error::TooBig],
         },
     ],
 };

@@ -189,6 +189,15 @@ abi_enum! {
         /// or a grant reference or port above 32 bits), `InvalidState` (the
         /// domain has run).
         SetStore = 15 => "set_store",
+        /// Describe one vCPU of a domain (what `xl vcpu-list` shows).
+        ///
+        /// - `x2` = domain id. `x3` = vCPU index.
+        ///
+        /// Returns `x1` = [`VcpuRunState`] in bits 31:0 and the physical CPU
+        /// it is on in bits 63:32 ([`NO_CPU`] when on none), `x2` = CPU time
+        /// used, in nanoseconds, `x3` = its CPU affinity mask.
+        /// Errors: `NoSuchDomain`, `NotFound` (no such vCPU).
+        VcpuInfo = 16 => "vcpu_info",
     }
 }
 
@@ -196,6 +205,25 @@ abi_enum! {
 pub const SCHED_WEIGHT_DEFAULT: u64 = 256;
 /// Largest weight `sched_set` accepts.
 pub const SCHED_WEIGHT_MAX: u64 = 65535;
+
+/// `vcpu_info`: bits 63:32 of `x1` when the vCPU is on no physical CPU.
+pub const NO_CPU: u64 = 0xFFFF_FFFF;
+
+abi_enum! {
+    /// The state of one vCPU (`vcpu_info`).
+    pub enum VcpuRunState: u32, unknown = InvalidArgument {
+        /// Not brought up (`vcpu_op up` not called yet) or taken down.
+        Down = 0 => "down",
+        /// On a physical CPU now.
+        Running = 1 => "running",
+        /// Wants a CPU and waits for one.
+        Runnable = 2 => "runnable",
+        /// Waiting for an event (`sched_op block`).
+        Blocked = 3 => "blocked",
+        /// Its domain is paused, shut down, crashed or dying.
+        Paused = 4 => "paused",
+    }
+}
 
 abi_enum! {
     /// The state of a domain (`DomainInfo::state`).
@@ -516,6 +544,13 @@ pub const SPEC: CallSpec = CallSpec {
                 Error::InvalidArgument,
                 Error::InvalidState,
             ],
+        },
+        SubOpSpec {
+            name: Op::VcpuInfo.name(),
+            value: Some(Op::VcpuInfo.raw()),
+            args: &["x2=domid", "x3=vcpu"],
+            returns: &["x1=state_cpu", "x2=time_ns", "x3=cpus"],
+            errors: &[Error::PermissionDenied, Error::NoSuchDomain, Error::NotFound],
         },
     ],
 };

@@ -142,6 +142,11 @@ pub const ENUMS: &[EnumDesc] = &[
         values: crate::domctl::DomainState::VALUES,
     },
     EnumDesc {
+        name: "VcpuRunState",
+        kind: EnumKind::Enum,
+        values: crate::domctl::VcpuRunState::VALUES,
+    },
+    EnumDesc {
         name: "DomainFlags",
         kind: EnumKind::Flags,
         values: crate::domctl::DomainFlags::BITS,
@@ -239,6 +244,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("MAPTRACK_MAX", crate::grant::MAPTRACK_MAX),
     ("COPY_BATCH_MAX", crate::grant::COPY_BATCH_MAX),
     ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
+    ("NO_CPU", crate::domctl::NO_CPU),
     ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),
     ("SMCCC_VERSION", crate::smccc::SMCCC_VERSION as u64),
     (
