@@ -1,9 +1,10 @@
-//! What the shell prints, in `xl`'s shapes: the `list` table, the `info`
-//! lines, and finding a domain by id or name.
+//! What the shell prints, in `xl`'s shapes: the `list` and `vcpu-list`
+//! tables, the `info` lines, and finding a domain by id or name.
 
 use alloc::string::String;
 use core::fmt::Write;
-use tern_abi::domctl::{DomainFlags, DomainInfo, DomainState};
+use pv_guest_sdk::domctl::VcpuInfo;
+use tern_abi::domctl::{DomainFlags, DomainInfo, DomainState, VcpuRunState};
 use tern_abi::sched::ShutdownReason;
 use tern_abi::{Features, PAGE_SIZE, Version, strings};
 
@@ -98,6 +99,82 @@ pub fn list_row(info: &DomainInfo) -> String {
     )
 }
 
+/// The header line of `vcpu-list` (xl's columns).
+pub fn vcpu_list_header() -> String {
+    alloc::format!(
+        "{:<32} {:>5} {:>5} {:>5} {:>5} {:>9}  {}",
+        "Name",
+        "ID",
+        "VCPU",
+        "CPU",
+        "State",
+        "Time(s)",
+        "Affinity"
+    )
+}
+
+/// One line of `vcpu-list`; `cpus` is the number of physical CPUs online.
+pub fn vcpu_list_row(info: &DomainInfo, vcpu: u32, v: &VcpuInfo, cpus: u64) -> String {
+    let state = match v.state {
+        VcpuRunState::Running => "r",
+        VcpuRunState::Runnable => "-",
+        VcpuRunState::Blocked => "b",
+        VcpuRunState::Paused => "p",
+        VcpuRunState::Down => "d",
+    };
+    let cpu = v
+        .cpu
+        .map_or_else(|| String::from("-"), |c| alloc::format!("{c}"));
+    let tenths = v.time_ns / 100_000_000;
+    let time = alloc::format!("{}.{}", tenths / 10, tenths % 10);
+    alloc::format!(
+        "{:<32} {:>5} {:>5} {:>5} {:>5} {:>9}  {}",
+        name(info),
+        info.domain_id,
+        vcpu,
+        cpu,
+        state,
+        time,
+        cpu_list(v.affinity, cpus)
+    )
+}
+
+/// A CPU mask as `vcpu-pin` takes it: `all` when it holds every online CPU,
+/// else numbers and ranges (`0,2-3`).
+pub fn cpu_list(mask: u64, cpus: u64) -> String {
+    let online = if cpus >= 64 {
+        u64::MAX
+    } else {
+        (1 << cpus) - 1
+    };
+    if mask & online == online {
+        return String::from("all");
+    }
+    let mut s = String::new();
+    let mut cpu = 0;
+    while cpu < 64 {
+        if mask & (1 << cpu) == 0 {
+            cpu += 1;
+            continue;
+        }
+        let first = cpu;
+        while cpu < 64 && mask & (1 << cpu) != 0 {
+            cpu += 1;
+        }
+        if !s.is_empty() {
+            s.push(',');
+        }
+        match cpu - 1 - first {
+            0 => s.push_str(&alloc::format!("{first}")),
+            _ => s.push_str(&alloc::format!("{first}-{}", cpu - 1)),
+        }
+    }
+    if s.is_empty() {
+        s.push_str("none");
+    }
+    s
+}
+
 /// What `info` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostInfo {
@@ -168,6 +245,33 @@ mod tests {
             i.flags = DomainFlags::IS_DOM0.bits();
         }
         i
+    }
+
+    #[test]
+    fn vcpu_rows_and_cpu_lists() {
+        assert_eq!(cpu_list(0b1111, 4), "all");
+        assert_eq!(cpu_list(u64::MAX, 2), "all");
+        assert_eq!(cpu_list(0b1101, 8), "0,2-3");
+        assert_eq!(cpu_list(0b10, 8), "1");
+        assert_eq!(cpu_list(0, 8), "none");
+        assert_eq!(cpu_list(1 << 63, 64), "63");
+        let d = dom(3, "demo", DomainState::Running, 0);
+        let v = VcpuInfo {
+            state: VcpuRunState::Blocked,
+            cpu: None,
+            time_ns: 2_500_000_000,
+            affinity: 0b101,
+        };
+        let row = vcpu_list_row(&d, 1, &v, 4);
+        let header = vcpu_list_header();
+        assert_eq!(
+            header,
+            "Name                                ID  VCPU   CPU State   Time(s)  Affinity"
+        );
+        assert_eq!(
+            row,
+            "demo                                 3     1     -     b       2.5  0,2"
+        );
     }
 
     #[test]

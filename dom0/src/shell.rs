@@ -53,6 +53,8 @@ enum Args {
     SchedCredit,
     /// `<Domain> <VCPU> <CPUs>`.
     VcpuPin,
+    /// Any number of domains (`vcpu-list`).
+    VcpuList,
 }
 
 /// A verb of the shell.
@@ -161,6 +163,25 @@ pub static VERBS: &[Verb] = &[
         args: Args::VcpuPin,
     },
     Verb {
+        name: "vcpu-list",
+        usage: "[Domain, ...]",
+        summary: "List the vCPUs of all or some domains",
+        details: "Columns as in xl: Name, ID, VCPU, CPU (the physical CPU it is on,\n\
+                  '-' when on none), State (r running, - runnable, b blocked,\n\
+                  p paused, d down), Time(s) (CPU time used) and Affinity.",
+        pending: None,
+        args: Args::VcpuList,
+    },
+    Verb {
+        name: "dmesg",
+        usage: "",
+        summary: "Show the hypervisor's log",
+        details: "Prints the hypervisor's log ring (its most recent 16 KiB), oldest\n\
+                  line first; says how much older text was overwritten.",
+        pending: None,
+        args: Args::None,
+    },
+    Verb {
         name: "info",
         usage: "",
         summary: "Get information about the hypervisor and the machine",
@@ -184,8 +205,6 @@ pub static VERBS: &[Verb] = &[
 /// for. They are recognised so that they say so instead of "unknown".
 pub static PLANNED: &[(&str, &str)] = &[
     ("console", "the console back-end"),
-    ("vcpu-list", "a vCPU query in the control ABI"),
-    ("dmesg", "a hypervisor log-ring call"),
     ("top", "per-domain counters"),
     ("network-list", "the network back-end"),
     ("block-list", "the block back-end"),
@@ -234,6 +253,10 @@ pub enum Command {
         /// The CPU mask.
         cpus: u64,
     },
+    /// `vcpu-list [<Domain> ...]`.
+    VcpuList(Vec<Dom>),
+    /// `dmesg`.
+    Dmesg,
     /// `info`.
     Info,
     /// `poweroff`.
@@ -316,6 +339,9 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
             Some(extra) => return Err(usage(alloc::format!("unexpected argument '{extra}'"))),
         },
         Args::Domains => Some(Command::List(args.iter().map(|a| Dom::parse(a)).collect())),
+        Args::VcpuList => Some(Command::VcpuList(
+            args.iter().map(|a| Dom::parse(a)).collect(),
+        )),
         Args::Config => Some(Command::Create(one("<ConfigFile>")?.to_string())),
         Args::Domain => {
             let dom = Dom::parse(one("<Domain>")?);
@@ -355,6 +381,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         (Some(cmd), None) => cmd,
         (None, None) => match verb.name {
             "info" => Command::Info,
+            "dmesg" => Command::Dmesg,
             "poweroff" => Command::Poweroff,
             _ => Command::Help(Some(verb)),
         },
@@ -492,10 +519,16 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(
-            parse("dmesg"),
-            Ok(Command::NotYet { verb: "dmesg", .. })
-        ));
+        assert_eq!(parse("dmesg"), Ok(Command::Dmesg));
+        assert_eq!(parse("vcpu-list"), Ok(Command::VcpuList(vec![])));
+        assert_eq!(
+            parse("vcpu-list demo 0"),
+            Ok(Command::VcpuList(vec![
+                Dom::Name("demo".into()),
+                Dom::Id(0)
+            ]))
+        );
+        assert!(err("dmesg -c").contains("unknown option '-c'"));
     }
 
     #[test]

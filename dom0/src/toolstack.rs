@@ -120,6 +120,8 @@ fn execute(line: &str, watch: &mut Watchlist) {
                 error!("vcpu-pin: {} vCPU {vcpu}: {e}", format::name(&d));
             }
         }
+        Command::VcpuList(doms) => vcpu_list(&doms),
+        Command::Dmesg => dmesg(),
         Command::Info => info(),
         Command::Poweroff => poweroff(),
         Command::NotYet { verb, why } => error!("{verb}: not supported yet (needs {why})"),
@@ -208,21 +210,84 @@ fn on_domain(verb: &str, dom: &Dom, op: fn(DomainId) -> Result<(), Error>) {
     }
 }
 
-fn list(doms: &[Dom]) {
+/// The domains named (all when none is): `None` after an error line.
+fn select(verb: &str, doms: &[Dom]) -> Option<Vec<DomainInfo>> {
     let all = match all_domains() {
         Ok(all) => all,
-        Err(e) => return error!("list: cannot list domains: {e}"),
+        Err(e) => {
+            error!("{verb}: cannot list domains: {e}");
+            return None;
+        }
     };
+    if doms.is_empty() {
+        return Some(all);
+    }
     let mut shown = Vec::new();
     for dom in doms {
         match format::find(&all, dom) {
             Some(d) => shown.push(*d),
-            None => return error!("list: no domain '{dom}'"),
+            None => {
+                error!("{verb}: no domain '{dom}'");
+                return None;
+            }
         }
     }
-    if doms.is_empty() {
-        shown = all;
+    Some(shown)
+}
+
+fn vcpu_list(doms: &[Dom]) {
+    let Some(shown) = select("vcpu-list", doms) else {
+        return;
+    };
+    let cpus = domctl::physinfo().map_or(1, |p| p.cpus);
+    println!("{}", format::vcpu_list_header());
+    for d in &shown {
+        for v in 0..d.vcpus {
+            match domctl::vcpu_info(DomainId(d.domain_id), v) {
+                Ok(info) => println!("{}", format::vcpu_list_row(d, v, &info, cpus)),
+                // Destroyed while we looked: the table goes on without it.
+                Err(Error::NoSuchDomain) => break,
+                Err(e) => return error!("vcpu-list: {} vCPU {v}: {e}", format::name(d)),
+            }
+        }
     }
+}
+
+/// Prints the hypervisor's log ring, oldest first, up to where it ended when
+/// the command started: what dmesg prints goes into the ring too, and must
+/// not be read back.
+fn dmesg() {
+    let mut buf = [0u8; 1024];
+    // A position past the end reads nothing and says where the end is.
+    let end = match console::read_log(u64::MAX, &mut buf[..0]) {
+        Ok(c) => c.next,
+        Err(e) => return error!("dmesg: {e}"),
+    };
+    let mut pos = 0;
+    while pos < end {
+        let want = buf.len().min((end - pos) as usize);
+        let chunk = match console::read_log(pos, &mut buf[..want]) {
+            Ok(c) => c,
+            Err(e) => return error!("dmesg: {e}"),
+        };
+        if pos == 0 && chunk.oldest > 0 {
+            println!("({} bytes of older log overwritten)", chunk.oldest);
+        }
+        if chunk.copied == 0 {
+            return;
+        }
+        // The log is text; print whatever came, lossily.
+        for piece in buf[..chunk.copied].utf8_chunks() {
+            print!("{}", piece.valid());
+        }
+        pos = chunk.next;
+    }
+}
+
+fn list(doms: &[Dom]) {
+    let Some(shown) = select("list", doms) else {
+        return;
+    };
     println!("{}", format::list_header());
     for d in &shown {
         println!("{}", format::list_row(d));

@@ -383,3 +383,40 @@ fn sched_credit_and_vcpu_pin() {
     }
     poweroff(&mut vm);
 }
+
+/// `vcpu-list` shows xl's columns for every vCPU, follows `vcpu-pin`, and
+/// `dmesg` prints the hypervisor's log ring again (its boot lines included).
+#[test]
+fn vcpu_list_and_dmesg() {
+    let mut vm = boot(None);
+    vm.expect("dom0: domain demo (1) exited: poweroff", STEP)
+        .unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    let table = run(&mut vm, "vcpu-list");
+    assert_eq!(
+        table[0].split_whitespace().collect::<Vec<_>>(),
+        ["Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Affinity"]
+    );
+    // dom0 runs this very command on its only vCPU.
+    let dom0 = re(r"^Domain-0 +0 +0 +[01] +r +\d+\.\d +all$");
+    assert!(dom0.is_match(&table[1]), "{table:?}");
+    assert!(run(&mut vm, "vcpu-pin 0 0 1").is_empty());
+    let one = run(&mut vm, "vcpu-list Domain-0");
+    assert!(one[1].ends_with(" 1"), "affinity follows vcpu-pin: {one:?}");
+    assert_eq!(
+        run(&mut vm, "vcpu-list nosuch"),
+        ["error: vcpu-list: no domain 'nosuch'"]
+    );
+    // The boot line is in the log once; dmesg prints it a second time.
+    let cpus_line = |vm: &Qemu| {
+        vm.lines()
+            .iter()
+            .filter(|l| l.contains("INFO  cpus: 2 in the device tree"))
+            .count()
+    };
+    assert_eq!(cpus_line(&vm), 1);
+    vm.send_line("dmesg").unwrap();
+    vm.expect(PROMPT, STEP).unwrap();
+    assert_eq!(cpus_line(&vm), 2, "dmesg repeats the hypervisor's boot log");
+    poweroff(&mut vm);
+}
