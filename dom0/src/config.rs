@@ -15,14 +15,25 @@
 //! autostart = true      # default true
 //! weight = 512          # default: the hypervisor's (256); 1..=65535
 //! cap = 50              # default none; percent of one CPU, 1..=100 * vcpus
+//! on_crash = "restart"  # default "destroy"; or "preserve"
+//! disk = ["target=vda, access=ro"]   # see crate::devspec
+//! vif = ["mac=00:16:3e:00:00:01"]
 //! ```
+//!
+//! Arrays hold strings and sit on one line. `on_crash` says what dom0 does
+//! when the hypervisor reports the domain crashed: destroy it, restart it
+//! (with a growing back-off, so a guest that crashes at once cannot spin the
+//! machine), or keep it for inspection (`list` shows it crashed).
 //!
 //! `weight` and `cap` are the credit scheduler's parameters (`domctl
 //! sched_set`): the domain's share of contended CPU time, relative to the
 //! other domains' weights, and a ceiling on its CPU time even when CPUs idle.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
+
+use crate::devspec::{self, DiskSpec, MAX_DEVICES, SpecError, VifSpec};
 use tern_abi::domctl::{CreateDomain, SCHED_WEIGHT_MAX};
 use tern_abi::layout::{GUEST_RAM_MAX_SIZE, GUEST_RAM_MIN_SIZE};
 use tern_abi::{PAGE_SIZE, strings};
@@ -47,6 +58,24 @@ pub struct DomainConfig {
     pub weight: Option<u64>,
     /// Cap in percent of one CPU, if the file sets one.
     pub cap: Option<u64>,
+    /// What to do when it crashes.
+    pub on_crash: OnCrash,
+    /// Its virtual disks.
+    pub disks: Vec<DiskSpec>,
+    /// Its virtual network interfaces.
+    pub vifs: Vec<VifSpec>,
+}
+
+/// What dom0 does with a domain that crashed (`on_crash`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnCrash {
+    /// Destroy it.
+    #[default]
+    Destroy,
+    /// Destroy it and create it again, after a back-off.
+    Restart,
+    /// Leave it as it is, for inspection; `destroy` removes it.
+    Preserve,
 }
 
 /// What is wrong with a configuration.
@@ -80,6 +109,17 @@ pub enum ConfigError {
         /// What was expected.
         expected: &'static str,
     },
+    /// An entry of `disk` or `vif` is refused.
+    BadDevice {
+        /// 1-based line number.
+        line: usize,
+        /// `disk` or `vif`.
+        key: &'static str,
+        /// 0-based position in the array.
+        index: usize,
+        /// What is wrong with it.
+        reason: SpecError,
+    },
     /// A required key is missing.
     Missing(&'static str),
 }
@@ -95,6 +135,12 @@ impl fmt::Display for ConfigError {
                 key,
                 expected,
             } => write!(f, "line {line}: `{key}` must be {expected}"),
+            Self::BadDevice {
+                line,
+                key,
+                index,
+                reason,
+            } => write!(f, "line {line}: {key} entry {index}: {reason}"),
             Self::Missing(key) => write!(f, "missing required key `{key}`"),
         }
     }
@@ -106,29 +152,59 @@ enum Value {
     Str(String),
     Int(u64),
     Bool(bool),
+    /// An array of strings.
+    List(Vec<String>),
+}
+
+/// Reads a basic string after its opening quote: the string and the rest.
+fn parse_str(rest: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => break,
+            '\\' => out.push(match chars.next()? {
+                '"' => '"',
+                '\\' => '\\',
+                't' => '\t',
+                'n' => '\n',
+                _ => return None,
+            }),
+            c => out.push(c),
+        }
+    }
+    Some((out, chars.as_str()))
+}
+
+/// Only a comment (or nothing) may follow a value.
+fn at_end(tail: &str) -> bool {
+    let tail = tail.trim_start();
+    tail.is_empty() || tail.starts_with('#')
 }
 
 /// Parses a value and what follows it (only a comment may).
 fn parse_value(text: &str) -> Option<Value> {
     let text = text.trim();
     if let Some(rest) = text.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.chars();
+        let (s, tail) = parse_str(rest)?;
+        return at_end(tail).then_some(Value::Str(s));
+    }
+    if let Some(mut rest) = text.strip_prefix('[') {
+        let mut items = Vec::new();
         loop {
-            match chars.next()? {
-                '"' => break,
-                '\\' => out.push(match chars.next()? {
-                    '"' => '"',
-                    '\\' => '\\',
-                    't' => '\t',
-                    'n' => '\n',
-                    _ => return None,
-                }),
-                c => out.push(c),
+            rest = rest.trim_start();
+            if let Some(tail) = rest.strip_prefix(']') {
+                return at_end(tail).then_some(Value::List(items));
+            }
+            let (s, tail) = parse_str(rest.strip_prefix('"')?)?;
+            items.push(s);
+            rest = tail.trim_start();
+            if let Some(tail) = rest.strip_prefix(',') {
+                rest = tail;
+            } else if !rest.starts_with(']') {
+                return None;
             }
         }
-        let tail = chars.as_str().trim_start();
-        return (tail.is_empty() || tail.starts_with('#')).then_some(Value::Str(out));
     }
     let bare = text.split('#').next().unwrap_or("").trim_end();
     match bare {
@@ -139,7 +215,7 @@ fn parse_value(text: &str) -> Option<Value> {
 }
 
 /// The keys a configuration may hold, in the order of [`DomainConfig`].
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 11] = [
     "name",
     "memory",
     "vcpus",
@@ -148,6 +224,9 @@ const KEYS: [&str; 8] = [
     "autostart",
     "weight",
     "cap",
+    "on_crash",
+    "disk",
+    "vif",
 ];
 
 /// Cap percentage per vCPU: 100 is one whole physical CPU.
@@ -165,6 +244,9 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
         autostart: true,
         weight: None,
         cap: None,
+        on_crash: OnCrash::Destroy,
+        disks: Vec::new(),
+        vifs: Vec::new(),
     };
     // Where `cap` was given: it is checked against `vcpus` at the end, since
     // the keys may come in any order.
@@ -195,8 +277,36 @@ pub fn parse(text: &str) -> Result<DomainConfig, ConfigError> {
             key,
             expected,
         };
-        let value = parse_value(value).ok_or_else(|| bad("a string, integer or boolean"))?;
+        let value = parse_value(value)
+            .ok_or_else(|| bad("a string, integer, boolean or array of strings"))?;
+        let device = |index, reason| ConfigError::BadDevice {
+            line,
+            key,
+            index,
+            reason,
+        };
         match (key, value) {
+            ("on_crash", Value::Str(s)) => {
+                cfg.on_crash = match s.as_str() {
+                    "destroy" => OnCrash::Destroy,
+                    "restart" => OnCrash::Restart,
+                    "preserve" => OnCrash::Preserve,
+                    _ => return Err(bad("\"destroy\", \"restart\" or \"preserve\"")),
+                }
+            }
+            ("on_crash", _) => return Err(bad("\"destroy\", \"restart\" or \"preserve\"")),
+            ("disk" | "vif", Value::List(items)) if items.len() <= MAX_DEVICES => {
+                for (i, item) in items.iter().enumerate() {
+                    if key == "disk" {
+                        cfg.disks
+                            .push(devspec::parse_disk(item, i).map_err(|e| device(i, e))?);
+                    } else {
+                        cfg.vifs
+                            .push(devspec::parse_vif(item).map_err(|e| device(i, e))?);
+                    }
+                }
+            }
+            ("disk" | "vif", _) => return Err(bad("an array of at most 8 strings")),
             ("name", Value::Str(s)) if strings::is_valid_name(s.as_bytes()) => cfg.name = s,
             ("name", _) => return Err(bad("a string of 1..=31 characters [A-Za-z0-9._-]")),
             ("memory", Value::Int(m)) if memory_ok(m) => cfg.memory_mib = m,
@@ -425,6 +535,61 @@ autostart = false
                 expected: "at most 100 per vCPU"
             }
         );
+    }
+
+    #[test]
+    fn crash_policy_and_devices() {
+        let base = "name = \"a\"\nmemory = 4\nimage = \"x\"\n";
+        let p = |extra: &str| parse(&alloc::format!("{base}{extra}"));
+        let c = p("").unwrap();
+        assert_eq!(c.on_crash, OnCrash::Destroy);
+        assert!(c.disks.is_empty() && c.vifs.is_empty());
+        assert_eq!(
+            p("on_crash = \"restart\"").unwrap().on_crash,
+            OnCrash::Restart
+        );
+        assert_eq!(
+            p("on_crash = \"preserve\"").unwrap().on_crash,
+            OnCrash::Preserve
+        );
+        let c = p(concat!(
+            "disk = [ \"target=vda\", \"target=vda, access=ro, start=64\" ] # two\n",
+            "vif = [\"mac=00:16:3e:00:00:07\"]"
+        ))
+        .unwrap();
+        assert_eq!(c.disks.len(), 2);
+        assert_eq!(
+            (c.disks[1].vdev.as_str(), c.disks[1].read_only),
+            ("xvdb", true)
+        );
+        assert_eq!(c.vifs[0].mac, Some([0, 0x16, 0x3e, 0, 0, 7]));
+        assert_eq!(p("disk = []").unwrap().disks, []);
+        let e = |extra: &str| alloc::string::ToString::to_string(&p(extra).unwrap_err());
+        assert_eq!(
+            e("on_crash = \"reboot\""),
+            "line 4: `on_crash` must be \"destroy\", \"restart\" or \"preserve\""
+        );
+        assert_eq!(
+            e("\ndisk = [\"target=vda\", \"access=ro\"]"),
+            "line 5: disk entry 1: missing `target`"
+        );
+        assert_eq!(
+            e("vif = [\"mac=ff:ff:ff:ff:ff:ff\"]"),
+            "line 4: vif entry 0: `mac` must be xx:xx:xx:xx:xx:xx, unicast"
+        );
+        for bad in [
+            "disk = \"target=vda\"",
+            "disk = [\"target=vda\"",
+            "disk = [\"a\" \"b\"]",
+            "disk = [1]",
+            "disk = [\"target=vda\"] junk",
+            "vif = [\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"]",
+        ] {
+            assert!(
+                matches!(p(bad), Err(ConfigError::BadValue { line: 4, .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod config;
+pub mod devspec;
 pub mod domains;
 pub mod editor;
 pub mod format;
