@@ -11,6 +11,7 @@ pub mod domains;
 pub mod editor;
 pub mod format;
 pub mod keys;
+pub mod restart;
 pub mod shell;
 pub mod top;
 
