@@ -14,6 +14,8 @@ pub mod keys;
 pub mod restart;
 pub mod shell;
 pub mod top;
+pub mod virtio;
+pub mod net;
 
 /// Whether a boot module is a domain configuration (by its name).
 pub fn is_config_module(name: &str) -> bool {

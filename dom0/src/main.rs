@@ -9,6 +9,8 @@
 //! `dom0.stay` keeps it running instead. `dom0.cycles=N` replaces all of this
 //! with N create → run → destroy cycles of the first configured domain and
 //! checks that the hypervisor's free-page count comes back exactly.
+//! `dom0.blk-test` / `dom0.net-test` drive the virtio-mmio disk / NIC QEMU
+//! attached ([`dom0::virtio::blk_test`], [`dom0::net::net_test`]) and stop.
 //! `dom0.top=<ms>` prints every `ms` milliseconds what each domain it started
 //! got of the CPUs ([`dom0::top`]).
 //!
@@ -56,6 +58,17 @@ fn dom0_main(si: &StartInfo) {
     bind_exit_event();
     if si.cmdline().has("dom0.pirq-test") {
         pirq_test::run();
+        pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+    }
+    // Device tests: drive the virtio-mmio devices QEMU attached, then stop.
+    if si.cmdline().has("dom0.blk-test") || si.cmdline().has("dom0.net-test") {
+        let mut found = dom0::virtio::bring_up(si);
+        if si.cmdline().has("dom0.blk-test") {
+            dom0::virtio::blk_test::run(&mut found.blks);
+        }
+        if si.cmdline().has("dom0.net-test") {
+            dom0::net::net_test::run(&mut found.nets);
+        }
         pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
     }
     let configs = load_configs();

@@ -192,6 +192,13 @@ fn summary(platform: &Platform<'_>) {
         Some(r) => info!("initrd: {r} ({} KiB)", r.size() / 1024),
         None => info!("initrd: none"),
     }
+    if platform.dom0_devices_dropped > 0 {
+        warn!(
+            "dom0: {} devices beyond the first {} are given to nobody",
+            platform.dom0_devices_dropped,
+            crate::platform::MAX_DOM0_DEVICES
+        );
+    }
 }
 
 /// `hyp.test=fault`: read an address just past the last RAM bank, which the

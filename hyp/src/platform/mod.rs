@@ -5,8 +5,11 @@
 //! - [`Platform`] fields: `memory`, `reserved`, `cpus`, `psci`, `console`, `stdout`,
 //!   `gic`, `timer`, `bootargs`, `initrd`.
 //! - [`Cpu`], [`EnableMethod`], [`PsciMethod`], [`Uart`], [`UartKind`], [`Gic`],
-//!   [`GicV2`], [`GicV3`], [`TimerIrqs`], [`IntId`]; limits [`MAX_CPUS`],
-//!   [`MAX_MEMORY_BANKS`], [`MAX_RESERVED`], [`MAX_REDIST_REGIONS`].
+//!   [`GicV2`], [`GicV3`], [`TimerIrqs`], [`IntId`], [`Dom0Device`],
+//!   [`Dom0DeviceKind`]; limits [`MAX_CPUS`], [`MAX_MEMORY_BANKS`],
+//!   [`MAX_RESERVED`], [`MAX_REDIST_REGIONS`], [`MAX_DOM0_DEVICES`].
+//! - [`dom0`]: the pages dom0's devices need mapped and the device list
+//!   dom0 reads (the `dom0-devices` boot module).
 //!
 //! No heap: everything lands in fixed-capacity lists; exceeding one is an error
 //! rather than a silent truncation. Addresses are CPU physical addresses: `reg`
@@ -19,6 +22,7 @@
 //! property this module reads is length-checked.
 #![forbid(unsafe_code)]
 
+pub mod dom0;
 mod walk;
 
 use fdt::Fdt;
@@ -105,24 +109,51 @@ pub struct Uart {
     pub irq: Option<IntId>,
 }
 
+/// The programming model of a device given to dom0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dom0DeviceKind {
+    /// Arm PrimeCell PL031 real-time clock (`arm,pl031`).
+    #[default]
+    Pl031,
+    /// A virtio-mmio transport slot (`virtio,mmio`); an empty slot reads
+    /// device ID 0.
+    VirtioMmio,
+}
+
+impl Dom0DeviceKind {
+    /// Its name in the device list dom0 reads ([`dom0::device_list`]).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dom0DeviceKind::Pl031 => "pl031",
+            Dom0DeviceKind::VirtioMmio => "virtio-mmio",
+        }
+    }
+}
+
 /// A device the hypervisor does not use and gives to dom0: its registers are
 /// identity-mapped into dom0's device window and its interrupt is delivered
 /// to dom0 as an event (`evtchn_op bind_pirq`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Dom0Device {
+    /// Programming model.
+    pub kind: Dom0DeviceKind,
     /// MMIO registers (CPU physical).
     pub regs: PhysRange,
     /// Its interrupt, if it has one wired to the GIC.
     pub irq: Option<IntId>,
 }
 
-/// Most devices handed to dom0.
-pub const MAX_DOM0_DEVICES: usize = 8;
+/// Most devices handed to dom0: QEMU `virt` has the PL031 and 32
+/// virtio-mmio slots; the rest is headroom for other boards.
+pub const MAX_DOM0_DEVICES: usize = 48;
 
-/// Compatible strings of the devices given to dom0 so far: the PL031 RTC
-/// (QEMU `virt`). The device back-ends of issue 6 add virtio-mmio and the
-/// Pi's UART and SD host.
-const DOM0_COMPATIBLE: [&str; 1] = ["arm,pl031"];
+/// Compatible strings of the devices given to dom0 so far: the PL031 RTC and
+/// the virtio-mmio slots (QEMU `virt`). The Pi's UART and SD host come with
+/// their drivers.
+const DOM0_COMPATIBLE: [(&str, Dom0DeviceKind); 2] = [
+    ("arm,pl031", Dom0DeviceKind::Pl031),
+    ("virtio,mmio", Dom0DeviceKind::VirtioMmio),
+];
 
 /// A GICv2 (GIC-400 and alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +250,9 @@ pub struct Platform<'a> {
     pub bcm2711_gpio: Option<PhysRange>,
     /// Devices given to dom0.
     pub dom0_devices: FixedList<Dom0Device, MAX_DOM0_DEVICES>,
+    /// Devices for dom0 beyond [`MAX_DOM0_DEVICES`]: they stay with nobody
+    /// (the boot logs how many).
+    pub dom0_devices_dropped: usize,
 }
 
 impl<'a> Platform<'a> {
@@ -240,6 +274,7 @@ impl<'a> Platform<'a> {
                 pm_watchdog: None,
                 bcm2711_gpio: None,
                 dom0_devices: FixedList::new(),
+                dom0_devices_dropped: 0,
             },
             dom0_nodes: FixedList::new(),
             stdout_path: None,
@@ -338,7 +373,7 @@ struct Collector<'a> {
     stdout_node: Option<UartNode<'a>>,
     gic_node: Option<GicNode<'a>>,
     timer_irqs: Option<RawIrqs<'a>>,
-    dom0_nodes: FixedList<(PhysRange, RawIrqs<'a>), MAX_DOM0_DEVICES>,
+    dom0_nodes: FixedList<(Dom0DeviceKind, PhysRange, RawIrqs<'a>), MAX_DOM0_DEVICES>,
 }
 
 /// PSCI binding compatible strings (Linux `arm,psci.yaml`).
@@ -455,11 +490,11 @@ impl<'a> Visitor<'a> for Collector<'a> {
         {
             self.p.pm_watchdog = reg_at(n, anc, 0);
         }
-        if DOM0_COMPATIBLE.iter().any(|c| n.is_compatible(c))
+        if let Some(&(_, kind)) = DOM0_COMPATIBLE.iter().find(|(c, _)| n.is_compatible(c))
             && let Some(regs) = reg_at(n, anc, 0)
+            && self.dom0_nodes.push((kind, regs, irqs)).is_err()
         {
-            // Beyond the capacity, devices stay with nobody (logged by boot).
-            let _ = self.dom0_nodes.push((regs, irqs));
+            self.p.dom0_devices_dropped += 1;
         }
         if n.is_compatible("brcm,bcm2711-gpio") && self.p.bcm2711_gpio.is_none() {
             self.p.bcm2711_gpio = reg_at(n, anc, 0);
@@ -543,9 +578,9 @@ impl<'a> Collector<'a> {
                 });
             }
         }
-        for &(regs, irqs) in self.dom0_nodes.iter() {
+        for &(kind, regs, irqs) in self.dom0_nodes.iter() {
             let irq = self.intid(irqs, 0);
-            let _ = self.p.dom0_devices.push(Dom0Device { regs, irq });
+            let _ = self.p.dom0_devices.push(Dom0Device { kind, regs, irq });
         }
         self.p.stdout = self.stdout_node.map(|u| self.uart(u));
         let console = match self.stdout_node {

@@ -1,6 +1,7 @@
 //! Every field on every fixture. The `virt-*` blobs were dumped by QEMU 10.0
 //! (`-machine virt,...,dumpdtb=`), the Pi 4 blob is Debian's upstream-Linux
-//! `bcm2711-rpi-4-b.dtb`, and `synthetic.dtb` is built from `synthetic.dts`.
+//! `bcm2711-rpi-4-b.dtb`, and `synthetic.dtb` and
+//! `many-devices.dtb` are built from their `.dts`.
 use super::*;
 
 const VIRT_GICV3: &[u8] = include_bytes!("testdata/virt-gicv3.dtb");
@@ -10,6 +11,7 @@ const VIRT_SMP8: &[u8] = include_bytes!("testdata/virt-smp8.dtb");
 const VIRT_INITRD: &[u8] = include_bytes!("testdata/virt-initrd.dtb");
 const RPI4: &[u8] = include_bytes!("testdata/bcm2711-rpi-4-b.dtb");
 const SYNTHETIC: &[u8] = include_bytes!("testdata/synthetic.dtb");
+const MANY_DEVICES: &[u8] = include_bytes!("testdata/many-devices.dtb");
 
 fn r(base: u64, size: u64) -> PhysRange {
     PhysRange::from_base_size(base, size)
@@ -63,13 +65,50 @@ fn virt_gicv3() {
     assert_eq!(p.timer, Some(VIRT_TIMER));
     assert_eq!(p.bootargs, "");
     assert_eq!(p.initrd, None);
-    // The PL031 RTC goes to dom0: its page and SPI 2.
+    assert_virt_dom0_devices(&p);
+}
+
+/// QEMU `virt`'s devices for dom0, in tree order: the PL031 RTC (its page,
+/// SPI 2, level) and the 32 virtio-mmio slots, 512 bytes each from
+/// 0x0a00_0000 with SPIs 16..48.
+fn assert_virt_dom0_devices(p: &Platform<'_>) {
+    assert_eq!(p.dom0_devices_dropped, 0);
+    let virtio: Vec<Dom0Device> = (0..32u64)
+        .map(|slot| Dom0Device {
+            kind: Dom0DeviceKind::VirtioMmio,
+            regs: r(0x0a00_0000 + slot * 0x200, 0x200),
+            irq: Some(IntId(48 + slot as u32)),
+        })
+        .collect();
+    let pl031 = Dom0Device {
+        kind: Dom0DeviceKind::Pl031,
+        regs: r(0x0901_0000, 0x1000),
+        irq: Some(IntId(34)),
+    };
+    assert_eq!(p.dom0_devices.len(), 33);
+    let at = p
+        .dom0_devices
+        .iter()
+        .position(|d| d.kind == Dom0DeviceKind::Pl031)
+        .unwrap();
+    assert_eq!(p.dom0_devices[at], pl031);
+    let rest: Vec<Dom0Device> = p
+        .dom0_devices
+        .iter()
+        .filter(|d| d.kind == Dom0DeviceKind::VirtioMmio)
+        .copied()
+        .collect();
+    assert_eq!(rest, virtio);
+    // Four pages hold the 32 slots; the PL031 has its own page.
     assert_eq!(
-        &*p.dom0_devices,
-        &[Dom0Device {
-            regs: r(0x0901_0000, 0x1000),
-            irq: Some(IntId(34)),
-        }]
+        &*dom0::mmio_pages(&p.dom0_devices),
+        &[r(0x0901_0000, 0x1000), r(0x0a00_0000, 0x4000)]
+    );
+    // Every INTID fits the pirq bitmaps (INTIDs below 1020).
+    assert!(
+        p.dom0_devices
+            .iter()
+            .all(|d| d.irq.is_some_and(|i| i.0 < 1020))
     );
 }
 
@@ -91,6 +130,7 @@ fn virt_gicv2() {
         }))
     );
     assert_eq!(p.timer, Some(VIRT_TIMER));
+    assert_virt_dom0_devices(&p);
 }
 
 #[test]
@@ -229,6 +269,76 @@ fn synthetic_tree() {
     assert_eq!(p.timer, Some(VIRT_TIMER));
     assert_eq!(p.bootargs, "loglevel=trace hyp.test=fault");
     assert_eq!(p.initrd, Some(r(0x4800_0000, 0x10_0000)));
+}
+
+#[test]
+fn dom0_devices_beyond_capacity_are_counted_not_kept() {
+    let p = Platform::parse(MANY_DEVICES).unwrap();
+    assert_eq!(p.dom0_devices.len(), MAX_DOM0_DEVICES);
+    // 53 candidates, one disabled: 52 found, 48 kept in tree order.
+    assert_eq!(p.dom0_devices_dropped, 52 - MAX_DOM0_DEVICES);
+    assert_eq!(
+        p.dom0_devices[0],
+        Dom0Device {
+            kind: Dom0DeviceKind::VirtioMmio,
+            regs: r(0x0f00_0200, 0x200),
+            irq: None,
+        }
+    );
+    assert_eq!(p.dom0_devices[1].kind, Dom0DeviceKind::Pl031);
+    let last = p.dom0_devices[MAX_DOM0_DEVICES - 1];
+    let n = (MAX_DOM0_DEVICES - 3) as u64;
+    assert_eq!(last.regs, r(0x1000_0000 + n * 0x200, 0x200));
+    assert_eq!(last.irq, Some(IntId(32 + n as u32)));
+}
+
+#[test]
+fn dom0_mmio_pages_are_page_aligned_and_merged() {
+    let dev = |base, size| Dom0Device {
+        kind: Dom0DeviceKind::VirtioMmio,
+        regs: r(base, size),
+        irq: None,
+    };
+    let devices = [
+        dev(0x3000_0400, 0x200),  // inside 0x3000_0000's page
+        dev(0x2000_0000, 0x1000), // its own page
+        dev(0x3000_0e00, 0x400),  // straddles into the next page
+        dev(0x3000_1000, 0x10),   // in that next page too
+        dev(0x3000_3000, 0x1000), // a gap of one page before it
+        dev(0x4000_0000, 0),      // empty: nothing to map
+    ];
+    assert_eq!(
+        &*dom0::mmio_pages(&devices),
+        &[
+            r(0x2000_0000, 0x1000),
+            r(0x3000_0000, 0x2000),
+            r(0x3000_3000, 0x1000)
+        ]
+    );
+    assert!(dom0::mmio_pages(&[]).is_empty());
+}
+
+#[test]
+fn dom0_device_list_format() {
+    let devices = [
+        Dom0Device {
+            kind: Dom0DeviceKind::Pl031,
+            regs: r(0x0901_0000, 0x1000),
+            irq: Some(IntId(34)),
+        },
+        Dom0Device {
+            kind: Dom0DeviceKind::VirtioMmio,
+            regs: r(0x0a00_3e00, 0x200),
+            irq: None,
+        },
+    ];
+    assert_eq!(
+        dom0::device_list(&devices),
+        "# kind base size intid\n\
+         pl031 0x9010000 0x1000 34\n\
+         virtio-mmio 0xa003e00 0x200 -\n"
+    );
+    assert_eq!(dom0::device_list(&[]), "# kind base size intid\n");
 }
 
 #[test]
