@@ -4,9 +4,10 @@
 #   hyp.bin      the raw arm64 Image (QEMU -kernel: EL2 entry, x0 = DTB)
 #   bundle.cpio  the boot modules (dom0, demo guest, its config), passed as -initrd
 #   bundle-tests.cpio  dom0 with the ABI-check, printer and hostile test guests
-#   bundle-sched-*.cpio, bundle-events*.cpio  one per QEMU test of the
-#                scheduler and of event channels (tests/tests/sched.rs,
-#                events.rs), each with only the guests that test boots
+#   bundle-sched-*.cpio, bundle-events*.cpio, bundle-rings*.cpio  one per
+#                QEMU test of the scheduler, event channels and shared rings
+#                (tests/tests/sched.rs, events.rs, rings.rs), each with only
+#                the guests that test boots
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,6 +90,16 @@ test_bundle events \
     "ipi-pingpong=$OUT/ipi-pingpong" "ipi-pingpong.toml=$CONFIGS/ipi-pingpong.toml" \
     "timer-check=$OUT/timer-check" "timer-check.toml=$CONFIGS/timer-check.toml" \
     "evtchn-bad=$OUT/evtchn-bad" "evtchn-bad.toml=$CONFIGS/evtchn-bad.toml"
+# Shared rings: 100,000 checksummed requests from ring-front to ring-back
+# (front right before back: they name each other as the next and the previous
+# domain).
+test_bundle rings \
+    "ring-front=$OUT/ring-front" "ring-front.toml=$CONFIGS/ring-front.toml" \
+    "ring-back=$OUT/ring-back" "ring-back.toml=$CONFIGS/ring-back.toml"
+# ... and an honest front end facing a hostile back end.
+test_bundle rings-hostile \
+    "ring-victim=$OUT/ring-victim" "ring-victim.toml=$CONFIGS/ring-victim.toml" \
+    "ring-hostile=$OUT/ring-hostile" "ring-hostile.toml=$CONFIGS/ring-hostile.toml"
 
 echo "build: images in $IMAGES:"
 ls -l "$IMAGES" | sed 1d

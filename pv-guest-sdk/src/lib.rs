@@ -40,9 +40,13 @@ pub mod console;
 pub mod domctl;
 pub mod events;
 pub mod exception;
+#[cfg(feature = "alloc")]
+pub mod grant;
 pub mod heap;
 pub mod hypercall;
 pub mod module;
+#[cfg(feature = "alloc")]
+pub mod ring;
 mod start_info;
 pub mod time;
 pub mod vcpu;

@@ -7,6 +7,7 @@
 #![no_std]
 
 pub mod events;
+pub mod rings;
 
 use core::fmt::Debug;
 use pv_guest_sdk::{ShutdownReason, StartInfo, println};
