@@ -11,11 +11,11 @@ pub mod domains;
 pub mod editor;
 pub mod format;
 pub mod keys;
+pub mod net;
 pub mod restart;
 pub mod shell;
 pub mod top;
 pub mod virtio;
-pub mod net;
 
 /// Whether a boot module is a domain configuration (by its name).
 pub fn is_config_module(name: &str) -> bool {

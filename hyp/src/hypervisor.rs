@@ -96,6 +96,11 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     /// reschedule (a domain they run was paused or is dying, or work appeared
     /// for idle CPUs).
     pub kick_mask: u64,
+    /// CPUs whose running vCPU has a new notification (an event, its timer):
+    /// they must re-evaluate its upcall line, but need not reschedule for
+    /// it. The arch layer interrupts the other CPUs among them as for
+    /// `kick_mask`; on its own CPU it just updates the line.
+    pub upcall_mask: u64,
     /// Console input: typed bytes and who receives them.
     pub console_in: ConsoleInput<'m>,
     /// Which vCPU runs where and for how long (see `crate::lifecycle`).
@@ -134,6 +139,7 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             events: crate::evtchn::Events::new(),
             grants: crate::grant::Grants::new(),
             kick_mask: 0,
+            upcall_mask: 0,
             console_in: ConsoleInput::new(console_in::registered_source()),
             sched: crate::sched::Scheduler::new(
                 1,

@@ -3,8 +3,9 @@
 //! Every change of what may run goes through here: the hypercall handlers
 //! and the arch layer never call the scheduler's `wake`/`block`/`pause`
 //! directly, so the domain table and the run queues cannot disagree. Each
-//! change collects the CPUs that must reschedule in `kick_mask`; the arch
-//! layer sends them an IPI after the trap.
+//! change collects the CPUs that must reschedule in `kick_mask` (and those
+//! whose running vCPU must only re-evaluate its upcall line in
+//! `upcall_mask`); the arch layer sends them an IPI after the trap.
 
 use tern_abi::domctl::DomainId;
 
@@ -89,7 +90,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// vCPU wakes, a running one's CPU is kicked so it re-evaluates the
     /// upcall line, one brought down elsewhere is taken off its CPU.
     pub fn apply_notifies(&mut self) {
-        for Notify { dom, vcpu } in self.events.take_notifies() {
+        while let Some(Notify { dom, vcpu }) = self.events.pop_notify() {
             let Ok(d) = self.domains.get_mut(dom) else {
                 continue;
             };
@@ -114,7 +115,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 self.kick(CpuMask::only(c));
             }
             if let Some(c) = on_cpu {
-                self.kick_mask |= 1 << c;
+                self.upcall_mask |= 1 << c;
             }
         }
     }
@@ -122,9 +123,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Fires the guest timers due by `now` (physical counter ticks).
     pub fn expire_timers(&mut self, now: u64) {
         let mem: &dyn PhysMem = self.mem;
-        for n in self.events.expire(mem, now) {
-            self.events.notify(n);
-        }
+        self.events.fire_due(mem, now);
         self.apply_notifies();
     }
 }

@@ -296,7 +296,10 @@ mod tests {
         r.push(b"world");
         let mut out = [0u8; 8];
         let got = r.read_from(0, &mut out);
-        assert_eq!((&out[..got.copied], got.next, got.oldest), (&b"hello wo"[..], 8, 0));
+        assert_eq!(
+            (&out[..got.copied], got.next, got.oldest),
+            (&b"hello wo"[..], 8, 0)
+        );
         let got = r.read_from(got.next, &mut out);
         assert_eq!((&out[..got.copied], got.next), (&b"rld"[..], 11));
         assert_eq!(r.read_from(11, &mut out).copied, 0, "nothing new");
@@ -307,8 +310,15 @@ mod tests {
         let total = 11 + data.len() as u64;
         let mut big = std::vec![0u8; RING_SIZE + 10];
         let got = r.read_from(0, &mut big);
-        assert_eq!((got.copied, got.oldest, got.next), (RING_SIZE, total - RING_SIZE as u64, total));
-        assert_eq!(&big[..RING_SIZE], &data[data.len() - RING_SIZE..], "oldest first, across the wrap");
+        assert_eq!(
+            (got.copied, got.oldest, got.next),
+            (RING_SIZE, total - RING_SIZE as u64, total)
+        );
+        assert_eq!(
+            &big[..RING_SIZE],
+            &data[data.len() - RING_SIZE..],
+            "oldest first, across the wrap"
+        );
     }
 
     #[test]

@@ -81,20 +81,21 @@ impl SharedPage {
     /// `evtchn_op`): clears `upcall_pending`, then while `pending_sel` is
     /// non-zero takes it, and for each unmasked pending port of those words
     /// that `owner` says belongs to `vcpu` clears its pending bit and calls
-    /// `handle`. Returns the number of ports handled.
+    /// `handle`. Returns the number of ports handled and whether
+    /// `upcall_pending` was set (then the upcall must be acknowledged).
     pub fn scan(
         &self,
         vcpu: usize,
         owner: impl Fn(Port) -> usize,
         mut handle: impl FnMut(Port),
-    ) -> usize {
+    ) -> (usize, bool) {
         let me = &self.vcpu[vcpu];
         let mut n = 0;
-        me.upcall_pending.store(0, Ordering::Release);
+        let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
         loop {
             let sel = me.pending_sel.swap(0, Ordering::AcqRel);
             if sel == 0 {
-                return n;
+                return (n, was_pending);
             }
             for w in bits(sel) {
                 let live =
@@ -326,7 +327,7 @@ pub fn dispatch() -> usize {
         return 0;
     }
     let vcpu = crate::vcpu_index();
-    let n = PAGE.scan(
+    let (n, was_pending) = PAGE.scan(
         vcpu,
         |p| usize::from(TABLE.lock().vcpu[p.0 as usize]),
         |p| {
@@ -337,7 +338,13 @@ pub fn dispatch() -> usize {
             }
         },
     );
-    upcall_ack();
+    // The hypervisor raises the upcall line exactly while `upcall_pending`
+    // is set, and only this scan clears it: if it was clear, the line is low
+    // and there is nothing to acknowledge (a dispatch before blocking, which
+    // mostly finds nothing, then costs no hypercall).
+    if was_pending {
+        upcall_ack();
+    }
     n
 }
 
@@ -408,11 +415,11 @@ mod tests {
         page.mask[1].store(1 << 1, Ordering::Release);
         deliver(&page, 0, Port(65));
         let mut seen = std::vec::Vec::new();
-        assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), 2);
+        assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), (2, true));
         assert_eq!(seen, [Port(3), Port(4095)]);
         assert!(page.is_pending(Port(65)), "masked: left pending");
         assert!(!page.upcall_pending(0));
-        assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing new")), 0);
+        assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing new")), (0, false));
     }
 
     #[test]

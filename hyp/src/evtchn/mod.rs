@@ -77,6 +77,9 @@ struct DomainEvents {
     counter_offset: u64,
     /// The ports each vCPU polls (`sched_op poll`), if it is polling.
     polls: [Option<Vec<Port>>; EVENT_VCPUS],
+    /// Bit `v` set while `polls[v]` is `Some`: delivery skips the poll check
+    /// when nobody polls (the usual case) without looking at each vCPU.
+    polling: u64,
 }
 
 /// Event channels, virqs, timers and time pages of every domain.
@@ -84,7 +87,11 @@ pub struct Events {
     domains: VecMap<DomainId, DomainEvents>,
     timers: Timers,
     wallclock: Option<clock::Wallclock>,
+    /// Queued notifications: `notify[notify_head..]` are not yet taken. The
+    /// vector keeps its capacity once drained, so the trap paths that queue
+    /// and drain notifications never allocate.
     notify: Vec<Notify>,
+    notify_head: usize,
     /// vCPUs whose guest timer fired since they last blocked. A guest that
     /// sleeps sets its timer and then blocks in a second call; if the timer
     /// fires in between, the wakeup must not be lost: `block` consumes this
@@ -115,6 +122,7 @@ impl Events {
             timers: Timers::default(),
             wallclock: None,
             notify: Vec::new(),
+            notify_head: 0,
             timer_fired: Vec::new(),
         }
     }
@@ -130,7 +138,7 @@ impl Events {
 
     /// Queues a notification (once per vCPU until drained).
     fn push(&mut self, n: Notify) {
-        if !self.notify.contains(&n) {
+        if !self.notify[self.notify_head..].contains(&n) {
             self.notify.push(n);
         }
     }
@@ -138,7 +146,26 @@ impl Events {
     /// Takes the vCPUs that need attention since the last call, in the order
     /// they were notified.
     pub fn take_notifies(&mut self) -> Vec<Notify> {
-        core::mem::take(&mut self.notify)
+        let taken = self.notify[self.notify_head..].to_vec();
+        self.notify.clear();
+        self.notify_head = 0;
+        taken
+    }
+
+    /// Takes the oldest queued notification, if any: what the arch layer
+    /// drains after every trap, without allocating.
+    pub fn pop_notify(&mut self) -> Option<Notify> {
+        match self.notify.get(self.notify_head) {
+            Some(&n) => {
+                self.notify_head += 1;
+                Some(n)
+            }
+            None => {
+                self.notify.clear();
+                self.notify_head = 0;
+                None
+            }
+        }
     }
 
     /// Registers `dom`'s event page at physical address `page` (4 KiB
@@ -281,27 +308,20 @@ impl Events {
         let Some(d) = self.domains.get_mut(&dom) else {
             return;
         };
-        let Some(base) = d.page else {
-            return;
-        };
-        let vcpu = d.ports.get(port).vcpu;
-        let page = PageRef { mem, base };
-        if !page.set_pending(port) {
-            return;
-        }
-        let mut woken = [false; EVENT_VCPUS];
-        for (v, poll) in d.polls.iter_mut().enumerate() {
-            if poll.as_ref().is_some_and(|p| p.contains(&port)) {
-                *poll = None;
-                woken[v] = true;
-            }
-        }
-        let upcall = !page.is_masked(port) && page.signal(vcpu, port);
-        for (v, _) in woken.iter().enumerate().filter(|(_, w)| **w) {
+        let (woken, upcall) = deliver(d, mem, port);
+        self.after_delivery(dom, woken, upcall);
+    }
+
+    /// Queues what [`deliver`] found: pollers woken (their poll timeouts
+    /// end), then the vCPU to upcall.
+    fn after_delivery(&mut self, dom: DomainId, mut woken: u64, upcall: Option<usize>) {
+        while woken != 0 {
+            let v = woken.trailing_zeros() as usize;
+            woken &= woken - 1;
             self.timers.cancel((dom, v, TimerKind::Poll));
             self.push(Notify { dom, vcpu: v });
         }
-        if upcall {
+        if let Some(vcpu) = upcall {
             self.push(Notify { dom, vcpu });
         }
     }
@@ -351,13 +371,15 @@ impl Events {
     /// Raises virtual IRQ `virq` for `vcpu` of `dom` (the vCPU matters only
     /// for per-vCPU virqs), if it is bound.
     pub fn raise_vcpu_virq(&mut self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize, virq: Virq) {
-        let port = self
-            .domains
-            .get(&dom)
-            .and_then(|d| d.ports.virq_port(virq, vcpu));
-        if let Some(port) = port {
-            self.set_pending(mem, dom, port);
-        }
+        // One lookup of the domain for both the port and the delivery.
+        let Some(d) = self.domains.get_mut(&dom) else {
+            return;
+        };
+        let Some(port) = d.ports.virq_port(virq, vcpu) else {
+            return;
+        };
+        let (woken, upcall) = deliver(d, mem, port);
+        self.after_delivery(dom, woken, upcall);
     }
 
     /// `close`: frees `port` of `dom`. The remote end of an interdomain
@@ -466,6 +488,7 @@ impl Events {
             return Ok(false);
         }
         d.polls[vcpu] = Some(ports);
+        d.polling |= 1 << vcpu;
         let offset = d.counter_offset;
         if deadline != 0 {
             self.timers.set(
@@ -479,12 +502,11 @@ impl Events {
     /// Forgets a poll of `vcpu` of `dom` that ended some other way (the vCPU
     /// was woken by an upcall, paused, brought down).
     pub fn end_poll(&mut self, dom: DomainId, vcpu: usize) {
-        if let Some(p) = self
-            .domains
-            .get_mut(&dom)
-            .and_then(|d| d.polls.get_mut(vcpu))
+        if let Some(d) = self.domains.get_mut(&dom)
+            && let Some(p) = d.polls.get_mut(vcpu)
         {
             *p = None;
+            d.polling &= !(1 << vcpu);
         }
         self.timers.cancel((dom, vcpu, TimerKind::Poll));
     }
@@ -527,6 +549,13 @@ impl Events {
     /// end. Returns the vCPUs to wake, in that order (and drains the queue
     /// of [`Events::take_notifies`]).
     pub fn expire(&mut self, mem: &dyn PhysMem, now: u64) -> Vec<Notify> {
+        self.fire_due(mem, now);
+        self.take_notifies()
+    }
+
+    /// [`Events::expire`] that leaves the vCPUs to wake queued for
+    /// [`Events::pop_notify`] instead of returning them (no allocation).
+    pub fn fire_due(&mut self, mem: &dyn PhysMem, now: u64) {
         while let Some((_, (dom, vcpu, kind))) = self.timers.pop_expired(now) {
             match kind {
                 TimerKind::Guest => {
@@ -541,7 +570,6 @@ impl Events {
             // `sched_op block` may return spuriously, never late.
             self.push(Notify { dom, vcpu });
         }
-        self.take_notifies()
     }
 
     /// Records `dom`'s counter offset (`CNTVOFF_EL2`): its virtual counter is
@@ -589,6 +617,8 @@ impl Events {
             }
         }
         self.timers.cancel_domain(dom);
+        self.notify.drain(..self.notify_head);
+        self.notify_head = 0;
         self.notify.retain(|n| n.dom != dom);
     }
 
@@ -596,4 +626,31 @@ impl Events {
     pub fn port_count(&self, dom: DomainId) -> usize {
         self.domains.get(&dom).map_or(0, |d| d.ports.count())
     }
+}
+
+/// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,
+/// `evtchn_op`, steps 1 to 4). Answers the vCPUs whose poll it ends (a bit
+/// mask) and the vCPU to upcall, if it must be.
+fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
+    let Some(base) = d.page else {
+        return (0, None);
+    };
+    let vcpu = d.ports.get(port).vcpu;
+    let page = PageRef { mem, base };
+    if !page.set_pending(port) {
+        return (0, None);
+    }
+    let mut woken = 0;
+    let mut polling = d.polling;
+    while polling != 0 {
+        let v = polling.trailing_zeros() as usize;
+        polling &= polling - 1;
+        if d.polls[v].as_ref().is_some_and(|p| p.contains(&port)) {
+            d.polls[v] = None;
+            woken |= 1 << v;
+        }
+    }
+    d.polling &= !woken;
+    let upcall = !page.is_masked(port) && page.signal(vcpu, port);
+    (woken, upcall.then_some(vcpu))
 }

@@ -568,3 +568,24 @@ fn hundred_thousand_concurrent_sends_exactly_once() {
     guest.join().unwrap();
     assert_eq!(handled.load(Ordering::Acquire), N);
 }
+
+#[test]
+fn notifications_pop_in_order_once_each_and_the_queue_refills() {
+    let (mem, mut ev) = setup();
+    let a0 = ev.bind_ipi(&mem, A, 0).unwrap();
+    let a1 = ev.bind_ipi(&mem, A, 1).unwrap();
+    ev.send(&mem, A, a1).unwrap();
+    ev.send(&mem, A, a0).unwrap();
+    // A vCPU already queued is not queued twice.
+    ev.notify(Notify { dom: A, vcpu: 1 });
+    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 1 }));
+    // Taken ones may be queued again while others wait.
+    ev.notify(Notify { dom: A, vcpu: 1 });
+    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 0 }));
+    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 1 }));
+    assert_eq!(ev.pop_notify(), None);
+    assert_eq!(ev.pop_notify(), None);
+    ev.notify(Notify { dom: B, vcpu: 0 });
+    assert_eq!(ev.take_notifies(), [Notify { dom: B, vcpu: 0 }]);
+    assert_eq!(ev.pop_notify(), None);
+}

@@ -595,7 +595,10 @@ fn vcpu_info_reports_state_cpu_time_and_affinity() {
     assert_eq!(r[0], 0);
     assert_eq!(r[1] >> 32, NO_CPU);
     let state = VcpuRunState::from_reg(r[1] & 0xFFFF_FFFF).unwrap();
-    assert!(matches!(state, VcpuRunState::Down | VcpuRunState::Paused), "{state:?}");
+    assert!(
+        matches!(state, VcpuRunState::Down | VcpuRunState::Paused),
+        "{state:?}"
+    );
     assert_eq!(r[2], 0, "no CPU time yet");
     let pin = [DOMCTL.into(), d(DomOp::VcpuAffinity), g, 0, 0b1];
     assert_eq!(call(&mut hv, 0, &pin).0[0], 0);

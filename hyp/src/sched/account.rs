@@ -183,6 +183,13 @@ impl Scheduler {
                 }
             }
         }
+        let capped = self.doms.values().filter(|d| d.cap > 0).count();
+        if capped != self.capped {
+            return Err(format!(
+                "{} capped domains counted as {}",
+                capped, self.capped
+            ));
+        }
         for r in &self.parked {
             if self.vcpus.get(r).map(|v| v.at) != Some(Place::Parked) {
                 return Err(format!("{r:?} parked but not marked so"));

@@ -116,6 +116,9 @@ pub struct Scheduler {
     pub(super) parked: VecDeque<VcpuRef>,
     /// Start of the current accounting period (a multiple of `period`).
     pub(super) period_start: u64,
+    /// How many domains have a cap: while none has, `cap_left` answers
+    /// without looking the domain up.
+    pub(super) capped: usize,
 }
 
 impl Scheduler {
@@ -134,6 +137,7 @@ impl Scheduler {
             doms: VecMap::new(),
             parked: VecDeque::new(),
             period_start: 0,
+            capped: 0,
         })
     }
 
@@ -188,6 +192,7 @@ impl Scheduler {
             };
             self.vcpus.insert((dom, v), s);
         }
+        self.capped += usize::from(params.cap > 0);
         self.doms.insert(
             dom,
             DomSched {
@@ -225,7 +230,9 @@ impl Scheduler {
         for v in 0..n {
             self.vcpus.remove(&(dom, v));
         }
-        self.doms.remove(&dom);
+        if self.doms.remove(&dom).is_some_and(|d| d.cap > 0) {
+            self.capped -= 1;
+        }
         for (c, cpu) in self.cpus.iter_mut().enumerate() {
             if cpu.current.is_some_and(|r| r.0 == dom) {
                 cpu.current = None;
@@ -320,7 +327,9 @@ impl Scheduler {
     pub fn set_cap(&mut self, dom: DomainId, cap: u32) -> Result<CpuMask, SchedError> {
         let d = self.doms.get_mut(&dom).ok_or(SchedError::NoSuchDomain)?;
         check_cap(cap, d.nr_vcpus)?;
+        let was_capped = d.cap > 0;
         d.cap = cap;
+        self.capped = self.capped + usize::from(cap > 0) - usize::from(was_capped);
         let mut kick = CpuMask::EMPTY;
         if self.cap_left(dom) > 0 {
             for _ in 0..self.parked.len() {

@@ -90,6 +90,9 @@ impl Scheduler {
 
     /// Ticks of `dom`'s cap still free this period (`u64::MAX` if uncapped).
     pub(super) fn cap_left(&self, dom: tern_abi::domctl::DomainId) -> u64 {
+        if self.capped == 0 {
+            return u64::MAX;
+        }
         match self.doms.get(&dom) {
             Some(d) if d.cap > 0 => self
                 .cap_budget(d.cap)

@@ -550,7 +550,11 @@ pub const SPEC: CallSpec = CallSpec {
             value: Some(Op::VcpuInfo.raw()),
             args: &["x2=domid", "x3=vcpu"],
             returns: &["x1=state_cpu", "x2=time_ns", "x3=cpus"],
-            errors: &[Error::PermissionDenied, Error::NoSuchDomain, Error::NotFound],
+            errors: &[
+                Error::PermissionDenied,
+                Error::NoSuchDomain,
+                Error::NotFound,
+            ],
         },
     ],
 };

@@ -159,7 +159,7 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
 /// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD, stage 2, and the
 /// general registers into `frame` (which the exception return restores).
 pub fn load(ctx: &VcpuContext, frame: &mut TrapFrame, vttbr: u64, vmpidr: u64) {
-    frame.x = ctx.gp.x;
+    copy_gprs(&mut frame.x, &ctx.gp.x);
     frame.elr = ctx.gp.pc;
     frame.spsr = ctx.gp.pstate;
     load_el1(&ctx.el1);
@@ -172,7 +172,7 @@ pub fn load(ctx: &VcpuContext, frame: &mut TrapFrame, vttbr: u64, vmpidr: u64) {
 
 /// Takes the running vCPU's state off this CPU into `ctx`.
 pub fn save(ctx: &mut VcpuContext, frame: &TrapFrame) {
-    ctx.gp.x = frame.x;
+    copy_gprs(&mut ctx.gp.x, &frame.x);
     ctx.gp.pc = frame.elr;
     ctx.gp.pstate = frame.spsr;
     save_el1(&mut ctx.el1);
@@ -291,6 +291,46 @@ tern_fp_load:
     msr fpcr, x2
     ret
 
+    /* x0 = destination, x1 = source: 31 registers' worth (x0..x30), 8-byte
+       aligned. Unrolled pairs: the generic memcpy takes about 150
+       instructions for these 248 bytes, this 33. */
+    .section .text.copy_gprs, "ax"
+    .global tern_copy_gprs
+tern_copy_gprs:
+    ldp x2, x3, [x1, #0x00]
+    stp x2, x3, [x0, #0x00]
+    ldp x2, x3, [x1, #0x10]
+    stp x2, x3, [x0, #0x10]
+    ldp x2, x3, [x1, #0x20]
+    stp x2, x3, [x0, #0x20]
+    ldp x2, x3, [x1, #0x30]
+    stp x2, x3, [x0, #0x30]
+    ldp x2, x3, [x1, #0x40]
+    stp x2, x3, [x0, #0x40]
+    ldp x2, x3, [x1, #0x50]
+    stp x2, x3, [x0, #0x50]
+    ldp x2, x3, [x1, #0x60]
+    stp x2, x3, [x0, #0x60]
+    ldp x2, x3, [x1, #0x70]
+    stp x2, x3, [x0, #0x70]
+    ldp x2, x3, [x1, #0x80]
+    stp x2, x3, [x0, #0x80]
+    ldp x2, x3, [x1, #0x90]
+    stp x2, x3, [x0, #0x90]
+    ldp x2, x3, [x1, #0xa0]
+    stp x2, x3, [x0, #0xa0]
+    ldp x2, x3, [x1, #0xb0]
+    stp x2, x3, [x0, #0xb0]
+    ldp x2, x3, [x1, #0xc0]
+    stp x2, x3, [x0, #0xc0]
+    ldp x2, x3, [x1, #0xd0]
+    stp x2, x3, [x0, #0xd0]
+    ldp x2, x3, [x1, #0xe0]
+    stp x2, x3, [x0, #0xe0]
+    ldr x2, [x1, #0xf0]
+    str x2, [x0, #0xf0]
+    ret
+
     /* x0 = &TrapFrame: load ELR/SPSR and every GPR from it and enter the guest. */
     .section .text.guest_entry, "ax"
     .global tern_enter_guest
@@ -322,10 +362,22 @@ const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
 
+/// The general registers x0..x30 as the frame and the vCPU context hold them.
+type Gprs = [u64; 31];
+
 unsafe extern "C" {
+    fn tern_copy_gprs(dst: *mut Gprs, src: *const Gprs);
     fn tern_fp_save(regs: *mut FpRegs);
     fn tern_fp_load(regs: *const FpRegs);
     fn tern_enter_guest(frame: *const TrapFrame) -> !;
+}
+
+/// `*dst = *src`, in 33 instructions instead of a `memcpy` call.
+fn copy_gprs(dst: &mut Gprs, src: &Gprs) {
+    // SAFETY: reads and writes exactly `size_of::<Gprs>()` bytes through a
+    // valid `&` and a valid, distinct `&mut` (both 8-byte aligned); clobbers
+    // only x2, x3 (caller-saved).
+    unsafe { tern_copy_gprs(dst, src) }
 }
 
 fn fp_save(fp: &mut FpRegs) {

@@ -45,15 +45,40 @@ struct State {
     idle_mask: u64,
     /// The deadline each CPU's EL2 timer is armed for (`NEVER`: stopped).
     armed: [u64; super::MAX_CPUS],
+    /// The scheduler's deadline for each CPU's current vCPU (its last
+    /// `Decision::run_until`): before it, an interrupt that changed nothing
+    /// for the scheduler needs no new decision.
+    run_until: [u64; super::MAX_CPUS],
+}
+
+/// What [`drain_irqs`] found.
+#[derive(Clone, Copy, Default)]
+struct Irqs {
+    /// The EL2 timer fired (a time slice or a guest timer ended).
+    timer: bool,
+    /// Another CPU asked this one to reschedule.
+    resched: bool,
+    /// A device interrupt of dom0 fired (its event is raised by
+    /// `pirq::raise_fired`).
+    pirq: bool,
+}
+
+impl Irqs {
+    fn any(self) -> bool {
+        self.timer || self.resched || self.pirq
+    }
 }
 
 /// Boxed so that the empty static is all zeroes and lives in `.bss` (an
 /// unboxed `None` is a non-zero niche: 1.9 KiB of `.data` in the image).
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 /// Per CPU: whether its current vCPU is dom0's. Lets the trap path answer
-/// discovery calls (which only need that) without taking `STATE`.
-static CURRENT_IS_DOM0: [AtomicBool; super::MAX_CPUS] =
-    [const { AtomicBool::new(false) }; super::MAX_CPUS];
+/// discovery calls (which only need that) without taking `STATE`. Indexed by
+/// `TPIDR_EL2` as it is (the CPU index + 1, see `percpu`), so the trap path
+/// reads it with no arithmetic; slot 0 (an uninitialised CPU) stays false.
+/// A power of two, so the slot is found with a mask.
+static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] = [const { AtomicBool::new(false) }; DOM0_SLOTS];
+const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// `ESR_EL2.EC` of an HVC from AArch64 state (Arm ARM D23.2, ESR_EL2).
 const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
@@ -125,6 +150,7 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         current: [None; super::MAX_CPUS],
         idle_mask: 0,
         armed: [NEVER; super::MAX_CPUS],
+        run_until: [NEVER; super::MAX_CPUS],
     }));
     TIMER_IRQ.store(boot.timer_irq.get(), Ordering::Relaxed);
     log::info!("sched: credit, {slice_us} us time slice, {cpus} CPUs");
@@ -173,10 +199,11 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
         // WFI wakes on a pending interrupt even with interrupts masked at EL2
         // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
         aarch64_cpu::asm::wfi();
-        if drain_irqs() {
+        let irqs = drain_irqs();
+        if irqs.any() {
             let mut lock = STATE.lock();
             let st = lock.as_mut().expect("READY implies STATE");
-            after_events(st, cpu, timer::now());
+            after_events(st, cpu, timer::now(), irqs);
         }
     }
 }
@@ -195,6 +222,7 @@ fn rearm_for_guest_timers(st: &mut State, cpu: usize) {
 /// Arms this CPU's timer for the earlier of `run_until` (the scheduler's
 /// deadline) and the next guest timer; stops it if there is neither.
 fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
+    st.run_until[cpu] = run_until;
     let at = st
         .hv
         .events
@@ -209,47 +237,70 @@ fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
 }
 
 /// Fires due guest timers and applies event notifications: blocked vCPUs
-/// wake, and the CPUs that must reschedule are kicked.
-fn after_events(st: &mut State, cpu: usize, now: u64) {
-    super::pirq::raise_fired(&mut st.hv);
-    st.hv.expire_timers(now);
-    st.hv.apply_notifies();
-    if st.hv.kick_mask != 0 {
-        let mask = core::mem::take(&mut st.hv.kick_mask);
-        kick(st, cpu, mask);
+/// wake, and the CPUs that must reschedule are kicked. Returns whether this
+/// CPU must reschedule (a vCPU woke that should preempt what it runs).
+fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> bool {
+    if irqs.pirq {
+        super::pirq::raise_fired(&mut st.hv);
     }
+    if irqs.timer {
+        st.hv.expire_timers(now);
+    }
+    st.hv.apply_notifies();
+    kick_pending(st, cpu)
 }
 
-/// Acknowledges and ends every pending interrupt of this CPU; returns whether
-/// the timer or a reschedule request was among them.
-fn drain_irqs() -> bool {
+/// Interrupts the other CPUs that the last operations asked to reschedule or
+/// to re-evaluate their upcall line; returns whether this CPU was asked to
+/// reschedule.
+fn kick_pending(st: &mut State, cpu: usize) -> bool {
+    let resched = core::mem::take(&mut st.hv.kick_mask);
+    let upcall = core::mem::take(&mut st.hv.upcall_mask);
+    kick(st, cpu, resched | upcall);
+    resched & (1 << cpu) != 0
+}
+
+/// Acknowledges and ends every pending interrupt of this CPU; says which
+/// kinds were among them.
+fn drain_irqs() -> Irqs {
     let timer_irq = timer_irq();
-    let mut resched = false;
+    let mut irqs = Irqs::default();
     while let Some(irq) = gic::acknowledge() {
         let id = irq.intid();
         if id == timer_irq {
             timer::cancel();
-            resched = true;
+            irqs.timer = true;
         } else if id == RESCHED_SGI {
-            resched = true;
+            irqs.resched = true;
         } else if super::pirq::take(irq) {
             // dom0's device interrupt: stays active until its `pirq_eoi`.
-            resched = true;
+            irqs.pirq = true;
             continue;
         } else {
             log::warn!("unexpected IRQ {id:?}");
         }
         gic::end_of_interrupt(irq);
     }
-    resched
+    irqs
 }
 
 /// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
 /// means "whoever is idle": new work appeared.
+#[inline]
 fn kick(st: &State, cpu: usize, mask: u64) {
+    // Mostly there is nothing to kick (one CPU, or only this one): no call.
+    if mask & !(1 << cpu) != 0 {
+        send_kicks(st, cpu, mask);
+    }
+}
+
+#[inline(never)]
+fn send_kicks(st: &State, cpu: usize, mask: u64) {
     let online = (1u64 << st.hv.cpus_online) - 1;
-    let targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu) & online;
-    for c in (0..super::MAX_CPUS).filter(|c| targets & (1 << c) != 0) {
+    let mut targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu) & online;
+    while targets != 0 {
+        let c = targets.trailing_zeros() as usize;
+        targets &= targets - 1;
         if let Err(e) = gic::send_sgi(SgiTarget::Cpu(CpuIndex(c)), RESCHED_SGI) {
             log::error!("cpu{cpu}: cannot kick cpu{c}: {e:?}");
         }
@@ -270,7 +321,7 @@ fn this_cpu() -> usize {
 /// `run_until`.
 fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame, run_until: u64) {
     st.current[cpu] = Some((dom, v));
-    CURRENT_IS_DOM0[cpu].store(dom == DomainId::DOM0, Ordering::Relaxed);
+    CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         d.vcpus[v].on_cpu = Some(cpu);
@@ -293,7 +344,7 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
     let Some((dom, v)) = st.current[cpu].take() else {
         return;
     };
-    CURRENT_IS_DOM0[cpu].store(false, Ordering::Relaxed);
+    CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         guest::save(&mut d.vcpus[v].ctx, frame);
         d.vcpus[v].on_cpu = None;
@@ -319,35 +370,49 @@ fn next_of(code: u64) -> Next {
     }
 }
 
-/// A synchronous exception from a guest. `frame` holds the caller-saved
-/// registers; returns 0 to resume the guest, else the code of what
-/// [`guest_sync_switch`] must do once the frame is whole.
-pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
-    let esr = ESR_EL2.get();
-    let cpu = this_cpu();
-    let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
-    if hvc {
-        let id = frame.x[0] as u32;
-        let out = if let Some(out) =
-            discovery(id, frame.x[1], CURRENT_IS_DOM0[cpu].load(Ordering::Relaxed))
-        {
-            out
-        } else if tern_abi::call::decode(id).is_none_or(|(major, _)| major != tern_abi::Call::MAJOR)
-        {
-            // Not a call of any ABI this hypervisor serves: no state to look at.
-            [tern_abi::Error::NotImplemented.to_reg(), 0, 0, 0]
-        } else {
-            return guest_sync_locked(frame, esr, cpu, hvc);
-        };
-        frame.x[..4].copy_from_slice(&out);
-        return 0;
+/// A synchronous exception from a guest, first look, before anything else is
+/// saved: answers discovery calls, which read only constants and whether the
+/// caller is dom0 (the null hypercall `version` above all). A leaf function
+/// that needs no registers beyond those the vector saved. Returns 0 when it
+/// answered, else non-zero for [`guest_sync`].
+#[inline(always)]
+pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
+    let esr = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(ESR_EL2.get());
+    if esr.read(ESR_EL2::EC) != EC_HVC64 {
+        return 1;
     }
-    guest_sync_locked(frame, esr, cpu, hvc)
+    let id = frame.x[0] as u32;
+    // `version` (the null hypercall) is answered by `discovery` first; any
+    // other call of the ABI this hypervisor serves is not a discovery call.
+    if id != tern_abi::call::VERSION
+        && tern_abi::call::decode(id).is_some_and(|(major, _)| major == tern_abi::Call::MAJOR)
+    {
+        return 1;
+    }
+    let slot = aarch64_cpu::registers::TPIDR_EL2.get() as usize;
+    let dom0 = CURRENT_IS_DOM0[slot % CURRENT_IS_DOM0.len()].load(Ordering::Relaxed);
+    // Neither discovery nor of any ABI this hypervisor serves: no state to
+    // look at either.
+    let out = discovery(id, frame.x[1], dom0).unwrap_or([
+        tern_abi::Error::NotImplemented.to_reg(),
+        0,
+        0,
+        0,
+    ]);
+    frame.x[..4].copy_from_slice(&out);
+    0
 }
 
-/// Everything but discovery calls: under the hypervisor lock. Kept out of
-/// line so that the discovery path above needs no stack frame of its own.
-#[inline(never)]
+/// A synchronous exception from a guest that is not a discovery call. `frame`
+/// holds the caller-saved registers; returns 0 to resume the guest, else the
+/// code of what [`guest_sync_switch`] must do once the frame is whole.
+pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
+    let esr = ESR_EL2.get();
+    let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
+    guest_sync_locked(frame, esr, this_cpu(), hvc)
+}
+
+/// Everything but discovery calls: under the hypervisor lock.
 fn guest_sync_locked(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
     frame.elr = ELR_EL2.get();
     frame.spsr = SPSR_EL2.get();
@@ -416,10 +481,7 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
         super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
     st.hv.apply_notifies();
-    if st.hv.kick_mask != 0 {
-        let mask = core::mem::take(&mut st.hv.kick_mask);
-        kick(st, cpu, mask);
-    }
+    kick_pending(st, cpu);
     if next == Next::Resume {
         update_upcall(st, (dom, v));
         rearm_for_guest_timers(st, cpu);
@@ -442,20 +504,48 @@ pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
     }
 }
 
-/// An IRQ taken while a guest ran: the time slice or a guest timer ended, or
-/// another CPU asks this one to reschedule (new work, a paused or dying
-/// domain, an event for the running vCPU).
-pub fn guest_irq(frame: &mut TrapFrame) {
+/// An IRQ taken while a guest ran, first half (`frame` holds the
+/// caller-saved registers only): the time slice or a guest timer ended, a
+/// device interrupt of dom0 fired, or another CPU asks this one to
+/// reschedule (new work, a paused or dying domain, an event for the running
+/// vCPU). Events are delivered here; when that leaves the scheduler's
+/// decision for this CPU as it was (a guest timer of the running vCPU, an
+/// event for it, a wakeup not worth preempting it for, before its slice
+/// ends), the vCPU simply goes on: returns 0. Otherwise returns non-zero and
+/// [`guest_irq_switch`] decides again with the whole frame.
+pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
     let cpu = this_cpu();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drain_irqs();
+        return 0;
+    };
+    let irqs = drain_irqs();
+    if !irqs.any() {
+        return 0;
+    }
+    let now = timer::now();
+    let kicked = after_events(st, cpu, now, irqs);
+    let Some(cur) = st.current[cpu] else {
+        return 0;
+    };
+    if irqs.resched || kicked || now >= st.run_until[cpu] {
+        return 1;
+    }
+    update_upcall(st, cur);
+    let run_until = st.run_until[cpu];
+    arm_timer(st, cpu, run_until);
+    0
+}
+
+/// Second half of [`guest_irq`]: the scheduler decides what this CPU runs;
+/// `frame` is whole, so the vCPU can be switched.
+pub fn guest_irq_switch(frame: &mut TrapFrame) {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
         return;
     };
-    if !drain_irqs() {
-        return;
-    }
-    after_events(st, cpu, timer::now());
     let Some(cur) = st.current[cpu] else {
         return;
     };

@@ -5,6 +5,13 @@
 
 use super::vectors::{Report, TrapFrame};
 
+/// Synchronous exception from EL1/EL0, first look: answers a discovery
+/// hypercall (returns 0), anything else returns non-zero for [`lower_sync`].
+#[inline(always)]
+pub fn lower_sync_discovery(frame: &mut TrapFrame) -> u64 {
+    super::run::guest_discovery(frame)
+}
+
 /// Synchronous exception from EL1/EL0 (HVC, trapped instruction, stage-2
 /// abort). `frame` holds the caller-saved registers only; returns 0 to resume
 /// the guest, or a code for [`lower_sync_switch`].
@@ -18,9 +25,16 @@ pub fn lower_sync_switch(frame: &mut TrapFrame, next: u64) {
     super::run::guest_sync_switch(frame, next)
 }
 
-/// IRQ taken to EL2 while a guest was running (time slice, reschedule IPI).
-pub fn lower_irq(frame: &mut TrapFrame) {
+/// IRQ taken to EL2 while a guest was running (time slice, guest timer,
+/// reschedule IPI). `frame` holds the caller-saved registers only; returns 0
+/// to resume the guest, or non-zero for [`lower_irq_switch`].
+pub fn lower_irq(frame: &mut TrapFrame) -> u64 {
     super::run::guest_irq(frame)
+}
+
+/// Completes an IRQ that needs a scheduling decision; `frame` is whole.
+pub fn lower_irq_switch(frame: &mut TrapFrame) {
+    super::run::guest_irq_switch(frame)
 }
 
 /// A guest exception with no guest on this CPU: a hypervisor bug. Report, halt.

@@ -1,10 +1,14 @@
 //! EL2 exception vectors (VBAR_EL2) and the trap frame.
 //!
-//! Every vector saves the full general-purpose state into a [`TrapFrame`] on
-//! the current EL2 stack and calls a Rust handler with `&mut TrapFrame`. On
-//! return, every GPR and ELR_EL2/SPSR_EL2 are reloaded from the (possibly
-//! modified) frame and the CPU `eret`s. Layout of the table: Arm ARM D1.10.2,
-//! "Exception vectors" (4 groups of 4 entries, 0x80 bytes each, 2 KiB aligned).
+//! Exceptions from EL2 itself and the rare lower-EL kinds save the full
+//! general-purpose state into a [`TrapFrame`] on the current EL2 stack and
+//! call a Rust handler with `&mut TrapFrame`; on return, every GPR and
+//! ELR_EL2/SPSR_EL2 are reloaded from the (possibly modified) frame and the
+//! CPU `eret`s. Lower-EL synchronous exceptions and IRQs, the hot paths, save
+//! only the caller-saved registers first and complete the frame only when a
+//! vCPU switch needs it (see `el2_lower_sync` and `el2_lower_irq`). Layout of
+//! the table: Arm ARM D1.10.2, "Exception vectors" (4 groups of 4 entries,
+//! 0x80 bytes each, 2 KiB aligned).
 
 use core::arch::global_asm;
 use core::fmt;
@@ -141,11 +145,19 @@ extern "C" fn current_serror(frame: &mut TrapFrame) {
 extern "C" fn current_sp0(frame: &mut TrapFrame) {
     unexpected("exception with SP_EL0 at EL2", frame)
 }
-/// Lower-EL synchronous exception, first half: `frame` holds only the
+/// Lower-EL synchronous exception, first look: `frame` holds only the
 /// caller-saved registers (x0..x18, x29, x30); ELR/SPSR are still in their
-/// registers. Returns 0 to resume the guest at once, anything else to take
-/// the slow half (with `frame.elr`/`frame.spsr` filled in).
+/// registers. Answers discovery calls (the null hypercall among them) as a
+/// leaf function, so that path saves nothing more. Returns 0 to resume the
+/// guest at once, anything else to go on to [`lower_sync_locked`].
 extern "C" fn lower_sync_fast(frame: &mut TrapFrame) -> u64 {
+    super::trap::lower_sync_discovery(frame)
+}
+/// Lower-EL synchronous exception, first half: everything but discovery
+/// calls. `frame` as for [`lower_sync_fast`]. Returns 0 to resume the guest
+/// at once, anything else to take the slow half (with `frame.elr`/
+/// `frame.spsr` filled in).
+extern "C" fn lower_sync_locked(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_sync(frame)
 }
 /// Second half: x19..x28 are now in `frame` too, so the vCPU can be switched.
@@ -153,8 +165,15 @@ extern "C" fn lower_sync_fast(frame: &mut TrapFrame) -> u64 {
 extern "C" fn lower_sync_slow(frame: &mut TrapFrame, next: u64) {
     super::trap::lower_sync_switch(frame, next)
 }
-extern "C" fn lower_irq(frame: &mut TrapFrame) {
+/// Lower-EL IRQ, first half: `frame` holds the caller-saved registers only
+/// (as for [`lower_sync_fast`]). Returns 0 to resume the guest at once.
+extern "C" fn lower_irq(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_irq(frame)
+}
+/// Lower-EL IRQ, second half: the frame is whole (ELR/SPSR included), the
+/// vCPU may be switched.
+extern "C" fn lower_irq_slow(frame: &mut TrapFrame) {
+    super::trap::lower_irq_switch(frame)
 }
 extern "C" fn lower_fiq(frame: &mut TrapFrame) {
     unexpected("FIQ, lower EL", frame)
@@ -198,7 +217,11 @@ el2_vectors:
     sub     sp, sp, #{frame_size}
     stp     x0, x1, [sp, #0x00]
     b       el2_lower_sync
-    VECTOR {lower_irq}
+    /* IRQs likewise: most (a guest timer, an event) need no vCPU switch. */
+    .balign 0x80
+    sub     sp, sp, #{frame_size}
+    stp     x0, x1, [sp, #0x00]
+    b       el2_lower_irq
     VECTOR {lower_fiq}
     VECTOR {lower_serror}
     /* Lower EL, AArch32 (guests are AArch64 only). */
@@ -226,8 +249,9 @@ el2_lower_sync:
        it needs them, and writes them back before returning 0. */
     mov     x0, sp
     bl      {lower_sync_fast}
-    cbnz    x0, 2f
-1:  ldp     x2, x3, [sp, #0x10]
+    cbnz    x0, 3f
+el2_lower_return:
+    ldp     x2, x3, [sp, #0x10]
     ldp     x4, x5, [sp, #0x20]
     ldp     x6, x7, [sp, #0x30]
     ldp     x8, x9, [sp, #0x40]
@@ -240,10 +264,14 @@ el2_lower_sync:
     ldp     x0, x1, [sp, #0x00]
     add     sp, sp, #{frame_size}
     eret
+    /* Not a discovery call: the hypervisor state is needed. */
+3:  mov     x0, sp
+    bl      {lower_sync_locked}
+    cbz     x0, el2_lower_return
     /* Slow half: a vCPU switch. Complete the frame with x19..x28 (the first
        half's callee preserved them); the switch may replace the whole frame,
        including ELR/SPSR, which are reloaded from it. */
-2:  stp     x19, x20, [sp, #0x98]
+    stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
     stp     x23, x24, [sp, #0xb8]
     stp     x25, x26, [sp, #0xc8]
@@ -259,7 +287,43 @@ el2_lower_sync:
     ldp     x23, x24, [sp, #0xb8]
     ldp     x25, x26, [sp, #0xc8]
     ldp     x27, x28, [sp, #0xd8]
-    b       1b
+    b       el2_lower_return
+
+/* Lower-EL IRQ, x0/x1 saved: as el2_lower_sync, but the slow half also
+   saves ELR/SPSR itself (the first half leaves them in their registers). */
+el2_lower_irq:
+    stp     x2, x3, [sp, #0x10]
+    stp     x4, x5, [sp, #0x20]
+    stp     x6, x7, [sp, #0x30]
+    stp     x8, x9, [sp, #0x40]
+    stp     x10, x11, [sp, #0x50]
+    stp     x12, x13, [sp, #0x60]
+    stp     x14, x15, [sp, #0x70]
+    stp     x16, x17, [sp, #0x80]
+    str     x18, [sp, #0x90]
+    stp     x29, x30, [sp, #0xe8]
+    mov     x0, sp
+    bl      {lower_irq}
+    cbz     x0, el2_lower_return
+    stp     x19, x20, [sp, #0x98]
+    stp     x21, x22, [sp, #0xa8]
+    stp     x23, x24, [sp, #0xb8]
+    stp     x25, x26, [sp, #0xc8]
+    stp     x27, x28, [sp, #0xd8]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [sp, #0x100]
+    mov     x0, sp
+    bl      {lower_irq_slow}
+    ldp     x2, x3, [sp, #0x100]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x19, x20, [sp, #0x98]
+    ldp     x21, x22, [sp, #0xa8]
+    ldp     x23, x24, [sp, #0xb8]
+    ldp     x25, x26, [sp, #0xc8]
+    ldp     x27, x28, [sp, #0xd8]
+    b       el2_lower_return
 
 /* x0/x1 saved, x1 = handler. Save the rest, call handler(&mut frame), restore. */
 el2_trap_common:
@@ -316,8 +380,10 @@ el2_trap_common:
     current_fiq = sym current_fiq,
     current_serror = sym current_serror,
     lower_sync_fast = sym lower_sync_fast,
+    lower_sync_locked = sym lower_sync_locked,
     lower_sync_slow = sym lower_sync_slow,
     lower_irq = sym lower_irq,
+    lower_irq_slow = sym lower_irq_slow,
     lower_fiq = sym lower_fiq,
     lower_serror = sym lower_serror,
     lower_aarch32 = sym lower_aarch32,
