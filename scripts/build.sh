@@ -8,6 +8,8 @@
 #                QEMU test of the scheduler, event channels and shared rings
 #                (tests/tests/sched.rs, events.rs, rings.rs), each with only
 #                the guests that test boots
+#   bundle-store.cpio  the configuration store's two test domains
+#                (tests/tests/store.rs, driven through dom0's shell)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +102,12 @@ test_bundle rings \
 test_bundle rings-hostile \
     "ring-victim=$OUT/ring-victim" "ring-victim.toml=$CONFIGS/ring-victim.toml" \
     "ring-hostile=$OUT/ring-hostile" "ring-hostile.toml=$CONFIGS/ring-hostile.toml"
+
+# The configuration store: two domains that use it (and hand a device to
+# each other through it), driven with dom0's shell (tests/tests/store.rs).
+test_bundle store \
+    "store-a=$OUT/store-a" "store-a.toml=$CONFIGS/store-a.toml" \
+    "store-b=$OUT/store-b" "store-b.toml=$CONFIGS/store-b.toml"
 
 echo "build: images in $IMAGES:"
 ls -l "$IMAGES" | sed 1d

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod net;
 pub mod restart;
 pub mod shell;
+pub mod store;
 pub mod top;
 pub mod virtio;
 

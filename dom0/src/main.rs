@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use dom0::config::{self, DomainConfig};
 use dom0::domains::{Exit, Watched, Watchlist};
+use dom0::store::service as store;
 use dom0::top::{Sample, Top};
 use dom0::{CONFIG_MAX, is_config_module};
 use pv_guest_sdk::abi::domctl::DomainId;
@@ -121,7 +122,8 @@ fn dom0_main(si: &StartInfo) {
         loop {
             // Consumes stray events (a late domain exit) before blocking, so
             // that a pending one cannot turn this into a busy loop.
-            events::wait_until(|| false, None);
+            events::wait_until(store::take_kick, None);
+            store::serve();
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
@@ -152,10 +154,15 @@ fn bind_exit_event() {
 /// virtual counter reaches `deadline`. Without the event, just yields once.
 fn wait_for_exit(deadline: Option<u64>) {
     if EXIT_EVENT.load(Ordering::Acquire) {
-        events::wait_until(|| EXITED.swap(false, Ordering::AcqRel), deadline);
+        // A store event wakes dom0 too: it serves the store, then goes on.
+        events::wait_until(
+            || EXITED.swap(false, Ordering::AcqRel) | store::take_kick(),
+            deadline,
+        );
     } else {
         pv_guest_sdk::yield_now();
     }
+    store::serve();
 }
 
 /// The CPU time of every watched domain, for `dom0.top`.
@@ -207,6 +214,11 @@ fn destroy(id: DomainId) -> Result<(), Error> {
             Err(Error::Busy) if tries < DESTROY_TRIES => {
                 tries += 1;
                 pv_guest_sdk::yield_now();
+            }
+            Ok(()) => {
+                // Gone: its store home, port and page can go too.
+                store::release(id);
+                return Ok(());
             }
             r => return r,
         }
@@ -306,7 +318,13 @@ fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
         .and_then(|()| {
             domctl::load_image_from_module(id, &cfg.image).map_err(|e| ("load image", e))
         })
-        .and_then(|_| domctl::unpause(id).map_err(|e| ("unpause", e)));
+        .map(|_| {
+            // A domain without a store still runs (it may not need one).
+            if let Err((step, e)) = store::introduce(id, &cfg.name) {
+                println!("dom0: {}: no configuration store ({step}: {e})", cfg.name);
+            }
+        })
+        .and_then(|()| domctl::unpause(id).map_err(|e| ("unpause", e)));
     if let Err(failure) = loaded {
         let _ = destroy(id);
         return Err(failure);

@@ -53,6 +53,8 @@ enum Args {
     SchedCredit,
     /// `<Domain> <VCPU> <CPUs>`.
     VcpuPin,
+    /// The configuration store's verbs: a path, and a value for `store-write`.
+    Store,
     /// Any number of domains (`vcpu-list`).
     VcpuList,
 }
@@ -182,6 +184,32 @@ pub static VERBS: &[Verb] = &[
         args: Args::None,
     },
     Verb {
+        name: "store-ls",
+        usage: "[<Path>]",
+        summary: "List the configuration store below a path",
+        details: "Prints every node below <Path> (default /) as xenstore-ls does:\n\
+                  one per line, indented by depth, name = \"value\".",
+        pending: None,
+        args: Args::Store,
+    },
+    Verb {
+        name: "store-read",
+        usage: "<Path>",
+        summary: "Print the value of a configuration store node",
+        details: "<Path> is absolute (/local/domain/1/name).",
+        pending: None,
+        args: Args::Store,
+    },
+    Verb {
+        name: "store-write",
+        usage: "<Path> <Value>",
+        summary: "Write a value to a configuration store node",
+        details: "Creates the node and those above it if missing; the rest of the\n\
+                  line is the value. Watches on it and above it fire.",
+        pending: None,
+        args: Args::Store,
+    },
+    Verb {
         name: "info",
         usage: "",
         summary: "Get information about the hypervisor and the machine",
@@ -208,9 +236,6 @@ pub static PLANNED: &[(&str, &str)] = &[
     ("top", "per-domain counters"),
     ("network-list", "the network back-end"),
     ("block-list", "the block back-end"),
-    ("store-ls", "the configuration store"),
-    ("store-read", "the configuration store"),
-    ("store-write", "the configuration store"),
 ];
 
 /// The verb called `name`.
@@ -257,6 +282,17 @@ pub enum Command {
     VcpuList(Vec<Dom>),
     /// `dmesg`.
     Dmesg,
+    /// `store-ls [<Path>]`.
+    StoreLs(Option<String>),
+    /// `store-read <Path>`.
+    StoreRead(String),
+    /// `store-write <Path> <Value>`.
+    StoreWrite {
+        /// The node.
+        path: String,
+        /// The value (the rest of the line, single-spaced).
+        value: String,
+    },
     /// `info`.
     Info,
     /// `poweroff`.
@@ -325,6 +361,9 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
     if verb.args == Args::SchedCredit {
         return parse_sched_credit(&args).map_err(usage);
     }
+    if verb.args == Args::Store {
+        return parse_store(verb.name, &args).map_err(usage);
+    }
     if let Some(opt) = args.iter().find(|a| a.starts_with('-')) {
         return Err(usage(alloc::format!("unknown option '{opt}'")));
     }
@@ -352,7 +391,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
                 _ => None,
             }
         }
-        Args::SchedCredit => None,
+        Args::SchedCredit | Args::Store => None,
         Args::VcpuPin => match args.as_slice() {
             [dom, vcpu, cpus] => Some(Command::VcpuPin {
                 dom: Dom::parse(dom),
@@ -412,6 +451,23 @@ fn parse_sched_credit(args: &[&str]) -> Result<Command, String> {
         return Err("-w and -c need -d <Domain>".into());
     }
     Ok(Command::SchedCredit { dom, weight, cap })
+}
+
+/// The store verbs' arguments (values may start with `-`).
+fn parse_store(verb: &str, args: &[&str]) -> Result<Command, String> {
+    match (verb, args) {
+        ("store-ls", []) => Ok(Command::StoreLs(None)),
+        ("store-ls", [p]) => Ok(Command::StoreLs(Some((*p).into()))),
+        ("store-read", [p]) => Ok(Command::StoreRead((*p).into())),
+        ("store-write", [p, value @ ..]) if !value.is_empty() => Ok(Command::StoreWrite {
+            path: (*p).into(),
+            value: value.join(" "),
+        }),
+        ("store-write", [_]) => Err("missing <Value>".into()),
+        (_, []) => Err("missing <Path>".into()),
+        (_, [_, extra, ..]) => Err(alloc::format!("unexpected argument '{extra}'")),
+        (_, [_]) => Err(alloc::format!("{verb} is not a store verb")),
+    }
 }
 
 /// A CPU list: `all`, or comma-separated numbers and ranges (`0,2-3`).
@@ -550,7 +606,7 @@ mod tests {
             assert!(help_text().contains(&alloc::format!(" {:<14}{}", v.name, v.summary)));
         }
         assert!(verb_help(verb("shutdown").unwrap()).contains("Not supported yet"));
-        assert!(help_text().contains(" store-write\n"));
+        assert!(help_text().contains("\nNot supported yet:"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use dom0::editor::{KeyDecoder, LineEditor};
 use dom0::format::{self, HostInfo};
 use dom0::is_config_module;
 use dom0::shell::{self, Command, Dom};
+use dom0::store::service as store;
 use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
 use pv_guest_sdk::abi::{Error, module::ModuleInfo};
 use pv_guest_sdk::{ShutdownReason, console, domctl, module, print, println};
@@ -50,6 +51,7 @@ pub fn run(mut watch: Watchlist) -> ! {
                 editor.redraw(&mut out);
                 show(&mut out);
             }
+            store::serve();
             // ABI-PENDING: a console-input event to block on instead of
             // polling (with the domain-exit event of `reap_exited`).
             pv_guest_sdk::yield_now();
@@ -122,6 +124,9 @@ fn execute(line: &str, watch: &mut Watchlist) {
         }
         Command::VcpuList(doms) => vcpu_list(&doms),
         Command::Dmesg => dmesg(),
+        Command::StoreLs(path) => store::verb_ls(path.as_deref()),
+        Command::StoreRead(path) => store::verb_read(&path),
+        Command::StoreWrite { path, value } => store::verb_write(&path, &value),
         Command::Info => info(),
         Command::Poweroff => poweroff(),
         Command::NotYet { verb, why } => error!("{verb}: not supported yet (needs {why})"),

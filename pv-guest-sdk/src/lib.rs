@@ -48,6 +48,8 @@ pub mod module;
 #[cfg(feature = "alloc")]
 pub mod ring;
 mod start_info;
+#[cfg(feature = "alloc")]
+pub mod store;
 pub mod time;
 pub mod vcpu;
 

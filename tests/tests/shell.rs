@@ -44,10 +44,17 @@ fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
     vm.send_line(cmd).unwrap();
     vm.expect(PROMPT, STEP).unwrap();
     let lines = vm.lines();
-    let start = lines
+    let mut start = lines
         .iter()
-        .rposition(|l| l.ends_with(cmd))
+        .rposition(|l| {
+            l.contains(&format!("{PROMPT}{cmd}")) || l.ends_with(cmd) || l.starts_with(cmd)
+        })
         .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
+    // Another domain's line can land between the echo and its newline: the
+    // echo's line then ends with that output and the newline stands alone.
+    if !lines[start].ends_with(cmd) && lines.get(start + 1).is_some_and(|l| l.is_empty()) {
+        start += 1;
+    }
     let end = start
         + 1
         + lines[start + 1..]

@@ -14,6 +14,7 @@
 //! | [`smccc`] | the standard SMCCC queries the hypervisor answers and tern's UID |
 //! | [`console`], [`sched`], [`domctl`], [`module`], [`evtchn`], [`vcpu`], [`time`] | sub-operations, argument registers and structures of each family |
 //! | [`start_info`] | [`StartInfo`], the page handed to every guest in `x0` |
+//! | [`store`] | the configuration store's shared page, byte rings, messages and limits (between guests; the hypervisor never reads it) |
 //! | [`layout`] | the guest-physical memory map and the vCPU entry state |
 //! | [`spec`] | enumerable descriptions (calls, sub-ops, layouts) the spec test compares with `specs/` |
 #![no_std]
@@ -39,6 +40,7 @@ pub mod sched;
 pub mod smccc;
 pub mod spec;
 pub mod start_info;
+pub mod store;
 pub mod strings;
 pub mod time;
 pub mod vcpu;

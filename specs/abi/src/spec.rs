@@ -181,6 +181,21 @@ pub const ENUMS: &[EnumDesc] = &[
         kind: EnumKind::Flags,
         values: crate::version::Features::BITS,
     },
+    EnumDesc {
+        name: "StoreMsgType",
+        kind: EnumKind::Enum,
+        values: crate::store::StoreMsgType::VALUES,
+    },
+    EnumDesc {
+        name: "StoreError",
+        kind: EnumKind::Enum,
+        values: crate::store::StoreError::VALUES,
+    },
+    EnumDesc {
+        name: "XenbusState",
+        kind: EnumKind::Enum,
+        values: crate::store::XenbusState::VALUES,
+    },
 ];
 
 /// Every call: the `version` discovery call, then the calls of guest ABI major 1.
@@ -209,6 +224,8 @@ pub const LAYOUTS: &[LayoutDesc] = &[
     crate::grant::GRANT_ENTRY_LAYOUT,
     crate::grant::COPY_PTR_LAYOUT,
     crate::grant::GRANT_COPY_LAYOUT,
+    crate::store::MSG_HEADER_LAYOUT,
+    crate::store::PAGE_LAYOUT,
 ];
 
 /// Named constants that `specs/` states numerically (memory map, limits, magic
@@ -243,6 +260,18 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("GRANT_TABLE_MAX_PAGES", crate::grant::GRANT_TABLE_MAX_PAGES),
     ("MAPTRACK_MAX", crate::grant::MAPTRACK_MAX),
     ("COPY_BATCH_MAX", crate::grant::COPY_BATCH_MAX),
+    ("STORE_RING_SIZE", crate::store::STORE_RING_SIZE as u64),
+    ("STORE_PATH_MAX", crate::store::STORE_PATH_MAX as u64),
+    ("STORE_VALUE_MAX", crate::store::STORE_VALUE_MAX as u64),
+    ("STORE_PAYLOAD_MAX", crate::store::STORE_PAYLOAD_MAX as u64),
+    (
+        "STORE_HEADER_BYTES",
+        crate::store::STORE_HEADER_BYTES as u64,
+    ),
+    ("STORE_PERMS_MAX", crate::store::STORE_PERMS_MAX as u64),
+    ("STORE_NODE_QUOTA", crate::store::STORE_NODE_QUOTA as u64),
+    ("STORE_WATCH_QUOTA", crate::store::STORE_WATCH_QUOTA as u64),
+    ("STORE_OUTPUT_MAX", crate::store::STORE_OUTPUT_MAX as u64),
     ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
     ("NO_CPU", crate::domctl::NO_CPU),
     ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),

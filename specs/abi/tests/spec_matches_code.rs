@@ -121,6 +121,7 @@ fn docs() -> Vec<Doc> {
         "memory-map.md",
         "versioning.md",
         "README.md",
+        "store.md",
     ]
     .into_iter()
     .map(parse_doc)

@@ -1,0 +1,570 @@
+//! The configuration store client (`specs/store.md`): read, write, list,
+//! remove, permissions and watches over this domain's store page, and the
+//! front-end / back-end handshake of split devices.
+//!
+//! ```ignore
+//! use pv_guest_sdk::store::Store;
+//! let mut s = Store::connect()?;             // from the start-info page
+//! s.write("data/greeting", b"hello")?;       // relative: below our home
+//! let v = s.read("/local/domain/0/name");    // Err(Store(EACCES)) for a domU
+//! s.watch("data", "tok")?;
+//! let ev = s.next_event(Some(deadline))?;    // blocks on the event channel
+//! ```
+//!
+//! Requests are synchronous: one is sent, then the client blocks (on the
+//! store's event channel) until its answer; watch events that arrive in
+//! between are kept for [`Store::next_event`]. The page is mapped from the
+//! grant dom0 made (`store_gref` of `store_domid`); every byte read from it
+//! is copied out before it is looked at (`tern_abi::store`), and a server
+//! that breaks the rings gives [`Error::Ring`], never a panic.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use tern_abi::domctl::DomainId;
+use tern_abi::store::{
+    Access, MsgAssembler, RecvError, STORE_PAYLOAD_MAX, SharedStorePage, StoreEndpoint,
+    StoreMsgHeader, StoreMsgType,
+};
+use zerocopy::IntoBytes;
+
+pub use tern_abi::store::{StoreError, StorePerm, XenbusState};
+
+use crate::events::{self, Port};
+use crate::grant::{self, GrantRef, Mapping};
+use crate::time::Deadline;
+
+/// How long a request waits for its answer.
+const ANSWER_MS: u64 = 10_000;
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The server refused the request.
+    Store(StoreError),
+    /// This domain has no store (its start-info page names none).
+    NoStore,
+    /// A hypercall failed while connecting.
+    Hypercall(crate::Error),
+    /// The server broke the rings or sent a message too long: the
+    /// connection is unusable.
+    Ring(RecvError),
+    /// A request that does not fit a message.
+    TooBig,
+    /// No answer (or event) before the deadline.
+    Timeout,
+    /// The server's answer does not parse.
+    Protocol,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "{e}"),
+            Self::NoStore => f.write_str("no configuration store"),
+            Self::Hypercall(e) => write!(f, "{e}"),
+            Self::Ring(e) => write!(f, "store connection broken: {e}"),
+            Self::TooBig => f.write_str("request too long"),
+            Self::Timeout => f.write_str("timed out"),
+            Self::Protocol => f.write_str("malformed answer"),
+        }
+    }
+}
+
+impl From<crate::Error> for Error {
+    fn from(e: crate::Error) -> Self {
+        Self::Hypercall(e)
+    }
+}
+
+impl From<RecvError> for Error {
+    fn from(e: RecvError) -> Self {
+        Self::Ring(e)
+    }
+}
+
+impl From<tern_abi::ring::RingError> for Error {
+    fn from(e: tern_abi::ring::RingError) -> Self {
+        Self::Ring(RecvError::Ring(e))
+    }
+}
+
+/// One watch event: the path that changed (relative if the watch was set
+/// with a relative path) and the watch's token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchEvent {
+    /// The node that changed.
+    pub path: String,
+    /// The token given to [`Store::watch`].
+    pub token: String,
+}
+
+/// A connection to the store.
+pub struct Store {
+    mapping: Mapping,
+    ep: StoreEndpoint,
+    asm: Box<MsgAssembler>,
+    port: Port,
+    next_id: u32,
+    events: VecDeque<WatchEvent>,
+    me: DomainId,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Store(domain {}, port {})", self.me.0, self.port.0)
+    }
+}
+
+fn page_of(m: &Mapping) -> &SharedStorePage {
+    // SAFETY: `m` maps one page, read-write, at `m.ipa()` (page aligned,
+    // VA == IPA) until it is dropped, which the borrow of `m` outlives;
+    // `SharedStorePage` is one page of atomics, so the server's concurrent
+    // writes break no assumption of this reference.
+    unsafe { &*(m.ipa() as usize as *const SharedStorePage) }
+}
+
+impl Store {
+    /// Connects to the store the start-info page names: maps its page and
+    /// binds its port.
+    pub fn connect() -> Result<Self, Error> {
+        let si = crate::start_info().ok_or(Error::NoStore)?;
+        let r = si.store().ok_or(Error::NoStore)?;
+        events::init()?;
+        let mapping = grant::map(r.domid, GrantRef(r.gref), false)?;
+        let port = events::bind_interdomain(r.domid, Port(r.port))?;
+        let ep = StoreEndpoint::client(page_of(&mapping));
+        Ok(Self {
+            mapping,
+            ep,
+            asm: Box::new(MsgAssembler::new()),
+            port,
+            next_id: 0,
+            events: VecDeque::new(),
+            me: si.domain_id(),
+        })
+    }
+
+    /// This domain's home, `/local/domain/<id>`.
+    pub fn home(&self) -> String {
+        alloc::format!("/local/domain/{}", self.me.0)
+    }
+
+    /// The local port of the store's event channel.
+    pub fn port(&self) -> Port {
+        self.port
+    }
+
+    /// Writes a whole message, waiting for room in the request ring.
+    fn send(&mut self, ty: StoreMsgType, body: &[u8]) -> Result<u32, Error> {
+        if body.len() > STORE_PAYLOAD_MAX {
+            return Err(Error::TooBig);
+        }
+        self.next_id = self.next_id.wrapping_add(1);
+        let h = StoreMsgHeader::new(ty, self.next_id, body.len() as u32);
+        let msg = [h.as_bytes(), body].concat();
+        let deadline = Deadline::after_ms(ANSWER_MS);
+        let mut off = 0;
+        while off < msg.len() {
+            let page = page_of(&self.mapping);
+            let n = self.ep.write(page, &msg[off..])?;
+            if n > 0 {
+                off += n;
+                let _ = events::send(self.port);
+                continue;
+            }
+            let ep = &mut self.ep;
+            if !events::wait_until(
+                || ep.writable(page).map_or(true, |n| n > 0),
+                Some(deadline.0),
+            ) {
+                return Err(Error::Timeout);
+            }
+        }
+        Ok(self.next_id)
+    }
+
+    /// Takes every complete message waiting: watch events are queued, the
+    /// answer to `want` (if it came) is returned.
+    fn drain(&mut self, want: Option<u32>) -> Result<Option<(u32, Vec<u8>)>, Error> {
+        let mut answer = None;
+        loop {
+            let page = page_of(&self.mapping);
+            let before = self.ep.consumed();
+            let got = self
+                .asm
+                .pull(&mut self.ep, page)?
+                .map(|(h, b)| (h, b.to_vec()));
+            if self.ep.consumed() != before {
+                // The server may hold more for us: tell it there is room.
+                let _ = events::send(self.port);
+            }
+            let Some((h, body)) = got else {
+                return Ok(answer);
+            };
+            if h.msg_type == StoreMsgType::WatchEvent.raw() {
+                self.events.push_back(parse_event(&body)?);
+            } else if Some(h.req_id) == want && answer.is_none() {
+                answer = Some((h.msg_type, body));
+            }
+            // Anything else is a stale answer: dropped.
+        }
+    }
+
+    /// Blocks until the response ring has bytes or `deadline` passes.
+    fn wait(&mut self, deadline: Deadline) -> bool {
+        let page = page_of(&self.mapping);
+        let ep = &mut self.ep;
+        events::wait_until(
+            || ep.readable(page).map_or(true, |n| n > 0),
+            Some(deadline.0),
+        )
+    }
+
+    /// Sends one request and returns its answer's payload.
+    fn call(&mut self, ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, Error> {
+        let id = self.send(ty, body)?;
+        let deadline = Deadline::after_ms(ANSWER_MS);
+        loop {
+            if let Some((t, payload)) = self.drain(Some(id))? {
+                if t == StoreMsgType::Error.raw() {
+                    let name = payload.strip_suffix(b"\0").unwrap_or(&payload);
+                    return Err(StoreError::from_name(name).map_or(Error::Protocol, Error::Store));
+                }
+                return Ok(payload);
+            }
+            if !self.wait(deadline) {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// The value of `path`.
+    pub fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        self.call(StoreMsgType::Read, &nul(path))
+    }
+
+    /// The value of `path` as text.
+    pub fn read_string(&mut self, path: &str) -> Result<String, Error> {
+        String::from_utf8(self.read(path)?).map_err(|_| Error::Protocol)
+    }
+
+    /// Sets the value of `path`, creating it (and the nodes above it).
+    pub fn write(&mut self, path: &str, value: &[u8]) -> Result<(), Error> {
+        let body = [path.as_bytes(), b"\0", value].concat();
+        self.call(StoreMsgType::Write, &body).map(drop)
+    }
+
+    /// Creates `path` (and the nodes above it) if missing.
+    pub fn mkdir(&mut self, path: &str) -> Result<(), Error> {
+        self.call(StoreMsgType::Mkdir, &nul(path)).map(drop)
+    }
+
+    /// The names of `path`'s children.
+    pub fn ls(&mut self, path: &str) -> Result<Vec<String>, Error> {
+        let v = self.call(StoreMsgType::Directory, &nul(path))?;
+        fields(&v)
+    }
+
+    /// Removes `path` and everything below it.
+    pub fn rm(&mut self, path: &str) -> Result<(), Error> {
+        self.call(StoreMsgType::Rm, &nul(path)).map(drop)
+    }
+
+    /// The permissions of `path` (owner entry first).
+    pub fn get_perms(&mut self, path: &str) -> Result<Vec<StorePerm>, Error> {
+        let v = self.call(StoreMsgType::GetPerms, &nul(path))?;
+        fields(&v)?
+            .iter()
+            .map(|p| StorePerm::parse(p.as_bytes()).ok_or(Error::Protocol))
+            .collect()
+    }
+
+    /// Replaces the permissions of `path` (owner entry first).
+    pub fn set_perms(&mut self, path: &str, perms: &[StorePerm]) -> Result<(), Error> {
+        let mut body = nul(path);
+        for p in perms {
+            body.extend_from_slice(p.to_string().as_bytes());
+            body.push(0);
+        }
+        self.call(StoreMsgType::SetPerms, &body).map(drop)
+    }
+
+    /// Watches `path` and everything below it; events carry `token`. The
+    /// server sends one event at once.
+    pub fn watch(&mut self, path: &str, token: &str) -> Result<(), Error> {
+        let body = [path.as_bytes(), b"\0", token.as_bytes(), b"\0"].concat();
+        self.call(StoreMsgType::Watch, &body).map(drop)
+    }
+
+    /// Removes a watch set with the same path and token.
+    pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), Error> {
+        let body = [path.as_bytes(), b"\0", token.as_bytes(), b"\0"].concat();
+        self.call(StoreMsgType::Unwatch, &body).map(drop)
+    }
+
+    /// The next watch event, waiting for it until `deadline` (`None`:
+    /// forever). `Ok(None)`: the deadline passed.
+    pub fn next_event(&mut self, deadline: Option<Deadline>) -> Result<Option<WatchEvent>, Error> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            self.drain(None)?;
+            if !self.events.is_empty() {
+                continue;
+            }
+            let d = deadline.unwrap_or(Deadline(u64::MAX));
+            if !self.wait(d) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Drops the watch events received so far.
+    pub fn discard_events(&mut self) -> Result<usize, Error> {
+        self.drain(None)?;
+        let n = self.events.len();
+        self.events.clear();
+        Ok(n)
+    }
+}
+
+fn nul(path: &str) -> Vec<u8> {
+    [path.as_bytes(), b"\0"].concat()
+}
+
+/// NUL-terminated strings.
+fn fields(v: &[u8]) -> Result<Vec<String>, Error> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = v.strip_suffix(b"\0").ok_or(Error::Protocol)?;
+    body.split(|&b| b == 0)
+        .map(|f| String::from_utf8(f.to_vec()).map_err(|_| Error::Protocol))
+        .collect()
+}
+
+fn parse_event(body: &[u8]) -> Result<WatchEvent, Error> {
+    match fields(body)?.as_slice() {
+        [path, token] => Ok(WatchEvent {
+            path: path.clone(),
+            token: token.clone(),
+        }),
+        _ => Err(Error::Protocol),
+    }
+}
+
+// ---------------------------------------------------------------- devices
+
+/// A split device between a front end and a back end
+/// (`specs/store.md`, "Split devices").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Its type (`vif`, `ring`, ...): a path component.
+    pub kind: String,
+    /// Its number among the front end's devices of that type.
+    pub index: u32,
+    /// The front end's domain.
+    pub front: DomainId,
+    /// The back end's domain.
+    pub back: DomainId,
+}
+
+/// What the front end publishes for the back end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrontDetails {
+    /// Grant reference of the ring page, in the front end's table.
+    pub ring_ref: u32,
+    /// The port the front end reserved for the back end.
+    pub event_channel: u32,
+}
+
+impl Device {
+    /// `/local/domain/<front>/device/<type>/<n>`.
+    pub fn front_dir(&self) -> String {
+        alloc::format!(
+            "/local/domain/{}/device/{}/{}",
+            self.front.0,
+            self.kind,
+            self.index
+        )
+    }
+
+    /// `/local/domain/<back>/backend/<type>/<front>/<n>`.
+    pub fn back_dir(&self) -> String {
+        alloc::format!(
+            "/local/domain/{}/backend/{}/{}/{}",
+            self.back.0,
+            self.kind,
+            self.front.0,
+            self.index
+        )
+    }
+}
+
+fn state_value(s: XenbusState) -> Vec<u8> {
+    s.raw().to_string().into_bytes()
+}
+
+impl Store {
+    /// Creates `dir` owned by `owner`, readable by `reader`.
+    fn shared_dir(&mut self, dir: &str, owner: DomainId, reader: DomainId) -> Result<(), Error> {
+        self.mkdir(dir)?;
+        let perms = [
+            StorePerm {
+                dom: owner.0,
+                access: Access::None,
+            },
+            StorePerm {
+                dom: reader.0,
+                access: Access::Read,
+            },
+        ];
+        self.set_perms(dir, &perms)
+    }
+
+    /// Waits until the `state` node at `path` holds a state `want` accepts
+    /// (it may not exist or be readable yet). Returns the state.
+    pub fn wait_state(
+        &mut self,
+        path: &str,
+        want: impl Fn(XenbusState) -> bool,
+        deadline: Deadline,
+    ) -> Result<XenbusState, Error> {
+        match self.watch(path, path) {
+            Ok(()) | Err(Error::Store(StoreError::Exist)) => {}
+            Err(e) => return Err(e),
+        }
+        let r = loop {
+            match self.read(path) {
+                Ok(v) => {
+                    if let Some(s) = XenbusState::parse(&v).filter(|&s| want(s)) {
+                        break Ok(s);
+                    }
+                }
+                Err(Error::Store(StoreError::NoEnt | StoreError::Access)) => {}
+                Err(e) => break Err(e),
+            }
+            match self.next_event(Some(deadline)) {
+                Ok(Some(_)) => {}
+                Ok(None) => break Err(Error::Timeout),
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = self.unwatch(path, path);
+        // Events of this watch that came before the unwatch took effect.
+        self.events.retain(|e| e.token != path);
+        r
+    }
+
+    /// The front end's side of the handshake: publishes `details` once the
+    /// back end waits for them, and returns when both are Connected.
+    pub fn front_connect(
+        &mut self,
+        dev: &Device,
+        details: FrontDetails,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
+        let dir = dev.front_dir();
+        let back_state = alloc::format!("{}/state", dev.back_dir());
+        self.shared_dir(&dir, dev.front, dev.back)?;
+        self.write(
+            &alloc::format!("{dir}/backend-id"),
+            dev.back.0.to_string().as_bytes(),
+        )?;
+        self.write(
+            &alloc::format!("{dir}/state"),
+            &state_value(XenbusState::Initialising),
+        )?;
+        self.wait_state(&back_state, |s| s >= XenbusState::InitWait, deadline)?;
+        let ring = details.ring_ref.to_string();
+        self.write(&alloc::format!("{dir}/ring-ref"), ring.as_bytes())?;
+        let port = details.event_channel.to_string();
+        self.write(&alloc::format!("{dir}/event-channel"), port.as_bytes())?;
+        self.write(
+            &alloc::format!("{dir}/state"),
+            &state_value(XenbusState::Initialised),
+        )?;
+        self.wait_state(&back_state, |s| s == XenbusState::Connected, deadline)?;
+        self.write(
+            &alloc::format!("{dir}/state"),
+            &state_value(XenbusState::Connected),
+        )
+    }
+
+    /// The back end's side: announces InitWait, waits for the front end's
+    /// details, runs `attach` with them (map the ring, bind the port), then
+    /// writes Connected and waits for the front end to be Connected too.
+    pub fn back_connect<R>(
+        &mut self,
+        dev: &Device,
+        deadline: Deadline,
+        attach: impl FnOnce(FrontDetails) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let dir = dev.back_dir();
+        let front = dev.front_dir();
+        let front_state = alloc::format!("{front}/state");
+        self.shared_dir(&dir, dev.back, dev.front)?;
+        self.write(
+            &alloc::format!("{dir}/frontend-id"),
+            dev.front.0.to_string().as_bytes(),
+        )?;
+        self.write(
+            &alloc::format!("{dir}/state"),
+            &state_value(XenbusState::InitWait),
+        )?;
+        self.wait_state(
+            &front_state,
+            |s| s == XenbusState::Initialised || s == XenbusState::Connected,
+            deadline,
+        )?;
+        let number = |s: &mut Self, name: &str| -> Result<u32, Error> {
+            let v = s.read_string(&alloc::format!("{front}/{name}"))?;
+            v.trim().parse().map_err(|_| Error::Protocol)
+        };
+        let details = FrontDetails {
+            ring_ref: number(self, "ring-ref")?,
+            event_channel: number(self, "event-channel")?,
+        };
+        let r = attach(details)?;
+        self.write(
+            &alloc::format!("{dir}/state"),
+            &state_value(XenbusState::Connected),
+        )?;
+        self.wait_state(&front_state, |s| s == XenbusState::Connected, deadline)?;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_paths_and_answers() {
+        let d = Device {
+            kind: "ring".into(),
+            index: 0,
+            front: DomainId(3),
+            back: DomainId(4),
+        };
+        assert_eq!(d.front_dir(), "/local/domain/3/device/ring/0");
+        assert_eq!(d.back_dir(), "/local/domain/4/backend/ring/3/0");
+        assert_eq!(state_value(XenbusState::Connected), b"4");
+        assert_eq!(fields(b"a\0bc\0").unwrap(), ["a", "bc"]);
+        assert_eq!(fields(b"").unwrap(), Vec::<String>::new());
+        assert_eq!(fields(b"a"), Err(Error::Protocol));
+        assert_eq!(
+            parse_event(b"p\0t\0").unwrap(),
+            WatchEvent {
+                path: "p".into(),
+                token: "t".into()
+            }
+        );
+        assert_eq!(parse_event(b"p\0"), Err(Error::Protocol));
+    }
+}
