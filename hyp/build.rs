@@ -30,6 +30,11 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-pie");
     println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
     println!("cargo:rustc-link-arg-bins=-znotext");
+    // Pack those entries in the RELR format (`.relr.dyn`): one 64-bit word per
+    // run of up to 63 neighbouring pointers instead of 24 bytes per pointer,
+    // which keeps about 7 KiB of relocations out of the image (issue 9's size
+    // target). The entry code applies both tables.
+    println!("cargo:rustc-link-arg-bins=-zpack-relative-relocs");
     // Also store the link-time value at each relocated location, so the ELF is
     // correct as loaded even before the entry code has run its relocation loop.
     println!("cargo:rustc-link-arg-bins=--apply-dynamic-relocs");

@@ -42,9 +42,9 @@ while (($#)); do
 done
 
 if ((short)); then
-    hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 mode=short
+    hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 grant_iters=20 mode=short
 else
-    hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 mode=full
+    hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 grant_iters=1000 mode=full
 fi
 
 # Tools: a C compiler for the plugin, python3 for the report, and (profile)
@@ -97,6 +97,9 @@ domain_config yield-b bench-yield "role=partner iters=$yield_iters"
 domain_config evtchn-ping bench-evtchn "role=ping peer=+1 iters=$evtchn_iters"
 domain_config evtchn-pong bench-evtchn "role=pong peer=-1 iters=$evtchn_iters"
 domain_config bench-virq bench-virq "iters=$virq_iters"
+# front is created first, so back is the next domain id (see bench-grant.rs).
+domain_config grant-front bench-grant "role=front peer=+1 iters=$grant_iters"
+domain_config grant-back bench-grant "role=back peer=-1 iters=$grant_iters"
 domain_config bench-virq-irq bench-virq "iters=$virq_iters phases=irq"
 PACK="$TARGET_DIR/release/tern-pack"
 "$PACK" bundle -o "$BENCH/hvc.cpio" "dom0=$OUT/dom0" "bench-hvc=$OUT/bench-hvc" \
@@ -107,6 +110,8 @@ PACK="$TARGET_DIR/release/tern-pack"
     "yield-a.toml=$cfg/yield-a.toml" "yield-b.toml=$cfg/yield-b.toml"
 "$PACK" bundle -o "$BENCH/evtchn.cpio" "dom0=$OUT/dom0" "bench-evtchn=$OUT/bench-evtchn" \
     "evtchn-ping.toml=$cfg/evtchn-ping.toml" "evtchn-pong.toml=$cfg/evtchn-pong.toml"
+"$PACK" bundle -o "$BENCH/grant.cpio" "dom0=$OUT/dom0" "bench-grant=$OUT/bench-grant" \
+    "grant-front.toml=$cfg/grant-front.toml" "grant-back.toml=$cfg/grant-back.toml"
 "$PACK" bundle -o "$BENCH/virq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
     "bench-virq.toml=$cfg/bench-virq.toml"
 "$PACK" bundle -o "$BENCH/virq-irq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
@@ -151,6 +156,8 @@ run evtchn-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$B
 run evtchn-pingpong-2cpu "" "${HYP_MACHINE_2CPU[@]}" -kernel "$IMAGES/hyp.bin" \
     -initrd "$BENCH/evtchn.cpio"
 run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio"
+# ring-roundtrip, grant-map-unmap and grant-copy-4k: one run, three regions.
+run grant "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/grant.cpio"
 run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
 run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"
 # Boot: from the first instruction to the return from dom0's first hypercall,

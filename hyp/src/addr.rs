@@ -80,6 +80,20 @@ pub struct PhysRange {
     pub end: PhysAddr,
 }
 
+/// Sorts `ranges` by start address. An insertion sort: the lists sorted
+/// (memory banks, dom0's device windows) hold a few dozen entries at most and
+/// are sorted once at boot, and the standard library's sorts cost about 2 KiB
+/// of image per element type and key.
+pub fn sort_by_start(ranges: &mut [PhysRange]) {
+    for i in 1..ranges.len() {
+        let mut j = i;
+        while j > 0 && ranges[j - 1].start > ranges[j].start {
+            ranges.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 impl PhysRange {
     /// A range from a base and a size; saturates at the top of the address space.
     pub const fn from_base_size(base: u64, size: u64) -> Self {
@@ -109,5 +123,29 @@ impl PhysRange {
 impl fmt::Display for PhysRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{:#012x}-{:#012x})", self.start.0, self.end.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PhysRange, sort_by_start};
+
+    #[test]
+    fn sort_by_start_orders_like_the_standard_sort() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..40 {
+            let mut v: alloc::vec::Vec<PhysRange> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    PhysRange::from_base_size(seed % 64 * 0x1000, 0x1000)
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_by_key(|r| r.start);
+            sort_by_start(&mut v);
+            assert_eq!(v, want);
+        }
     }
 }

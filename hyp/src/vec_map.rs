@@ -87,6 +87,7 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 
     /// Whether `key` has a value.
+    #[cfg(test)]
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.find(key).is_ok()
     }
@@ -140,6 +141,171 @@ impl<'a, K, V> IntoIterator for &'a mut VecMap<K, V> {
     }
 }
 
+/// Slots of an [`IndexedMap`]'s direct-mapped index.
+const INDEX_SLOTS: usize = 256;
+
+/// A key that names a small integer, for the direct-mapped index of an
+/// [`IndexedMap`]: domain ids and (domain, vCPU) pairs, which are dense and
+/// small in practice. Distinct keys may share a slot; lookups check the key.
+pub(crate) trait DenseKey: Ord {
+    /// The key as an integer; equal keys give equal slots.
+    fn slot(&self) -> usize;
+}
+
+impl DenseKey for tern_abi::domctl::DomainId {
+    fn slot(&self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl DenseKey for (tern_abi::domctl::DomainId, usize) {
+    fn slot(&self) -> usize {
+        // vCPUs of one domain in neighbouring slots, domains spread out.
+        (self.0.0 as usize).wrapping_mul(crate::domain::MAX_VCPUS) ^ self.1
+    }
+}
+
+/// A [`VecMap`] with a direct-mapped index in front: slot `key.slot() %
+/// 256` holds the position of a key with that slot, so a lookup on the trap
+/// paths is one load and one compare instead of a binary search (the
+/// scheduler's and event channels' per-domain and per-vCPU tables are read
+/// tens of times per event round trip). A key whose slot holds another key
+/// (more than 256 keys, or ids 256 apart) falls back to the binary search.
+/// The index is rebuilt when keys come or go, which is rare.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexedMap<K, V> {
+    map: VecMap<K, V>,
+    /// Position + 1 of a key in `map`, 0 for none.
+    index: [u16; INDEX_SLOTS],
+}
+
+impl<K, V> Default for IndexedMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> IndexedMap<K, V> {
+    /// An empty map (does not allocate).
+    pub(crate) const fn new() -> Self {
+        Self {
+            map: VecMap::new(),
+            index: [0; INDEX_SLOTS],
+        }
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Entries in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    /// Values in key order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values()
+    }
+
+    /// Values in key order, mutable.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.map.values_mut()
+    }
+}
+
+impl<K: DenseKey, V> IndexedMap<K, V> {
+    fn reindex(&mut self) {
+        self.index = [0; INDEX_SLOTS];
+        for (i, (k, _)) in self.map.entries.iter().enumerate() {
+            let slot = &mut self.index[k.slot() % INDEX_SLOTS];
+            if *slot == 0 {
+                *slot = u16::try_from(i + 1).unwrap_or(0);
+            }
+        }
+    }
+
+    // Out of line, like the binary search behind it: inlined at every
+    // lookup it cost about 10 KiB of image for a few instructions per call.
+    #[inline(never)]
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        let hint = usize::from(self.index[key.slot() % INDEX_SLOTS]);
+        if let Some(i) = hint.checked_sub(1)
+            && self.map.entries.get(i).is_some_and(|(k, _)| k == key)
+        {
+            return Ok(i);
+        }
+        self.map.find(key)
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        self.find(key).ok().map(|i| &self.map.entries[i].1)
+    }
+
+    /// The value of `key`, mutable.
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.find(key).ok().map(|i| &mut self.map.entries[i].1)
+    }
+
+    /// Whether `key` has a value.
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Sets the value of `key`; returns the value it replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let old = self.map.insert(key, value);
+        if old.is_none() {
+            self.reindex();
+        }
+        old
+    }
+
+    /// The value of `key`, first inserting `make()` if it has none.
+    pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&key) {
+            Ok(i) => i,
+            // A miss always comes from the binary search: `at` is where
+            // the key belongs.
+            Err(at) => {
+                self.map.entries.insert(at, (key, make()));
+                self.reindex();
+                at
+            }
+        };
+        &mut self.map.entries[i].1
+    }
+
+    /// Removes `key`; returns its value.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let old = self.map.remove(key);
+        if old.is_some() {
+            self.reindex();
+        }
+        old
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a IndexedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = <&'a VecMap<K, V> as IntoIterator>::IntoIter;
+
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.map).into_iter()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a mut IndexedMap<K, V> {
+    type Item = (&'a K, &'a mut V);
+    type IntoIter = <&'a mut VecMap<K, V> as IntoIterator>::IntoIter;
+
+    fn into_iter(self) -> Self::IntoIter {
+        (&mut self.map).into_iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::VecMap;
@@ -178,5 +344,46 @@ mod tests {
             m.iter().map(|(&k, _)| k).collect::<alloc::vec::Vec<_>>(),
             [1, 9]
         );
+    }
+
+    #[test]
+    fn indexed_map_finds_keys_that_share_a_slot() {
+        use super::IndexedMap;
+        use tern_abi::domctl::DomainId;
+        let mut m = IndexedMap::new();
+        // 1, 257 and 513 share slot 1: only the first is in the index.
+        for id in [257u32, 1, 513, 2] {
+            assert_eq!(m.insert(DomainId(id), id * 10), None);
+        }
+        for id in [1u32, 2, 257, 513] {
+            assert_eq!(m.get(&DomainId(id)), Some(&(id * 10)));
+        }
+        assert_eq!(m.get(&DomainId(769)), None);
+        assert_eq!(m.remove(&DomainId(1)), Some(10));
+        // Positions moved: the index must follow.
+        assert_eq!(m.get(&DomainId(2)), Some(&20));
+        assert_eq!(m.get(&DomainId(257)), Some(&2570));
+        assert!(!m.contains_key(&DomainId(1)));
+        assert_eq!(m.remove(&DomainId(257)), Some(2570));
+        assert_eq!(m.get(&DomainId(513)), Some(&5130));
+        assert_eq!(
+            m.iter().map(|(k, _)| k.0).collect::<alloc::vec::Vec<_>>(),
+            [2, 513]
+        );
+        *m.get_or_insert_with(DomainId(1), || 1) += 1;
+        assert_eq!(m.get(&DomainId(1)), Some(&2));
+        assert_eq!(m.get(&DomainId(513)), Some(&5130));
+        let mut v = IndexedMap::new();
+        for d in 0..40u32 {
+            for c in 0..3 {
+                v.insert((DomainId(d), c), d * 3 + c as u32);
+            }
+        }
+        for d in 0..40u32 {
+            for c in 0..3 {
+                assert_eq!(v.get(&(DomainId(d), c)), Some(&(d * 3 + c as u32)));
+            }
+        }
+        assert_eq!(v.len(), 120);
     }
 }

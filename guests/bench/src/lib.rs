@@ -1,5 +1,6 @@
 //! What the benchmark guests share: the region markers the `tern-bench` QEMU
-//! plugin counts between, and the compute kernel of `cpu-bound`.
+//! plugin counts between, the compute kernel of `cpu-bound`, and how two
+//! bench domains name each other ([`peer_id`]).
 //!
 //! This library does not use the SDK, so the bare EL1 image (`bench-bare`,
 //! no hypervisor) links exactly the same kernel code as the `bench-cpu` guest.
@@ -43,6 +44,21 @@ pub fn region_stop() {
     unsafe {
         core::arch::asm!("hint #0x7d", options(nostack, preserves_flags))
     };
+}
+
+/// A `peer=` value relative to this domain's id `me` (`+k`, `-k`) or
+/// absolute (`k`), decimal: how two bench domains find each other. dom0
+/// creates the domains of a bundle with consecutive ids in archive order,
+/// so `peer=+1` names the next one.
+pub fn peer_id(v: &str, me: u32) -> Option<u32> {
+    let parse = |s: &str| s.parse::<u32>().ok();
+    if let Some(k) = v.strip_prefix('+') {
+        me.checked_add(parse(k)?)
+    } else if let Some(k) = v.strip_prefix('-') {
+        me.checked_sub(parse(k)?)
+    } else {
+        parse(v)
+    }
 }
 
 /// One step of xorshift64 (Marsaglia): the kernel's data source.
@@ -91,6 +107,16 @@ mod tests {
     fn crc32_matches_the_standard_check_value() {
         // The CRC-32/ISO-HDLC check value of "123456789".
         assert_eq!(!crc32(!0, b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn peer_ids_are_relative_or_absolute() {
+        assert_eq!(peer_id("+1", 3), Some(4));
+        assert_eq!(peer_id("-1", 3), Some(2));
+        assert_eq!(peer_id("7", 3), Some(7));
+        assert_eq!(peer_id("-4", 3), None);
+        assert_eq!(peer_id("+x", 3), None);
+        assert_eq!(peer_id("+4294967295", 1), None);
     }
 
     #[test]

@@ -15,13 +15,17 @@ use crate::physmem::{FrameSource, PhysMem};
 pub const MAX_DOMAINS: usize = 255;
 
 /// Every live domain, by id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DomainTable {
     /// Sorted by id, ids unique. A sorted vector rather than a `BTreeMap`: at
     /// most [`MAX_DOMAINS`] entries, lookups (on every hypercall that names a
     /// domain) are a short binary search, and the image is spared a map
     /// instantiation and the inlined tree searches (about 7 KiB).
     domains: Vec<(u32, Box<Domain>)>,
+    /// Direct-mapped index in front of the binary search: entry `id % 256`
+    /// is the position + 1 in `domains` of a domain with such an id (0 for
+    /// none), checked against the id. Rebuilt when domains come and go.
+    hint: [u8; MAX_DOMAINS + 1],
     next_id: u32,
     vmids_used: [u64; 4],
     /// VMIDs of destroyed domains whose TLB entries the arch layer has not
@@ -29,11 +33,18 @@ pub struct DomainTable {
     retired: Vec<Vmid>,
 }
 
+impl Default for DomainTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DomainTable {
     /// An empty table.
     pub const fn new() -> Self {
         Self {
             domains: Vec::new(),
+            hint: [0; MAX_DOMAINS + 1],
             next_id: 0,
             vmids_used: [0; 4],
             retired: Vec::new(),
@@ -95,6 +106,7 @@ impl DomainTable {
                 // `next_free_id` checked that `id` is not in the table.
                 let at = self.index(id.0).unwrap_or_else(|at| at);
                 self.domains.insert(at, (id.0, Box::new(d)));
+                self.rehint();
                 self.next_id = id.0.wrapping_add(1);
                 Ok(id)
             }
@@ -127,6 +139,7 @@ impl DomainTable {
     ) -> Result<(), Error> {
         let at = self.index(id.0).map_err(|_| Error::NoSuchDomain)?;
         let (_, mut d) = self.domains.remove(at);
+        self.rehint();
         d.release(frames, mem);
         self.retired.push(d.vmid());
         Ok(())
@@ -148,7 +161,24 @@ impl DomainTable {
 
     /// Where `id` is in `domains` (`Ok`), or where it would be inserted (`Err`).
     fn index(&self, id: u32) -> Result<usize, usize> {
+        let hint = usize::from(self.hint[id as usize % self.hint.len()]);
+        if let Some(i) = hint.checked_sub(1)
+            && self.domains.get(i).is_some_and(|&(k, _)| k == id)
+        {
+            return Ok(i);
+        }
         self.domains.binary_search_by_key(&id, |&(k, _)| k)
+    }
+
+    fn rehint(&mut self) {
+        self.hint = [0; MAX_DOMAINS + 1];
+        for (i, &(id, _)) in self.domains.iter().enumerate() {
+            let slot = &mut self.hint[id as usize % (MAX_DOMAINS + 1)];
+            if *slot == 0 {
+                // At most MAX_DOMAINS entries: i + 1 fits.
+                *slot = u8::try_from(i + 1).unwrap_or(0);
+            }
+        }
     }
 
     /// The domain with this id.

@@ -28,7 +28,7 @@ pub fn mmio_pages(devices: &[Dom0Device]) -> FixedList<PhysRange, MAX_DOM0_DEVIC
             end: d.regs.end.align_up(PAGE_SIZE),
         });
     }
-    ranges.as_mut_slice().sort_unstable_by_key(|r| r.start);
+    crate::addr::sort_by_start(ranges.as_mut_slice());
     let mut merged: FixedList<PhysRange, MAX_DOM0_DEVICES> = FixedList::new();
     for r in ranges.iter() {
         match merged.as_mut_slice().last_mut() {

@@ -588,10 +588,7 @@ impl<'a> Collector<'a> {
             _ => self.first_pl011,
         };
         self.p.console = console.map(|u| self.uart(u));
-        self.p
-            .memory
-            .as_mut_slice()
-            .sort_unstable_by_key(|r| r.start);
+        crate::addr::sort_by_start(self.p.memory.as_mut_slice());
         Ok(self.p)
     }
 }

@@ -19,7 +19,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use bench_guests::{region_start, region_stop};
+use bench_guests::{peer_id, region_start, region_stop};
 use pv_guest_sdk::abi::Error;
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::events::{self, Port};
@@ -46,7 +46,11 @@ fn bench_evtchn(si: &StartInfo) {
     let iters = cmdline.get_u64("iters").unwrap_or(DEFAULT_ITERS);
     let warmup = cmdline.get_u64("warmup").unwrap_or(DEFAULT_WARMUP);
     let role = cmdline.get("role").unwrap_or("");
-    let Some(peer) = cmdline.get("peer").and_then(|v| peer_id(v, si.domain_id())) else {
+    let Some(peer) = cmdline
+        .get("peer")
+        .and_then(|v| peer_id(v, si.domain_id().0))
+        .map(DomainId)
+    else {
         println!("bench-evtchn: FAIL no usable peer= on the command line");
         return;
     };
@@ -138,17 +142,4 @@ fn connect(peer: DomainId) -> Result<Port, Error> {
             r => return r,
         }
     }
-}
-
-/// `peer=` relative to `me` (`+k`, `-k`) or absolute.
-fn peer_id(v: &str, me: DomainId) -> Option<DomainId> {
-    let parse = |s: &str| -> Option<u32> { pv_guest_sdk::cmdline::parse_u64(s)?.try_into().ok() };
-    let id = if let Some(k) = v.strip_prefix('+') {
-        me.0.checked_add(parse(k)?)?
-    } else if let Some(k) = v.strip_prefix('-') {
-        me.0.checked_sub(parse(k)?)?
-    } else {
-        parse(v)?
-    };
-    Some(DomainId(id))
 }

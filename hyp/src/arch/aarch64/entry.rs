@@ -26,6 +26,10 @@ const IMAGE_FLAGS: u64 = IMAGE_FLAG_LE | IMAGE_FLAG_PAGE_4K | IMAGE_FLAG_PLACE_A
 /// (ELF for the Arm 64-bit Architecture, 5.7.11).
 const R_AARCH64_RELATIVE: u64 = 1027;
 
+/// Bytes a RELR bitmap word covers: 63 pointer-sized slots (its low bit only
+/// tags it as a bitmap; System V gABI, "Relative relocation table").
+const RELR_BITMAP_SPAN: u64 = 63 * 8;
+
 /// MPIDR_EL1 Aff3 (bits 39:32) and Aff2..Aff0 (bits 23:0): all zero on the boot
 /// CPU. Any other CPU that enters at `_start` (QEMU starts every CPU at the ELF
 /// entry when it provides no PSCI, i.e. with `secure=on`) goes to the pen.
@@ -86,8 +90,40 @@ primary_entry:
     str     x5, [x3, x22]
     b       1b
 
+    /* The RELR table (build.rs: -z pack-relative-relocs) holds the same kind
+       of relocation with the addend stored in place, packed: an even word is
+       the link address of one pointer to fix, `where` then points past it; an
+       odd word is a bitmap whose bit i (1..63) marks a pointer at
+       where + 8 * (i - 1), after which `where` moves on 63 words.
+       x6 = runtime `where`. */
+2:  adrp    x1, __relr_start
+    add     x1, x1, :lo12:__relr_start
+    adrp    x2, __relr_end
+    add     x2, x2, :lo12:__relr_end
+    mov     x6, x20
+10: cmp     x1, x2
+    b.hs    14f
+    ldr     x3, [x1], #8
+    tbnz    x3, #0, 11f
+    add     x6, x3, x22
+    ldr     x4, [x6]
+    add     x4, x4, x22
+    str     x4, [x6], #8
+    b       10b
+11: mov     x7, x6
+12: lsr     x3, x3, #1
+    cbz     x3, 13f
+    tbz     x3, #0, 15f
+    ldr     x4, [x7]
+    add     x4, x4, x22
+    str     x4, [x7]
+15: add     x7, x7, #8
+    b       12b
+13: add     x6, x6, #{relr_bitmap_span}
+    b       10b
+
     /* Clear bss (16-byte aligned at both ends, see link.ld). */
-2:  adrp    x1, __bss_start
+14: adrp    x1, __bss_start
     add     x1, x1, :lo12:__bss_start
     adrp    x2, __bss_end
     add     x2, x2, :lo12:__bss_end
@@ -188,6 +224,7 @@ park:
     flags = const IMAGE_FLAGS,
     aff_mask = const MPIDR_AFF_MASK,
     r_relative = const R_AARCH64_RELATIVE,
+    relr_bitmap_span = const RELR_BITMAP_SPAN,
     stack_size = const STACK_SIZE,
     pen_stack_size = const PEN_STACK_SIZE,
     max_cpus = const MAX_CPUS,

@@ -28,7 +28,12 @@ pub fn init_cpu() {
     // auxiliary control registers trap (their effects are not contained by
     // stage 2); set/way invalidation is upgraded to clean+invalidate so a
     // guest cannot discard another domain's dirty lines; broadcast TLB and
-    // barrier operations are inner shareable.
+    // barrier operations are inner shareable. DC: PV guests run with their
+    // stage 1 off, which would make all their data accesses Device memory:
+    // slow, and exclusives (spin locks, the grant-table compare-and-swap) on
+    // Device memory are not guaranteed to work. With DC, stage 1 "off" means
+    // Normal write-back; stage 2 still makes device MMIO Device (the stricter
+    // attribute wins), so dom0's drivers are unaffected.
     HCR_EL2.write(
         HCR_EL2::VM::Enable
             + HCR_EL2::RW::EL1IsAarch64
@@ -41,7 +46,8 @@ pub fn init_cpu() {
             + HCR_EL2::SWIO::SET
             + HCR_EL2::FB::SET
             + HCR_EL2::BSU::InnerShareable
-            + HCR_EL2::PTW::SET,
+            + HCR_EL2::PTW::SET
+            + HCR_EL2::DC::SET,
     );
     // Stage-2 geometry comes from the table builder's layout; the output size
     // from what the CPU implements (D13.2.151 VTCR_EL2).

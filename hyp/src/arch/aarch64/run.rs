@@ -5,7 +5,8 @@
 //! [`guest_sync`] decodes the syndrome, hands hypercalls to the safe
 //! dispatcher and turns every guest fault into that guest's crash; if the
 //! vCPU cannot go on, the frame is refilled with the next vCPU's state, so the
-//! vector's own exception return enters it.
+//! vector's own exception return enters it. Interrupts taken from a guest
+//! are handled in `run/irq.rs`.
 
 use alloc::boxed::Box;
 
@@ -24,13 +25,18 @@ use super::vectors::TrapFrame;
 use super::{guest, timer};
 use crate::addr::{PAGE_SIZE, PhysRange};
 use crate::domain::Lifecycle;
-use crate::drivers::gic::{self, SgiTarget};
+use crate::drivers::gic;
 use crate::frames::FrameAllocator;
 use crate::hypercall::{Next, discovery};
 use crate::hypervisor::Hypervisor;
 use crate::percpu::CpuIndex;
 use crate::platform::IntId;
 use crate::sched::{NEVER, VcpuRef};
+
+mod irq;
+
+use irq::{after_events, drain_irqs, kick, kick_pending, timer_irq};
+pub use irq::{guest_irq, guest_irq_switch};
 
 /// The hypervisor as it runs on the board.
 type Hv = Hypervisor<'static, IdentityMem, FrameAllocator>;
@@ -49,24 +55,6 @@ struct State {
     /// `Decision::run_until`): before it, an interrupt that changed nothing
     /// for the scheduler needs no new decision.
     run_until: [u64; super::MAX_CPUS],
-}
-
-/// What [`drain_irqs`] found.
-#[derive(Clone, Copy, Default)]
-struct Irqs {
-    /// The EL2 timer fired (a time slice or a guest timer ended).
-    timer: bool,
-    /// Another CPU asked this one to reschedule.
-    resched: bool,
-    /// A device interrupt of dom0 fired (its event is raised by
-    /// `pirq::raise_fired`).
-    pirq: bool,
-}
-
-impl Irqs {
-    fn any(self) -> bool {
-        self.timer || self.resched || self.pirq
-    }
 }
 
 /// Boxed so that the empty static is all zeroes and lives in `.bss` (an
@@ -234,82 +222,6 @@ fn arm_timer(st: &mut State, cpu: usize, run_until: u64) {
     } else {
         timer::set_deadline(at);
     }
-}
-
-/// Fires due guest timers and applies event notifications: blocked vCPUs
-/// wake, and the CPUs that must reschedule are kicked. Returns whether this
-/// CPU must reschedule (a vCPU woke that should preempt what it runs).
-fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> bool {
-    if irqs.pirq {
-        super::pirq::raise_fired(&mut st.hv);
-    }
-    if irqs.timer {
-        st.hv.expire_timers(now);
-    }
-    st.hv.apply_notifies();
-    kick_pending(st, cpu)
-}
-
-/// Interrupts the other CPUs that the last operations asked to reschedule or
-/// to re-evaluate their upcall line; returns whether this CPU was asked to
-/// reschedule.
-fn kick_pending(st: &mut State, cpu: usize) -> bool {
-    let resched = core::mem::take(&mut st.hv.kick_mask);
-    let upcall = core::mem::take(&mut st.hv.upcall_mask);
-    kick(st, cpu, resched | upcall);
-    resched & (1 << cpu) != 0
-}
-
-/// Acknowledges and ends every pending interrupt of this CPU; says which
-/// kinds were among them.
-fn drain_irqs() -> Irqs {
-    let timer_irq = timer_irq();
-    let mut irqs = Irqs::default();
-    while let Some(irq) = gic::acknowledge() {
-        let id = irq.intid();
-        if id == timer_irq {
-            timer::cancel();
-            irqs.timer = true;
-        } else if id == RESCHED_SGI {
-            irqs.resched = true;
-        } else if super::pirq::take(irq) {
-            // dom0's device interrupt: stays active until its `pirq_eoi`.
-            irqs.pirq = true;
-            continue;
-        } else {
-            log::warn!("unexpected IRQ {id:?}");
-        }
-        gic::end_of_interrupt(irq);
-    }
-    irqs
-}
-
-/// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
-/// means "whoever is idle": new work appeared.
-#[inline]
-fn kick(st: &State, cpu: usize, mask: u64) {
-    // Mostly there is nothing to kick (one CPU, or only this one): no call.
-    if mask & !(1 << cpu) != 0 {
-        send_kicks(st, cpu, mask);
-    }
-}
-
-#[inline(never)]
-fn send_kicks(st: &State, cpu: usize, mask: u64) {
-    let online = (1u64 << st.hv.cpus_online) - 1;
-    let mut targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu) & online;
-    while targets != 0 {
-        let c = targets.trailing_zeros() as usize;
-        targets &= targets - 1;
-        if let Err(e) = gic::send_sgi(SgiTarget::Cpu(CpuIndex(c)), RESCHED_SGI) {
-            log::error!("cpu{cpu}: cannot kick cpu{c}: {e:?}");
-        }
-    }
-}
-
-/// The EL2 timer's interrupt (set once, before any CPU runs vCPUs).
-fn timer_irq() -> IntId {
-    IntId(TIMER_IRQ.load(Ordering::Relaxed))
 }
 
 fn this_cpu() -> usize {
@@ -501,77 +413,6 @@ pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
     if !switch(st, cpu, frame, next_of(code)) {
         drop(lock);
         wait_for_work(cpu, frame);
-    }
-}
-
-/// An IRQ taken while a guest ran, first half (`frame` holds the
-/// caller-saved registers only): the time slice or a guest timer ended, a
-/// device interrupt of dom0 fired, or another CPU asks this one to
-/// reschedule (new work, a paused or dying domain, an event for the running
-/// vCPU). Events are delivered here; when that leaves the scheduler's
-/// decision for this CPU as it was (a guest timer of the running vCPU, an
-/// event for it, a wakeup not worth preempting it for, before its slice
-/// ends), the vCPU simply goes on: returns 0. Otherwise returns non-zero and
-/// [`guest_irq_switch`] decides again with the whole frame.
-pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
-    let cpu = this_cpu();
-    let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
-        drain_irqs();
-        return 0;
-    };
-    let irqs = drain_irqs();
-    if !irqs.any() {
-        return 0;
-    }
-    let now = timer::now();
-    let kicked = after_events(st, cpu, now, irqs);
-    let Some(cur) = st.current[cpu] else {
-        return 0;
-    };
-    if irqs.resched || kicked || now >= st.run_until[cpu] {
-        return 1;
-    }
-    update_upcall(st, cur);
-    let run_until = st.run_until[cpu];
-    arm_timer(st, cpu, run_until);
-    0
-}
-
-/// Second half of [`guest_irq`]: the scheduler decides what this CPU runs;
-/// `frame` is whole, so the vCPU can be switched.
-pub fn guest_irq_switch(frame: &mut TrapFrame) {
-    let cpu = this_cpu();
-    let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
-        return;
-    };
-    let Some(cur) = st.current[cpu] else {
-        return;
-    };
-    let runnable = st
-        .hv
-        .domains
-        .get(cur.0)
-        .is_ok_and(|d| d.vcpu_runnable(cur.1));
-    let d = st
-        .hv
-        .sched
-        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
-    kick(st, cpu, d.kick.0);
-    if d.next == Some(cur) {
-        // Keeps the CPU: only its deadline and upcall line change.
-        update_upcall(st, cur);
-        arm_timer(st, cpu, d.run_until);
-        return;
-    }
-    unload_vcpu(st, cpu, frame);
-    match d.next {
-        Some(r) => load_vcpu(st, cpu, r, frame, d.run_until),
-        None => {
-            drop(lock);
-            wait_for_work(cpu, frame);
-        }
     }
 }
 

@@ -1,0 +1,181 @@
+//! The IRQ half of running domains: what an interrupt taken while a guest
+//! ran does (the EL2 timer, a reschedule SGI from another CPU, dom0's device
+//! interrupts), and kicking other CPUs. Split from `run.rs`, whose state and
+//! vCPU switching it uses.
+
+use core::sync::atomic::Ordering;
+
+use super::super::vectors::TrapFrame;
+use super::super::{pirq, timer};
+use super::{
+    RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, load_vcpu, this_cpu, unload_vcpu,
+    update_upcall, wait_for_work,
+};
+use crate::drivers::gic::{self, SgiTarget};
+use crate::percpu::CpuIndex;
+use crate::platform::IntId;
+
+/// What [`drain_irqs`] found.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Irqs {
+    /// The EL2 timer fired (a time slice or a guest timer ended).
+    timer: bool,
+    /// Another CPU asked this one to reschedule.
+    resched: bool,
+    /// A device interrupt of dom0 fired (its event is raised by
+    /// `pirq::raise_fired`).
+    pirq: bool,
+}
+
+impl Irqs {
+    pub(super) fn any(self) -> bool {
+        self.timer || self.resched || self.pirq
+    }
+}
+
+/// Fires due guest timers and applies event notifications: blocked vCPUs
+/// wake, and the CPUs that must reschedule are kicked. Returns whether this
+/// CPU must reschedule (a vCPU woke that should preempt what it runs).
+pub(super) fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> bool {
+    if irqs.pirq {
+        pirq::raise_fired(&mut st.hv);
+    }
+    if irqs.timer {
+        st.hv.expire_timers(now);
+    }
+    st.hv.apply_notifies();
+    kick_pending(st, cpu)
+}
+
+/// Interrupts the other CPUs that the last operations asked to reschedule or
+/// to re-evaluate their upcall line; returns whether this CPU was asked to
+/// reschedule.
+pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
+    let resched = core::mem::take(&mut st.hv.kick_mask);
+    let upcall = core::mem::take(&mut st.hv.upcall_mask);
+    kick(st, cpu, resched | upcall);
+    resched & (1 << cpu) != 0
+}
+
+/// Acknowledges and ends every pending interrupt of this CPU; says which
+/// kinds were among them.
+pub(super) fn drain_irqs() -> Irqs {
+    let timer_irq = timer_irq();
+    let mut irqs = Irqs::default();
+    while let Some(irq) = gic::acknowledge() {
+        let id = irq.intid();
+        if id == timer_irq {
+            timer::cancel();
+            irqs.timer = true;
+        } else if id == RESCHED_SGI {
+            irqs.resched = true;
+        } else if pirq::take(irq) {
+            // dom0's device interrupt: stays active until its `pirq_eoi`.
+            irqs.pirq = true;
+            continue;
+        } else {
+            log::warn!("unexpected IRQ {id:?}");
+        }
+        gic::end_of_interrupt(irq);
+    }
+    irqs
+}
+
+/// Interrupts the CPUs in `mask` (but this one) so they reschedule. `u64::MAX`
+/// means "whoever is idle": new work appeared.
+#[inline]
+pub(super) fn kick(st: &State, cpu: usize, mask: u64) {
+    // Mostly there is nothing to kick (one CPU, or only this one): no call.
+    if mask & !(1 << cpu) != 0 {
+        send_kicks(st, cpu, mask);
+    }
+}
+
+#[inline(never)]
+fn send_kicks(st: &State, cpu: usize, mask: u64) {
+    let online = (1u64 << st.hv.cpus_online) - 1;
+    let mut targets = if mask == u64::MAX { st.idle_mask } else { mask } & !(1 << cpu) & online;
+    while targets != 0 {
+        let c = targets.trailing_zeros() as usize;
+        targets &= targets - 1;
+        if let Err(e) = gic::send_sgi(SgiTarget::Cpu(CpuIndex(c)), RESCHED_SGI) {
+            log::error!("cpu{cpu}: cannot kick cpu{c}: {e:?}");
+        }
+    }
+}
+
+/// The EL2 timer's interrupt (set once, before any CPU runs vCPUs).
+pub(super) fn timer_irq() -> IntId {
+    IntId(TIMER_IRQ.load(Ordering::Relaxed))
+}
+
+/// An IRQ taken while a guest ran, first half (`frame` holds the
+/// caller-saved registers only): the time slice or a guest timer ended, a
+/// device interrupt of dom0 fired, or another CPU asks this one to
+/// reschedule (new work, a paused or dying domain, an event for the running
+/// vCPU). Events are delivered here; when that leaves the scheduler's
+/// decision for this CPU as it was (a guest timer of the running vCPU, an
+/// event for it, a wakeup not worth preempting it for, before its slice
+/// ends), the vCPU simply goes on: returns 0. Otherwise returns non-zero and
+/// [`guest_irq_switch`] decides again with the whole frame.
+pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        drain_irqs();
+        return 0;
+    };
+    let irqs = drain_irqs();
+    if !irqs.any() {
+        return 0;
+    }
+    let now = timer::now();
+    let kicked = after_events(st, cpu, now, irqs);
+    let Some(cur) = st.current[cpu] else {
+        return 0;
+    };
+    if irqs.resched || kicked || now >= st.run_until[cpu] {
+        return 1;
+    }
+    update_upcall(st, cur);
+    let run_until = st.run_until[cpu];
+    arm_timer(st, cpu, run_until);
+    0
+}
+
+/// Second half of [`guest_irq`]: the scheduler decides what this CPU runs;
+/// `frame` is whole, so the vCPU can be switched.
+pub fn guest_irq_switch(frame: &mut TrapFrame) {
+    let cpu = this_cpu();
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        return;
+    };
+    let Some(cur) = st.current[cpu] else {
+        return;
+    };
+    let runnable = st
+        .hv
+        .domains
+        .get(cur.0)
+        .is_ok_and(|d| d.vcpu_runnable(cur.1));
+    let d = st
+        .hv
+        .sched
+        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
+    kick(st, cpu, d.kick.0);
+    if d.next == Some(cur) {
+        // Keeps the CPU: only its deadline and upcall line change.
+        update_upcall(st, cur);
+        arm_timer(st, cpu, d.run_until);
+        return;
+    }
+    unload_vcpu(st, cpu, frame);
+    match d.next {
+        Some(r) => load_vcpu(st, cpu, r, frame, d.run_until),
+        None => {
+            drop(lock);
+            wait_for_work(cpu, frame);
+        }
+    }
+}

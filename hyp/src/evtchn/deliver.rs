@@ -1,0 +1,135 @@
+//! Delivery: setting a port pending on a domain's event page, raising the
+//! upcall, waking blocked or polling vCPUs, and the queue of notifications
+//! that tells the scheduler and the arch layer who to wake and which upcall
+//! lines to re-evaluate. Split from `mod.rs` (the port operations).
+
+use alloc::vec::Vec;
+
+use tern_abi::domctl::DomainId;
+use tern_abi::evtchn::{Port, Virq};
+
+use super::page::PageRef;
+use super::timers::TimerKind;
+use super::{DomainEvents, Events, Notify};
+use crate::physmem::PhysMem;
+
+impl Events {
+    /// Queues a notification for the arch layer (see the module docs).
+    pub fn notify(&mut self, n: Notify) {
+        self.push(n);
+    }
+
+    /// Queues a notification (once per vCPU until drained).
+    pub(super) fn push(&mut self, n: Notify) {
+        if !self.notify[self.notify_head..].contains(&n) {
+            self.notify.push(n);
+        }
+    }
+
+    /// Takes the vCPUs that need attention since the last call, in the order
+    /// they were notified.
+    pub fn take_notifies(&mut self) -> Vec<Notify> {
+        let taken = self.notify[self.notify_head..].to_vec();
+        self.notify.clear();
+        self.notify_head = 0;
+        taken
+    }
+
+    /// Takes the oldest queued notification, if any: what the arch layer
+    /// drains after every trap, without allocating.
+    pub fn pop_notify(&mut self) -> Option<Notify> {
+        match self.notify.get(self.notify_head) {
+            Some(&n) => {
+                self.notify_head += 1;
+                Some(n)
+            }
+            None => {
+                self.notify.clear();
+                self.notify_head = 0;
+                None
+            }
+        }
+    }
+
+    /// Makes `port` of `dom` pending and delivers it (`specs/hypercalls.md`,
+    /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it.
+    pub(super) fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
+        let Some(d) = self.domains.get_mut(&dom) else {
+            return;
+        };
+        let (woken, upcall) = deliver(d, mem, port);
+        self.after_delivery(dom, woken, upcall);
+    }
+
+    /// Queues what [`deliver`] found: pollers woken (their poll timeouts
+    /// end), then the vCPU to upcall.
+    pub(super) fn after_delivery(&mut self, dom: DomainId, mut woken: u64, upcall: Option<usize>) {
+        while woken != 0 {
+            let v = woken.trailing_zeros() as usize;
+            woken &= woken - 1;
+            self.timers.cancel((dom, v, TimerKind::Poll));
+            self.push(Notify { dom, vcpu: v });
+        }
+        if let Some(vcpu) = upcall {
+            self.push(Notify { dom, vcpu });
+        }
+    }
+
+    /// Physical interrupt `intid` fired: makes its dom0 port pending.
+    /// Returns whether a port was bound to it.
+    pub fn raise_pirq(&mut self, mem: &dyn PhysMem, intid: u32) -> bool {
+        match self.pirq_port(intid) {
+            Some(port) => {
+                self.set_pending(mem, DomainId::DOM0, port);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Raises per-domain virtual IRQ `virq` in `dom`, if it bound it.
+    pub fn raise_virq(&mut self, mem: &dyn PhysMem, dom: DomainId, virq: Virq) {
+        self.raise_vcpu_virq(mem, dom, 0, virq);
+    }
+
+    /// Raises virtual IRQ `virq` for `vcpu` of `dom` (the vCPU matters only
+    /// for per-vCPU virqs), if it is bound.
+    pub fn raise_vcpu_virq(&mut self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize, virq: Virq) {
+        // One lookup of the domain for both the port and the delivery.
+        let Some(d) = self.domains.get_mut(&dom) else {
+            return;
+        };
+        let Some(port) = d.ports.virq_port(virq, vcpu) else {
+            return;
+        };
+        let (woken, upcall) = deliver(d, mem, port);
+        self.after_delivery(dom, woken, upcall);
+    }
+}
+
+/// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,
+/// `evtchn_op`, steps 1 to 4). Answers the vCPUs whose poll it ends (a bit
+/// mask) and the vCPU to upcall, if it must be.
+fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
+    let Some(base) = d.page else {
+        return (0, None);
+    };
+    let vcpu = d.ports.get(port).vcpu;
+    let page = PageRef { mem, base };
+    if !page.set_pending(port) {
+        return (0, None);
+    }
+    let mut woken = 0;
+    let mut polling = d.polling;
+    while polling != 0 {
+        let v = polling.trailing_zeros() as usize;
+        polling &= polling - 1;
+        if d.polls[v].as_ref().is_some_and(|p| p.contains(&port)) {
+            d.polls[v] = None;
+            woken |= 1 << v;
+        }
+    }
+    d.polling &= !woken;
+    let upcall = !page.is_masked(port) && page.signal(vcpu, port);
+    (woken, upcall.then_some(vcpu))
+}
