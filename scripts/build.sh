@@ -2,14 +2,18 @@
 # Builds the aarch64 images into target/images/ (or $CARGO_TARGET_DIR/images/):
 #   hyp.elf      the hypervisor ELF (QEMU -kernel with secure=on: EL3 entry)
 #   hyp.bin      the raw arm64 Image (QEMU -kernel: EL2 entry, x0 = DTB)
-#   bundle.cpio  the boot modules (dom0, demo guest, its config), passed as -initrd
+#   bundle.cpio  the boot modules (dom0, demo guest, echo guest, their configs), passed as -initrd
 #   bundle-tests.cpio  dom0 with the ABI-check, printer and hostile test guests
 #   bundle-sched-*.cpio, bundle-events*.cpio, bundle-rings*.cpio  one per
 #                QEMU test of the scheduler, event channels and shared rings
 #                (tests/tests/sched.rs, events.rs, rings.rs), each with only
 #                the guests that test boots
+#   bundle-net.cpio, bundle-net-hostile.cpio  the network tests' domains
+#                (tests/tests/net.rs)
 #   bundle-store.cpio  the configuration store's two test domains
 #                (tests/tests/store.rs, driven through dom0's shell)
+#   bundle-lifecycle.cpio  crash policy, shutdown and reboot
+#                (tests/tests/lifecycle.rs, driven through dom0's shell)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,8 +44,10 @@ cp "$HYP_OUT/hyp" "$IMAGES/hyp.elf"
 "$PACK" image "$HYP_OUT/hyp" -o "$IMAGES/hyp.bin"
 
 # bundle.cpio: what scripts/run.sh boots: dom0 and the demo guest.
+# The echo guest (not autostarted: run.sh asks for it with dom0.start=echo).
 "$PACK" bundle -o "$IMAGES/bundle.cpio" \
-    "dom0=$OUT/dom0" "demo-guest=$OUT/demo-guest" "demo.toml=guests/demo/demo.toml"
+    "dom0=$OUT/dom0" "demo-guest=$OUT/demo-guest" "demo.toml=guests/demo/demo.toml" \
+    "echo-guest=$OUT/echo-guest" "echo.toml=guests/demo/echo.toml"
 
 # bundle-tests.cpio: dom0 with every test guest and its configuration.
 args=("dom0=$OUT/dom0")
@@ -103,11 +109,43 @@ test_bundle rings-hostile \
     "ring-victim=$OUT/ring-victim" "ring-victim.toml=$CONFIGS/ring-victim.toml" \
     "ring-hostile=$OUT/ring-hostile" "ring-hostile.toml=$CONFIGS/ring-hostile.toml"
 
+# ... and a hostile front end facing an honest, tolerant back end.
+test_bundle rings-rogue \
+    "ring-rogue=$OUT/ring-rogue" "ring-rogue.toml=$CONFIGS/ring-rogue.toml" \
+    "ring-back=$OUT/ring-back" "ring-back.toml=$CONFIGS/ring-back-tolerant.toml"
+
 # The configuration store: two domains that use it (and hand a device to
 # each other through it), driven with dom0's shell (tests/tests/store.rs).
 test_bundle store \
     "store-a=$OUT/store-a" "store-a.toml=$CONFIGS/store-a.toml" \
     "store-b=$OUT/store-b" "store-b.toml=$CONFIGS/store-b.toml"
+
+# Domain life cycle through dom0's shell (tests/tests/lifecycle.rs): guests
+# that crash at once (on_crash restart / preserve), one that honours shutdown
+# and reboot requests, one that ignores them; none autostarts.
+args=("lifecycle=$OUT/lifecycle")
+for c in restart preserve idle deaf; do
+    args+=("lifecycle-$c.toml=$CONFIGS/lifecycle-$c.toml")
+done
+test_bundle lifecycle "${args[@]}"
+
+# The block back end: dom0 serves blk-io's and blk-hostile's virtual disks
+# from a virtio disk (tests/tests/blk.rs, driven through dom0's shell).
+args=("blk-io=$OUT/blk-io" "blk-hostile=$OUT/blk-hostile")
+for c in blk-data blk-ro blk-kill blk-check blk-busy blk-hostile; do
+    args+=("$c.toml=$CONFIGS/$c.toml")
+done
+test_bundle blk "${args[@]}"
+
+# Networks (tests/tests/net.rs): the echo guest and a client that checks 1 MiB
+# of echo over dom0's switch; then the same with a hostile front end first.
+test_bundle net \
+    "echo-guest=$OUT/echo-guest" "net-echo.toml=$CONFIGS/net-echo.toml" \
+    "net-client=$OUT/net-client" "net-client.toml=$CONFIGS/net-client.toml"
+test_bundle net-hostile \
+    "net-hostile=$OUT/net-hostile" "net-hostile.toml=$CONFIGS/net-hostile.toml" \
+    "echo-guest=$OUT/echo-guest" "net-echo.toml=$CONFIGS/net-echo.toml" \
+    "net-client=$OUT/net-client" "net-client.toml=$CONFIGS/net-client.toml"
 
 echo "build: images in $IMAGES:"
 ls -l "$IMAGES" | sed 1d

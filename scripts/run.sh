@@ -33,12 +33,16 @@ usage: scripts/run.sh [options] [-- QEMU arguments...]
                    domains and powers off when they are done (by default it
                    then opens its shell on the console; 'poweroff' quits)
   --no-build       boot the images already in target/images
+  --net-port N     host port forwarded (127.0.0.1 only) to the echo guest's
+                   TCP port 7 (default 5555: try `nc 127.0.0.1 5555`)
+  --no-net         no NIC, and the echo guest is not started
   --print-cmd      print the QEMU command line and exit
   -h, --help       this text
 USAGE
 }
 
 board=virt smp=4 gic=3 cpu=cortex-a72 mem=1G el3=0 append="" build=1 print=0 shell=1
+net=1 net_port=5555
 extra=()
 while (($#)); do
     case "$1" in
@@ -51,6 +55,8 @@ while (($#)); do
         --append) append="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
         --no-shell) shell=0; shift ;;
+        --net-port) net_port="$2"; shift 2 ;;
+        --no-net) net=0; shift ;;
         --print-cmd) print=1; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; extra=("$@"); break ;;
@@ -91,6 +97,17 @@ if [ -f "$IMAGES/bundle.cpio" ]; then
     # is silently ignored.
     ((el3)) && echo "run.sh: note: QEMU does not load -initrd for ELF kernels (--el3)" >&2
     cmd+=(-initrd "$IMAGES/bundle.cpio")
+fi
+# The network demo (virt only): QEMU user networking behind a virtio-net NIC,
+# which dom0 makes the uplink of its virtual switch; the echo guest
+# (guests/demo/echo.toml, address 10.0.2.100) serves TCP echo on port 7, and
+# hostfwd forwards 127.0.0.1:$net_port of this machine to it (nothing is
+# reachable from other machines).
+if [ "$board" = virt ] && ((net)); then
+    cmd+=(-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$net_port-10.0.2.100:7"
+        -device virtio-net-device,netdev=n0)
+    if [[ " $append " == *" -- "* ]]; then append+=" dom0.start=echo"; else append+=" -- dom0.start=echo"; fi
+    append="${append# }"
 fi
 # dom0's flags follow the first "--" of the boot arguments.
 if ((shell)); then

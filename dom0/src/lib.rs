@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod blkback;
 pub mod config;
 pub mod devspec;
 pub mod domains;
@@ -12,9 +13,11 @@ pub mod editor;
 pub mod format;
 pub mod keys;
 pub mod net;
+pub mod netback;
 pub mod restart;
 pub mod shell;
 pub mod store;
+pub mod switch;
 pub mod top;
 pub mod virtio;
 

@@ -11,12 +11,18 @@
 //! checks that the hypervisor's free-page count comes back exactly.
 //! `dom0.blk-test` / `dom0.net-test` drive the virtio-mmio disk / NIC QEMU
 //! attached ([`dom0::virtio::blk_test`], [`dom0::net::net_test`]) and stop.
+//! `dom0.start=<name>[,<name>...]` also starts the configurations so named
+//! whose `autostart` is false (`scripts/run.sh` starts the echo guest so).
 //! `dom0.top=<ms>` prints every `ms` milliseconds what each domain it started
 //! got of the CPUs ([`dom0::top`]).
 //!
 //! dom0 waits for domains to exit by blocking until the domain-exit event
 //! (`Virq::DomExc`, raised by the hypervisor whenever a domain shuts down or
-//! crashes), so it uses no CPU while they run.
+//! crashes), so it uses no CPU while they run. What becomes of a domain that
+//! ended is [`dom0::domains::fate`]: a reboot creates it again from its
+//! configuration; a crash follows its `on_crash` (destroy; restart after the
+//! back-off of [`dom0::restart`], the wait ending at the next restart due;
+//! preserve).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -26,8 +32,10 @@ mod toolstack;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
+use dom0::blkback::service as blkback;
 use dom0::config::{self, DomainConfig};
-use dom0::domains::{Exit, Watched, Watchlist};
+use dom0::domains::{Exit, Fate, Watched, Watchlist, fate};
+use dom0::netback::service as netback;
 use dom0::store::service as store;
 use dom0::top::{Sample, Top};
 use dom0::{CONFIG_MAX, is_config_module};
@@ -73,22 +81,33 @@ fn dom0_main(si: &StartInfo) {
         pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
     }
     let configs = load_configs();
+    // The disks the block back end serves domains' `disk = [...]` from.
+    let found = dom0::virtio::bring_up(si);
+    dom0::blkback::service::init(found.blks);
+    if si.cmdline().has("dom0.blk-bench") {
+        dom0::blkback::service::bench_direct(1000);
+    }
+    // The NIC is the virtual switch's uplink (domains' `vif = [...]`).
+    netback::start_uplink(found.nets);
     if let Some(n) = si.cmdline().get_u64("dom0.cycles") {
         match configs.first() {
-            Some(cfg) => cycles(cfg, n),
+            Some((_, cfg)) => cycles(cfg, n),
             None => println!("dom0: cycles: FAIL (no domain configuration)"),
         }
         pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
     }
     let mut watch = Watchlist::new();
-    for cfg in configs.iter().filter(|c| c.autostart) {
+    for (file, cfg) in configs
+        .iter()
+        .filter(|(_, c)| c.autostart || asked(si, &c.name))
+    {
         match start(cfg) {
             Ok(id) => {
                 println!(
                     "dom0: started {} (domain {}) from {}",
                     cfg.name, id.0, cfg.image
                 );
-                watch.add(id, cfg.name.clone());
+                watch.add(Watched::new(id, cfg, file, time::now()));
             }
             Err((step, e)) => println!("dom0: cannot start {}: {step}: {e}", cfg.name),
         }
@@ -104,7 +123,8 @@ fn dom0_main(si: &StartInfo) {
         (top, Deadline(time::counter().saturating_add(p)), p)
     });
     while !watch.is_empty() {
-        wait_for_exit(top.as_ref().map(|(_, next, _)| next.0));
+        let top_due = top.as_ref().map(|(_, next, _)| next.0);
+        wait_for_exit(earliest(top_due, restart_deadline(&watch)));
         if let Some((top, next, period)) = top.as_mut()
             && next.passed()
         {
@@ -116,17 +136,31 @@ fn dom0_main(si: &StartInfo) {
             next.0 = next.0.saturating_add(*period);
         }
         reap_exited(&mut watch);
+        restart_due(&mut watch);
     }
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
         loop {
             // Consumes stray events (a late domain exit) before blocking, so
             // that a pending one cannot turn this into a busy loop.
-            events::wait_until(store::take_kick, None);
+            events::wait_until(
+                || store::take_kick() | blkback::take_kick() | netback::take_kick(),
+                None,
+            );
             store::serve();
+            blkback::poll();
+            netback::poll();
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Whether `dom0.start=name[,name...]` asks for domain `name` to be started
+/// with the autostarted ones (`scripts/run.sh` starts the echo guest so).
+fn asked(si: &StartInfo, name: &str) -> bool {
+    si.cmdline()
+        .get("dom0.start")
+        .is_some_and(|list| list.split(',').any(|n| n == name))
 }
 
 /// Set by the domain-exit event's handler, taken by [`wait_for_exit`].
@@ -156,13 +190,20 @@ fn wait_for_exit(deadline: Option<u64>) {
     if EXIT_EVENT.load(Ordering::Acquire) {
         // A store event wakes dom0 too: it serves the store, then goes on.
         events::wait_until(
-            || EXITED.swap(false, Ordering::AcqRel) | store::take_kick(),
+            || {
+                EXITED.swap(false, Ordering::AcqRel)
+                    | store::take_kick()
+                    | blkback::take_kick()
+                    | netback::take_kick()
+            },
             deadline,
         );
     } else {
         pv_guest_sdk::yield_now();
     }
     store::serve();
+    blkback::poll();
+    netback::poll();
 }
 
 /// The CPU time of every watched domain, for `dom0.top`.
@@ -180,9 +221,24 @@ fn samples(watch: &Watchlist) -> Vec<Sample> {
         .collect()
 }
 
-/// Reports and destroys the watched domains that have exited.
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The virtual-counter deadline of the next restart due, if one waits.
+fn restart_deadline(watch: &Watchlist) -> Option<u64> {
+    let at = watch.next_due()?;
+    Some(Deadline::after_ns(at.saturating_sub(time::now())).0)
+}
+
+/// Reports the watched domains that have exited and deals with each.
 fn reap_exited(watch: &mut Watchlist) {
-    reap(poll_exits(watch));
+    let ended = poll_exits(watch);
+    reap(watch, ended);
 }
 
 /// Takes the watched domains that have exited off `watch`. Called when the
@@ -191,14 +247,68 @@ fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
     watch.poll(|id| domctl::get_info(id).ok())
 }
 
-/// Reports how each domain ended and destroys it.
-fn reap(ended: Vec<(Watched, Exit)>) {
-    for (w, exit) in &ended {
+/// Reports how each domain ended and does what its [`fate`] says.
+fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
+    for (w, exit) in ended {
         println!("dom0: domain {} ({}) exited: {exit}", w.name, w.id.0);
-        if let Err(e) = destroy(w.id) {
+        let fate = fate(exit, w.on_crash);
+        if matches!(fate, Fate::Destroy | Fate::Recreate | Fate::Restart)
+            && let Err(e) = destroy(w.id)
+        {
             println!("dom0: destroy {} ({}): {e}", w.name, w.id.0);
         }
+        match fate {
+            Fate::Destroy | Fate::Forget => {}
+            Fate::Preserve => println!(
+                "dom0: {} (domain {}) preserved (on_crash = preserve); 'destroy' removes it",
+                w.name, w.id.0
+            ),
+            Fate::Recreate => recreate(watch, &w, "rebooted"),
+            Fate::Restart => {
+                let (name, id) = (w.name.clone(), w.id.0);
+                let delay_ms = watch.crashed(w, time::now()) / 1_000_000;
+                println!(
+                    "dom0: {name} (domain {id}) crashed: restarting in {delay_ms} ms (on_crash = restart)"
+                );
+            }
+        }
     }
+}
+
+/// Creates again the crashed domains whose back-off has passed.
+fn restart_due(watch: &mut Watchlist) {
+    for w in watch.due(time::now()) {
+        recreate(watch, &w, "restarted");
+    }
+}
+
+/// Creates the domain `w` was again, from its configuration, and watches
+/// it; `how` says why in the report.
+fn recreate(watch: &mut Watchlist, w: &Watched, how: &str) {
+    let cfg = match config_module(&w.config) {
+        Ok(cfg) => cfg,
+        Err(e) => return println!("dom0: cannot make {} again: {}: {e}", w.name, w.config),
+    };
+    match start(&cfg) {
+        Ok(id) => {
+            println!("dom0: {how} {} as domain {}", cfg.name, id.0);
+            watch.add(Watched::new(id, &cfg, &w.config, time::now()));
+        }
+        Err((step, e)) => println!("dom0: cannot make {} again: {step}: {e}", cfg.name),
+    }
+}
+
+/// The configuration in boot module `file`.
+fn config_module(file: &str) -> Result<DomainConfig, alloc::string::String> {
+    let count = module::count().map_err(|e| alloc::format!("{e}"))?;
+    for index in 0..count {
+        if let Ok(info) = module::info(index)
+            && module::name(&info) == file
+        {
+            return read_config(index, info.size);
+        }
+    }
+    Err("no such boot module".into())
 }
 
 /// Tries to destroy a domain this many times while the hypervisor answers
@@ -208,6 +318,7 @@ const DESTROY_TRIES: u32 = 1000;
 /// Destroys a domain, yielding and retrying while the hypervisor is busy
 /// letting go of it.
 fn destroy(id: DomainId) -> Result<(), Error> {
+    netback::detach(id);
     let mut tries = 0;
     loop {
         match domctl::destroy(id) {
@@ -216,8 +327,10 @@ fn destroy(id: DomainId) -> Result<(), Error> {
                 pv_guest_sdk::yield_now();
             }
             Ok(()) => {
-                // Gone: its store home, port and page can go too.
+                // Gone: its store home, port and page can go too, and
+                // its virtual disks (served until it could not use them).
                 store::release(id);
+                blkback::release(id);
                 return Ok(());
             }
             r => return r,
@@ -242,7 +355,7 @@ fn cycles(cfg: &DomainConfig, n: u64) {
             Err((step, e)) => return println!("dom0: cycles: FAIL (cycle {i}: {step}: {e})"),
         };
         let mut watch = Watchlist::new();
-        watch.add(id, cfg.name.clone());
+        watch.add(Watched::new(id, cfg, "", time::now()));
         while !watch.is_empty() {
             wait_for_exit(None);
             let _ = watch.poll(|id| domctl::get_info(id).ok());
@@ -264,8 +377,9 @@ fn cycles(cfg: &DomainConfig, n: u64) {
     }
 }
 
-/// Lists the boot modules and parses every configuration among them.
-fn load_configs() -> Vec<DomainConfig> {
+/// Lists the boot modules and parses every configuration among them (with
+/// its module's name).
+fn load_configs() -> Vec<(alloc::string::String, DomainConfig)> {
     let count = match module::count() {
         Ok(n) => n,
         Err(e) => {
@@ -289,7 +403,7 @@ fn load_configs() -> Vec<DomainConfig> {
             continue;
         }
         match read_config(index, info.size) {
-            Ok(cfg) => configs.push(cfg),
+            Ok(cfg) => configs.push((name.into(), cfg)),
             Err(msg) => println!("dom0: {name}: {msg}"),
         }
     }
@@ -324,6 +438,13 @@ fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
                 println!("dom0: {}: no configuration store ({step}: {e})", cfg.name);
             }
         })
+        .and_then(|()| {
+            blkback::attach(id, &cfg.disks).map_err(|msg| {
+                println!("dom0: {}: disk: {msg}", cfg.name);
+                ("disk", Error::InvalidArgument)
+            })
+        })
+        .and_then(|()| netback::attach(id, &cfg.vifs))
         .and_then(|()| domctl::unpause(id).map_err(|e| ("unpause", e)));
     if let Err(failure) = loaded {
         let _ = destroy(id);

@@ -35,6 +35,14 @@ pub struct Restarts {
 }
 
 impl Restarts {
+    /// No history, nothing pending.
+    pub const fn new() -> Self {
+        Self {
+            quick: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
     /// Notes that the domain made from `config`, started at `started_ns`,
     /// crashed at `now_ns`; schedules its restart and returns the wait.
     pub fn crashed(&mut self, config: &str, started_ns: u64, now_ns: u64) -> u64 {

@@ -7,6 +7,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
+use tern_abi::sched::ShutdownReason;
 
 /// A domain named on the command line: by id (all digits) or by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,8 @@ enum Args {
     Store,
     /// Any number of domains (`vcpu-list`).
     VcpuList,
+    /// `[-w] [-F] <Domain>` (`shutdown`, `reboot`).
+    Shutdown,
 }
 
 /// A verb of the shell.
@@ -114,19 +117,30 @@ pub static VERBS: &[Verb] = &[
     },
     Verb {
         name: "shutdown",
-        usage: "<Domain>",
+        usage: "[-w] [-F] <Domain>",
         summary: "Issue a shutdown signal to a domain",
-        details: "Asks the guest to shut itself down.",
-        pending: Some("asking a guest needs event channels; use 'destroy'"),
-        args: Args::Domain,
+        details: "Asks the guest to shut itself down, as xl does: writes \"poweroff\"\n\
+                  to control/shutdown in its store home. A guest that honours it\n\
+                  (the SDK's Store::wait_shutdown_request) shuts down and dom0\n\
+                  destroys it; one that does not keeps running.\n\
+                  -w  wait (up to 10 s) until the domain has shut down.\n\
+                  -F  if it has not shut down within 10 s, destroy it (implies -w).",
+        pending: None,
+        args: Args::Shutdown,
     },
     Verb {
         name: "reboot",
-        usage: "<Domain>",
+        usage: "[-w] [-F] <Domain>",
         summary: "Issue a reboot signal to a domain",
-        details: "Asks the guest to restart itself.",
-        pending: Some("asking a guest needs event channels"),
-        args: Args::Domain,
+        details: "Asks the guest to restart itself, as xl does: writes \"reboot\" to\n\
+                  control/shutdown in its store home. When it shuts down with\n\
+                  reason reboot, dom0 destroys it and creates it again from its\n\
+                  configuration (a new domain id).\n\
+                  -w  wait (up to 10 s) until the domain has shut down.\n\
+                  -F  if it has not shut down within 10 s, destroy it and create it\n\
+                      again (implies -w).",
+        pending: None,
+        args: Args::Shutdown,
     },
     Verb {
         name: "pause",
@@ -260,6 +274,17 @@ pub enum Command {
     Pause(Dom),
     /// `unpause <Domain>`.
     Unpause(Dom),
+    /// `shutdown [-w] [-F] <Domain>` / `reboot [-w] [-F] <Domain>`.
+    Shutdown {
+        /// The domain.
+        dom: Dom,
+        /// What it is asked to do: `Poweroff` or `Reboot`.
+        reason: ShutdownReason,
+        /// Wait until it has shut down (`-w`).
+        wait: bool,
+        /// Destroy it if it has not shut down in time (`-F`).
+        force: bool,
+    },
     /// `sched-credit [-d <Domain> [-w <Weight>] [-c <Cap>]]`.
     SchedCredit {
         /// The domain (`None`: list all).
@@ -364,6 +389,9 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
     if verb.args == Args::Store {
         return parse_store(verb.name, &args).map_err(usage);
     }
+    if verb.args == Args::Shutdown {
+        return parse_shutdown(verb.name, &args).map_err(usage);
+    }
     if let Some(opt) = args.iter().find(|a| a.starts_with('-')) {
         return Err(usage(alloc::format!("unknown option '{opt}'")));
     }
@@ -391,7 +419,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
                 _ => None,
             }
         }
-        Args::SchedCredit | Args::Store => None,
+        Args::SchedCredit | Args::Store | Args::Shutdown => None,
         Args::VcpuPin => match args.as_slice() {
             [dom, vcpu, cpus] => Some(Command::VcpuPin {
                 dom: Dom::parse(dom),
@@ -451,6 +479,30 @@ fn parse_sched_credit(args: &[&str]) -> Result<Command, String> {
         return Err("-w and -c need -d <Domain>".into());
     }
     Ok(Command::SchedCredit { dom, weight, cap })
+}
+
+/// `shutdown` / `reboot`: `[-w] [-F] <Domain>`.
+fn parse_shutdown(verb: &str, args: &[&str]) -> Result<Command, String> {
+    let (mut wait, mut force, mut dom) = (false, false, None);
+    for &a in args {
+        match a {
+            "-w" => wait = true,
+            "-F" => force = true,
+            _ if a.starts_with('-') => return Err(alloc::format!("unknown option '{a}'")),
+            _ if dom.is_some() => return Err(alloc::format!("unexpected argument '{a}'")),
+            _ => dom = Some(Dom::parse(a)),
+        }
+    }
+    Ok(Command::Shutdown {
+        dom: dom.ok_or("missing <Domain>")?,
+        reason: if verb == "reboot" {
+            ShutdownReason::Reboot
+        } else {
+            ShutdownReason::Poweroff
+        },
+        wait: wait || force,
+        force,
+    })
 }
 
 /// The store verbs' arguments (values may start with `-`).
@@ -528,160 +580,5 @@ pub fn verb_help(verb: &Verb) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::vec;
-
-    fn err(line: &str) -> String {
-        parse(line).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn domains_by_id_or_name() {
-        assert_eq!(Dom::parse("7"), Dom::Id(7));
-        assert_eq!(Dom::parse("007"), Dom::Id(7));
-        assert_eq!(Dom::parse("demo"), Dom::Name("demo".into()));
-        assert_eq!(Dom::parse("+7"), Dom::Name("+7".into()));
-        assert_eq!(Dom::parse("99999999999"), Dom::Name("99999999999".into()));
-        assert_eq!(Dom::parse("Domain-0").to_string(), "Domain-0");
-    }
-
-    #[test]
-    fn parses_each_verb() {
-        assert_eq!(parse("   "), Ok(Command::Empty));
-        assert_eq!(parse("help"), Ok(Command::Help(None)));
-        assert_eq!(parse("help list"), Ok(Command::Help(verb("list"))));
-        assert_eq!(parse("list"), Ok(Command::List(vec![])));
-        assert_eq!(
-            parse(" list  demo 3 "),
-            Ok(Command::List(vec![Dom::Name("demo".into()), Dom::Id(3)]))
-        );
-        assert_eq!(
-            parse("create demo.toml"),
-            Ok(Command::Create("demo.toml".into()))
-        );
-        assert_eq!(parse("destroy 1"), Ok(Command::Destroy(Dom::Id(1))));
-        assert_eq!(
-            parse("pause demo"),
-            Ok(Command::Pause(Dom::Name("demo".into())))
-        );
-        assert_eq!(parse("unpause 2"), Ok(Command::Unpause(Dom::Id(2))));
-        assert_eq!(parse("info"), Ok(Command::Info));
-        assert_eq!(parse("poweroff"), Ok(Command::Poweroff));
-        assert!(matches!(
-            parse("shutdown demo"),
-            Ok(Command::NotYet {
-                verb: "shutdown",
-                ..
-            })
-        ));
-        assert_eq!(parse("dmesg"), Ok(Command::Dmesg));
-        assert_eq!(parse("vcpu-list"), Ok(Command::VcpuList(vec![])));
-        assert_eq!(
-            parse("vcpu-list demo 0"),
-            Ok(Command::VcpuList(vec![
-                Dom::Name("demo".into()),
-                Dom::Id(0)
-            ]))
-        );
-        assert!(err("dmesg -c").contains("unknown option '-c'"));
-    }
-
-    #[test]
-    fn every_verb_has_help() {
-        for v in VERBS {
-            assert_eq!(
-                parse(&alloc::format!("{} --help", v.name)),
-                Ok(Command::Help(Some(v)))
-            );
-            assert_eq!(
-                parse(&alloc::format!("{} x -h", v.name)),
-                Ok(Command::Help(Some(v)))
-            );
-            let text = verb_help(v);
-            assert!(
-                text.starts_with(&alloc::format!("Usage: {}", v.name)),
-                "{text}"
-            );
-            assert!(help_text().contains(&alloc::format!(" {:<14}{}", v.name, v.summary)));
-        }
-        assert!(verb_help(verb("shutdown").unwrap()).contains("Not supported yet"));
-        assert!(help_text().contains("\nNot supported yet:"));
-    }
-
-    #[test]
-    fn bad_lines_give_one_line_errors() {
-        assert_eq!(
-            err("frobnicate 3"),
-            "unknown command 'frobnicate' (type 'help' for the list)"
-        );
-        assert_eq!(
-            err("destroy"),
-            "destroy: missing <Domain> (usage: destroy <Domain>)"
-        );
-        assert_eq!(
-            err("pause a b"),
-            "pause: unexpected argument 'b' (usage: pause <Domain>)"
-        );
-        assert_eq!(
-            err("create"),
-            "create: missing <ConfigFile> (usage: create <ConfigFile>)"
-        );
-        assert_eq!(
-            err("info now"),
-            "info: unexpected argument 'now' (usage: info)"
-        );
-        assert_eq!(
-            err("list -l"),
-            "list: unknown option '-l' (usage: list [<Domain> ...])"
-        );
-        assert_eq!(
-            err("help nope"),
-            "help: no verb 'nope' (usage: help [<Verb>])"
-        );
-        assert_eq!(
-            err("shutdown"),
-            "shutdown: missing <Domain> (usage: shutdown <Domain>)"
-        );
-        for line in ["frobnicate", "destroy", "pause a b", "list -l"] {
-            assert!(!err(line).contains('\n'));
-        }
-    }
-
-    #[test]
-    fn sched_credit_and_vcpu_pin() {
-        assert_eq!(
-            parse("sched-credit"),
-            Ok(Command::SchedCredit {
-                dom: None,
-                weight: None,
-                cap: None
-            })
-        );
-        assert_eq!(
-            parse("sched-credit -d demo -w 512 -c 50"),
-            Ok(Command::SchedCredit {
-                dom: Some(Dom::Name("demo".into())),
-                weight: Some(512),
-                cap: Some(50)
-            })
-        );
-        assert!(parse("sched-credit -w 5").is_err(), "-w needs -d");
-        assert!(parse("sched-credit -d 1 -w").is_err(), "missing value");
-        assert!(parse("sched-credit -d 1 -x 3").is_err(), "unknown option");
-        assert!(parse("sched-credit -d 1 -w many").is_err(), "not a number");
-        assert_eq!(
-            parse("vcpu-pin 1 0 0,2-3"),
-            Ok(Command::VcpuPin {
-                dom: Dom::Id(1),
-                vcpu: 0,
-                cpus: 0b1101
-            })
-        );
-        assert_eq!(parse_cpus("all"), Some(u64::MAX));
-        for bad in ["", "3-1", "x", "64", "1,"] {
-            assert_eq!(parse_cpus(bad), None, "{bad:?}");
-        }
-        assert!(parse("vcpu-pin 1 0").is_err());
-    }
-}
+#[path = "shell_tests.rs"]
+mod tests;

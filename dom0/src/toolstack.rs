@@ -10,14 +10,17 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use dom0::domains::Watchlist;
+use dom0::domains::{Watched, Watchlist, exit_of};
 use dom0::editor::{KeyDecoder, LineEditor};
 use dom0::format::{self, HostInfo};
 use dom0::is_config_module;
 use dom0::shell::{self, Command, Dom};
 use dom0::store::service as store;
 use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
+use pv_guest_sdk::abi::store::StoreMsgType;
 use pv_guest_sdk::abi::{Error, module::ModuleInfo};
+use pv_guest_sdk::store::SHUTDOWN_NODE;
+use pv_guest_sdk::time::Deadline;
 use pv_guest_sdk::{ShutdownReason, console, domctl, module, print, println};
 use zerocopy::FromZeros;
 
@@ -42,16 +45,22 @@ pub fn run(mut watch: Watchlist) -> ! {
         let n = console::read(&mut input);
         if n == 0 {
             let ended = crate::poll_exits(&mut watch);
-            if !ended.is_empty() {
+            let due = watch
+                .next_due()
+                .is_some_and(|at| at <= pv_guest_sdk::time::now());
+            if !ended.is_empty() || due {
                 // Reports go on lines of their own, then the prompt and the
                 // line being typed come back.
                 editor.hide(&mut out);
                 show(&mut out);
-                crate::reap(ended);
+                crate::reap(&mut watch, ended);
+                crate::restart_due(&mut watch);
                 editor.redraw(&mut out);
                 show(&mut out);
             }
             store::serve();
+            dom0::blkback::service::poll();
+            dom0::netback::service::poll();
             // ABI-PENDING: a console-input event to block on instead of
             // polling (with the domain-exit event of `reap_exited`).
             pv_guest_sdk::yield_now();
@@ -95,6 +104,10 @@ fn execute(line: &str, watch: &mut Watchlist) {
         Command::Help(Some(verb)) => print!("{}", shell::verb_help(verb)),
         Command::List(doms) => list(&doms),
         Command::Create(name) => create(&name, watch),
+        Command::Destroy(Dom::Name(name)) if watch.cancel_restart(&name) => {
+            // Crashed and waiting for its restart: destroyed already.
+            println!("Cancelled the restart of {name}");
+        }
         Command::Destroy(dom) => {
             if let Some(d) = lookup("destroy", &dom) {
                 if format::is_dom0(&d) {
@@ -112,6 +125,12 @@ fn execute(line: &str, watch: &mut Watchlist) {
                 }
             }
         }
+        Command::Shutdown {
+            dom,
+            reason,
+            wait,
+            force,
+        } => shutdown(&dom, reason, wait, force, watch),
         Command::Pause(dom) => on_domain("pause", &dom, domctl::pause),
         Command::Unpause(dom) => on_domain("unpause", &dom, domctl::unpause),
         Command::SchedCredit { dom, weight, cap } => sched_credit(dom.as_ref(), weight, cap),
@@ -330,9 +349,82 @@ fn create(name: &str, watch: &mut Watchlist) {
     match crate::start(&cfg) {
         Ok(id) => {
             println!("Started domain {} (id {})", cfg.name, id.0);
-            watch.add(id, cfg.name);
+            // Made by hand: a restart still pending for it is moot.
+            watch.cancel_config(&file);
+            let now = pv_guest_sdk::time::now();
+            watch.add(Watched::new(id, &cfg, &file, now));
         }
         Err((step, e)) => error!("create: {}: {step}: {e}", cfg.name),
+    }
+}
+
+/// How long `shutdown -w` / `reboot -w` wait for the guest.
+const SHUTDOWN_WAIT_MS: u64 = 10_000;
+
+/// `shutdown` / `reboot`: asks the guest through the store (xl's
+/// `control/shutdown`); with `wait`, waits until it has shut down (what
+/// becomes of it is then [`crate::reap`]'s); with `force`, destroys it if
+/// it has not in time (and, for a reboot, creates it again).
+fn shutdown(dom: &Dom, reason: ShutdownReason, wait: bool, force: bool, watch: &mut Watchlist) {
+    let verb = if reason == ShutdownReason::Reboot {
+        "reboot"
+    } else {
+        "shutdown"
+    };
+    let Some(d) = lookup(verb, dom) else { return };
+    if format::is_dom0(&d) {
+        return error!(
+            "{verb}: {} cannot be asked (use 'poweroff')",
+            format::DOM0_NAME
+        );
+    }
+    let id = DomainId(d.domain_id);
+    let path = alloc::format!("/local/domain/{}/{}", id.0, SHUTDOWN_NODE);
+    let body = [path.as_bytes(), b"\0", reason.name().as_bytes()].concat();
+    if let Err(e) = store::request(StoreMsgType::Write, &body) {
+        return error!("{verb}: {}: {path}: {e}", format::name(&d));
+    }
+    let doing = if reason == ShutdownReason::Reboot {
+        "Rebooting"
+    } else {
+        "Shutting down"
+    };
+    println!("{doing} domain {}", id.0);
+    if !wait {
+        return;
+    }
+    let deadline = Deadline::after_ms(SHUTDOWN_WAIT_MS);
+    loop {
+        match domctl::get_info(id) {
+            Ok(info) if exit_of(&info).is_none() => {}
+            // Shut down (or gone): the reaper reports and deals with it.
+            _ => return println!("Domain {} has shut down", id.0),
+        }
+        if deadline.passed() {
+            break;
+        }
+        // The guest needs its store answered to see the request.
+        store::serve();
+        pv_guest_sdk::yield_now();
+    }
+    let secs = SHUTDOWN_WAIT_MS / 1000;
+    if !force {
+        return error!(
+            "{verb}: {}: still running after {secs} s (-F destroys it)",
+            format::name(&d)
+        );
+    }
+    println!(
+        "Domain {} ignored the request for {secs} s: destroying it",
+        id.0
+    );
+    if let Err(e) = crate::destroy(id) {
+        return error!("{verb}: destroy {}: {e}", format::name(&d));
+    }
+    if let Some(w) = watch.remove(id)
+        && reason == ShutdownReason::Reboot
+    {
+        crate::recreate(watch, &w, "rebooted");
     }
 }
 

@@ -35,6 +35,8 @@ mod arch;
 #[cfg(target_os = "none")]
 mod rt;
 
+#[cfg(feature = "alloc")]
+pub mod blk;
 pub mod cmdline;
 pub mod console;
 pub mod domctl;
@@ -45,6 +47,8 @@ pub mod grant;
 pub mod heap;
 pub mod hypercall;
 pub mod module;
+#[cfg(feature = "alloc")]
+pub mod net;
 #[cfg(feature = "alloc")]
 pub mod ring;
 mod start_info;

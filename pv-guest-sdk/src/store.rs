@@ -1,6 +1,7 @@
 //! The configuration store client (`specs/store.md`): read, write, list,
-//! remove, permissions and watches over this domain's store page, and the
-//! front-end / back-end handshake of split devices.
+//! remove, permissions and watches over this domain's store page, the
+//! front-end / back-end handshake of split devices, and dom0's shutdown and
+//! reboot requests ([`Store::wait_shutdown_request`], module `shutdown`).
 //!
 //! ```ignore
 //! use pv_guest_sdk::store::Store;
@@ -36,6 +37,9 @@ pub use tern_abi::store::{StoreError, StorePerm, XenbusState};
 use crate::events::{self, Port};
 use crate::grant::{self, GrantRef, Mapping};
 use crate::time::Deadline;
+
+mod shutdown;
+pub use shutdown::{SHUTDOWN_NODE, parse_shutdown_request};
 
 /// How long a request waits for its answer.
 const ANSWER_MS: u64 = 10_000;

@@ -61,7 +61,7 @@ impl Net {
     }
 
     /// Whether a frame waits (acknowledging a fired interrupt first).
-    fn ready(&self) -> bool {
+    pub fn ready(&self) -> bool {
         let mut dev = self.dev.borrow_mut();
         if let Some(irq) = &self.irq {
             irq.acknowledge(|| {

@@ -6,6 +6,8 @@
 //! platform puts there; each has a default for QEMU `virt`.
 #![no_std]
 
+extern crate alloc;
+
 pub mod events;
 pub mod rings;
 

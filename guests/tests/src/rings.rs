@@ -9,18 +9,24 @@
 //! and checks it, and writes the response payload ([`response_byte`]) into
 //! the response page with a grant copy.
 //!
-//! Rendezvous (until the configuration store carries it): the two domains
-//! find each other with `peer=` (see [`crate::events::peer`]); the front end
-//! reserves its first event port for the back end ([`FRONT_PORT`]) and
-//! grants the ring page first ([`RING_GREF`]). [`connect_front`] and
-//! [`connect_back`] are the only code that knows this.
+//! Rendezvous: the two domains find each other's ids with `peer=` (see
+//! [`crate::events::peer`]) and set the ring up through the configuration
+//! store, as split drivers do: the front end reserves a port for the back end
+//! and grants the ring page, publishes both in its device directory
+//! (`device/ring/0`) and the back end maps and binds them
+//! ([`pv_guest_sdk::store::Store::front_connect`] / `back_connect`).
+//! [`connect_front`], [`front_handshake`] and [`connect_back`] are the only
+//! code that knows this.
+
+use alloc::format;
+use alloc::string::String;
 
 use pv_guest_sdk::abi::Error;
 use pv_guest_sdk::abi::domctl::DomainId;
-use pv_guest_sdk::abi::evtchn::PortState;
 use pv_guest_sdk::events::{self, Port};
 use pv_guest_sdk::grant::GrantRef;
 use pv_guest_sdk::ring::{BackRing, FrontRing};
+use pv_guest_sdk::store::{Device, FrontDetails, Store};
 use pv_guest_sdk::time::Deadline;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -41,7 +47,8 @@ pub struct Req {
     pub sum: u64,
     /// The front end's grant for the response payload (read-write).
     pub rsp_gref: u32,
-    /// Zero.
+    /// Zero (a back end refuses anything else), except between
+    /// `ring-victim` and `ring-hostile`, where it carries a [`Cmd`].
     pub pad: u32,
 }
 
@@ -71,6 +78,17 @@ pub const STATUS_BAD_REQUEST: u32 = 2;
 /// Mapping or copying a grant failed.
 pub const STATUS_GRANT_FAILED: u32 = 3;
 
+/// The name of a response status, for reports.
+pub fn status_name(status: u32) -> &'static str {
+    match status {
+        STATUS_OK => "ok",
+        STATUS_BAD_SUM => "bad checksum",
+        STATUS_BAD_REQUEST => "bad request",
+        STATUS_GRANT_FAILED => "grant refused",
+        _ => "unknown status",
+    }
+}
+
 /// Commands of `ring-victim` to `ring-hostile`, in [`Req::pad`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -95,10 +113,10 @@ impl Cmd {
 
 /// Requests in flight at most, and pages of each kind the front end grants.
 pub const DATA_PAGES: u32 = 64;
-/// The ring page: the front end's first grant.
-pub const RING_GREF: GrantRef = GrantRef(0);
-/// The front end's first event port, reserved for the back end.
-pub const FRONT_PORT: Port = Port(1);
+/// The device type the ring guests publish in the store.
+pub const DEVICE: &str = "ring";
+/// How long either end waits for the other during the handshake.
+const HANDSHAKE_MS: u64 = 30_000;
 
 /// The front end's ring type.
 pub type Front = FrontRing<Req, Rsp>;
@@ -158,55 +176,77 @@ pub fn response_byte(id: u64, req: &[u8], j: usize) -> u8 {
     req[req.len() - 1 - j] ^ id as u8
 }
 
-/// Front end's side of the rendezvous: reserves [`FRONT_PORT`] for
-/// `peer`, creates the ring (which must get [`RING_GREF`]), and waits until
-/// the back end bound the port (it maps the ring before binding).
-pub fn connect_front(peer: DomainId) -> Result<Front, &'static str> {
-    let give_up = Deadline::after_ms(30_000);
-    // The back end may be created after this domain started.
-    let port = loop {
-        match events::alloc_unbound(peer) {
-            Ok(p) => break p,
-            Err(Error::NoSuchDomain) if !give_up.passed() => pv_guest_sdk::yield_now(),
-            Err(_) => return Err("alloc_unbound failed"),
-        }
-    };
-    if port != FRONT_PORT {
-        return Err("the reserved port is not the first one");
+/// The device between this domain (front end) and `back`.
+fn device(front: DomainId, back: DomainId) -> Device {
+    Device {
+        kind: DEVICE.into(),
+        index: 0,
+        front,
+        back,
     }
-    let front = Front::new(peer, port).map_err(|_| "cannot create and grant the ring")?;
-    if front.gref() != RING_GREF {
-        return Err("the ring page is not the first grant");
-    }
+}
+
+/// This domain's id.
+fn me() -> DomainId {
+    pv_guest_sdk::start_info().map_or(DomainId(0), |si| si.domain_id())
+}
+
+/// Reserves an event port for `peer`, waiting while `peer` does not exist
+/// yet (it may be created after this domain).
+pub fn reserve_port(peer: DomainId) -> Result<Port, String> {
+    let give_up = Deadline::after_ms(HANDSHAKE_MS);
     loop {
-        match events::status(port) {
-            Ok(s) if s.state == PortState::Interdomain => return Ok(front),
-            Ok(_) if !give_up.passed() => pv_guest_sdk::yield_now(),
-            Ok(_) => return Err("the back end never connected"),
-            Err(_) => return Err("port status failed"),
+        match events::alloc_unbound(peer) {
+            Ok(p) => return Ok(p),
+            Err(Error::NoSuchDomain) if !give_up.passed() => pv_guest_sdk::yield_now(),
+            Err(e) => return Err(format!("alloc_unbound: {e}")),
         }
     }
 }
 
-/// Back end's side: binds to [`FRONT_PORT`] of `peer`, then maps its ring
-/// [`RING_GREF`], retrying each while the front end is not there yet (it
-/// reserves the port, then grants the ring).
-pub fn connect_back(peer: DomainId) -> Result<Back, &'static str> {
-    let give_up = Deadline::after_ms(30_000);
-    let port = loop {
-        match events::bind_interdomain(peer, FRONT_PORT) {
-            Ok(p) => break p,
-            Err(Error::NotFound | Error::NoSuchDomain) if !give_up.passed() => {
-                pv_guest_sdk::yield_now();
-            }
-            Err(_) => return Err("bind_interdomain failed"),
-        }
+/// The front end's half of the store handshake for a ring page already
+/// granted to `back` (`ring_ref`) and a port reserved for it: publishes
+/// both and returns once the back end has mapped and bound them
+/// (Connected).
+pub fn front_handshake(
+    store: &mut Store,
+    back: DomainId,
+    ring_ref: GrantRef,
+    port: Port,
+) -> Result<(), String> {
+    let details = FrontDetails {
+        ring_ref: ring_ref.0,
+        event_channel: port.0,
     };
-    loop {
-        match Back::new(peer, RING_GREF, port) {
-            Ok(b) => return Ok(b),
-            Err(_) if !give_up.passed() => pv_guest_sdk::yield_now(),
-            Err(_) => return Err("the front end never granted the ring"),
-        }
-    }
+    store
+        .front_connect(
+            &device(me(), back),
+            details,
+            Deadline::after_ms(HANDSHAKE_MS),
+        )
+        .map_err(|e| format!("store handshake: {e}"))
+}
+
+/// The front end's side: reserves a port for `peer`, creates and grants the
+/// ring, and runs the handshake ([`front_handshake`]).
+pub fn connect_front(store: &mut Store, peer: DomainId) -> Result<Front, String> {
+    let port = reserve_port(peer)?;
+    let front =
+        Front::new(peer, port).map_err(|e| format!("cannot create and grant the ring: {e}"))?;
+    front_handshake(store, peer, front.gref(), port)?;
+    Ok(front)
+}
+
+/// The back end's side: waits in the store for `peer`'s ring reference and
+/// port, maps the ring and binds the port, then says Connected. Returns the
+/// ring and what the front end published.
+pub fn connect_back(store: &mut Store, peer: DomainId) -> Result<(Back, FrontDetails), String> {
+    let dev = device(peer, me());
+    store
+        .back_connect(&dev, Deadline::after_ms(HANDSHAKE_MS), |d| {
+            let port = events::bind_interdomain(peer, Port(d.event_channel))?;
+            let back = Back::new(peer, GrantRef(d.ring_ref), port)?;
+            Ok((back, d))
+        })
+        .map_err(|e| format!("store handshake: {e}"))
 }

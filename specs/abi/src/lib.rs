@@ -14,6 +14,8 @@
 //! | [`smccc`] | the standard SMCCC queries the hypervisor answers and tern's UID |
 //! | [`console`], [`sched`], [`domctl`], [`module`], [`evtchn`], [`vcpu`], [`time`] | sub-operations, argument registers and structures of each family |
 //! | [`start_info`] | [`StartInfo`], the page handed to every guest in `x0` |
+//! | [`blkif`] | the virtual block device's ring entries and store keys (between guests) |
+//! | [`netif`] | virtual network interfaces: the tx/rx frame descriptors and the store keys of their handshake (between guests) |
 //! | [`store`] | the configuration store's shared page, byte rings, messages and limits (between guests; the hypervisor never reads it) |
 //! | [`layout`] | the guest-physical memory map and the vCPU entry state |
 //! | [`spec`] | enumerable descriptions (calls, sub-ops, layouts) the spec test compares with `specs/` |
@@ -27,6 +29,7 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+pub mod blkif;
 pub mod call;
 pub mod console;
 pub mod domctl;
@@ -35,6 +38,7 @@ pub mod evtchn;
 pub mod grant;
 pub mod layout;
 pub mod module;
+pub mod netif;
 pub mod ring;
 pub mod sched;
 pub mod smccc;

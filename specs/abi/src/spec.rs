@@ -196,6 +196,16 @@ pub const ENUMS: &[EnumDesc] = &[
         kind: EnumKind::Enum,
         values: crate::store::XenbusState::VALUES,
     },
+    EnumDesc {
+        name: "BlkifOp",
+        kind: EnumKind::Enum,
+        values: crate::blkif::BlkifOp::VALUES,
+    },
+    EnumDesc {
+        name: "BlkifStatus",
+        kind: EnumKind::Enum,
+        values: crate::blkif::BlkifStatus::VALUES,
+    },
 ];
 
 /// Every call: the `version` discovery call, then the calls of guest ABI major 1.
@@ -226,6 +236,11 @@ pub const LAYOUTS: &[LayoutDesc] = &[
     crate::grant::GRANT_COPY_LAYOUT,
     crate::store::MSG_HEADER_LAYOUT,
     crate::store::PAGE_LAYOUT,
+    crate::blkif::SEGMENT_LAYOUT,
+    crate::blkif::REQUEST_LAYOUT,
+    crate::blkif::RESPONSE_LAYOUT,
+    crate::netif::REQUEST_LAYOUT,
+    crate::netif::RESPONSE_LAYOUT,
 ];
 
 /// Named constants that `specs/` states numerically (memory map, limits, magic
@@ -272,6 +287,19 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("STORE_NODE_QUOTA", crate::store::STORE_NODE_QUOTA as u64),
     ("STORE_WATCH_QUOTA", crate::store::STORE_WATCH_QUOTA as u64),
     ("STORE_OUTPUT_MAX", crate::store::STORE_OUTPUT_MAX as u64),
+    ("NETIF_FRAME_MAX", crate::netif::NETIF_FRAME_MAX as u64),
+    ("NETIF_FRAME_MIN", crate::netif::NETIF_FRAME_MIN as u64),
+    ("NETIF_RING_SLOTS", crate::netif::NETIF_RING_SLOTS as u64),
+    ("BLKIF_SECTOR_SIZE", crate::blkif::BLKIF_SECTOR_SIZE),
+    (
+        "BLKIF_SECTORS_PER_PAGE",
+        crate::blkif::BLKIF_SECTORS_PER_PAGE,
+    ),
+    (
+        "BLKIF_MAX_SEGMENTS",
+        crate::blkif::BLKIF_MAX_SEGMENTS as u64,
+    ),
+    ("BLKIF_RING_SIZE", crate::blkif::BLKIF_RING_SIZE as u64),
     ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
     ("NO_CPU", crate::domctl::NO_CPU),
     ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),

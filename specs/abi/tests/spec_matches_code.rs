@@ -122,6 +122,8 @@ fn docs() -> Vec<Doc> {
         "versioning.md",
         "README.md",
         "store.md",
+        "blkif.md",
+        "netif.md",
     ]
     .into_iter()
     .map(parse_doc)

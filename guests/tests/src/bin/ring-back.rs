@@ -1,5 +1,6 @@
 //! ring-back: the back end of the shared-ring test. Connects to its peer's
-//! ring (`peer=`, see `test_guests::rings`) and serves `count=<n>` requests
+//! ring (`peer=`, through the configuration store, see `test_guests::rings`)
+//! and serves `count=<n>` requests
 //! (default 1000): maps each request page read-only (once), copies the
 //! payload out and checks its checksum on the copy, then writes the response
 //! payload into the request's response page with batched grant copies.
@@ -11,6 +12,15 @@
 //! `ring-back: PASS <n> requests (<e> events sent, <m> maps, all dropped <r>
 //! times)` or
 //! `ring-back: FAIL ...`.
+//!
+//! With `tolerant` it faces a front end that may be hostile
+//! (`ring-rogue`): requests may come in any order and a bad one (a length,
+//! `pad` or grant it refuses, a payload that does not match its checksum, a
+//! response grant it cannot copy into) is answered with its status and the
+//! service goes on. Only a broken ring (a request index claiming more than
+//! the ring holds: `RingError::Overflow`) ends it: the back end refuses the
+//! ring, unmaps everything and prints `ring-back: PASS tolerant: <n> served,
+//! <m> refused, then the ring was refused; everything unmapped`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -20,12 +30,14 @@ use alloc::vec::Vec;
 
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, GrantRef, Mapping};
+use pv_guest_sdk::ring::Fault;
+use pv_guest_sdk::store::Store;
 use pv_guest_sdk::time::Deadline;
 use pv_guest_sdk::{StartInfo, events, println};
 use test_guests::events::peer;
 use test_guests::rings::{
     Back, DATA_PAGES, Req, Rsp, STATUS_BAD_REQUEST, STATUS_BAD_SUM, STATUS_GRANT_FAILED, STATUS_OK,
-    checksum, connect_back, response_byte,
+    checksum, connect_back, response_byte, status_name,
 };
 
 pv_guest_sdk::entry!(back);
@@ -68,7 +80,7 @@ fn serve(req: &Req, maps: &mut Maps, out: &mut [u8]) -> Rsp {
         ..Rsp::default()
     };
     let len = req.len as usize;
-    if len == 0 || len > PAGE {
+    if len == 0 || len > PAGE || req.pad != 0 {
         rsp.status = STATUS_BAD_REQUEST;
         return rsp;
     }
@@ -97,28 +109,51 @@ fn serve(req: &Req, maps: &mut Maps, out: &mut [u8]) -> Rsp {
     rsp
 }
 
-/// Serves `count` requests in order.
+/// What the back end did.
+#[derive(Default)]
+struct Stats {
+    served: u64,
+    refused: u64,
+}
+
+/// Refusals printed one by one (later ones are only counted).
+const REFUSALS_SHOWN: u64 = 16;
+
+/// Serves requests: `count` of them in order, or in `tolerant` mode any
+/// number, refusing bad ones (each answered with its status) until the
+/// front end breaks the ring, which ends the service.
 fn serve_all(
     ring: &mut Back,
     maps: &mut Maps,
     count: u64,
     remap: u64,
-) -> Result<(), alloc::string::String> {
+    tolerant: bool,
+) -> Result<Stats, alloc::string::String> {
     use alloc::format;
     let mut arena = vec![0u8; DATA_PAGES as usize * PAGE];
     let mut batch: Vec<(Req, Rsp)> = Vec::with_capacity(DATA_PAGES as usize);
     let mut next = 0u64;
-    while next < count {
+    let mut stats = Stats::default();
+    while tolerant || next < count {
         batch.clear();
         while batch.len() < DATA_PAGES as usize {
-            let Some(req) = ring.take().map_err(|e| format!("ring: {e}"))? else {
-                break;
+            let req = match ring.take() {
+                Ok(Some(req)) => req,
+                Ok(None) => break,
+                Err(e) if tolerant => {
+                    // Nothing more can be trusted on this ring (the SDK
+                    // refuses every further use): requests taken in this
+                    // batch stay unanswered.
+                    println!("ring-back: peer broke the ring: {e}; ring refused");
+                    return Ok(stats);
+                }
+                Err(e) => return Err(format!("ring: {e}")),
             };
-            if req.id != next {
+            if !tolerant && req.id != next {
                 return Err(format!("request {} arrived, expected {next}", req.id));
             }
             next += 1;
-            if remap != 0 && req.id != 0 && req.id.is_multiple_of(remap) {
+            if remap != 0 && next > 1 && (next - 1).is_multiple_of(remap) {
                 maps.remaps += 1;
                 for (_, m) in maps.maps.drain(..) {
                     m.unmap().map_err(|e| format!("unmap: {e}"))?;
@@ -126,45 +161,79 @@ fn serve_all(
             }
             let j = batch.len();
             let rsp = serve(&req, maps, &mut arena[j * PAGE..(j + 1) * PAGE]);
-            if rsp.status != STATUS_OK {
+            if rsp.status != STATUS_OK && !tolerant {
                 return Err(format!("request {}: status {}", req.id, rsp.status));
             }
             batch.push((req, rsp));
         }
         if batch.is_empty() {
             let patience = if next == 0 { 30_000 } else { 5_000 };
-            ring.wait(Some(Deadline::after_ms(patience).0))
-                .map_err(|e| format!("waiting for request {next}: {e}"))?;
+            match ring.wait(Some(Deadline::after_ms(patience).0)) {
+                Ok(()) => {}
+                // The final check before sleeping found the broken index.
+                Err(Fault::Ring(e)) if tolerant => {
+                    println!("ring-back: peer broke the ring: {e}; ring refused");
+                    return Ok(stats);
+                }
+                Err(e) => return Err(format!("waiting for request {next}: {e}")),
+            }
             continue;
         }
         let mut copies = CopyBatch::new();
+        let mut slots = Vec::with_capacity(batch.len());
         for (j, (req, rsp)) in batch.iter().enumerate() {
+            if rsp.status != STATUS_OK {
+                slots.push(None);
+                continue;
+            }
             let src = &arena[j * PAGE..j * PAGE + rsp.len as usize];
             let dst = GrantPtr {
                 domid: maps.peer,
                 gref: GrantRef(req.rsp_gref),
                 offset: 0,
             };
-            copies
-                .to_grant(src, dst)
-                .map_err(|e| format!("copy: {e}"))?;
+            slots.push(Some(
+                copies
+                    .to_grant(src, dst)
+                    .map_err(|e| format!("copy: {e}"))?,
+            ));
         }
         let failed = copies.run().map_err(|e| format!("grant copy: {e}"))?;
-        if failed != 0 {
+        if failed != 0 && !tolerant {
             let i = (0..batch.len()).find(|&i| copies.status(i).is_err());
             return Err(format!("{failed} grant copies failed (first: {i:?})"));
         }
-        for (_, rsp) in &batch {
+        for ((req, rsp), slot) in batch.iter_mut().zip(&slots) {
+            if slot.is_some_and(|c| copies.status(c).is_err()) {
+                *rsp = Rsp {
+                    id: req.id,
+                    status: STATUS_GRANT_FAILED,
+                    ..Rsp::default()
+                };
+            }
+            if rsp.status == STATUS_OK {
+                stats.served += 1;
+            } else {
+                stats.refused += 1;
+                if stats.refused <= REFUSALS_SHOWN {
+                    println!(
+                        "ring-back: refused request {}: {}",
+                        req.id,
+                        status_name(rsp.status)
+                    );
+                }
+            }
             ring.push(rsp).map_err(|e| format!("push: {e}"))?;
         }
         ring.publish().map_err(|e| format!("notify: {e}"))?;
     }
-    Ok(())
+    Ok(stats)
 }
 
 fn back(si: &StartInfo) {
     let count = si.cmdline().get_u64("count").unwrap_or(1000);
     let remap = si.cmdline().get_u64("remap").unwrap_or(0);
+    let tolerant = si.cmdline().has("tolerant");
     if let Err(e) = events::init() {
         println!("ring-back: FAIL events: {e}");
         return;
@@ -173,8 +242,15 @@ fn back(si: &StartInfo) {
         println!("ring-back: FAIL no peer= on the command line");
         return;
     };
-    let mut ring = match connect_back(peer) {
-        Ok(r) => r,
+    let mut store = match Store::connect() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("ring-back: FAIL store: {e}");
+            return;
+        }
+    };
+    let mut ring = match connect_back(&mut store, peer) {
+        Ok((r, _)) => r,
         Err(e) => {
             println!("ring-back: FAIL rendezvous: {e}");
             return;
@@ -187,10 +263,13 @@ fn back(si: &StartInfo) {
         made: 0,
         remaps: 0,
     };
-    if let Err(e) = serve_all(&mut ring, &mut maps, count, remap) {
-        println!("ring-back: FAIL {e}");
-        return;
-    }
+    let stats = match serve_all(&mut ring, &mut maps, count, remap, tolerant) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("ring-back: FAIL {e}");
+            return;
+        }
+    };
     let events = ring.notifications();
     let (made, remaps) = (maps.made, maps.remaps);
     for (_, m) in maps.maps.drain(..) {
@@ -203,7 +282,14 @@ fn back(si: &StartInfo) {
         println!("ring-back: FAIL unmapping the ring: {e}");
         return;
     }
-    println!(
-        "ring-back: PASS {count} requests ({events} events sent, {made} maps, all dropped {remaps} times)"
-    );
+    if tolerant {
+        println!(
+            "ring-back: PASS tolerant: {} served, {} refused, then the ring was refused; everything unmapped",
+            stats.served, stats.refused
+        );
+    } else {
+        println!(
+            "ring-back: PASS {count} requests ({events} events sent, {made} maps, all dropped {remaps} times)"
+        );
+    }
 }

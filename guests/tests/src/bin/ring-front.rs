@@ -1,5 +1,6 @@
 //! ring-front: the front end of the shared-ring test. Sets up a ring with
-//! its peer (`peer=`, see `test_guests::rings`), grants `DATA_PAGES` request
+//! its peer (`peer=`) through the configuration store (see
+//! `test_guests::rings`), grants `DATA_PAGES` request
 //! pages (read-only) and as many response pages, then sends `count=<n>`
 //! requests (default 1000), each with a checksummed payload in a request
 //! page, and checks every response: in order, none missing, status OK, the
@@ -16,6 +17,7 @@ use alloc::vec::Vec;
 
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::grant::{Grant, Page};
+use pv_guest_sdk::store::Store;
 use pv_guest_sdk::time::{self, Deadline};
 use pv_guest_sdk::{StartInfo, events, println};
 use test_guests::events::peer;
@@ -187,7 +189,14 @@ fn front(si: &StartInfo) {
         println!("ring-front: FAIL no peer= on the command line");
         return;
     };
-    let mut ring = match connect_front(peer) {
+    let mut store = match Store::connect() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("ring-front: FAIL store: {e}");
+            return;
+        }
+    };
+    let mut ring = match connect_front(&mut store, peer) {
         Ok(r) => r,
         Err(e) => {
             println!("ring-front: FAIL rendezvous: {e}");

@@ -1,4 +1,5 @@
-//! ring-hostile: a hostile back end facing `ring-victim` (its `peer=`).
+//! ring-hostile: a hostile back end facing `ring-victim` (its `peer=`; the
+//! ring is set up through the configuration store).
 //! Obeys the victim's commands (`test_guests::rings::Cmd`):
 //! - `MapAndHold`: maps grant 1 read-only and keeps it;
 //! - `Probe`: maps a grant given to another domain, maps a read-only grant
@@ -15,9 +16,10 @@
 use pv_guest_sdk::abi::Error;
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, GrantRef, Mapping};
+use pv_guest_sdk::store::Store;
 use pv_guest_sdk::{StartInfo, events, println};
 use test_guests::events::peer;
-use test_guests::rings::{Back, Cmd, RING_GREF, Rsp, STATUS_BAD_REQUEST, STATUS_OK, connect_back};
+use test_guests::rings::{Back, Cmd, Rsp, STATUS_BAD_REQUEST, STATUS_OK, connect_back};
 use test_guests::still_alive;
 
 pv_guest_sdk::entry!(hostile);
@@ -120,9 +122,9 @@ fn probe(peer: DomainId) -> u32 {
 
 /// Scribbles on the ring through a second mapping and claims a huge
 /// response index, then notifies the victim.
-fn scribble(peer: DomainId, port: events::Port) -> Result<(), Error> {
+fn scribble(peer: DomainId, ring_ref: GrantRef, port: events::Port) -> Result<(), Error> {
     use core::sync::atomic::Ordering;
-    let second = grant::map(peer, RING_GREF, false)?;
+    let second = grant::map(peer, ring_ref, false)?;
     let ring = second.shared().ok_or(Error::PermissionDenied)?.as_ring();
     ring.req_event.store(0xdead_beef, Ordering::Release);
     ring.rsp_event.store(0x1234_5678, Ordering::Release);
@@ -148,7 +150,14 @@ fn hostile(si: &StartInfo) {
         println!("ring-hostile: FAIL no peer= on the command line");
         return;
     };
-    let mut ring: Back = match connect_back(peer) {
+    let mut store = match Store::connect() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("ring-hostile: FAIL store: {e}");
+            return;
+        }
+    };
+    let (mut ring, details): (Back, _) = match connect_back(&mut store, peer) {
         Ok(r) => r,
         Err(e) => {
             println!("ring-hostile: FAIL rendezvous: {e}");
@@ -182,7 +191,7 @@ fn hostile(si: &StartInfo) {
             },
             Some(Cmd::Probe) => probe(peer),
             Some(Cmd::Scribble) => {
-                if let Err(e) = scribble(peer, ring.port()) {
+                if let Err(e) = scribble(peer, GrantRef(details.ring_ref), ring.port()) {
                     println!("ring-hostile: FAIL scribble: {e}");
                     return;
                 }

@@ -1,5 +1,6 @@
 //! ring-victim: an honest front end facing a hostile back end
-//! (`ring-hostile`, its `peer=`). Sets up a ring as `ring-front` does and
+//! (`ring-hostile`, its `peer=`). Sets up a ring through the store as
+//! `ring-front` does and
 //! grants: reference 1 = a page read-only to the peer, 2 = a page to
 //! domain 0 (not to the peer), 3 = a page read-write to the peer. Then it
 //! sends the peer commands (`test_guests::rings::Cmd`) one at a time:
@@ -20,6 +21,7 @@ use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::grant::GrantFlags;
 use pv_guest_sdk::grant::{self, Grant, GrantRef, Page};
 use pv_guest_sdk::ring::{Fault, RingError};
+use pv_guest_sdk::store::Store;
 use pv_guest_sdk::time::Deadline;
 use pv_guest_sdk::{StartInfo, events, println};
 use test_guests::Checker;
@@ -74,7 +76,14 @@ fn victim(si: &StartInfo) {
         println!("ring-victim: FAIL no peer= on the command line");
         return;
     };
-    let mut ring = match connect_front(peer) {
+    let mut store = match Store::connect() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("ring-victim: FAIL store: {e}");
+            return;
+        }
+    };
+    let mut ring = match connect_front(&mut store, peer) {
         Ok(r) => r,
         Err(e) => {
             println!("ring-victim: FAIL rendezvous: {e}");

@@ -1,0 +1,431 @@
+//! dom0's one network back end and switch, with the hypercalls around
+//! them: store nodes for each interface of a new domain, mapping its rings
+//! and binding its port when its front end is ready, grant copies of its
+//! frames, the physical NIC as the switch's uplink and dom0's own
+//! interface on it.
+//!
+//! dom0's loops call [`take_kick`] in their wait condition and [`poll`]
+//! after waking (next to the store's `serve`); [`poll`] never blocks. The
+//! toolstack calls [`attach`] for a new domain before unpausing it and
+//! [`detach`] before destroying it.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use pv_guest_sdk::abi::domctl::DomainId;
+use pv_guest_sdk::abi::netif::{self, DEVICE_TYPE};
+use pv_guest_sdk::abi::ring::{Back, SharedRing};
+use pv_guest_sdk::abi::store::{StoreError, StoreMsgType, StorePerm, XenbusState};
+use pv_guest_sdk::abi::{Error, store::Access};
+use pv_guest_sdk::events::{self, Port};
+use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, GrantRef, Mapping};
+use pv_guest_sdk::println;
+use smoltcp::phy::{Device, RxToken, TxToken};
+
+use super::datapath::{Datapath, FrameCopy};
+use super::handshake::{self, Details, Phase, Step};
+use crate::devspec::VifSpec;
+use crate::store::service as store;
+use crate::switch::host::HostStack;
+use crate::switch::{BRIDGE_NAME, PortId, Switch};
+use crate::virtio::net::Net;
+
+/// The physical NIC. dom0 runs on one vCPU and touches the NIC only with
+/// [`NET`] locked, never from an event handler.
+struct Uplink(Net);
+
+// SAFETY: `Net` is not `Send` only because its MMIO transport holds a raw
+// pointer to the device's registers; those stay mapped for dom0's life and
+// are only used with `NET` locked (see `Uplink`), so moving the owner
+// between contexts is sound.
+unsafe impl Send for Uplink {}
+
+/// A connected interface's rings and port.
+struct Link {
+    // Declared before the mappings, so dropped first: it borrows their pages.
+    dp: Datapath<'static>,
+    _tx: Mapping,
+    _rx: Mapping,
+    port: Port,
+}
+
+struct Vif {
+    dom: DomainId,
+    index: u32,
+    mac: [u8; 6],
+    sw_port: PortId,
+    phase: Phase,
+    link: Option<Link>,
+}
+
+impl Vif {
+    fn name(&self) -> String {
+        format!("vif{}.{}", self.dom.0, self.index)
+    }
+
+    fn back_dir(&self) -> String {
+        format!(
+            "/local/domain/0/backend/{DEVICE_TYPE}/{}/{}",
+            self.dom.0, self.index
+        )
+    }
+
+    fn front_dir(&self) -> String {
+        format!(
+            "/local/domain/{}/device/{DEVICE_TYPE}/{}",
+            self.dom.0, self.index
+        )
+    }
+}
+
+#[derive(Default)]
+struct Service {
+    switch: Switch,
+    vifs: Vec<Vif>,
+    uplink: Option<(Uplink, PortId)>,
+    host: Option<HostStack>,
+}
+
+static NET: spin::Mutex<Option<Service>> = spin::Mutex::new(None);
+/// Set by every interface port's event handler, taken by [`take_kick`].
+static KICK: AtomicBool = AtomicBool::new(false);
+
+fn with<R>(f: impl FnOnce(&mut Service) -> R) -> R {
+    f(NET.lock().get_or_insert_with(Service::default))
+}
+
+fn on_event(_: Port) {
+    KICK.store(true, Ordering::Release);
+}
+
+fn now_ms() -> u64 {
+    pv_guest_sdk::time::now() / 1_000_000
+}
+
+/// Whether an interface or the NIC has work (for the main loop's wait
+/// condition; call [`poll`] when it is `true`). Acknowledges the NIC's
+/// interrupt.
+pub fn take_kick() -> bool {
+    let nic = with(|s| s.uplink.as_ref().is_some_and(|(u, _)| u.0.ready()));
+    KICK.swap(false, Ordering::AcqRel) | nic
+}
+
+/// Plugs the first of `nics` into the switch as its uplink, with dom0's own
+/// interface (the NIC's MAC, DHCP) beside it.
+pub fn start_uplink(nics: Vec<Net>) {
+    let Some(nic) = nics.into_iter().next() else {
+        return;
+    };
+    let mac = nic.mac();
+    with(|s| {
+        let up = s.switch.add_port("uplink");
+        let host = s.switch.add_port("dom0");
+        s.uplink = Some((Uplink(nic), up));
+        s.host = Some(HostStack::new(host, mac, crate::net::now()));
+    });
+    println!("dom0: netback: {BRIDGE_NAME} up, uplink virtio-net");
+    poll();
+}
+
+fn request(ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, StoreError> {
+    store::request(ty, body)
+}
+
+fn write(path: &str, value: &[u8]) -> Result<(), StoreError> {
+    request(
+        StoreMsgType::Write,
+        &[path.as_bytes(), b"\0", value].concat(),
+    )
+    .map(drop)
+}
+
+fn read(path: &str) -> Option<Vec<u8>> {
+    request(StoreMsgType::Read, &[path.as_bytes(), b"\0"].concat()).ok()
+}
+
+fn set_state(dir: &str, s: XenbusState) {
+    // dom0 may write anywhere; a failure (quota) shows as a stuck front end.
+    let _ = write(&format!("{dir}/state"), format!("{}", s.raw()).as_bytes());
+}
+
+/// Creates the back-end directory of `vif` (owned by dom0, readable by the
+/// front end) with `frontend-id`, `mac` and state InitWait.
+fn publish(vif: &Vif) -> Result<(), StoreError> {
+    let dir = vif.back_dir();
+    request(StoreMsgType::Mkdir, &[dir.as_bytes(), b"\0"].concat())?;
+    let perms = [
+        StorePerm {
+            dom: 0,
+            access: Access::None,
+        },
+        StorePerm {
+            dom: vif.dom.0,
+            access: Access::Read,
+        },
+    ];
+    let mut body = [dir.as_bytes(), b"\0"].concat();
+    for p in perms {
+        body.extend_from_slice(format!("{p}\0").as_bytes());
+    }
+    request(StoreMsgType::SetPerms, &body)?;
+    write(
+        &format!("{dir}/frontend-id"),
+        format!("{}", vif.dom.0).as_bytes(),
+    )?;
+    write(
+        &format!("{dir}/{}", netif::KEY_MAC),
+        &netif::format_mac(vif.mac),
+    )?;
+    write(
+        &format!("{dir}/state"),
+        format!("{}", XenbusState::InitWait.raw()).as_bytes(),
+    )
+}
+
+/// Gives domain `id` (created, not yet unpaused) the interfaces `vifs`
+/// lists: a switch port each and its back-end directory in the store. The
+/// front end connects later, when the domain runs. On failure the
+/// interfaces made so far are removed; the failing step is named.
+pub fn attach(id: DomainId, vifs: &[VifSpec]) -> Result<(), (&'static str, Error)> {
+    for (i, spec) in vifs.iter().enumerate() {
+        if spec.bridge != BRIDGE_NAME {
+            detach(id);
+            return Err(("vif: no such bridge", Error::NotFound));
+        }
+        let mac = spec.mac_for(id.0, i);
+        let made = with(|s| {
+            let name = format!("vif{}.{i}", id.0);
+            let vif = Vif {
+                dom: id,
+                index: i as u32,
+                mac,
+                sw_port: s.switch.add_port(&name),
+                phase: Phase::Waiting,
+                link: None,
+            };
+            let r = publish(&vif);
+            s.vifs.push(vif);
+            r
+        });
+        if made.is_err() {
+            detach(id);
+            return Err(("vif: store", Error::NoMemory));
+        }
+    }
+    Ok(())
+}
+
+/// Removes domain `id`'s interfaces: unmaps their rings, closes their
+/// ports, takes them off the switch and removes their back-end directory.
+pub fn detach(id: DomainId) {
+    let gone: Vec<Vif> = with(|s| {
+        let (gone, kept) = core::mem::take(&mut s.vifs)
+            .into_iter()
+            .partition(|v| v.dom == id);
+        s.vifs = kept;
+        for v in &gone {
+            s.switch.remove_port(v.sw_port);
+        }
+        gone
+    });
+    if gone.is_empty() {
+        return;
+    }
+    for mut v in gone {
+        unlink(&mut v);
+    }
+    let dir = format!("/local/domain/0/backend/{DEVICE_TYPE}/{}", id.0);
+    let _ = request(StoreMsgType::Rm, &[dir.as_bytes(), b"\0"].concat());
+}
+
+/// Drops `vif`'s rings and port.
+fn unlink(vif: &mut Vif) {
+    if let Some(link) = vif.link.take() {
+        let _ = events::close(link.port);
+        // The datapath goes first, then the mappings (field order).
+        drop(link);
+    }
+}
+
+/// Maps `vif`'s rings and binds its port from the front end's details.
+fn link(vif: &Vif) -> Result<Link, String> {
+    let dir = vif.front_dir();
+    let get = |k: &str| read(&format!("{dir}/{k}")).unwrap_or_default();
+    let d = Details::parse(
+        &get(netif::KEY_TX_RING_REF),
+        &get(netif::KEY_RX_RING_REF),
+        &get(netif::KEY_EVENT_CHANNEL),
+    )
+    .ok_or("details missing or not numbers")?;
+    let map = |gref: u32, what: &str| -> Result<(Mapping, &'static SharedRing), String> {
+        let m = grant::map(vif.dom, GrantRef(gref), false)
+            .map_err(|e| format!("cannot map {what} ring (gref {gref}): {e}"))?;
+        let page = m.shared().ok_or("ring mapped read-only")?;
+        // SAFETY: the page stays mapped at its fixed IPA until the mapping
+        // is dropped, which `Link`'s field order puts after the datapath
+        // that holds this reference; it never leaves the `Link`.
+        let ring: &'static SharedRing = unsafe { &*(page.as_ring() as *const SharedRing) };
+        Ok((m, ring))
+    };
+    let (tx_map, tx) = map(d.tx_ring_ref, "tx")?;
+    let (rx_map, rx) = map(d.rx_ring_ref, "rx")?;
+    let port = events::bind_interdomain(vif.dom, Port(d.event_channel))
+        .map_err(|e| format!("cannot bind port {}: {e}", d.event_channel))?;
+    events::on(port, on_event);
+    Ok(Link {
+        dp: Datapath::new(Back::new(tx), Back::new(rx)),
+        _tx: tx_map,
+        _rx: rx_map,
+        port,
+    })
+}
+
+/// Steps `vif`'s handshake by its front end's state.
+fn handshake(vif: &mut Vif) {
+    let front = read(&format!("{}/state", vif.front_dir())).and_then(|v| XenbusState::parse(&v));
+    match handshake::step(vif.phase, front) {
+        Step::Wait => {}
+        Step::Attach => match link(vif) {
+            Ok(l) => {
+                vif.link = Some(l);
+                vif.phase = Phase::Connected;
+                set_state(&vif.back_dir(), XenbusState::Connected);
+                println!(
+                    "dom0: netback: {} connected, mac {}",
+                    vif.name(),
+                    core::str::from_utf8(&netif::format_mac(vif.mac)).unwrap_or("?")
+                );
+                // Frames may wait already (the front end posted buffers).
+                KICK.store(true, Ordering::Release);
+            }
+            Err(why) => close(vif, &why),
+        },
+        Step::Detach => {
+            unlink(vif);
+            vif.phase = Phase::Closed;
+            set_state(&vif.back_dir(), XenbusState::Closed);
+            println!("dom0: netback: {} closed by its front end", vif.name());
+        }
+        Step::Reset => {
+            vif.phase = Phase::Waiting;
+            set_state(&vif.back_dir(), XenbusState::InitWait);
+        }
+    }
+}
+
+/// Stops serving `vif` because its front end broke the rules.
+fn close(vif: &mut Vif, why: &str) {
+    unlink(vif);
+    vif.phase = Phase::Closed;
+    set_state(&vif.back_dir(), XenbusState::Closed);
+    println!("dom0: netback: {}: {why}; closed", vif.name());
+}
+
+/// Grant copies to and from one front end's pages.
+struct GrantCopy(DomainId);
+
+impl GrantCopy {
+    fn ptr(&self, (gref, offset): (u32, usize)) -> GrantPtr {
+        GrantPtr {
+            domid: self.0,
+            gref: GrantRef(gref),
+            offset,
+        }
+    }
+}
+
+fn outcomes(batch: &mut CopyBatch<'_>, idx: &[Option<usize>]) -> Vec<bool> {
+    if batch.run().is_err() {
+        return alloc::vec![false; idx.len()];
+    }
+    idx.iter()
+        .map(|i| i.is_some_and(|i| batch.status(i).is_ok()))
+        .collect()
+}
+
+impl FrameCopy for GrantCopy {
+    fn read_guest(&mut self, src: &[(u32, usize)], dst: &mut [Vec<u8>]) -> Vec<bool> {
+        let mut batch = CopyBatch::new();
+        let idx: Vec<Option<usize>> = src
+            .iter()
+            .zip(dst.iter_mut())
+            .map(|(&s, d)| batch.from_grant(self.ptr(s), d).ok())
+            .collect();
+        outcomes(&mut batch, &idx)
+    }
+
+    fn write_guest(&mut self, dst: &[(u32, usize)], src: &[Vec<u8>]) -> Vec<bool> {
+        let mut batch = CopyBatch::new();
+        let idx: Vec<Option<usize>> = dst
+            .iter()
+            .zip(src)
+            .map(|(&d, s)| batch.to_grant(s, self.ptr(d)).ok())
+            .collect();
+        outcomes(&mut batch, &idx)
+    }
+}
+
+/// Most passes of [`poll`] over the ports while frames keep moving (each
+/// pass moves up to a batch per interface), so one busy domain cannot keep
+/// dom0 from its other work.
+const PASSES: usize = 16;
+
+/// Steps every handshake and moves frames between the interfaces, the NIC
+/// and dom0's interface until nothing moves (or [`PASSES`] passes).
+pub fn poll() {
+    with(|s| {
+        for v in &mut s.vifs {
+            handshake(v);
+        }
+        for _ in 0..PASSES {
+            if pass(s) == 0 {
+                break;
+            }
+        }
+    });
+}
+
+/// One pass over every port; returns the frames moved.
+fn pass(s: &mut Service) -> u64 {
+    let now = crate::net::now();
+    let ms = now_ms();
+    let mut moved = 0;
+    if let Some((Uplink(nic), up)) = &mut s.uplink {
+        while let Some((rx, _)) = nic.receive(now) {
+            let f = rx.consume(|b| b.to_vec());
+            s.switch.input(*up, &f, ms);
+            moved += 1;
+        }
+    }
+    if let Some(h) = &mut s.host
+        && let Some(a) = h.poll(&mut s.switch, now)
+    {
+        println!("dom0: net: {a} on {BRIDGE_NAME} (dhcp)");
+    }
+    for v in &mut s.vifs {
+        let Some(l) = &mut v.link else { continue };
+        match l
+            .dp
+            .pump(&mut GrantCopy(v.dom), &mut s.switch, v.sw_port, ms)
+        {
+            Ok(m) => {
+                moved += m.sent + m.received;
+                if m.notify {
+                    let _ = events::send(l.port);
+                }
+            }
+            Err(e) => close(v, &format!("{e}")),
+        }
+    }
+    if let Some((Uplink(nic), up)) = &mut s.uplink {
+        while s.switch.queued(*up) > 0 {
+            let Some(tx) = nic.transmit(now) else { break };
+            let Some(f) = s.switch.pop(*up) else { break };
+            tx.consume(f.len(), |b| b.copy_from_slice(&f));
+            moved += 1;
+        }
+    }
+    moved
+}
