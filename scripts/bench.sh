@@ -42,9 +42,11 @@ while (($#)); do
 done
 
 if ((short)); then
-    hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 grant_iters=20 mode=short
+    hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 grant_iters=20 blk_iters=50
+    mode=short
 else
-    hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 grant_iters=1000 mode=full
+    hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 grant_iters=1000
+    blk_iters=1000 mode=full
 fi
 
 # Tools: a C compiler for the plugin, python3 for the report, and (profile)
@@ -101,6 +103,9 @@ domain_config bench-virq bench-virq "iters=$virq_iters"
 domain_config grant-front bench-grant "role=front peer=+1 iters=$grant_iters"
 domain_config grant-back bench-grant "role=back peer=-1 iters=$grant_iters"
 domain_config bench-virq-irq bench-virq "iters=$virq_iters phases=irq"
+# The first 4 MiB of the scratch disk (blk-read-4k reads its first 256 KiB).
+domain_config bench-blk bench-blk "iters=$blk_iters"
+printf 'disk = ["target=vda, start=0, sectors=8192"]\n' >>"$cfg/bench-blk.toml"
 PACK="$TARGET_DIR/release/tern-pack"
 "$PACK" bundle -o "$BENCH/hvc.cpio" "dom0=$OUT/dom0" "bench-hvc=$OUT/bench-hvc" \
     "bench-hvc.toml=$cfg/bench-hvc.toml"
@@ -112,6 +117,8 @@ PACK="$TARGET_DIR/release/tern-pack"
     "evtchn-ping.toml=$cfg/evtchn-ping.toml" "evtchn-pong.toml=$cfg/evtchn-pong.toml"
 "$PACK" bundle -o "$BENCH/grant.cpio" "dom0=$OUT/dom0" "bench-grant=$OUT/bench-grant" \
     "grant-front.toml=$cfg/grant-front.toml" "grant-back.toml=$cfg/grant-back.toml"
+"$PACK" bundle -o "$BENCH/blk.cpio" "dom0=$OUT/dom0" "bench-blk=$OUT/bench-blk" \
+    "bench-blk.toml=$cfg/bench-blk.toml"
 "$PACK" bundle -o "$BENCH/virq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
     "bench-virq.toml=$cfg/bench-virq.toml"
 "$PACK" bundle -o "$BENCH/virq-irq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
@@ -126,7 +133,9 @@ HYP_MACHINE_2CPU=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 
 BARE_MACHINE=(-machine virt -cpu cortex-a72 -smp 1 -m 1G)
 
 # run NAME PLUGIN_ARGS QEMU_ARGS...: console to runs/NAME.console, plugin
-# lines to runs/NAME.plugin.
+# lines to runs/NAME.plugin. ICOUNT_SLEEP=on lets virtual time run on in real
+# time while every CPU idles (a disk wait) instead of jumping to the next
+# timer, which would make every wait look as long as its timeout.
 run() {
     local name="$1" pargs="$2"
     shift 2
@@ -136,7 +145,7 @@ run() {
     [ -n "$pargs" ] && plug+=",$pargs"
     ((profile)) && plug+=",profile=1000000"
     local cmd=(qemu-system-aarch64 "$@" -nographic -no-reboot
-        -icount shift=0,sleep=off -plugin "$plug")
+        -icount "shift=0,sleep=${ICOUNT_SLEEP:-off}" -plugin "$plug")
     echo "bench: $name: ${cmd[*]}"
     local rc=0
     timeout "$RUN_TIMEOUT" "${cmd[@]}" </dev/null >"$console" 2>&1 || rc=$?
@@ -158,6 +167,15 @@ run evtchn-pingpong-2cpu "" "${HYP_MACHINE_2CPU[@]}" -kernel "$IMAGES/hyp.bin" \
 run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio"
 # ring-roundtrip, grant-map-unmap and grant-copy-4k: one run, three regions.
 run grant "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/grant.cpio"
+# blk-read-4k: dom0 reads the scratch disk directly (dom0.blk-bench), then
+# bench-blk reads the same blocks through dom0's block back end. Guest time
+# with disk waits in real time: the figure varies with the host's load.
+blk_disk="$BENCH/blk-disk.img"
+rm -f "$blk_disk"
+truncate -s 8M "$blk_disk"
+ICOUNT_SLEEP=on run blk "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/blk.cpio" \
+    -append "-- dom0.blk-bench=$blk_iters" \
+    -drive "file=$blk_disk,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0
 run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
 run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"
 # Boot: from the first instruction to the return from dom0's first hypercall,

@@ -120,6 +120,11 @@ test_bundle store \
     "store-a=$OUT/store-a" "store-a.toml=$CONFIGS/store-a.toml" \
     "store-b=$OUT/store-b" "store-b.toml=$CONFIGS/store-b.toml"
 
+# The split console (tests/tests/console.rs): a guest that echoes lines typed
+# on its console device, attached with the shell's `console` verb.
+test_bundle console \
+    "console-echo=$OUT/console-echo" "console-echo.toml=$CONFIGS/console-echo.toml"
+
 # Domain life cycle through dom0's shell (tests/tests/lifecycle.rs): guests
 # that crash at once (on_crash restart / preserve), one that honours shutdown
 # and reboot requests, one that ignores them; none autostarts.

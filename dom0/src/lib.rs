@@ -7,6 +7,8 @@ extern crate alloc;
 
 pub mod blkback;
 pub mod config;
+pub mod consback;
+pub mod devlist;
 pub mod devspec;
 pub mod domains;
 pub mod editor;

@@ -34,6 +34,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use dom0::blkback::service as blkback;
 use dom0::config::{self, DomainConfig};
+use dom0::consback::service as consback;
 use dom0::domains::{Exit, Fate, Watched, Watchlist, fate};
 use dom0::netback::service as netback;
 use dom0::store::service as store;
@@ -85,7 +86,11 @@ fn dom0_main(si: &StartInfo) {
     let found = dom0::virtio::bring_up(si);
     dom0::blkback::service::init(found.blks);
     if si.cmdline().has("dom0.blk-bench") {
-        dom0::blkback::service::bench_direct(1000);
+        // `dom0.blk-bench=N` reads N times (scripts/bench.sh); bare, 1000.
+        let reads = si.cmdline().get_u64("dom0.blk-bench").unwrap_or(1000);
+        bench_region(true);
+        dom0::blkback::service::bench_direct(reads);
+        bench_region(false);
     }
     // The NIC is the virtual switch's uplink (domains' `vif = [...]`).
     netback::start_uplink(found.nets);
@@ -124,7 +129,7 @@ fn dom0_main(si: &StartInfo) {
     });
     while !watch.is_empty() {
         let top_due = top.as_ref().map(|(_, next, _)| next.0);
-        wait_for_exit(earliest(top_due, restart_deadline(&watch)));
+        wait_for_work(earliest(top_due, restart_deadline(&watch)));
         if let Some((top, next, period)) = top.as_mut()
             && next.passed()
         {
@@ -144,15 +149,41 @@ fn dom0_main(si: &StartInfo) {
             // Consumes stray events (a late domain exit) before blocking, so
             // that a pending one cannot turn this into a busy loop.
             events::wait_until(
-                || store::take_kick() | blkback::take_kick() | netback::take_kick(),
+                || {
+                    store::take_kick()
+                        | blkback::take_kick()
+                        | netback::take_kick()
+                        | consback::take_kick()
+                },
                 None,
             );
             store::serve();
             blkback::poll();
             netback::poll();
+            consback::poll();
         }
     }
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff);
+}
+
+/// Opens (`start`) or closes a region that the `tern-bench` QEMU plugin
+/// counts instructions in (tools/qemu-plugin/tern-bench.c; the bench guests'
+/// `region_start`/`region_stop`): blk-read-4k sets dom0's direct reads
+/// against a domain's reads through the back end by instruction count, the
+/// virtual time of a disk wait being meaningless under `-icount sleep=off`.
+fn bench_region(start: bool) {
+    // SAFETY: HINT #0x7c / #0x7d are unallocated hints, which execute as NOPs
+    // (Arm ARM C6.2, HINT): no register, flag or memory changes.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        if start {
+            core::arch::asm!("hint #0x7c", options(nostack, preserves_flags));
+        } else {
+            core::arch::asm!("hint #0x7d", options(nostack, preserves_flags));
+        }
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = start;
 }
 
 /// Whether `dom0.start=name[,name...]` asks for domain `name` to be started
@@ -163,8 +194,21 @@ fn asked(si: &StartInfo, name: &str) -> bool {
         .is_some_and(|list| list.split(',').any(|n| n == name))
 }
 
-/// Set by the domain-exit event's handler, taken by [`wait_for_exit`].
+/// Set by the domain-exit event's handler, taken by [`poll_exits`].
 static EXITED: AtomicBool = AtomicBool::new(false);
+/// Set by the console-input event's handler, taken by [`wait_for_work`].
+static CONSOLE_INPUT: AtomicBool = AtomicBool::new(false);
+/// Whether the console-input event is bound (else the shell wakes every
+/// [`INPUT_POLL_MS`] to look for input).
+static CONSOLE_EVENT: AtomicBool = AtomicBool::new(false);
+
+/// How often the shell looks for typed input when the hypervisor gives no
+/// console-input event: short enough that typing does not lag.
+const INPUT_POLL_MS: u64 = 10;
+/// With the console-input event, the shell still looks this often, so that
+/// input on a console whose receive interrupt the hypervisor does not know
+/// is slow rather than lost.
+const INPUT_SAFETY_MS: u64 = 250;
 /// Whether the domain-exit event is bound (else dom0 polls).
 static EXIT_EVENT: AtomicBool = AtomicBool::new(false);
 
@@ -184,17 +228,53 @@ fn bind_exit_event() {
     }
 }
 
-/// Waits until a domain may have exited (the domain-exit event came) or the
-/// virtual counter reaches `deadline`. Without the event, just yields once.
-fn wait_for_exit(deadline: Option<u64>) {
+fn on_console_input(_: Port) {
+    CONSOLE_INPUT.store(true, Ordering::Release);
+}
+
+/// Binds the console-input event (`Virq::Console`, raised when input arrives
+/// for dom0, the console's input owner) to dom0's vCPU 0, for the shell.
+fn bind_console_event() {
+    match events::bind_virq(Virq::Console, 0) {
+        Ok(port) => {
+            events::on(port, on_console_input);
+            CONSOLE_EVENT.store(true, Ordering::Release);
+        }
+        Err(e) => println!("dom0: no console-input event ({e}): polling the console"),
+    }
+}
+
+/// The latest the shell sleeps before it reads the console again (see
+/// [`INPUT_SAFETY_MS`]).
+fn input_deadline() -> u64 {
+    let ms = if CONSOLE_EVENT.load(Ordering::Acquire) {
+        INPUT_SAFETY_MS
+    } else {
+        INPUT_POLL_MS
+    };
+    Deadline::after_ms(ms).0
+}
+
+/// Waits until there is work: a domain may have exited (the domain-exit
+/// event came; [`poll_exits`] takes it), input was typed, a store or
+/// back-end event came (or a back end left work), or the virtual counter
+/// reaches `deadline`; then serves the store and the back ends. Blocks in
+/// the hypervisor meanwhile, so an idle dom0 uses no CPU and wakes as soon
+/// as a front end's event comes. Without the domain-exit event, just
+/// yields once.
+fn wait_for_work(deadline: Option<u64>) {
     if EXIT_EVENT.load(Ordering::Acquire) {
-        // A store event wakes dom0 too: it serves the store, then goes on.
+        // Every flag is looked at (no short cut), so that one wake-up takes
+        // them all; `serve`/`poll` below do their work. The wait checks
+        // them with upcalls masked before blocking: none is lost.
         events::wait_until(
             || {
-                EXITED.swap(false, Ordering::AcqRel)
+                EXITED.load(Ordering::Acquire)
+                    | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
                     | store::take_kick()
                     | blkback::take_kick()
                     | netback::take_kick()
+                    | consback::take_kick()
             },
             deadline,
         );
@@ -204,6 +284,7 @@ fn wait_for_exit(deadline: Option<u64>) {
     store::serve();
     blkback::poll();
     netback::poll();
+    consback::poll();
 }
 
 /// The CPU time of every watched domain, for `dom0.top`.
@@ -241,14 +322,20 @@ fn reap_exited(watch: &mut Watchlist) {
     reap(watch, ended);
 }
 
-/// Takes the watched domains that have exited off `watch`. Called when the
-/// domain-exit event came (it says that some domain exited, not which).
+/// Takes the watched domains that have exited off `watch`. Looks only when
+/// the domain-exit event came since the last look (it says that some domain
+/// exited, not which), or always without the event.
 fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
+    if !EXITED.swap(false, Ordering::AcqRel) && EXIT_EVENT.load(Ordering::Acquire) {
+        return Vec::new();
+    }
     watch.poll(|id| domctl::get_info(id).ok())
 }
 
 /// Reports how each domain ended and does what its [`fate`] says.
 fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
+    // Their last output comes before the news of their end.
+    consback::poll();
     for (w, exit) in ended {
         println!("dom0: domain {} ({}) exited: {exit}", w.name, w.id.0);
         let fate = fate(exit, w.on_crash);
@@ -319,6 +406,7 @@ const DESTROY_TRIES: u32 = 1000;
 /// letting go of it.
 fn destroy(id: DomainId) -> Result<(), Error> {
     netback::detach(id);
+    consback::detach(id);
     let mut tries = 0;
     loop {
         match domctl::destroy(id) {
@@ -357,8 +445,8 @@ fn cycles(cfg: &DomainConfig, n: u64) {
         let mut watch = Watchlist::new();
         watch.add(Watched::new(id, cfg, "", time::now()));
         while !watch.is_empty() {
-            wait_for_exit(None);
-            let _ = watch.poll(|id| domctl::get_info(id).ok());
+            wait_for_work(None);
+            let _ = poll_exits(&mut watch);
         }
         if let Err(e) = destroy(id) {
             return println!("dom0: cycles: FAIL (cycle {i}: destroy: {e})");
@@ -434,8 +522,11 @@ fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
         })
         .map(|_| {
             // A domain without a store still runs (it may not need one).
-            if let Err((step, e)) = store::introduce(id, &cfg.name) {
-                println!("dom0: {}: no configuration store ({step}: {e})", cfg.name);
+            match store::introduce(id, &cfg.name) {
+                Ok(()) => consback::attach(id, &cfg.name),
+                Err((step, e)) => {
+                    println!("dom0: {}: no configuration store ({step}: {e})", cfg.name)
+                }
             }
         })
         .and_then(|()| {

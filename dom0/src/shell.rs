@@ -9,6 +9,10 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write};
 use tern_abi::sched::ShutdownReason;
 
+mod args;
+pub use args::parse_cpus;
+use args::{parse_sched_credit, parse_shutdown, parse_store};
+
 /// A domain named on the command line: by id (all digits) or by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dom {
@@ -60,6 +64,8 @@ enum Args {
     VcpuList,
     /// `[-w] [-F] <Domain>` (`shutdown`, `reboot`).
     Shutdown,
+    /// Any number of domains (`block-list`, `network-list`).
+    Devices,
 }
 
 /// A verb of the shell.
@@ -143,6 +149,17 @@ pub static VERBS: &[Verb] = &[
         args: Args::Shutdown,
     },
     Verb {
+        name: "console",
+        usage: "<Domain>",
+        summary: "Attach to a domain's console",
+        details: "Shows the domain's recent output, then its output as it comes;\n\
+                  what you type goes to the domain. Ctrl-] (the escape character,\n\
+                  0x1d) detaches and brings the prompt back. The domain must use\n\
+                  its console device (the SDK's console::connect).",
+        pending: None,
+        args: Args::Domain,
+    },
+    Verb {
         name: "pause",
         usage: "<Domain>",
         summary: "Pause execution of a domain",
@@ -198,6 +215,45 @@ pub static VERBS: &[Verb] = &[
         args: Args::None,
     },
     Verb {
+        name: "top",
+        usage: "",
+        summary: "Monitor the domains' use of the machine",
+        details: "Shows every domain, refreshed every second until a key is pressed,\n\
+                  as xl top: NAME, ID, STATE (as in 'list'), CPU(sec) (CPU time\n\
+                  used), CPU(%) (of one CPU, over the last second), MEM(k),\n\
+                  VCPUS, HYPERCALLS and EVENTS (hypercalls made and events sent,\n\
+                  counted by the hypervisor), IO_REQS (block requests and network\n\
+                  frames dom0's back ends served for it), each total with its\n\
+                  rate per second ('-' until a domain has been seen twice).",
+        pending: None,
+        args: Args::None,
+    },
+    Verb {
+        name: "block-list",
+        usage: "[<Domain> ...]",
+        summary: "List the virtual block devices of domains",
+        details: "Columns as in xl: Vdev, BE (the back-end domain), handle, state\n\
+                  (the back end's XenbusState: 2 waiting, 4 connected, 6 closed),\n\
+                  evt-ch and ring-ref (published by the front end, -1 before),\n\
+                  then ours: target (the dom0 disk), region (first sector +\n\
+                  sectors), mode (r or w) and requests served. Without a domain,\n\
+                  every domain with a disk.",
+        pending: None,
+        args: Args::Devices,
+    },
+    Verb {
+        name: "network-list",
+        usage: "[<Domain> ...]",
+        summary: "List the virtual network interfaces of domains",
+        details: "Columns as in xl: Idx, BE (the back-end domain), Mac Addr.,\n\
+                  handle, state (the back end's XenbusState: 2 waiting, 4\n\
+                  connected, 6 closed), evt-ch and tx-/rx-ring-ref (published by\n\
+                  the front end, -1 before), then frames moved both ways.\n\
+                  Without a domain, every domain with an interface.",
+        pending: None,
+        args: Args::Devices,
+    },
+    Verb {
         name: "store-ls",
         usage: "[<Path>]",
         summary: "List the configuration store below a path",
@@ -245,12 +301,7 @@ pub static VERBS: &[Verb] = &[
 
 /// Verbs of `xl` the shell will have but does not yet, with what they wait
 /// for. They are recognised so that they say so instead of "unknown".
-pub static PLANNED: &[(&str, &str)] = &[
-    ("console", "the console back-end"),
-    ("top", "per-domain counters"),
-    ("network-list", "the network back-end"),
-    ("block-list", "the block back-end"),
-];
+pub static PLANNED: &[(&str, &str)] = &[];
 
 /// The verb called `name`.
 pub fn verb(name: &str) -> Option<&'static Verb> {
@@ -272,6 +323,8 @@ pub enum Command {
     Destroy(Dom),
     /// `pause <Domain>`.
     Pause(Dom),
+    /// `console <Domain>`.
+    Console(Dom),
     /// `unpause <Domain>`.
     Unpause(Dom),
     /// `shutdown [-w] [-F] <Domain>` / `reboot [-w] [-F] <Domain>`.
@@ -307,6 +360,12 @@ pub enum Command {
     VcpuList(Vec<Dom>),
     /// `dmesg`.
     Dmesg,
+    /// `top`.
+    Top,
+    /// `block-list [<Domain> ...]`.
+    BlockList(Vec<Dom>),
+    /// `network-list [<Domain> ...]`.
+    NetworkList(Vec<Dom>),
     /// `store-ls [<Path>]`.
     StoreLs(Option<String>),
     /// `store-read <Path>`.
@@ -415,11 +474,20 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
             match verb.name {
                 "destroy" => Some(Command::Destroy(dom)),
                 "pause" => Some(Command::Pause(dom)),
+                "console" => Some(Command::Console(dom)),
                 "unpause" => Some(Command::Unpause(dom)),
                 _ => None,
             }
         }
         Args::SchedCredit | Args::Store | Args::Shutdown => None,
+        Args::Devices => {
+            let doms = args.iter().map(|a| Dom::parse(a)).collect();
+            match verb.name {
+                "block-list" => Some(Command::BlockList(doms)),
+                "network-list" => Some(Command::NetworkList(doms)),
+                _ => None,
+            }
+        }
         Args::VcpuPin => match args.as_slice() {
             [dom, vcpu, cpus] => Some(Command::VcpuPin {
                 dom: Dom::parse(dom),
@@ -449,101 +517,11 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         (None, None) => match verb.name {
             "info" => Command::Info,
             "dmesg" => Command::Dmesg,
+            "top" => Command::Top,
             "poweroff" => Command::Poweroff,
             _ => Command::Help(Some(verb)),
         },
     })
-}
-
-/// `sched-credit`'s arguments (xl's options: `-d`, `-w`, `-c`).
-fn parse_sched_credit(args: &[&str]) -> Result<Command, String> {
-    let (mut dom, mut weight, mut cap) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(&opt) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| alloc::format!("{opt} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| alloc::format!("bad value '{value}' for {opt}"))
-        };
-        match opt {
-            "-d" | "--domain" => dom = Some(Dom::parse(value)),
-            "-w" | "--weight" => weight = Some(number()?),
-            "-c" | "--cap" => cap = Some(number()?),
-            _ => return Err(alloc::format!("unknown option '{opt}'")),
-        }
-    }
-    if dom.is_none() && (weight.is_some() || cap.is_some()) {
-        return Err("-w and -c need -d <Domain>".into());
-    }
-    Ok(Command::SchedCredit { dom, weight, cap })
-}
-
-/// `shutdown` / `reboot`: `[-w] [-F] <Domain>`.
-fn parse_shutdown(verb: &str, args: &[&str]) -> Result<Command, String> {
-    let (mut wait, mut force, mut dom) = (false, false, None);
-    for &a in args {
-        match a {
-            "-w" => wait = true,
-            "-F" => force = true,
-            _ if a.starts_with('-') => return Err(alloc::format!("unknown option '{a}'")),
-            _ if dom.is_some() => return Err(alloc::format!("unexpected argument '{a}'")),
-            _ => dom = Some(Dom::parse(a)),
-        }
-    }
-    Ok(Command::Shutdown {
-        dom: dom.ok_or("missing <Domain>")?,
-        reason: if verb == "reboot" {
-            ShutdownReason::Reboot
-        } else {
-            ShutdownReason::Poweroff
-        },
-        wait: wait || force,
-        force,
-    })
-}
-
-/// The store verbs' arguments (values may start with `-`).
-fn parse_store(verb: &str, args: &[&str]) -> Result<Command, String> {
-    match (verb, args) {
-        ("store-ls", []) => Ok(Command::StoreLs(None)),
-        ("store-ls", [p]) => Ok(Command::StoreLs(Some((*p).into()))),
-        ("store-read", [p]) => Ok(Command::StoreRead((*p).into())),
-        ("store-write", [p, value @ ..]) if !value.is_empty() => Ok(Command::StoreWrite {
-            path: (*p).into(),
-            value: value.join(" "),
-        }),
-        ("store-write", [_]) => Err("missing <Value>".into()),
-        (_, []) => Err("missing <Path>".into()),
-        (_, [_, extra, ..]) => Err(alloc::format!("unexpected argument '{extra}'")),
-        (_, [_]) => Err(alloc::format!("{verb} is not a store verb")),
-    }
-}
-
-/// A CPU list: `all`, or comma-separated numbers and ranges (`0,2-3`).
-pub fn parse_cpus(text: &str) -> Option<u64> {
-    if text == "all" {
-        return Some(u64::MAX);
-    }
-    let mut mask = 0u64;
-    for part in text.split(',') {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
-            None => {
-                let n = part.parse::<u32>().ok()?;
-                (n, n)
-            }
-        };
-        if lo > hi || hi >= u64::BITS {
-            return None;
-        }
-        for c in lo..=hi {
-            mask |= 1 << c;
-        }
-    }
-    Some(mask)
 }
 
 /// The text of `help`: one line per verb, then the verbs still to come.
@@ -556,12 +534,14 @@ pub fn help_text() -> String {
         }
         s.push('\n');
     }
-    s.push_str("\nNot supported yet:");
-    for (name, _) in PLANNED {
-        s.push(' ');
-        s.push_str(name);
+    if !PLANNED.is_empty() {
+        s.push_str("\nNot supported yet:");
+        for (name, _) in PLANNED {
+            s.push(' ');
+            s.push_str(name);
+        }
+        s.push('\n');
     }
-    s.push('\n');
     s
 }
 

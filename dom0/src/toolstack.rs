@@ -3,9 +3,11 @@
 //! output formats are in dom0's library ([`dom0::editor`], [`dom0::shell`],
 //! [`dom0::format`]); this file runs them with hypercalls.
 //!
-//! dom0 polls the console between yields and, when nothing is typed, checks
-//! whether a domain it started has exited (reported and destroyed as without
-//! the shell). Output of other domains and hypervisor log lines may land
+//! dom0 reads the console until nothing is left, then blocks until there is
+//! work (typed input raises the console-input event; a domain exit, the
+//! store and the back ends have theirs; see `crate::wait_for_work`), and
+//! on waking checks whether a domain it started has exited (reported and
+//! destroyed as without the shell). Output of other domains and hypervisor log lines may land
 //! after the prompt; dom0 redraws the prompt after its own reports.
 
 use alloc::string::String;
@@ -34,6 +36,7 @@ const LIST_BATCH: usize = 16;
 pub fn run(mut watch: Watchlist) -> ! {
     // Our output turns raw now, so the prompt shows without a newline.
     console::go_interactive();
+    crate::bind_console_event();
     let mut editor = LineEditor::new(PROMPT);
     let mut keys = KeyDecoder::new();
     let mut out = String::new();
@@ -58,12 +61,15 @@ pub fn run(mut watch: Watchlist) -> ! {
                 editor.redraw(&mut out);
                 show(&mut out);
             }
-            store::serve();
-            dom0::blkback::service::poll();
-            dom0::netback::service::poll();
-            // ABI-PENDING: a console-input event to block on instead of
-            // polling (with the domain-exit event of `reap_exited`).
-            pv_guest_sdk::yield_now();
+            // Nothing typed (this read also re-armed the console-input
+            // event): sleeps until input, a domain exit, a store, console or
+            // back-end event, the next restart due, or the input deadline;
+            // serves the store and back ends on waking.
+            let deadline = crate::earliest(
+                crate::restart_deadline(&watch),
+                Some(crate::input_deadline()),
+            );
+            crate::wait_for_work(deadline);
             continue;
         }
         for &b in &input[..n] {
@@ -92,6 +98,9 @@ fn show(out: &mut String) {
 macro_rules! error {
     ($($arg:tt)*) => { println!("error: {}", format_args!($($arg)*)) };
 }
+
+/// `top`, `block-list`, `network-list` (after `error!`, which they use).
+mod verbs;
 
 fn execute(line: &str, watch: &mut Watchlist) {
     let cmd = match shell::parse(line) {
@@ -131,6 +140,7 @@ fn execute(line: &str, watch: &mut Watchlist) {
             wait,
             force,
         } => shutdown(&dom, reason, wait, force, watch),
+        Command::Console(dom) => console_attach(&dom),
         Command::Pause(dom) => on_domain("pause", &dom, domctl::pause),
         Command::Unpause(dom) => on_domain("unpause", &dom, domctl::unpause),
         Command::SchedCredit { dom, weight, cap } => sched_credit(dom.as_ref(), weight, cap),
@@ -143,6 +153,9 @@ fn execute(line: &str, watch: &mut Watchlist) {
         }
         Command::VcpuList(doms) => vcpu_list(&doms),
         Command::Dmesg => dmesg(),
+        Command::Top => verbs::top(),
+        Command::BlockList(doms) => verbs::block_list(&doms),
+        Command::NetworkList(doms) => verbs::network_list(&doms),
         Command::StoreLs(path) => store::verb_ls(path.as_deref()),
         Command::StoreRead(path) => store::verb_read(&path),
         Command::StoreWrite { path, value } => store::verb_write(&path, &value),
@@ -403,9 +416,9 @@ fn shutdown(dom: &Dom, reason: ShutdownReason, wait: bool, force: bool, watch: &
         if deadline.passed() {
             break;
         }
-        // The guest needs its store answered to see the request.
-        store::serve();
-        pv_guest_sdk::yield_now();
+        // The guest needs its store answered to see the request; its
+        // exit (the domain-exit event) ends the wait early.
+        crate::wait_for_work(Some(deadline.0));
     }
     let secs = SHUTDOWN_WAIT_MS / 1000;
     if !force {
@@ -464,4 +477,52 @@ fn poweroff() -> ! {
     }
     println!("dom0: powering off");
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff)
+}
+
+/// `console <Domain>`: shows the domain's recent and live output and sends
+/// it what is typed, until Ctrl-] (or the domain goes away).
+fn console_attach(dom: &Dom) {
+    use dom0::consback::{service as consback, split_escape};
+    let Some(d) = lookup("console", dom) else {
+        return;
+    };
+    if format::is_dom0(&d) {
+        return error!("console: {} has no console device", format::DOM0_NAME);
+    }
+    let id = DomainId(d.domain_id);
+    let Some(history) = consback::open_terminal(id) else {
+        return error!("console: {}: no console device", format::name(&d));
+    };
+    println!(
+        "Connected to {} (escape character is '^]')",
+        format::name(&d)
+    );
+    print!("{}", String::from_utf8_lossy(&history));
+    console::flush();
+    let mut input = [0u8; 64];
+    loop {
+        let n = console::read(&mut input);
+        let (typed, escaped) = split_escape(&input[..n]);
+        if !typed.is_empty() {
+            consback::send_input(typed);
+        }
+        if escaped {
+            break;
+        }
+        store::serve();
+        dom0::blkback::service::poll();
+        dom0::netback::service::poll();
+        consback::poll();
+        if !consback::has_console(id) || domctl::get_info(id).is_err() {
+            println!();
+            println!("{} has gone", format::name(&d));
+            break;
+        }
+        if n == 0 {
+            // ABI-PENDING: block on the console-input and console events.
+            pv_guest_sdk::yield_now();
+        }
+    }
+    consback::close_terminal();
+    println!();
 }

@@ -97,6 +97,10 @@ pub fn primary_main(info: BootInfo) -> ! {
         initrd: platform.initrd,
         bootargs: platform.bootargs,
         dom0_devices: &platform.dom0_devices,
+        console_irq: platform
+            .console
+            .filter(|u| u.kind == UartKind::Pl011)
+            .and_then(|u| u.irq),
         timer_irq: match platform.timer {
             Some(t) => t.hyp_phys,
             None => {

@@ -9,10 +9,18 @@
 //! prompt and the echo of typed characters show at once.
 //!
 //! The bytes come from an [`InputSource`] (the PL011 on the board) polled when
-//! the owner reads: there is no receive interrupt yet (the event-channel work
-//! will add an interrupt-driven path that pushes into the same ring). The ring
-//! takes only what fits, so bytes the owner has not read yet stay in the UART's
-//! FIFO, where the sender is held back (QEMU) instead of being dropped here.
+//! the owner reads. The ring takes only what fits, so bytes the owner has not
+//! read yet stay in the UART's FIFO, where the sender is held back (QEMU)
+//! instead of being dropped here.
+//!
+//! So that the owner can block instead of polling, the UART's receive
+//! interrupt raises `Virq::Console` for it (the IRQ path calls
+//! [`input_arrived`], then raises the event). The interrupt is level-triggered
+//! and stays asserted while the FIFO holds bytes, so it is masked when it
+//! fires and unmasked by the owner's next read: one event per batch of input,
+//! no storm while the owner has not read yet. The owner reads until a read
+//! returns nothing before it blocks; that read unmasks the interrupt with
+//! the FIFO empty, so the next byte typed fires it (no lost wake-up).
 //!
 //! Generic and host-tested; the board's source is registered once at boot
 //! ([`register_source`]) because the UART is brought up before the
@@ -26,6 +34,10 @@ pub trait InputSource: Sync {
     /// Moves up to `buf.len()` received bytes into `buf` without waiting and
     /// returns how many.
     fn read(&self, buf: &mut [u8]) -> usize;
+
+    /// Unmasks (`on`) or masks the receive interrupt. A source without one
+    /// ignores this.
+    fn set_rx_interrupt(&self, _on: bool) {}
 }
 
 /// Bytes of input held between reads of the owner.
@@ -144,7 +156,8 @@ impl<'s> ConsoleInput<'s> {
 
     /// `console_io read` by `caller`: polls the source, then moves up to
     /// `out.len()` bytes into `out`. Returns how many, 0 for a caller that
-    /// does not own the input (whose call changes nothing).
+    /// does not own the input (whose call changes nothing). The owner's read
+    /// unmasks the receive interrupt again (see the module documentation).
     pub fn read(&mut self, caller: DomainId, out: &mut [u8]) -> usize {
         if caller != self.owner {
             return 0;
@@ -152,6 +165,7 @@ impl<'s> ConsoleInput<'s> {
         self.interactive = true;
         if let Some(source) = self.source {
             self.ring.fill_from(source);
+            source.set_rx_interrupt(true);
         }
         self.ring.pop(out)
     }
@@ -170,24 +184,41 @@ pub fn registered_source() -> Option<&'static dyn InputSource> {
     BOARD_SOURCE.get().copied()
 }
 
+/// The board UART's receive interrupt fired: masks it until the owner's next
+/// read (the caller then raises `Virq::Console` for the owner).
+pub fn input_arrived() {
+    if let Some(source) = registered_source() {
+        source.set_rx_interrupt(false);
+    }
+}
+
 /// A fake UART for host tests.
 #[cfg(test)]
 pub(crate) mod testing {
     extern crate std;
     use super::InputSource;
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::vec::Vec;
 
     /// A UART on which `typed` has been typed and not yet read.
     pub(crate) struct FakeUart {
         pub typed: Mutex<Vec<u8>>,
+        /// Whether its receive interrupt is unmasked.
+        pub rx_irq: AtomicBool,
     }
 
     impl FakeUart {
         pub fn new(bytes: &[u8]) -> Self {
             Self {
                 typed: Mutex::new(bytes.to_vec()),
+                rx_irq: AtomicBool::new(false),
             }
+        }
+
+        /// Whether the receive interrupt is unmasked.
+        pub fn rx_irq(&self) -> bool {
+            self.rx_irq.load(Ordering::Relaxed)
         }
 
         /// Bytes not read yet.
@@ -203,6 +234,10 @@ pub(crate) mod testing {
             buf[..n].copy_from_slice(&typed[..n]);
             typed.drain(..n);
             n
+        }
+
+        fn set_rx_interrupt(&self, on: bool) {
+            self.rx_irq.store(on, Ordering::Relaxed);
         }
     }
 }
@@ -259,6 +294,21 @@ mod tests {
         assert_eq!(input.read(DomainId::DOM0, &mut out), 2);
         assert_eq!(&out[..2], b"t\r");
         assert_eq!(input.read(DomainId::DOM0, &mut out), 0);
+    }
+
+    #[test]
+    fn only_the_owners_read_unmasks_the_receive_interrupt() {
+        let uart = FakeUart::new(b"x");
+        let mut input = ConsoleInput::new(Some(&uart));
+        let mut out = [0u8; 4];
+        input.read(DomainId(3), &mut out);
+        assert!(!uart.rx_irq(), "a domU's read leaves it masked");
+        assert_eq!(input.read(DomainId::DOM0, &mut out), 1);
+        assert!(uart.rx_irq(), "the owner's read unmasks it");
+        // The IRQ path masks it when it fires; an empty read re-arms it.
+        uart.set_rx_interrupt(false);
+        assert_eq!(input.read(DomainId::DOM0, &mut out), 0);
+        assert!(uart.rx_irq());
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! and lines from different domains interleave at line granularity in the
 //! hypervisor's log. An interactive program calls [`flush`] after a prompt.
 //!
-//! Input reaches only the domain that owns the console input (dom0 for now);
-//! others always read nothing. The hypervisor does not echo: [`read_line`]
-//! echoes for its caller.
+//! Input over the hypercall reaches only the domain that owns the console
+//! input (dom0); a domain that [`connect`]ed its console device instead
+//! writes and reads that device's rings, which dom0 serves
+//! (`specs/console.md`). Nothing echoes: [`read_line`] echoes for its caller.
 
 use core::fmt;
 
@@ -79,10 +80,132 @@ impl<F: FnMut(&[u8])> fmt::Write for LineWriter<'_, F> {
     }
 }
 
-/// Writes bytes to the console with one hypercall per chunk, ignoring errors:
-/// there is nowhere else to report a failing console.
+/// Writes bytes to the console: through the console device's ring once it
+/// is connected ([`connect`]), else with one hypercall per chunk. Errors are
+/// ignored: there is nowhere else to report a failing console.
 fn emit(bytes: &[u8]) {
-    let _ = crate::hypercall::console_write(bytes);
+    if !ring::write(bytes) {
+        let _ = crate::hypercall::console_write(bytes);
+    }
+}
+
+/// The front end of the console device (`specs/console.md`).
+#[cfg(target_os = "none")]
+mod ring {
+    use crate::events::{self, Port};
+    use crate::grant::{Grant, Page};
+    use crate::store::{Device, Error, FrontDetails, Store};
+    use crate::time::Deadline;
+    use tern_abi::conif::{ConsEndpoint, ConsSide, DEVICE_TYPE, SharedConsPage};
+    use tern_abi::domctl::DomainId;
+
+    struct Front {
+        grant: Grant,
+        ep: ConsEndpoint,
+        port: Port,
+    }
+
+    fn page_of(grant: &Grant) -> &SharedConsPage {
+        // SAFETY: the grant owns the page for as long as the borrow of
+        // `grant`; it is page aligned (VA == IPA) and `SharedConsPage` is one
+        // page of atomics, so dom0's concurrent writes break no assumption.
+        unsafe { &*(grant.page().ipa() as usize as *const SharedConsPage) }
+    }
+
+    static FRONT: spin::Mutex<Option<Front>> = spin::Mutex::new(None);
+
+    /// Yields while the output ring is full at most this often per write
+    /// (dom0 not reading), then drops the rest.
+    const FULL_TRIES: u32 = 1000;
+
+    pub(super) fn connect(deadline_ms: u64) -> Result<(), Error> {
+        let mut st = Store::connect()?;
+        let me = crate::start_info().map_or(DomainId(0), |si| si.domain_id());
+        let dev = Device {
+            kind: DEVICE_TYPE.into(),
+            index: 0,
+            front: me,
+            back: DomainId::DOM0,
+        };
+        let port = events::alloc_unbound(DomainId::DOM0)?;
+        let grant = Grant::new(DomainId::DOM0, Page::new()?, false)?;
+        let details = FrontDetails {
+            ring_ref: grant.gref().0,
+            event_channel: port.0,
+        };
+        st.front_connect(&dev, details, Deadline::after_ms(deadline_ms))?;
+        super::flush();
+        let ep = ConsEndpoint::new(ConsSide::Front, page_of(&grant));
+        *FRONT.lock() = Some(Front { grant, ep, port });
+        Ok(())
+    }
+
+    pub(super) fn write(mut bytes: &[u8]) -> bool {
+        let Some(mut guard) = FRONT.try_lock() else {
+            return false;
+        };
+        let Some(f) = guard.as_mut() else {
+            return false;
+        };
+        let mut tries = 0;
+        while !bytes.is_empty() && tries < FULL_TRIES {
+            match f.ep.write(page_of(&f.grant), bytes) {
+                Ok(0) => {
+                    tries += 1;
+                    let _ = events::send(f.port);
+                    crate::yield_now();
+                }
+                Ok(n) => bytes = &bytes[n..],
+                // dom0 broke the page: back to the hypervisor.
+                Err(_) => {
+                    *guard = None;
+                    return false;
+                }
+            }
+        }
+        let _ = events::send(f.port);
+        true
+    }
+
+    pub(super) fn read(buf: &mut [u8]) -> Option<usize> {
+        let mut guard = FRONT.lock();
+        let f = guard.as_mut()?;
+        match f.ep.read(page_of(&f.grant), buf) {
+            Ok(n) => {
+                if n > 0 {
+                    let _ = events::send(f.port);
+                }
+                Some(n)
+            }
+            Err(_) => Some(0),
+        }
+    }
+}
+
+/// Off target there is no console device: everything goes the other way.
+#[cfg(not(target_os = "none"))]
+mod ring {
+    pub(super) fn connect(_: u64) -> Result<(), crate::store::Error> {
+        Err(crate::store::Error::NoStore)
+    }
+    pub(super) fn write(_: &[u8]) -> bool {
+        false
+    }
+    pub(super) fn read(_: &mut [u8]) -> Option<usize> {
+        None
+    }
+}
+
+/// How long [`connect`] waits for dom0's console back end.
+pub const CONNECT_MS: u64 = 5000;
+
+/// Connects this domain's console device (`console/0`, `specs/console.md`):
+/// from then on output goes through its ring to dom0, which prints it and
+/// keeps it for `console <Domain>`, and [`read`] reads what is typed there.
+/// Output buffered so far goes out first, through the hypervisor. On an
+/// error nothing changes.
+pub fn connect() -> Result<(), crate::store::Error> {
+    ring::connect(CONNECT_MS)
 }
 
 static CONSOLE: spin::Mutex<LineBuffer> = spin::Mutex::new(LineBuffer::new());
@@ -131,6 +254,9 @@ pub fn emergency_print(args: fmt::Arguments<'_>) {
 /// many (0 when none is pending, when this domain does not own the console
 /// input, or on a hypervisor without console input).
 pub fn read(buf: &mut [u8]) -> usize {
+    if let Some(n) = ring::read(buf) {
+        return n;
+    }
     let len = buf.len().min(tern_abi::console::READ_MAX as usize);
     // `buf` is borrowed mutably across the call: the hypervisor writes it.
     let ipa = crate::hypercall::ipa_of_mut(&mut buf[..len]);

@@ -33,6 +33,7 @@ use pv_guest_sdk::println;
 
 use super::engine::{self, Backing, Grants, IoFailed};
 use super::request::{Seg, VDisk};
+use crate::devlist::VbdRow;
 use crate::devspec::DiskSpec;
 use crate::store::service as store;
 use crate::virtio::blk::{Blk, SECTOR};
@@ -64,6 +65,8 @@ struct Vbd {
     disk: usize,
     vdisk: VDisk,
     phase: Phase,
+    /// Requests answered so far (`top`'s I/O column).
+    requests: u64,
 }
 
 impl Vbd {
@@ -177,6 +180,7 @@ pub fn attach(id: DomainId, disks: &[DiskSpec]) -> Result<(), String> {
             disk,
             vdisk,
             phase: Phase::Waiting,
+            requests: 0,
         });
     }
     for v in &new {
@@ -374,6 +378,7 @@ pub fn poll() {
         );
         let broken = match served {
             Ok(pass) => {
+                v.requests += pass.answered as u64;
                 if pass.answered > 0 && c.ring.publish() {
                     let _ = events::send(c.port);
                 }
@@ -397,6 +402,49 @@ pub fn poll() {
             set_state(&v.back_dir(), XenbusState::Closed);
         }
     }
+}
+
+/// `block-list`'s rows for domain `front`'s virtual disks, in index order:
+/// what the back end holds, with the numbers the front end published and
+/// the back end's state from the store.
+pub fn list(front: DomainId) -> Vec<VbdRow> {
+    let g = BACK.lock();
+    let Some(b) = g.as_ref() else {
+        return Vec::new();
+    };
+    b.vbds
+        .iter()
+        .filter(|v| v.front == front)
+        .map(|v| {
+            let (fd, bd) = (v.front_dir(), v.back_dir());
+            let number = |dir: &str, key: &str| {
+                crate::devlist::store_number(read_key(dir, key).as_deref().map(str::as_bytes))
+            };
+            VbdRow {
+                vdev: read_key(&fd, "virtual-device").unwrap_or_else(|| "?".into()),
+                handle: v.index as u32,
+                state: number(&bd, "state").unwrap_or(0),
+                evtch: number(&fd, "event-channel"),
+                ring_ref: number(&fd, "ring-ref"),
+                target: format!("vd{}", char::from(b'a' + v.disk as u8)),
+                start: v.vdisk.start,
+                sectors: v.vdisk.sectors,
+                read_only: v.vdisk.read_only,
+                requests: v.requests,
+            }
+        })
+        .collect()
+}
+
+/// Requests the back end answered for domain `front`, all disks together.
+pub fn requests(front: DomainId) -> u64 {
+    BACK.lock().as_ref().map_or(0, |b| {
+        b.vbds
+            .iter()
+            .filter(|v| v.front == front)
+            .map(|v| v.requests)
+            .sum()
+    })
 }
 
 /// Domain `id` is being destroyed: its rings are unmapped, its ports

@@ -26,6 +26,7 @@ use smoltcp::phy::{Device, RxToken, TxToken};
 
 use super::datapath::{Datapath, FrameCopy};
 use super::handshake::{self, Details, Phase, Step};
+use crate::devlist::VifRow;
 use crate::devspec::VifSpec;
 use crate::store::service as store;
 use crate::switch::host::HostStack;
@@ -58,6 +59,8 @@ struct Vif {
     sw_port: PortId,
     phase: Phase,
     link: Option<Link>,
+    /// Frames moved so far, both ways (`top`'s I/O column).
+    frames: u64,
 }
 
 impl Vif {
@@ -204,6 +207,7 @@ pub fn attach(id: DomainId, vifs: &[VifSpec]) -> Result<(), (&'static str, Error
                 sw_port: s.switch.add_port(&name),
                 phase: Phase::Waiting,
                 link: None,
+                frames: 0,
             };
             let r = publish(&vif);
             s.vifs.push(vif);
@@ -215,6 +219,47 @@ pub fn attach(id: DomainId, vifs: &[VifSpec]) -> Result<(), (&'static str, Error
         }
     }
     Ok(())
+}
+
+/// `network-list`'s rows for domain `id`'s interfaces, in index order:
+/// what the back end holds, with the numbers the front end published and
+/// the back end's state from the store.
+pub fn list(id: DomainId) -> Vec<VifRow> {
+    let vifs: Vec<(u32, [u8; 6], u64, String, String)> = with(|s| {
+        s.vifs
+            .iter()
+            .filter(|v| v.dom == id)
+            .map(|v| (v.index, v.mac, v.frames, v.front_dir(), v.back_dir()))
+            .collect()
+    });
+    // The store is read with the back end unlocked.
+    vifs.into_iter()
+        .map(|(idx, mac, frames, fd, bd)| {
+            let number = |dir: &str, key: &str| {
+                crate::devlist::store_number(read(&format!("{dir}/{key}")).as_deref())
+            };
+            VifRow {
+                idx,
+                mac,
+                state: number(&bd, "state").unwrap_or(0),
+                evtch: number(&fd, netif::KEY_EVENT_CHANNEL),
+                tx_ring_ref: number(&fd, netif::KEY_TX_RING_REF),
+                rx_ring_ref: number(&fd, netif::KEY_RX_RING_REF),
+                frames,
+            }
+        })
+        .collect()
+}
+
+/// Frames the back end moved for domain `id`, every interface, both ways.
+pub fn frames(id: DomainId) -> u64 {
+    with(|s| {
+        s.vifs
+            .iter()
+            .filter(|v| v.dom == id)
+            .map(|v| v.frames)
+            .sum()
+    })
 }
 
 /// Removes domain `id`'s interfaces: unmaps their rings, closes their
@@ -412,6 +457,7 @@ fn pass(s: &mut Service) -> u64 {
         {
             Ok(m) => {
                 moved += m.sent + m.received;
+                v.frames += m.sent + m.received;
                 if m.notify {
                     let _ = events::send(l.port);
                 }

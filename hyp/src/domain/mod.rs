@@ -88,6 +88,8 @@ pub struct Domain {
     pub has_run: bool,
     /// Where its configuration store is (`domctl set_store`).
     pub store: StoreLoc,
+    /// Hypercalls it made that reached the dispatcher (`DomainInfo::hypercalls`).
+    pub hypercalls: u64,
 }
 
 /// Where a domain's configuration store is, as its start-info page says.
@@ -208,8 +210,9 @@ impl Domain {
     }
 
     /// The `DomainInfo` dom0 sees, with the CPU time its vCPUs have used
-    /// (the scheduler keeps that figure: it also counts a running slice).
-    pub fn info(&self, cpu_time_ns: u64) -> DomainInfo {
+    /// (the scheduler keeps that figure: it also counts a running slice)
+    /// and the events it sent (the event channels keep that count).
+    pub fn info(&self, cpu_time_ns: u64, events_sent: u64) -> DomainInfo {
         let reason = match self.life {
             Lifecycle::Shutdown(r) => r.raw(),
             _ => 0,
@@ -225,6 +228,8 @@ impl Domain {
             max_memory_pages: self.max_pages,
             cpu_time_ns,
             name: self.name,
+            hypercalls: self.hypercalls,
+            events_sent,
         }
     }
 
@@ -296,6 +301,7 @@ impl Domain {
             image_loaded: false,
             has_run: false,
             store: StoreLoc::default(),
+            hypercalls: 0,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Arm PrimeCell PL011 UART (Arm DDI 0183, "PrimeCell UART (PL011) Technical
 //! Reference Manual", chapter 3 "Programmers model"): transmit, and receive by
-//! polling (the console input of `crate::console_in`).
+//! polling (the console input of `crate::console_in`), with the receive
+//! interrupt saying when there is something to poll.
 //!
 //! The base address comes from the device tree. The baud rate is left as the
 //! firmware (or QEMU, which ignores it) set it: the reference clock is not
@@ -63,6 +64,9 @@ register_bitfields! {u32,
     ],
     /// UARTIMSC, interrupt mask set/clear (TRM 3.3.10).
     IMSC [
+        /// Receive timeout interrupt mask: bytes wait in the FIFO below its
+        /// trigger level.
+        RTIM OFFSET(6) NUMBITS(1) [],
         /// Receive interrupt mask.
         RXIM OFFSET(4) NUMBITS(1) []
     ]
@@ -143,7 +147,8 @@ impl Pl011 {
 
     /// Enables the transmitter (and receiver) with 8-bit words and FIFOs, as
     /// TRM 3.3.8 says: disable, wait for the end of transmission, program,
-    /// enable. Interrupts stay masked (polling only for now).
+    /// enable. Interrupts stay masked until the console input owner first reads
+    /// (`crate::console_in`).
     pub fn init(&self) {
         self.regs.cr.set(0);
         while self.regs.fr.is_set(FR::BUSY) {
@@ -227,6 +232,16 @@ impl crate::console_in::InputSource for Pl011 {
             n += 1;
         }
         n
+    }
+
+    /// Receive and receive-timeout together: between them every byte
+    /// received raises the interrupt, whatever the FIFO's trigger level.
+    fn set_rx_interrupt(&self, on: bool) {
+        if on {
+            self.regs.imsc.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
+        } else {
+            self.regs.imsc.set(0);
+        }
     }
 }
 

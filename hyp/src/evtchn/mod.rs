@@ -81,6 +81,8 @@ struct DomainEvents {
     /// Bit `v` set while `polls[v]` is `Some`: delivery skips the poll check
     /// when nobody polls (the usual case) without looking at each vCPU.
     polling: u64,
+    /// Successful `send` calls (`DomainInfo::events_sent`).
+    sent: u64,
 }
 
 /// Event channels, virqs, timers and time pages of every domain.
@@ -249,21 +251,24 @@ impl Events {
     /// `send` from `from`'s `port`: makes the other end pending. Queues the
     /// notifications it causes.
     pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
-        let slot = self
-            .domains
-            .get(&from)
-            .ok_or(Error::NotFound)?
-            .ports
-            .bound(port)?;
-        match slot.binding {
+        let d = self.domains.get_mut(&from).ok_or(Error::NotFound)?;
+        let slot = d.ports.bound(port)?;
+        let (to, to_port) = match slot.binding {
             Binding::Interdomain {
                 remote,
                 remote_port,
-            } => self.set_pending(mem, remote, remote_port),
-            Binding::Ipi => self.set_pending(mem, from, port),
+            } => (remote, remote_port),
+            Binding::Ipi => (from, port),
             _ => return Err(Error::InvalidState),
-        }
+        };
+        d.sent += 1;
+        self.set_pending(mem, to, to_port);
         Ok(())
+    }
+
+    /// How many events `dom` has sent (successful [`Self::send`] calls).
+    pub fn sent(&self, dom: DomainId) -> u64 {
+        self.domains.get(&dom).map_or(0, |d| d.sent)
     }
 
     /// Binds physical interrupt `intid` to a new port of dom0 (the caller

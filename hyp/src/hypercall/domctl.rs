@@ -262,12 +262,13 @@ fn list<M: PhysMem, F: FrameSource>(
     Ok(())
 }
 
-/// A domain's `DomainInfo` as of now, with its CPU time from the scheduler.
+/// A domain's `DomainInfo` as of now, with its CPU time from the scheduler
+/// and its sent events from the event channels.
 fn info_now<M: PhysMem, F: FrameSource>(
     hv: &Hypervisor<'_, M, F>,
     id: DomainId,
 ) -> Result<DomainInfo, Error> {
     let ticks = hv.sched.domain_time(id, (hv.clock)()).unwrap_or(0);
     let ns = tern_abi::time::ticks_to_ns(ticks, hv.ticks_per_s.max(1));
-    Ok(hv.domains.get(id)?.info(ns))
+    Ok(hv.domains.get(id)?.info(ns, hv.events.sent(id)))
 }

@@ -20,6 +20,8 @@ mod sched;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_counters;
+#[cfg(test)]
 mod tests_events;
 #[cfg(test)]
 mod tests_grant;
@@ -93,6 +95,11 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and
     /// writes the results to `x0`..`x3` of `x`, which holds at least 7 registers.
     pub fn hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
+        // `DomainInfo::hypercalls`: one increment per call (the discovery
+        // calls answered before the lock never get here, and are not counted).
+        if let Ok(d) = self.domains.get_mut(caller) {
+            d.hypercalls += 1;
+        }
         let mut args = Args {
             caller,
             vcpu,

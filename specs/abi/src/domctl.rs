@@ -321,11 +321,20 @@ pub struct DomainInfo {
     pub cpu_time_ns: u64,
     /// OUT: its name, NUL-padded.
     pub name: [u8; 32],
+    /// OUT: hypercalls its vCPUs made that reached the dispatcher (the
+    /// discovery calls answered on the trap fast path, `version` and the
+    /// SMCCC queries, are not counted). Appended after control ABI 1.0: a
+    /// caller passing the 1.0 size ([`Self::MIN_SIZE`]) does not get it.
+    pub hypercalls: u64,
+    /// OUT: events it sent (`evtchn_op send` calls that succeeded).
+    /// Appended after control ABI 1.0, like `hypercalls`.
+    pub events_sent: u64,
 }
-const _: () = assert!(size_of::<DomainInfo>() == 80);
+const _: () = assert!(size_of::<DomainInfo>() == 96);
 
 impl DomainInfo {
-    /// The smallest `size` argument accepted (the size in control ABI 1.0).
+    /// The smallest `size` argument accepted (the size in control ABI 1.0,
+    /// before `hypercalls` and `events_sent` were appended).
     pub const MIN_SIZE: usize = 80;
 }
 
@@ -357,6 +366,8 @@ pub const DOMAIN_INFO_LAYOUT: LayoutDesc = layout_desc!(DomainInfo {
     max_memory_pages: u64 => Out,
     cpu_time_ns: u64 => Out,
     name: [u8; 32] => Out,
+    hypercalls: u64 => Out,
+    events_sent: u64 => Out,
 });
 
 /// Every `domctl` layout.
@@ -569,7 +580,12 @@ mod tests {
         crate::spec::assert_sub_ops_match(&SPEC, &all);
         assert_eq!(CreateDomain::MIN_SIZE, size_of::<CreateDomain>());
         assert_eq!(VcpuEntry::MIN_SIZE, size_of::<VcpuEntry>());
-        assert_eq!(DomainInfo::MIN_SIZE, size_of::<DomainInfo>());
+        // The control ABI 1.0 size: where the fields appended since begin.
+        assert_eq!(
+            DomainInfo::MIN_SIZE,
+            core::mem::offset_of!(DomainInfo, hypercalls)
+        );
+        assert!(DomainInfo::MIN_SIZE < size_of::<DomainInfo>());
     }
 
     #[test]

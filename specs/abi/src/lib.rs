@@ -16,6 +16,7 @@
 //! | [`start_info`] | [`StartInfo`], the page handed to every guest in `x0` |
 //! | [`blkif`] | the virtual block device's ring entries and store keys (between guests) |
 //! | [`netif`] | virtual network interfaces: the tx/rx frame descriptors and the store keys of their handshake (between guests) |
+//! | [`conif`] | the split console's shared page: its input and output byte rings (between guests) |
 //! | [`store`] | the configuration store's shared page, byte rings, messages and limits (between guests; the hypervisor never reads it) |
 //! | [`layout`] | the guest-physical memory map and the vCPU entry state |
 //! | [`spec`] | enumerable descriptions (calls, sub-ops, layouts) the spec test compares with `specs/` |
@@ -31,6 +32,7 @@ mod macros;
 
 pub mod blkif;
 pub mod call;
+pub mod conif;
 pub mod console;
 pub mod domctl;
 pub mod error;

@@ -241,6 +241,7 @@ pub const LAYOUTS: &[LayoutDesc] = &[
     crate::blkif::RESPONSE_LAYOUT,
     crate::netif::REQUEST_LAYOUT,
     crate::netif::RESPONSE_LAYOUT,
+    crate::conif::PAGE_LAYOUT,
 ];
 
 /// Named constants that `specs/` states numerically (memory map, limits, magic

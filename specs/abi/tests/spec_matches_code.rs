@@ -124,6 +124,7 @@ fn docs() -> Vec<Doc> {
         "store.md",
         "blkif.md",
         "netif.md",
+        "console.md",
     ]
     .into_iter()
     .map(parse_doc)

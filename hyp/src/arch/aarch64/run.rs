@@ -72,6 +72,8 @@ const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
 /// interrupts without taking the lock another CPU may hold).
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The console UART's receive interrupt (`u32::MAX`: none).
+static CONSOLE_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
 /// Set once `STATE` holds the hypervisor: secondary CPUs wait for it.
 static READY: AtomicBool = AtomicBool::new(false);
 
@@ -99,6 +101,9 @@ pub struct Dom0Boot<'a> {
     pub timer_irq: IntId,
     /// Devices given to dom0.
     pub dom0_devices: &'a [crate::platform::Dom0Device],
+    /// The console UART's receive interrupt, if it has one (typed input
+    /// raises `Virq::Console`, see `crate::console_in`).
+    pub console_irq: Option<IntId>,
 }
 
 /// Builds dom0 from the `dom0` boot module and enters it on this CPU.
@@ -141,6 +146,15 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
         run_until: [NEVER; super::MAX_CPUS],
     }));
     TIMER_IRQ.store(boot.timer_irq.get(), Ordering::Relaxed);
+    if let Some(irq) = boot.console_irq
+        && crate::console_in::registered_source().is_some()
+    {
+        CONSOLE_IRQ.store(irq.get(), Ordering::Relaxed);
+        // SPIs are routed to CPU 0, like dom0's device interrupts.
+        if let Err(e) = gic::enable_irq(irq, CpuIndex(0)) {
+            log::error!("console: cannot enable {irq:?}: {e:?}");
+        }
+    }
     log::info!("sched: credit, {slice_us} us time slice, {cpus} CPUs");
     READY.store(true, Ordering::Release);
     run_cpu(this_cpu())

@@ -8,12 +8,13 @@ use core::sync::atomic::Ordering;
 use super::super::vectors::TrapFrame;
 use super::super::{pirq, timer};
 use super::{
-    RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, load_vcpu, this_cpu, unload_vcpu,
+    CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, load_vcpu, this_cpu, unload_vcpu,
     update_upcall, wait_for_work,
 };
 use crate::drivers::gic::{self, SgiTarget};
 use crate::percpu::CpuIndex;
 use crate::platform::IntId;
+use tern_abi::evtchn::Virq;
 
 /// What [`drain_irqs`] found.
 #[derive(Clone, Copy, Default)]
@@ -25,11 +26,13 @@ pub(super) struct Irqs {
     /// A device interrupt of dom0 fired (its event is raised by
     /// `pirq::raise_fired`).
     pirq: bool,
+    /// The console UART received input (masked now, see `crate::console_in`).
+    console: bool,
 }
 
 impl Irqs {
     pub(super) fn any(self) -> bool {
-        self.timer || self.resched || self.pirq
+        self.timer || self.resched || self.pirq || self.console
     }
 }
 
@@ -39,6 +42,11 @@ impl Irqs {
 pub(super) fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> bool {
     if irqs.pirq {
         pirq::raise_fired(&mut st.hv);
+    }
+    if irqs.console {
+        let owner = st.hv.console_in.owner();
+        let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
+        st.hv.events.raise_virq(mem, owner, Virq::Console);
     }
     if irqs.timer {
         st.hv.expire_timers(now);
@@ -69,6 +77,9 @@ pub(super) fn drain_irqs() -> Irqs {
             irqs.timer = true;
         } else if id == RESCHED_SGI {
             irqs.resched = true;
+        } else if id.get() == CONSOLE_IRQ.load(Ordering::Relaxed) {
+            crate::console_in::input_arrived();
+            irqs.console = true;
         } else if pirq::take(irq) {
             // dom0's device interrupt: stays active until its `pirq_eoi`.
             irqs.pirq = true;
