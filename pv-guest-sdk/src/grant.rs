@@ -132,6 +132,17 @@ impl PageBuf {
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
         check_range(offset, dst.len())?;
         let mut done = 0;
+        if offset.is_multiple_of(8) {
+            // Whole words first: one load and one 8-byte store each, instead
+            // of a variable-length copy per word (the common, aligned case).
+            let (chunks, _) = dst.as_chunks_mut::<8>();
+            for (i, c) in chunks.iter_mut().enumerate() {
+                *c = self.words[offset / 8 + i]
+                    .load(Ordering::Relaxed)
+                    .to_le_bytes();
+            }
+            done = chunks.len() * 8;
+        }
         while done < dst.len() {
             let at = offset + done;
             let (w, skip) = (at / 8, at % 8);
@@ -148,6 +159,13 @@ impl PageBuf {
     pub fn write(&self, offset: usize, src: &[u8]) -> Result<(), Error> {
         check_range(offset, src.len())?;
         let mut done = 0;
+        if offset.is_multiple_of(8) {
+            let (chunks, _) = src.as_chunks::<8>();
+            for (i, c) in chunks.iter().enumerate() {
+                self.words[offset / 8 + i].store(u64::from_le_bytes(*c), Ordering::Relaxed);
+            }
+            done = chunks.len() * 8;
+        }
         while done < src.len() {
             let at = offset + done;
             let (w, skip) = (at / 8, at % 8);

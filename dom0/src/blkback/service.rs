@@ -67,6 +67,8 @@ struct Vbd {
     phase: Phase,
     /// Requests answered so far (`top`'s I/O column).
     requests: u64,
+    /// The store generation whose `state` this end has seen.
+    seen: u64,
 }
 
 impl Vbd {
@@ -181,6 +183,7 @@ pub fn attach(id: DomainId, disks: &[DiskSpec]) -> Result<(), String> {
             vdisk,
             phase: Phase::Waiting,
             requests: 0,
+            seen: u64::MAX,
         });
     }
     for v in &new {
@@ -338,6 +341,11 @@ pub fn poll() {
     let Blkback { disks, vbds, buf } = b;
     for v in vbds.iter_mut() {
         if matches!(v.phase, Phase::Waiting) {
+            let generation = crate::store::service::generation();
+            if v.seen == generation {
+                continue;
+            }
+            v.seen = generation;
             let state =
                 read_key(&v.front_dir(), "state").and_then(|s| XenbusState::parse(s.as_bytes()));
             if !matches!(

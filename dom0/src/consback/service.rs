@@ -48,6 +48,8 @@ struct Cons {
     phase: Phase,
     link: Option<Link>,
     out: Output,
+    /// The store generation whose `state` this end has seen.
+    seen: u64,
 }
 
 impl Cons {
@@ -145,6 +147,7 @@ pub fn attach(id: DomainId, name: &str) {
         phase: Phase::Waiting,
         link: None,
         out: Output::new(),
+        seen: u64::MAX,
     };
     if let Err(e) = publish(&c) {
         println!("dom0: consback: {name}: no console device ({e})");
@@ -213,6 +216,11 @@ fn link(c: &Cons) -> Result<Link, String> {
 
 /// Steps `c`'s handshake by its front end's state.
 fn handshake(c: &mut Cons) {
+    let generation = store::generation();
+    if c.seen == generation {
+        return;
+    }
+    c.seen = generation;
     let front = read(&format!("{}/state", c.front_dir())).and_then(|v| XenbusState::parse(&v));
     match handshake::step(c.phase, front) {
         Step::Wait => {}

@@ -61,6 +61,8 @@ struct Vif {
     link: Option<Link>,
     /// Frames moved so far, both ways (`top`'s I/O column).
     frames: u64,
+    /// The store generation whose `state` this end has seen.
+    seen: u64,
 }
 
 impl Vif {
@@ -208,6 +210,7 @@ pub fn attach(id: DomainId, vifs: &[VifSpec]) -> Result<(), (&'static str, Error
                 phase: Phase::Waiting,
                 link: None,
                 frames: 0,
+                seen: u64::MAX,
             };
             let r = publish(&vif);
             s.vifs.push(vif);
@@ -329,6 +332,11 @@ fn link(vif: &Vif) -> Result<Link, String> {
 
 /// Steps `vif`'s handshake by its front end's state.
 fn handshake(vif: &mut Vif) {
+    let generation = crate::store::service::generation();
+    if vif.seen == generation {
+        return;
+    }
+    vif.seen = generation;
     let front = read(&format!("{}/state", vif.front_dir())).and_then(|v| XenbusState::parse(&v));
     match handshake::step(vif.phase, front) {
         Step::Wait => {}

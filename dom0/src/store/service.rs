@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::store::{SharedStorePage, StoreError, StoreMsgType};
@@ -39,6 +39,15 @@ struct Dom0Store {
 static STORE: spin::Mutex<Option<Dom0Store>> = spin::Mutex::new(None);
 /// Set by any store port's event handler, taken by [`take_kick`].
 static KICK: AtomicBool = AtomicBool::new(false);
+/// Counts the times the store may have changed (a domain's requests were
+/// served, or dom0 changed it): back ends waiting in a handshake re-read the
+/// peer's `state` only when it moved, not on every wake.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The store's change count ([`GENERATION`]).
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
 
 fn with<R>(f: impl FnOnce(&mut Dom0Store) -> R) -> R {
     f(STORE.lock().get_or_insert_with(Dom0Store::default))
@@ -111,6 +120,9 @@ pub fn release(id: DomainId) {
 pub fn serve() {
     let (notify, notices) = with(|s| {
         let doms = s.server.service();
+        if !doms.is_empty() {
+            GENERATION.fetch_add(1, Ordering::AcqRel);
+        }
         let ports: Vec<Port> = doms
             .iter()
             .filter_map(|d| s.links.get(d).map(|l| l.port))
@@ -129,6 +141,12 @@ pub fn serve() {
 /// go out at once.
 pub fn request(ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, StoreError> {
     let r = with(|s| s.server.request(DOM0, ty, body));
+    if !matches!(
+        ty,
+        StoreMsgType::Read | StoreMsgType::Directory | StoreMsgType::GetPerms
+    ) {
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
     serve();
     r
 }

@@ -28,6 +28,23 @@ fn page_read_write_any_offset() {
 }
 
 #[test]
+fn aligned_copies_take_whole_words_and_finish_the_tail() {
+    let p = Page::new().unwrap();
+    let data: std::vec::Vec<u8> = (0..=250u8).collect();
+    for at in [0, 8, 4096 - 256] {
+        p.write(at, &data).unwrap();
+        let mut back = [0u8; 251];
+        p.read(at, &mut back).unwrap();
+        assert_eq!(back, data[..], "offset {at}");
+    }
+    // The tail of an aligned write leaves the rest of its last word alone.
+    p.write(16, &[0u8; 24]).unwrap();
+    p.write(16, &[1u8; 11]).unwrap();
+    assert_eq!(p.words()[2].load(Ordering::Relaxed), 0x0101_0101_0101_0101);
+    assert_eq!(p.words()[3].load(Ordering::Relaxed), 0x01_0101);
+}
+
+#[test]
 fn copy_batch_splits_at_page_boundaries() {
     let mut buf = std::vec![0u8; 3 * PAGE_BYTES];
     let start = (PAGE_BYTES - (ipa_of(&buf[0]) % PAGE_SIZE) as usize) + PAGE_BYTES - 100;
