@@ -106,16 +106,27 @@ pub struct WatchEvent {
     pub token: String,
 }
 
-/// A connection to the store.
+/// A handle on this domain's connection to the store. Every handle shares
+/// one connection (the store's event channel can be bound only once), made
+/// by the first [`Store::connect`]: block, network and console front ends
+/// and the guest's own code can each hold a `Store`.
 pub struct Store {
+    me: DomainId,
+    port: Port,
+}
+
+/// The connection every [`Store`] uses: the mapped page, this end's ring
+/// state, a message being assembled, and the watch events not yet taken.
+struct Conn {
     mapping: Mapping,
     ep: StoreEndpoint,
     asm: Box<MsgAssembler>,
     port: Port,
     next_id: u32,
     events: VecDeque<WatchEvent>,
-    me: DomainId,
 }
+
+static CONN: spin::Mutex<Option<Conn>> = spin::Mutex::new(None);
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,37 +142,7 @@ fn page_of(m: &Mapping) -> &SharedStorePage {
     unsafe { &*(m.ipa() as usize as *const SharedStorePage) }
 }
 
-impl Store {
-    /// Connects to the store the start-info page names: maps its page and
-    /// binds its port.
-    pub fn connect() -> Result<Self, Error> {
-        let si = crate::start_info().ok_or(Error::NoStore)?;
-        let r = si.store().ok_or(Error::NoStore)?;
-        events::init()?;
-        let mapping = grant::map(r.domid, GrantRef(r.gref), false)?;
-        let port = events::bind_interdomain(r.domid, Port(r.port))?;
-        let ep = StoreEndpoint::client(page_of(&mapping));
-        Ok(Self {
-            mapping,
-            ep,
-            asm: Box::new(MsgAssembler::new()),
-            port,
-            next_id: 0,
-            events: VecDeque::new(),
-            me: si.domain_id(),
-        })
-    }
-
-    /// This domain's home, `/local/domain/<id>`.
-    pub fn home(&self) -> String {
-        alloc::format!("/local/domain/{}", self.me.0)
-    }
-
-    /// The local port of the store's event channel.
-    pub fn port(&self) -> Port {
-        self.port
-    }
-
+impl Conn {
     /// Writes a whole message, waiting for room in the request ring.
     fn send(&mut self, ty: StoreMsgType, body: &[u8]) -> Result<u32, Error> {
         if body.len() > STORE_PAYLOAD_MAX {
@@ -246,6 +227,85 @@ impl Store {
         }
     }
 
+    /// The next watch event, waiting for it until `deadline` (`None`:
+    /// forever). `Ok(None)`: the deadline passed.
+    fn next_event(&mut self, deadline: Option<Deadline>) -> Result<Option<WatchEvent>, Error> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            self.drain(None)?;
+            if !self.events.is_empty() {
+                continue;
+            }
+            let d = deadline.unwrap_or(Deadline(u64::MAX));
+            if !self.wait(d) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Drops the watch events received so far.
+    fn discard_events(&mut self) -> Result<usize, Error> {
+        self.drain(None)?;
+        let n = self.events.len();
+        self.events.clear();
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// Connects to the store the start-info page names (maps its page and
+    /// binds its port), or hands out another handle on the connection an
+    /// earlier call made.
+    pub fn connect() -> Result<Self, Error> {
+        let si = crate::start_info().ok_or(Error::NoStore)?;
+        let r = si.store().ok_or(Error::NoStore)?;
+        let mut conn = CONN.lock();
+        let port = match conn.as_ref() {
+            Some(c) => c.port,
+            None => {
+                events::init()?;
+                let mapping = grant::map(r.domid, GrantRef(r.gref), false)?;
+                let port = events::bind_interdomain(r.domid, Port(r.port))?;
+                let ep = StoreEndpoint::client(page_of(&mapping));
+                *conn = Some(Conn {
+                    mapping,
+                    ep,
+                    asm: Box::new(MsgAssembler::new()),
+                    port,
+                    next_id: 0,
+                    events: VecDeque::new(),
+                });
+                port
+            }
+        };
+        Ok(Self {
+            me: si.domain_id(),
+            port,
+        })
+    }
+
+    /// Runs `f` on the shared connection. Never called with it held.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Conn) -> Result<R, Error>) -> Result<R, Error> {
+        let mut conn = CONN.lock();
+        f(conn.as_mut().ok_or(Error::NoStore)?)
+    }
+
+    /// Sends one request and returns its answer's payload.
+    fn call(&mut self, ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, Error> {
+        self.with(|c| c.call(ty, body))
+    }
+
+    /// This domain's home, `/local/domain/<id>`.
+    pub fn home(&self) -> String {
+        alloc::format!("/local/domain/{}", self.me.0)
+    }
+
+    /// The local port of the store's event channel.
+    pub fn port(&self) -> Port {
+        self.port
+    }
     /// The value of `path`.
     pub fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
         self.call(StoreMsgType::Read, &nul(path))
@@ -313,27 +373,21 @@ impl Store {
     /// The next watch event, waiting for it until `deadline` (`None`:
     /// forever). `Ok(None)`: the deadline passed.
     pub fn next_event(&mut self, deadline: Option<Deadline>) -> Result<Option<WatchEvent>, Error> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Ok(Some(e));
-            }
-            self.drain(None)?;
-            if !self.events.is_empty() {
-                continue;
-            }
-            let d = deadline.unwrap_or(Deadline(u64::MAX));
-            if !self.wait(d) {
-                return Ok(None);
-            }
-        }
+        self.with(|c| c.next_event(deadline))
     }
 
     /// Drops the watch events received so far.
     pub fn discard_events(&mut self) -> Result<usize, Error> {
-        self.drain(None)?;
-        let n = self.events.len();
-        self.events.clear();
-        Ok(n)
+        self.with(Conn::discard_events)
+    }
+
+    /// Drops the queued watch events whose token is `token`, keeping the
+    /// others in order.
+    fn forget_events(&mut self, token: &str) {
+        let _ = self.with(|c| {
+            c.events.retain(|e| e.token != token);
+            Ok(())
+        });
     }
 }
 
@@ -461,7 +515,7 @@ impl Store {
         };
         let _ = self.unwatch(path, path);
         // Events of this watch that came before the unwatch took effect.
-        self.events.retain(|e| e.token != path);
+        self.forget_events(path);
         r
     }
 

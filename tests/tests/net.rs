@@ -116,6 +116,14 @@ fn the_host_reaches_a_domains_echo_server_through_the_nic() {
         STEP,
     )
     .unwrap();
+    // The echo guest's second front end (its console ring) shares the
+    // store connection its network device opened.
+    assert!(
+        !vm.lines()
+            .iter()
+            .any(|l| l.contains("console stays on the hypervisor")),
+        "the console could not connect next to the network device"
+    );
 }
 
 #[test]

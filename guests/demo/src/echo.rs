@@ -47,6 +47,11 @@ fn echo_main(si: &StartInfo) {
         Ok(d) => d,
         Err(e) => return println!("{name}: FAIL no network interface: {e}"),
     };
+    // A second front end on the same store connection: the console ring,
+    // so that `console echo` in dom0's shell attaches to this guest.
+    if let Err(e) = pv_guest_sdk::console::connect() {
+        println!("{name}: console stays on the hypervisor ({e})");
+    }
     let mut iface = Interface::new(Config::new(dev.hardware_address()), &mut dev, now());
     iface.update_ip_addrs(|a| {
         // One address: the list has room for it.

@@ -64,9 +64,12 @@ impl Store {
             }
         };
         let _ = self.unwatch(SHUTDOWN_NODE, SHUTDOWN_TOKEN);
-        self.events.retain(|e| e.token != SHUTDOWN_TOKEN);
-        others.append(&mut self.events);
-        self.events = others;
+        let _ = self.with(|c| {
+            c.events.retain(|e| e.token != SHUTDOWN_TOKEN);
+            others.append(&mut c.events);
+            c.events = others;
+            Ok(())
+        });
         r
     }
 }
