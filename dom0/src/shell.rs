@@ -291,9 +291,10 @@ pub static VERBS: &[Verb] = &[
     Verb {
         name: "poweroff",
         usage: "",
-        summary: "Destroy every domain and power the machine off",
-        details: "Destroys every domain but dom0, then dom0 shuts down and the\n\
-                  hypervisor turns the machine off.",
+        summary: "Shut every domain down and power the machine off",
+        details: "Asks every domain to shut down (control/shutdown, as 'shutdown'\n\
+                  does), waits up to 3 s for them, destroys what is left, then dom0\n\
+                  shuts down and the hypervisor turns the machine off.",
         pending: None,
         args: Args::None,
     },

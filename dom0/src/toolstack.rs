@@ -461,14 +461,45 @@ fn info() {
     print!("{}", format::info_text(&host, env!("CARGO_PKG_VERSION")));
 }
 
-/// Destroys every domain but dom0, then powers off (the hypervisor turns the
-/// machine off when dom0 shuts down).
+/// How long `poweroff` waits for the domains it asked to shut down.
+const POWEROFF_WAIT_MS: u64 = 3_000;
+
+/// Asks every domain but dom0 to shut down, waits for them a little,
+/// destroys them all, then powers off (the hypervisor turns the machine off
+/// when dom0 shuts down).
 fn poweroff() -> ! {
     match all_domains() {
         Ok(all) => {
-            for d in all.iter().filter(|d| !format::is_dom0(d)) {
-                println!("Destroying domain {} ({})", format::name(d), d.domain_id);
-                if let Err(e) = crate::destroy(DomainId(d.domain_id)) {
+            let others: Vec<&DomainInfo> = all.iter().filter(|d| !format::is_dom0(d)).collect();
+            let mut asked = 0;
+            for d in others.iter().filter(|d| exit_of(d).is_none()) {
+                let path = alloc::format!("/local/domain/{}/{}", d.domain_id, SHUTDOWN_NODE);
+                let body = [path.as_bytes(), b"\0", b"poweroff"].concat();
+                if store::request(StoreMsgType::Write, &body).is_ok() {
+                    asked += 1;
+                }
+            }
+            if asked > 0 {
+                println!("Asked {asked} domain(s) to shut down");
+                let deadline = Deadline::after_ms(POWEROFF_WAIT_MS);
+                let running = || {
+                    others.iter().any(|d| {
+                        domctl::get_info(DomainId(d.domain_id)).is_ok_and(|i| exit_of(&i).is_none())
+                    })
+                };
+                while running() && !deadline.passed() {
+                    crate::wait_for_work(Some(deadline.0));
+                }
+            }
+            for d in others {
+                let id = DomainId(d.domain_id);
+                match domctl::get_info(id) {
+                    Ok(i) if exit_of(&i).is_some() => {
+                        println!("Domain {} ({}) has shut down", format::name(d), d.domain_id);
+                    }
+                    _ => println!("Destroying domain {} ({})", format::name(d), d.domain_id),
+                }
+                if let Err(e) = crate::destroy(id) {
                     error!("poweroff: destroy {}: {e}", format::name(d));
                 }
             }

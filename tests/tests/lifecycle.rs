@@ -36,6 +36,25 @@ fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
 }
 
 /// The `list` row of the domain called `name`, if listed.
+/// Group 1 of the first line seen so far (or within `STEP`) that matches
+/// `pattern`. A guest's first line may share a line with the prompt that
+/// `run` already consumed, so this looks through everything, not forward.
+fn first_seen(vm: &Qemu, pattern: &str) -> String {
+    let pattern = re(pattern);
+    let deadline = Instant::now() + STEP;
+    loop {
+        let found = vm
+            .lines()
+            .iter()
+            .find_map(|l| pattern.captures(l).map(|c| c[1].to_owned()));
+        if let Some(g) = found {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "never saw {pattern:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn listed(vm: &mut Qemu, name: &str) -> Option<String> {
     run(vm, "list")
         .into_iter()
@@ -181,13 +200,12 @@ fn shutdown_and_reboot_verbs() {
     );
 
     run(&mut vm, "create lifecycle-idle");
-    let m = vm
-        .expect(
-            re(r"\[polite\] lifecycle: polite \(domain (\d+)\) waiting for a shutdown request"),
-            STEP,
-        )
-        .unwrap();
-    let id: u32 = m.group(1).parse().unwrap();
+    let id: u32 = first_seen(
+        &vm,
+        r"\[polite\] lifecycle: polite \(domain (\d+)\) waiting for a shutdown request",
+    )
+    .parse()
+    .unwrap();
 
     // reboot: the guest honours it, dom0 makes it again.
     assert_eq!(
@@ -219,35 +237,35 @@ fn shutdown_and_reboot_verbs() {
             format!("Domain {id2} has shut down"),
         ]
     );
-    // Reported before the prompt `run` waited for.
-    let lines = vm.lines();
-    let seen = |what: String| lines.iter().any(|l| l.contains(&what));
-    assert!(seen(format!(
-        "dom0: domain polite ({id2}) exited: poweroff"
-    )));
+    // dom0 reports the exit around the prompt `run` waited for.
+    let seen = |vm: &Qemu, what: String| {
+        let deadline = Instant::now() + STEP;
+        while !vm.lines().iter().any(|l| l.contains(&what)) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    };
+    assert!(seen(
+        &vm,
+        format!("dom0: domain polite ({id2}) exited: poweroff")
+    ));
     assert!(
-        seen(format!("polite (domain {id2}) asked to poweroff")),
+        seen(&vm, format!("polite (domain {id2}) asked to poweroff")),
         "the guest saw the request"
     );
     assert_eq!(listed(&mut vm, "polite"), None);
 
     // A guest that ignores the request: -F destroys it after the wait.
     run(&mut vm, "create lifecycle-deaf");
-    // Its first line may share a line with the prompt `run` already
-    // consumed: look through everything seen so far.
-    let up = re(r"\[deaf\] lifecycle: deaf \(domain (\d+)\) up; ignoring shutdown requests");
-    let deadline = Instant::now() + STEP;
-    let deaf: u32 = loop {
-        if let Some(id) = vm
-            .lines()
-            .iter()
-            .find_map(|l| up.captures(l).map(|c| c[1].to_owned()))
-        {
-            break id.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "deaf never came up");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let deaf: u32 = first_seen(
+        &vm,
+        r"\[deaf\] lifecycle: deaf \(domain (\d+)\) up; ignoring shutdown requests",
+    )
+    .parse()
+    .unwrap();
     let t = Instant::now();
     let out = run(&mut vm, "shutdown -F deaf");
     assert!(
@@ -264,7 +282,33 @@ fn shutdown_and_reboot_verbs() {
     );
     assert_eq!(listed(&mut vm, "deaf"), None);
 
+    // poweroff asks first: a guest that honours it shuts down cleanly, one
+    // that ignores it is destroyed after the wait.
+    let waiting = |vm: &Qemu| {
+        vm.lines()
+            .iter()
+            .filter(|l| l.contains("waiting for a shutdown request"))
+            .count()
+    };
+    let before = waiting(&vm);
+    run(&mut vm, "create lifecycle-idle");
+    // Its first line must not land inside the next command's echo.
+    let deadline = Instant::now() + STEP;
+    while waiting(&vm) == before {
+        assert!(Instant::now() < deadline, "polite never came up again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run(&mut vm, "create lifecycle-deaf");
     vm.send_line("poweroff").unwrap();
+    vm.expect("Asked 2 domain(s) to shut down", STEP).unwrap();
+    vm.expect_all(
+        &[
+            re(r"Domain polite \(\d+\) has shut down"),
+            re(r"Destroying domain deaf \(\d+\)"),
+        ],
+        STEP,
+    )
+    .unwrap();
     vm.expect("dom0: powering off", STEP).unwrap();
     let status = vm.wait_exit(STEP).unwrap();
     assert!(status.success(), "QEMU exit status {status:?}");

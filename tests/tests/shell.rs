@@ -266,6 +266,9 @@ fn shell_pauses_and_destroys_a_running_domain() {
             .filter(|l| l.contains("[forever] printer: tick "))
             .count()
     };
+    // Lines the guest printed just before the pause may still be on their
+    // way through QEMU's serial output: let them land first.
+    std::thread::sleep(Duration::from_millis(300));
     let before = ticks(&vm);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ticks(&vm), before, "a paused domain does not run");
