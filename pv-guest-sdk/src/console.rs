@@ -119,6 +119,10 @@ mod ring {
     const FULL_TRIES: u32 = 1000;
 
     pub(super) fn connect(deadline_ms: u64) -> Result<(), Error> {
+        if FRONT.lock().is_some() {
+            // Connected already: a second handshake would break the first.
+            return Ok(());
+        }
         let mut st = Store::connect()?;
         let me = crate::start_info().map_or(DomainId(0), |si| si.domain_id());
         let dev = Device {
@@ -199,7 +203,8 @@ mod ring {
 /// How long [`connect`] waits for dom0's console back end.
 pub const CONNECT_MS: u64 = 5000;
 
-/// Connects this domain's console device (`console/0`, `specs/console.md`):
+/// Connects this domain's console device (`console/0`, `specs/console.md`),
+/// unless it is connected already:
 /// from then on output goes through its ring to dom0, which prints it and
 /// keeps it for `console <Domain>`, and [`read`] reads what is typed there.
 /// Output buffered so far goes out first, through the hypervisor. On an
