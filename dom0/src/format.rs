@@ -69,6 +69,12 @@ pub fn state_letters(info: &DomainInfo) -> [u8; 6] {
     s
 }
 
+/// Nanoseconds as seconds with one decimal, as xl shows CPU time.
+pub fn seconds(ns: u64) -> String {
+    let tenths = ns / 100_000_000;
+    alloc::format!("{}.{}", tenths / 10, tenths % 10)
+}
+
 /// The header line of `list`.
 pub fn list_header() -> String {
     alloc::format!(
@@ -86,8 +92,7 @@ pub fn list_header() -> String {
 pub fn list_row(info: &DomainInfo) -> String {
     let letters = state_letters(info);
     let state = core::str::from_utf8(&letters).unwrap_or("------");
-    let tenths = info.cpu_time_ns / 100_000_000;
-    let time = alloc::format!("{}.{}", tenths / 10, tenths % 10);
+    let time = seconds(info.cpu_time_ns);
     alloc::format!(
         "{:<40} {:>5} {:>5} {:>5}     {:<6} {:>9}",
         name(info),
@@ -125,8 +130,7 @@ pub fn vcpu_list_row(info: &DomainInfo, vcpu: u32, v: &VcpuInfo, cpus: u64) -> S
     let cpu = v
         .cpu
         .map_or_else(|| String::from("-"), |c| alloc::format!("{c}"));
-    let tenths = v.time_ns / 100_000_000;
-    let time = alloc::format!("{}.{}", tenths / 10, tenths % 10);
+    let time = seconds(v.time_ns);
     alloc::format!(
         "{:<32} {:>5} {:>5} {:>5} {:>5} {:>9}  {}",
         name(info),

@@ -19,7 +19,7 @@ use dom0::is_config_module;
 use dom0::shell::{self, Command, Dom};
 use dom0::store::service as store;
 use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
-use pv_guest_sdk::abi::store::StoreMsgType;
+use pv_guest_sdk::abi::store::StoreError;
 use pv_guest_sdk::abi::{Error, module::ModuleInfo};
 use pv_guest_sdk::store::SHUTDOWN_NODE;
 use pv_guest_sdk::time::Deadline;
@@ -371,6 +371,12 @@ fn create(name: &str, watch: &mut Watchlist) {
     }
 }
 
+/// Asks domain `id` to shut down for `reason` (xl's `control/shutdown`).
+fn ask_shutdown(id: DomainId, reason: ShutdownReason) -> Result<(), StoreError> {
+    let path = alloc::format!("/local/domain/{}/{}", id.0, SHUTDOWN_NODE);
+    store::write(&path, reason.name().as_bytes())
+}
+
 /// How long `shutdown -w` / `reboot -w` wait for the guest.
 const SHUTDOWN_WAIT_MS: u64 = 10_000;
 
@@ -392,10 +398,8 @@ fn shutdown(dom: &Dom, reason: ShutdownReason, wait: bool, force: bool, watch: &
         );
     }
     let id = DomainId(d.domain_id);
-    let path = alloc::format!("/local/domain/{}/{}", id.0, SHUTDOWN_NODE);
-    let body = [path.as_bytes(), b"\0", reason.name().as_bytes()].concat();
-    if let Err(e) = store::request(StoreMsgType::Write, &body) {
-        return error!("{verb}: {}: {path}: {e}", format::name(&d));
+    if let Err(e) = ask_shutdown(id, reason) {
+        return error!("{verb}: {}: {SHUTDOWN_NODE}: {e}", format::name(&d));
     }
     let doing = if reason == ShutdownReason::Reboot {
         "Rebooting"
@@ -473,9 +477,7 @@ fn poweroff() -> ! {
             let others: Vec<&DomainInfo> = all.iter().filter(|d| !format::is_dom0(d)).collect();
             let mut asked = 0;
             for d in others.iter().filter(|d| exit_of(d).is_none()) {
-                let path = alloc::format!("/local/domain/{}/{}", d.domain_id, SHUTDOWN_NODE);
-                let body = [path.as_bytes(), b"\0", b"poweroff"].concat();
-                if store::request(StoreMsgType::Write, &body).is_ok() {
+                if ask_shutdown(DomainId(d.domain_id), ShutdownReason::Poweroff).is_ok() {
                     asked += 1;
                 }
             }

@@ -226,12 +226,11 @@ impl Screen {
                     format!("{}.{}", pm / 10, pm % 10)
                 },
             );
-            let tenths = r.cpu_ns / 100_000_000;
             lines.push(screen_line!(
                 r.name,
                 r.id,
                 core::str::from_utf8(&r.state).unwrap_or("------"),
-                format!("{}.{}", tenths / 10, tenths % 10),
+                crate::format::seconds(r.cpu_ns),
                 share,
                 r.mem_kib,
                 r.vcpus,

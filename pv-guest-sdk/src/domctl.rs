@@ -169,11 +169,10 @@ pub struct VcpuInfo {
 pub fn vcpu_info(domain: DomainId, vcpu: u32) -> Result<VcpuInfo, Error> {
     let [state_cpu, time_ns, affinity] =
         domctl(Op::VcpuInfo, [dom(domain), u64::from(vcpu), 0, 0, 0])?;
-    let state = tern_abi::domctl::VcpuRunState::from_reg(state_cpu & 0xFFFF_FFFF)?;
-    let cpu = state_cpu >> 32;
+    let (state, cpu) = tern_abi::domctl::unpack_state_cpu(state_cpu);
     Ok(VcpuInfo {
-        state,
-        cpu: (cpu != tern_abi::domctl::NO_CPU).then_some(cpu as u32),
+        state: tern_abi::domctl::VcpuRunState::from_reg(state)?,
+        cpu,
         time_ns,
         affinity,
     })

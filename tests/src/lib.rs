@@ -24,12 +24,14 @@
 mod console;
 mod error;
 mod images;
+mod net;
 mod pattern;
 mod qemu;
 
 pub use console::Qemu;
 pub use error::Error;
 pub use images::{image, images_dir, target_dir};
+pub use net::{echo_round_trip, free_port};
 pub use pattern::{Match, Pattern, re};
 pub use qemu::{Board, Entry, QemuBuilder, rpi4_dtb};
 pub use regex_lite::Regex;

@@ -11,11 +11,9 @@
 //!   machine), sends 64 KiB and must get the same bytes back.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
-use tern_tests::{Qemu, re};
+use tern_tests::{Qemu, echo_round_trip, free_port, re};
 
 const STEP: Duration = Duration::from_secs(60);
 const SECTOR: usize = 512;
@@ -144,15 +142,6 @@ fn blk_test_writes_flushes_reads_back_and_the_image_holds_it() {
     );
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn net_test_echoes_tcp_through_user_networking() {
     const BYTES: usize = 64 * 1024;
@@ -184,22 +173,7 @@ fn net_test_echoes_tcp_through_user_networking() {
         .unwrap();
 
     let data: Vec<u8> = (0..BYTES).map(|i| (i * 7 + i / 251) as u8).collect();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut back = Vec::with_capacity(BYTES);
-    let mut buf = [0u8; CHUNK];
-    for chunk in data.chunks(CHUNK) {
-        s.write_all(chunk).unwrap();
-        let want = back.len() + chunk.len();
-        while back.len() < want {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "connection closed after {} bytes", back.len());
-            back.extend_from_slice(&buf[..n]);
-        }
-    }
-    s.shutdown(Shutdown::Write).unwrap();
-    // dom0 closes its side once it has echoed everything: EOF, no more bytes.
-    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    let back = echo_round_trip(port, &data, CHUNK);
     assert!(back == data, "echoed bytes differ");
 
     vm.expect(

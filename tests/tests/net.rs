@@ -12,10 +12,8 @@
 //!   descriptors, an impossible ring index) is refused and closed, and dom0
 //!   keeps serving the other two.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
-use tern_tests::{Qemu, image, re};
+use tern_tests::{Qemu, echo_round_trip, free_port, image, re};
 
 const STEP: Duration = Duration::from_secs(60);
 /// What net-client sends (guests/tests/configs/net-client.toml).
@@ -61,15 +59,6 @@ fn two_domains_exchange_tcp_over_the_switch() {
         .unwrap();
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_host_reaches_a_domains_echo_server_through_the_nic() {
     const BYTES: usize = 256 * 1024;
@@ -94,22 +83,7 @@ fn the_host_reaches_a_domains_echo_server_through_the_nic() {
         .unwrap();
 
     let data: Vec<u8> = (0..BYTES).map(|i| (i * 13 + i / 509) as u8).collect();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut back = Vec::with_capacity(BYTES);
-    let mut buf = [0u8; CHUNK];
-    for chunk in data.chunks(CHUNK) {
-        s.write_all(chunk).unwrap();
-        let want = back.len() + chunk.len();
-        while back.len() < want {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "connection closed after {} bytes", back.len());
-            back.extend_from_slice(&buf[..n]);
-        }
-    }
-    s.shutdown(Shutdown::Write).unwrap();
-    // The echo guest closes its side once everything is back: EOF.
-    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    let back = echo_round_trip(port, &data, CHUNK);
     assert!(back == data, "echoed bytes differ");
     vm.expect(
         format!("[echo] echo: connection 1 closed, {BYTES} bytes echoed").as_str(),

@@ -139,10 +139,6 @@ fn write_key(dir: &str, key: &str, value: &str) -> Result<(), String> {
     )
 }
 
-fn set_state(dir: &str, s: XenbusState) {
-    let _ = write_key(dir, "state", &format!("{}", s.raw()));
-}
-
 fn read_key(dir: &str, key: &str) -> Option<String> {
     let path = format!("{dir}/{key}\0");
     let v = store::request(StoreMsgType::Read, path.as_bytes()).ok()?;
@@ -341,11 +337,9 @@ pub fn poll() {
     let Blkback { disks, vbds, buf } = b;
     for v in vbds.iter_mut() {
         if matches!(v.phase, Phase::Waiting) {
-            let generation = crate::store::service::generation();
-            if v.seen == generation {
+            if !store::changed_since(&mut v.seen) {
                 continue;
             }
-            v.seen = generation;
             let state =
                 read_key(&v.front_dir(), "state").and_then(|s| XenbusState::parse(s.as_bytes()));
             if !matches!(
@@ -357,7 +351,7 @@ pub fn poll() {
             match connect(v) {
                 Ok(c) => {
                     v.phase = Phase::Connected(c);
-                    set_state(&v.back_dir(), XenbusState::Connected);
+                    store::set_state(&v.back_dir(), XenbusState::Connected);
                     // Requests may be waiting already.
                     KICK.store(true, Ordering::Release);
                 }
@@ -367,7 +361,7 @@ pub fn poll() {
                         v.front.0, v.index
                     );
                     v.phase = Phase::Closed;
-                    set_state(&v.back_dir(), XenbusState::Closed);
+                    store::set_state(&v.back_dir(), XenbusState::Closed);
                 }
             }
             continue;
@@ -407,7 +401,7 @@ pub fn poll() {
             if let Phase::Connected(c) = core::mem::replace(&mut v.phase, Phase::Closed) {
                 disconnect(c);
             }
-            set_state(&v.back_dir(), XenbusState::Closed);
+            store::set_state(&v.back_dir(), XenbusState::Closed);
         }
     }
 }

@@ -87,32 +87,11 @@ pub fn take_kick() -> bool {
     KICK.swap(false, Ordering::AcqRel)
 }
 
-fn request(ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, StoreError> {
-    store::request(ty, body)
-}
-
-fn write(path: &str, value: &[u8]) -> Result<(), StoreError> {
-    request(
-        StoreMsgType::Write,
-        &[path.as_bytes(), b"\0", value].concat(),
-    )
-    .map(drop)
-}
-
-fn read(path: &str) -> Option<Vec<u8>> {
-    request(StoreMsgType::Read, &[path.as_bytes(), b"\0"].concat()).ok()
-}
-
-fn set_state(dir: &str, s: XenbusState) {
-    // dom0 may write anywhere; a failure (quota) shows as a stuck front end.
-    let _ = write(&format!("{dir}/state"), format!("{}", s.raw()).as_bytes());
-}
-
 /// Creates the back-end directory (owned by dom0, readable by the front
 /// end) with `frontend-id` and state InitWait.
 fn publish(c: &Cons) -> Result<(), StoreError> {
     let dir = c.back_dir();
-    request(StoreMsgType::Mkdir, &[dir.as_bytes(), b"\0"].concat())?;
+    store::request(StoreMsgType::Mkdir, &[dir.as_bytes(), b"\0"].concat())?;
     let mut body = [dir.as_bytes(), b"\0"].concat();
     for p in [
         StorePerm {
@@ -126,12 +105,12 @@ fn publish(c: &Cons) -> Result<(), StoreError> {
     ] {
         body.extend_from_slice(format!("{p}\0").as_bytes());
     }
-    request(StoreMsgType::SetPerms, &body)?;
-    write(
+    store::request(StoreMsgType::SetPerms, &body)?;
+    store::write(
         &format!("{dir}/frontend-id"),
         format!("{}", c.dom.0).as_bytes(),
     )?;
-    write(
+    store::write(
         &format!("{dir}/state"),
         format!("{}", XenbusState::InitWait.raw()).as_bytes(),
     )
@@ -174,7 +153,7 @@ pub fn detach(id: DomainId) {
         c.out.flush(&mut |l: &[u8]| print_line(&c.name, l));
         unlink(&mut c);
         let dir = format!("/local/domain/0/backend/{DEVICE_TYPE}/{}", id.0);
-        let _ = request(StoreMsgType::Rm, &[dir.as_bytes(), b"\0"].concat());
+        let _ = store::request(StoreMsgType::Rm, &[dir.as_bytes(), b"\0"].concat());
     }
 }
 
@@ -194,7 +173,7 @@ fn unlink(c: &mut Cons) {
 fn link(c: &Cons) -> Result<Link, String> {
     let dir = c.front_dir();
     let number = |k: &str| -> Option<u32> {
-        let v = read(&format!("{dir}/{k}"))?;
+        let v = store::read(&format!("{dir}/{k}"))?;
         core::str::from_utf8(&v).ok()?.trim().parse().ok()
     };
     let (Some(gref), Some(port)) = (number(KEY_RING_REF), number(KEY_EVENT_CHANNEL)) else {
@@ -216,19 +195,18 @@ fn link(c: &Cons) -> Result<Link, String> {
 
 /// Steps `c`'s handshake by its front end's state.
 fn handshake(c: &mut Cons) {
-    let generation = store::generation();
-    if c.seen == generation {
+    if !store::changed_since(&mut c.seen) {
         return;
     }
-    c.seen = generation;
-    let front = read(&format!("{}/state", c.front_dir())).and_then(|v| XenbusState::parse(&v));
+    let front =
+        store::read(&format!("{}/state", c.front_dir())).and_then(|v| XenbusState::parse(&v));
     match handshake::step(c.phase, front) {
         Step::Wait => {}
         Step::Attach => match link(c) {
             Ok(l) => {
                 c.link = Some(l);
                 c.phase = Phase::Connected;
-                set_state(&c.back_dir(), XenbusState::Connected);
+                store::set_state(&c.back_dir(), XenbusState::Connected);
                 // Output may wait already.
                 KICK.store(true, Ordering::Release);
             }
@@ -238,11 +216,11 @@ fn handshake(c: &mut Cons) {
             drain(c, false);
             unlink(c);
             c.phase = Phase::Closed;
-            set_state(&c.back_dir(), XenbusState::Closed);
+            store::set_state(&c.back_dir(), XenbusState::Closed);
         }
         Step::Reset => {
             c.phase = Phase::Waiting;
-            set_state(&c.back_dir(), XenbusState::InitWait);
+            store::set_state(&c.back_dir(), XenbusState::InitWait);
         }
     }
 }
@@ -251,7 +229,7 @@ fn handshake(c: &mut Cons) {
 fn close(c: &mut Cons, why: &str) {
     unlink(c);
     c.phase = Phase::Closed;
-    set_state(&c.back_dir(), XenbusState::Closed);
+    store::set_state(&c.back_dir(), XenbusState::Closed);
     println!("dom0: consback: {}: {why}; closed", c.name);
 }
 

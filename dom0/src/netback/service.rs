@@ -134,32 +134,11 @@ pub fn start_uplink(nics: Vec<Net>) {
     poll();
 }
 
-fn request(ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, StoreError> {
-    store::request(ty, body)
-}
-
-fn write(path: &str, value: &[u8]) -> Result<(), StoreError> {
-    request(
-        StoreMsgType::Write,
-        &[path.as_bytes(), b"\0", value].concat(),
-    )
-    .map(drop)
-}
-
-fn read(path: &str) -> Option<Vec<u8>> {
-    request(StoreMsgType::Read, &[path.as_bytes(), b"\0"].concat()).ok()
-}
-
-fn set_state(dir: &str, s: XenbusState) {
-    // dom0 may write anywhere; a failure (quota) shows as a stuck front end.
-    let _ = write(&format!("{dir}/state"), format!("{}", s.raw()).as_bytes());
-}
-
 /// Creates the back-end directory of `vif` (owned by dom0, readable by the
 /// front end) with `frontend-id`, `mac` and state InitWait.
 fn publish(vif: &Vif) -> Result<(), StoreError> {
     let dir = vif.back_dir();
-    request(StoreMsgType::Mkdir, &[dir.as_bytes(), b"\0"].concat())?;
+    store::request(StoreMsgType::Mkdir, &[dir.as_bytes(), b"\0"].concat())?;
     let perms = [
         StorePerm {
             dom: 0,
@@ -174,16 +153,16 @@ fn publish(vif: &Vif) -> Result<(), StoreError> {
     for p in perms {
         body.extend_from_slice(format!("{p}\0").as_bytes());
     }
-    request(StoreMsgType::SetPerms, &body)?;
-    write(
+    store::request(StoreMsgType::SetPerms, &body)?;
+    store::write(
         &format!("{dir}/frontend-id"),
         format!("{}", vif.dom.0).as_bytes(),
     )?;
-    write(
+    store::write(
         &format!("{dir}/{}", netif::KEY_MAC),
         &netif::format_mac(vif.mac),
     )?;
-    write(
+    store::write(
         &format!("{dir}/state"),
         format!("{}", XenbusState::InitWait.raw()).as_bytes(),
     )
@@ -239,7 +218,7 @@ pub fn list(id: DomainId) -> Vec<VifRow> {
     vifs.into_iter()
         .map(|(idx, mac, frames, fd, bd)| {
             let number = |dir: &str, key: &str| {
-                crate::devlist::store_number(read(&format!("{dir}/{key}")).as_deref())
+                crate::devlist::store_number(store::read(&format!("{dir}/{key}")).as_deref())
             };
             VifRow {
                 idx,
@@ -285,7 +264,7 @@ pub fn detach(id: DomainId) {
         unlink(&mut v);
     }
     let dir = format!("/local/domain/0/backend/{DEVICE_TYPE}/{}", id.0);
-    let _ = request(StoreMsgType::Rm, &[dir.as_bytes(), b"\0"].concat());
+    let _ = store::request(StoreMsgType::Rm, &[dir.as_bytes(), b"\0"].concat());
 }
 
 /// Drops `vif`'s rings and port.
@@ -300,7 +279,7 @@ fn unlink(vif: &mut Vif) {
 /// Maps `vif`'s rings and binds its port from the front end's details.
 fn link(vif: &Vif) -> Result<Link, String> {
     let dir = vif.front_dir();
-    let get = |k: &str| read(&format!("{dir}/{k}")).unwrap_or_default();
+    let get = |k: &str| store::read(&format!("{dir}/{k}")).unwrap_or_default();
     let d = Details::parse(
         &get(netif::KEY_TX_RING_REF),
         &get(netif::KEY_RX_RING_REF),
@@ -332,19 +311,18 @@ fn link(vif: &Vif) -> Result<Link, String> {
 
 /// Steps `vif`'s handshake by its front end's state.
 fn handshake(vif: &mut Vif) {
-    let generation = crate::store::service::generation();
-    if vif.seen == generation {
+    if !store::changed_since(&mut vif.seen) {
         return;
     }
-    vif.seen = generation;
-    let front = read(&format!("{}/state", vif.front_dir())).and_then(|v| XenbusState::parse(&v));
+    let front =
+        store::read(&format!("{}/state", vif.front_dir())).and_then(|v| XenbusState::parse(&v));
     match handshake::step(vif.phase, front) {
         Step::Wait => {}
         Step::Attach => match link(vif) {
             Ok(l) => {
                 vif.link = Some(l);
                 vif.phase = Phase::Connected;
-                set_state(&vif.back_dir(), XenbusState::Connected);
+                store::set_state(&vif.back_dir(), XenbusState::Connected);
                 println!(
                     "dom0: netback: {} connected, mac {}",
                     vif.name(),
@@ -358,12 +336,12 @@ fn handshake(vif: &mut Vif) {
         Step::Detach => {
             unlink(vif);
             vif.phase = Phase::Closed;
-            set_state(&vif.back_dir(), XenbusState::Closed);
+            store::set_state(&vif.back_dir(), XenbusState::Closed);
             println!("dom0: netback: {} closed by its front end", vif.name());
         }
         Step::Reset => {
             vif.phase = Phase::Waiting;
-            set_state(&vif.back_dir(), XenbusState::InitWait);
+            store::set_state(&vif.back_dir(), XenbusState::InitWait);
         }
     }
 }
@@ -372,7 +350,7 @@ fn handshake(vif: &mut Vif) {
 fn close(vif: &mut Vif, why: &str) {
     unlink(vif);
     vif.phase = Phase::Closed;
-    set_state(&vif.back_dir(), XenbusState::Closed);
+    store::set_state(&vif.back_dir(), XenbusState::Closed);
     println!("dom0: netback: {}: {why}; closed", vif.name());
 }
 

@@ -44,9 +44,11 @@ static KICK: AtomicBool = AtomicBool::new(false);
 /// peer's `state` only when it moved, not on every wake.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// The store's change count ([`GENERATION`]).
-pub fn generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
+/// Whether the store may have changed since `seen` (a [`GENERATION`]
+/// value); moves `seen` up to now. Start `seen` at `u64::MAX`.
+pub fn changed_since(seen: &mut u64) -> bool {
+    let now = GENERATION.load(Ordering::Acquire);
+    core::mem::replace(seen, now) != now
 }
 
 fn with<R>(f: impl FnOnce(&mut Dom0Store) -> R) -> R {
@@ -149,6 +151,29 @@ pub fn request(ty: StoreMsgType, body: &[u8]) -> Result<Vec<u8>, StoreError> {
     }
     serve();
     r
+}
+
+/// dom0 writes `value` at `path`.
+pub fn write(path: &str, value: &[u8]) -> Result<(), StoreError> {
+    request(
+        StoreMsgType::Write,
+        &[path.as_bytes(), b"\0", value].concat(),
+    )
+    .map(drop)
+}
+
+/// What is at `path`, if dom0 can read it.
+pub fn read(path: &str) -> Option<Vec<u8>> {
+    request(StoreMsgType::Read, &[path.as_bytes(), b"\0"].concat()).ok()
+}
+
+/// A back end's `state` in its directory `dir`.
+pub fn set_state(dir: &str, s: pv_guest_sdk::abi::store::XenbusState) {
+    // dom0 may write anywhere; a failure (quota) shows as a stuck front end.
+    let _ = write(
+        &alloc::format!("{dir}/state"),
+        alloc::format!("{}", s.raw()).as_bytes(),
+    );
 }
 
 /// `store-ls`: the lines of the subtree below `path`.

@@ -20,6 +20,8 @@ mod sched;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_control;
+#[cfg(test)]
 mod tests_counters;
 #[cfg(test)]
 mod tests_events;

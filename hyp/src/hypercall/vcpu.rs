@@ -4,7 +4,7 @@
 
 use tern_abi::Error;
 use tern_abi::domctl::{
-    DomainId, NO_CPU, Op as DomctlOp, SCHED_WEIGHT_MAX, VcpuEntry, VcpuRunState,
+    DomainId, Op as DomctlOp, SCHED_WEIGHT_MAX, VcpuEntry, VcpuRunState, pack_state_cpu,
 };
 use tern_abi::time::{Op as TimeOp, TimeInfo};
 use tern_abi::vcpu::Op;
@@ -148,9 +148,8 @@ pub(super) fn sched_control<M: PhysMem, F: FrameSource>(
                 VcpuState::Runnable if d.vcpu_runnable(v) => VcpuRunState::Runnable,
                 VcpuState::Runnable => VcpuRunState::Paused,
             };
-            let cpu = vcpu.on_cpu.map_or(NO_CPU, |c| c as u64);
             let ticks = hv.sched.vcpu_time((target, v), (hv.clock)()).unwrap_or(0);
-            a.ret(1, u64::from(state.raw()) | cpu << 32);
+            a.ret(1, pack_state_cpu(state, vcpu.on_cpu.map(|c| c as u32)));
             a.ret(2, tern_abi::time::ticks_to_ns(ticks, hv.ticks_per_s.max(1)));
             a.ret(3, SchedControl::affinity(&hv.sched, target, v));
         }
