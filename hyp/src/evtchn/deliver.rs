@@ -107,6 +107,47 @@ impl Events {
     }
 }
 
+impl Events {
+    /// The usual timer interrupt, fast: `(dom, vcpu)` runs on the calling CPU
+    /// and its guest timer is the only deadline due at `now`. Fires it as
+    /// [`Events::fire_due`] would, except that no notification is queued for
+    /// `(dom, vcpu)` itself: running, it has nothing to wake from, and the
+    /// caller re-evaluates its upcall line. What else the delivery finds (a
+    /// vCPU polling the port, another vCPU to upcall) is queued as usual
+    /// ([`Events::has_notifies`]). Returns false, changing nothing, when the
+    /// case does not apply: use `fire_due`.
+    pub fn fire_running_timer(
+        &mut self,
+        mem: &dyn PhysMem,
+        now: u64,
+        dom: DomainId,
+        vcpu: usize,
+    ) -> bool {
+        if !self.timers.pop_only_due(now, (dom, vcpu, TimerKind::Guest)) {
+            return false;
+        }
+        if !self.timer_fired.contains(&(dom, vcpu)) {
+            self.timer_fired.push((dom, vcpu));
+        }
+        if let Some(d) = self.domains.get_mut(&dom)
+            && let Some(port) = d.ports.virq_port(Virq::Timer, vcpu)
+        {
+            let (woken, upcall) = deliver(d, mem, port);
+            let upcall = upcall.filter(|&v| v != vcpu);
+            // Mostly nothing else to queue: no call.
+            if woken != 0 || upcall.is_some() {
+                self.after_delivery(dom, woken, upcall);
+            }
+        }
+        true
+    }
+
+    /// Whether notifications are queued (see [`Events::pop_notify`]).
+    pub fn has_notifies(&self) -> bool {
+        self.notify_head < self.notify.len()
+    }
+}
+
 /// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,
 /// `evtchn_op`, steps 1 to 4). Answers the vCPUs whose poll it ends (a bit
 /// mask) and the vCPU to upcall, if it must be.

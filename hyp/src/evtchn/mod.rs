@@ -27,6 +27,8 @@ pub mod ports;
 pub mod sched_ctl;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fast;
 pub mod timers;
 
 use alloc::vec::Vec;

@@ -76,6 +76,24 @@ impl Timers {
         self.queue.last().map(|&(at, _)| at)
     }
 
+    /// Pops `key`'s deadline if it is the only one due at `now` (the usual
+    /// timer interrupt: the running vCPU's own timer ended). Returns false,
+    /// changing nothing, otherwise.
+    pub fn pop_only_due(&mut self, now: u64, key: TimerKey) -> bool {
+        let n = self.queue.len();
+        let Some(&(at, k)) = self.queue.last() else {
+            return false;
+        };
+        // The queue is sorted latest first: the one before the last is the
+        // next deadline.
+        if at > now || k != key || (n >= 2 && self.queue[n - 2].0 <= now) {
+            return false;
+        }
+        self.queue.pop();
+        self.armed.remove(&key);
+        true
+    }
+
     /// Removes and returns the earliest deadline if it is at or before `now`.
     pub fn pop_expired(&mut self, now: u64) -> Option<(u64, TimerKey)> {
         let &(at, key) = self.queue.last()?;
@@ -103,6 +121,7 @@ mod tests {
         Cancel(TimerKey),
         CancelDomain(DomainId),
         Pop(u64),
+        PopOnly(u64, TimerKey),
     }
 
     fn key() -> impl Strategy<Value = TimerKey> {
@@ -123,6 +142,7 @@ mod tests {
             2 => key().prop_map(Op::Cancel),
             1 => (0u32..3).prop_map(|d| Op::CancelDomain(DomainId(d))),
             2 => (0u64..8).prop_map(Op::Pop),
+            2 => (0u64..8, key()).prop_map(|(now, k)| Op::PopOnly(now, k)),
         ]
     }
 
@@ -157,6 +177,18 @@ mod tests {
                             model.remove(&k);
                         }
                         prop_assert_eq!(t.pop_expired(now), want);
+                    }
+                    Op::PopOnly(now, k) => {
+                        let due: Vec<TimerKey> = model
+                            .iter()
+                            .filter(|&(_, &at)| at <= now)
+                            .map(|(&k, _)| k)
+                            .collect();
+                        let want = due == [k];
+                        if want {
+                            model.remove(&k);
+                        }
+                        prop_assert_eq!(t.pop_only_due(now, k), want);
                     }
                 }
                 prop_assert_eq!(t.next(), model.values().copied().min());

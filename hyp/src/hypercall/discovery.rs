@@ -11,18 +11,25 @@ use tern_abi::{CONTROL_ABI, Features, GUEST_ABI, smccc};
 pub fn discovery(id: u32, x1: u64, caller_is_dom0: bool) -> Option<[u64; 4]> {
     // `version` first: it is the call guests make most (and the null hypercall).
     if id == VERSION {
-        let mut features = Features::CONSOLE
-            | Features::SCHED
-            | Features::EVTCHN
-            | Features::VCPU
-            | Features::TIME
-            | Features::GRANT;
-        if caller_is_dom0 {
-            features |= Features::DOMCTL | Features::MODULE;
-        }
-        return Some([0, GUEST_ABI.pack(), CONTROL_ABI.pack(), features.bits()]);
+        return Some(version_regs(caller_is_dom0));
     }
     smccc_query(id, x1)
+}
+
+/// The result registers `x0`..`x3` of `version`. A `const fn` so that the
+/// exception entry can answer the null hypercall from a table built at
+/// compile time (`arch::aarch64::run::VERSION_REGS`) without calling Rust.
+pub const fn version_regs(caller_is_dom0: bool) -> [u64; 4] {
+    let mut features = Features::CONSOLE
+        .union(Features::SCHED)
+        .union(Features::EVTCHN)
+        .union(Features::VCPU)
+        .union(Features::TIME)
+        .union(Features::GRANT);
+    if caller_is_dom0 {
+        features = features.union(Features::DOMCTL).union(Features::MODULE);
+    }
+    [0, GUEST_ABI.pack(), CONTROL_ABI.pack(), features.bits()]
 }
 
 /// The standard SMCCC queries; out of line so that `version` stays a single

@@ -33,7 +33,7 @@ mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};
 
-pub use discovery::discovery;
+pub use discovery::{discovery, version_regs};
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
 use tern_abi::sched::ShutdownReason;

@@ -65,10 +65,19 @@ static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 /// `TPIDR_EL2` as it is (the CPU index + 1, see `percpu`), so the trap path
 /// reads it with no arithmetic; slot 0 (an uninitialised CPU) stays false.
 /// A power of two, so the slot is found with a mask.
-static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] = [const { AtomicBool::new(false) }; DOM0_SLOTS];
-const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
+pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
+    [const { AtomicBool::new(false) }; DOM0_SLOTS];
+/// Number of [`CURRENT_IS_DOM0`] slots.
+pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
+/// The result registers of `version`, indexed by whether the caller is dom0
+/// ([`CURRENT_IS_DOM0`]): the exception entry answers the null hypercall
+/// from here without calling Rust (`vectors.rs`).
+pub(super) static VERSION_REGS: [[u64; 4]; 2] = [
+    crate::hypercall::version_regs(false),
+    crate::hypercall::version_regs(true),
+];
 /// `ESR_EL2.EC` of an HVC from AArch64 state (Arm ARM D23.2, ESR_EL2).
-const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
+pub(super) const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
 /// interrupts without taking the lock another CPU may hold).
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);

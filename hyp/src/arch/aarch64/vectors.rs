@@ -51,6 +51,17 @@ pub struct TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
+/// `version`'s function id is a `movz` immediate: its low half is zero.
+const VERSION_HI: u32 = tern_abi::call::VERSION >> 16;
+const _: () = assert!(tern_abi::call::VERSION & 0xffff == 0);
+/// Call 0 of the ABI major served here: what a call's id is with its call
+/// number and SVE hint cleared (`tern_abi::call::decode` accepts exactly
+/// those ids as that major).
+const ABI_CALLS: u32 = tern_abi::call::function_id(tern_abi::Call::MAJOR, 0);
+/// The entry indexes `VERSION_REGS` by a `CURRENT_IS_DOM0` byte (0 or 1),
+/// 32 bytes a row.
+const _: () = assert!(core::mem::size_of::<[u64; 4]>() == 32);
+const _: () = assert!(super::run::DOM0_SLOTS.is_power_of_two());
 const _: () = assert!(FRAME_SIZE == 0x120);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, sp) == 0xf8);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
@@ -230,11 +241,44 @@ el2_vectors:
     VECTOR {lower_aarch32}
     VECTOR {lower_aarch32}
 
-/* Lower-EL sync, x0/x1 saved. The handler follows the AAPCS64, so it
-   preserves x19..x28 itself: they stay live in their registers unless a vCPU
-   switch needs them in the frame (slow path). */
+/* Lower-EL sync, x0/x1 saved. The null hypercall (`version`) first, with
+   x0/x1 as the only scratch: its results are constants picked by whether the
+   caller is dom0 (run::VERSION_REGS, built by a const fn), and it may change
+   only x0..x3 (specs/hypercalls.md), so nothing else is saved. */
 el2_lower_sync:
-    stp     x2, x3, [sp, #0x10]
+    /* The id first: a miss (every other call, every other trap) then costs
+       three instructions and the reload of x1. */
+    movz    w1, #{version_hi}, lsl #16
+    cmp     w0, w1
+    b.ne    1f
+    mrs     x1, esr_el2
+    ubfx    x1, x1, #{ec_shift}, #{ec_width}
+    cmp     x1, #{ec_hvc64}
+    b.ne    1f
+    mrs     x0, tpidr_el2
+    and     x0, x0, #{dom0_mask}
+    adrp    x1, {is_dom0}
+    add     x1, x1, :lo12:{is_dom0}
+    ldrb    w0, [x1, x0]
+    adrp    x1, {version_regs}
+    add     x1, x1, :lo12:{version_regs}
+    add     x1, x1, x0, lsl #5
+    ldp     x2, x3, [x1, #16]
+    ldp     x0, x1, [x1]
+    add     sp, sp, #{frame_size}
+    eret
+    /* Anything else: the handler follows the AAPCS64, so it preserves
+       x19..x28 itself: they stay live in their registers unless a vCPU switch
+       needs them in the frame (slow path). */
+1:  stp     x2, x3, [sp, #0x10]
+    /* A call of the ABI served here (any call number, SVE hint or not) is no
+       discovery call: it skips the discovery look (flags stay to the b.eq). */
+    and     w2, w0, #{no_call}
+    and     w2, w2, #{no_hint}
+    movz    w3, #{abi_hi}, lsl #16
+    movk    w3, #{abi_lo}
+    cmp     w2, w3
+    ldr     x1, [sp, #0x08]
     stp     x4, x5, [sp, #0x20]
     stp     x6, x7, [sp, #0x30]
     stp     x8, x9, [sp, #0x40]
@@ -247,6 +291,7 @@ el2_lower_sync:
     /* ELR_EL2/SPSR_EL2 stay in their registers: with interrupts masked nothing
        at EL2 overwrites them. The first half copies them into the frame when
        it needs them, and writes them back before returning 0. */
+    b.eq    3f
     mov     x0, sp
     bl      {lower_sync_fast}
     cbnz    x0, 3f
@@ -374,6 +419,17 @@ el2_trap_common:
     eret
 "#,
     frame_size = const FRAME_SIZE,
+    ec_shift = const ESR_EL2::EC.shift,
+    ec_width = const ESR_EL2::EC.mask.count_ones(),
+    ec_hvc64 = const super::run::EC_HVC64,
+    version_hi = const VERSION_HI,
+    no_call = const !(tern_abi::call::CALL_MASK as u32),
+    no_hint = const !tern_abi::call::SVE_HINT,
+    abi_hi = const ABI_CALLS >> 16,
+    abi_lo = const ABI_CALLS & 0xffff,
+    dom0_mask = const super::run::DOM0_SLOTS - 1,
+    is_dom0 = sym super::run::CURRENT_IS_DOM0,
+    version_regs = sym super::run::VERSION_REGS,
     current_sp0 = sym current_sp0,
     current_sync = sym current_sync,
     current_irq = sym current_irq,

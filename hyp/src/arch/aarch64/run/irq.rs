@@ -34,6 +34,11 @@ impl Irqs {
     pub(super) fn any(self) -> bool {
         self.timer || self.resched || self.pirq || self.console
     }
+
+    /// Only the EL2 timer fired.
+    fn only_timer(self) -> bool {
+        self.timer && !(self.resched || self.pirq || self.console)
+    }
 }
 
 /// Fires due guest timers and applies event notifications: blocked vCPUs
@@ -141,7 +146,23 @@ pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
         return 0;
     }
     let now = timer::now();
-    let kicked = after_events(st, cpu, now, irqs);
+    // The usual case: the running vCPU's own timer ended before its slice:
+    // its timer event is delivered without the generic wake-up pass.
+    let fast = match st.current[cpu] {
+        Some((dom, v)) if irqs.only_timer() && now < st.run_until[cpu] => {
+            let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
+            st.hv.events.fire_running_timer(mem, now, dom, v)
+        }
+        _ => false,
+    };
+    let kicked = if !fast {
+        after_events(st, cpu, now, irqs)
+    } else if st.hv.events.has_notifies() {
+        st.hv.apply_notifies();
+        kick_pending(st, cpu)
+    } else {
+        false
+    };
     let Some(cur) = st.current[cpu] else {
         return 0;
     };

@@ -1,0 +1,87 @@
+//! Host tests of the timer-interrupt fast path (`Events::fire_running_timer`):
+//! it must leave the event state as `fire_due` would, minus the notification
+//! of the running vCPU itself, and must refuse every other case unchanged.
+
+use std::vec;
+
+use tern_abi::domctl::DomainId;
+use tern_abi::evtchn::{EventPage, Port, Virq};
+
+use super::*;
+use crate::addr::PAGE_SIZE;
+use crate::physmem::testing::Arena;
+
+const BASE: u64 = 0x8000_0000;
+const A: DomainId = DomainId(1);
+const B: DomainId = DomainId(2);
+
+fn setup() -> (Arena, Events) {
+    let mem = Arena::new(BASE, 4);
+    mem.zero(PhysAddr(BASE), 4 * PAGE_SIZE);
+    let mut ev = Events::new();
+    for d in [A, B] {
+        ev.init_shared(d, page(d)).unwrap();
+    }
+    (mem, ev)
+}
+
+fn page(d: DomainId) -> PhysAddr {
+    PhysAddr(BASE + u64::from(d.0) * PAGE_SIZE)
+}
+
+fn pending(mem: &dyn PhysMem, d: DomainId, p: Port) -> bool {
+    let at = PhysAddr(page(d).0 + EventPage::pending_offset(p.word()));
+    mem.load_u64(at) & p.bit() != 0
+}
+
+#[test]
+fn running_timer_fires_without_a_notification() {
+    let (mem, mut ev) = setup();
+    let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    ev.set_timer(A, 0, 100);
+    ev.set_timer(B, 0, 300);
+    assert!(!ev.fire_running_timer(&mem, 99, A, 0), "not due yet");
+    assert!(!pending(&mem, A, t));
+    assert!(ev.fire_running_timer(&mem, 150, A, 0));
+    assert!(pending(&mem, A, t));
+    assert!(ev.upcall_pending(&mem, A, 0), "the caller raises the line");
+    assert!(!ev.has_notifies(), "the running vCPU needs no wake-up");
+    assert!(ev.take_timer_fired(A, 0), "block must not sleep past it");
+    assert_eq!(ev.timer(A, 0), None);
+    assert_eq!(ev.next_deadline(), Some(300), "other timers stay armed");
+}
+
+#[test]
+fn refuses_other_cases_unchanged() {
+    let (mem, mut ev) = setup();
+    ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    ev.set_timer(A, 0, 100);
+    ev.set_timer(B, 0, 120);
+    // Two deadlines due: the generic path must fire both, in order.
+    assert!(!ev.fire_running_timer(&mem, 200, A, 0));
+    assert_eq!(ev.timer(A, 0), Some(100));
+    assert_eq!(ev.timer(B, 0), Some(120));
+    // The due deadline belongs to another vCPU.
+    assert!(!ev.fire_running_timer(&mem, 110, A, 1));
+    assert!(!ev.fire_running_timer(&mem, 110, B, 0));
+    assert_eq!(ev.next_deadline(), Some(100));
+    assert!(!ev.has_notifies());
+    // With no port bound the timer still ends (block returns), silently.
+    ev.set_timer(A, 0, 0);
+    assert!(ev.fire_running_timer(&mem, 130, B, 0));
+    assert!(!ev.upcall_pending(&mem, B, 0));
+    assert!(ev.take_timer_fired(B, 0));
+    assert_eq!(ev.next_deadline(), None);
+}
+
+#[test]
+fn a_poller_of_the_timer_port_is_still_woken() {
+    let (mem, mut ev) = setup();
+    let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    // vCPU 1 of the same domain polls vCPU 0's timer port.
+    assert_eq!(ev.poll(&mem, A, 1, vec![t], 0), Ok(true));
+    ev.set_timer(A, 0, 100);
+    assert!(ev.fire_running_timer(&mem, 100, A, 0));
+    assert!(!ev.is_polling(A, 1));
+    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 1 }]);
+}
