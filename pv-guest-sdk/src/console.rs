@@ -7,9 +7,12 @@
 //! hypervisor's log. An interactive program calls [`flush`] after a prompt.
 //!
 //! Input over the hypercall reaches only the domain that owns the console
-//! input (dom0); a domain that [`connect`]ed its console device instead
-//! writes and reads that device's rings, which dom0 serves
-//! (`specs/console.md`). Nothing echoes: [`read_line`] echoes for its caller.
+//! input (dom0). A domain with a store has its console device connected by
+//! the runtime before its entry runs ([`connect`]): it then writes and reads
+//! that device's rings, which dom0 serves (`specs/console.md`), and dom0
+//! prints its lines with its name as the hypervisor would. Before that, and
+//! in dom0 or a domain without a store, output goes through the hypervisor.
+//! Nothing echoes: [`read_line`] echoes for its caller.
 
 use core::fmt;
 
@@ -96,7 +99,7 @@ mod ring {
     use crate::grant::{Grant, Page};
     use crate::store::{Device, Error, FrontDetails, Store};
     use crate::time::Deadline;
-    use tern_abi::conif::{ConsEndpoint, ConsSide, DEVICE_TYPE, SharedConsPage};
+    use tern_abi::conif::{CONS_OUT_SIZE, ConsEndpoint, ConsSide, DEVICE_TYPE, SharedConsPage};
     use tern_abi::domctl::DomainId;
 
     struct Front {
@@ -131,6 +134,9 @@ mod ring {
             front: me,
             back: DomainId::DOM0,
         };
+        // No back end published (a domain dom0 made without one): say so now
+        // instead of waiting out the deadline for a handshake nobody runs.
+        st.read(&alloc::format!("{}/state", dev.back_dir()))?;
         let port = events::alloc_unbound(DomainId::DOM0)?;
         let grant = Grant::new(DomainId::DOM0, Page::new()?, false)?;
         let details = FrontDetails {
@@ -171,6 +177,35 @@ mod ring {
         true
     }
 
+    /// Whether dom0 has consumed all output written to the ring (it
+    /// publishes `out_cons` only after printing, `specs/console.md`); also
+    /// when there is no ring, or it is busy (the caller may hold it) or
+    /// broken, as then there is nothing to wait for.
+    fn drained() -> bool {
+        let Some(mut guard) = FRONT.try_lock() else {
+            return true;
+        };
+        let Some(f) = guard.as_mut() else {
+            return true;
+        };
+        !matches!(f.ep.writable(page_of(&f.grant)), Ok(free) if free < CONS_OUT_SIZE)
+    }
+
+    pub(super) fn settle(ms: u64, handle_events: bool) {
+        if drained() {
+            return;
+        }
+        let deadline = Deadline::after_ms(ms);
+        if handle_events {
+            // dom0 sends an event after it printed what it read.
+            events::wait_until(drained, Some(deadline.0));
+        } else {
+            while !drained() && !deadline.passed() {
+                crate::yield_now();
+            }
+        }
+    }
+
     pub(super) fn read(buf: &mut [u8]) -> Option<usize> {
         let mut guard = FRONT.lock();
         let f = guard.as_mut()?;
@@ -195,6 +230,7 @@ mod ring {
     pub(super) fn write(_: &[u8]) -> bool {
         false
     }
+    pub(super) fn settle(_: u64, _: bool) {}
     pub(super) fn read(_: &mut [u8]) -> Option<usize> {
         None
     }
@@ -202,6 +238,9 @@ mod ring {
 
 /// How long [`connect`] waits for dom0's console back end.
 pub const CONNECT_MS: u64 = 5000;
+
+/// How long [`settle`] waits for dom0 to print what is in the ring.
+pub const SETTLE_MS: u64 = 100;
 
 /// Connects this domain's console device (`console/0`, `specs/console.md`),
 /// unless it is connected already:
@@ -211,6 +250,37 @@ pub const CONNECT_MS: u64 = 5000;
 /// error nothing changes.
 pub fn connect() -> Result<(), crate::store::Error> {
     ring::connect(CONNECT_MS)
+}
+
+/// The command-line setting (`console=hypercall`) that keeps a domain's
+/// console on the hypervisor call: no ring, no store traffic and no port or
+/// grant taken before its entry runs (for guests that test those ABIs from
+/// a pristine state).
+pub const CMDLINE_HYPERCALL: (&str, &str) = ("console", "hypercall");
+
+/// The runtime's start-up: connects the console device of a domain that
+/// has a store, so every guest's output goes through its ring without
+/// asking. dom0 (it serves the rings), a domain without a store or console
+/// back end, and one whose command line has [`CMDLINE_HYPERCALL`] keep
+/// writing through the hypervisor.
+#[cfg(target_os = "none")]
+pub(crate) fn auto_connect(si: &crate::StartInfo) {
+    let (key, value) = CMDLINE_HYPERCALL;
+    if si.domain_id() != tern_abi::domctl::DomainId::DOM0
+        && si.store().is_some()
+        && si.cmdline().get(key) != Some(value)
+    {
+        let _ = connect();
+    }
+}
+
+/// Waits, up to [`SETTLE_MS`] and handling events (blocking, not
+/// spinning), until dom0 has printed everything this domain wrote to its
+/// console ring, so the output is not overtaken by what the hypervisor
+/// prints next (its report that the domain shut down). Returns at once
+/// when the console is not connected. Flush the line buffer first.
+pub fn settle() {
+    ring::settle(SETTLE_MS, true);
 }
 
 static CONSOLE: spin::Mutex<LineBuffer> = spin::Mutex::new(LineBuffer::new());
@@ -239,20 +309,28 @@ pub(crate) fn try_flush() {
     }
 }
 
-/// Formats `args` and writes them straight to the console, bypassing (and
-/// flushing first, if it is free) the shared buffer.
+/// Formats `args` and writes them straight to the hypervisor console,
+/// after the shared buffer (flushed first, if it is free) and what is in
+/// the console ring (given [`SETTLE_MS`] to be printed, yielding).
 ///
-/// For the panic and exception paths: the shared buffer's lock may be held by
-/// the code that faulted, so this never waits for it.
+/// For the panic and exception paths: the shared buffer's lock may be held
+/// by the code that faulted, so this never waits for it, runs no event
+/// handler, and does not depend on dom0 to get a crash report out.
 pub fn emergency_print(args: fmt::Arguments<'_>) {
     try_flush();
+    ring::settle(SETTLE_MS, false);
     let mut buffer = LineBuffer::new();
     let mut w = LineWriter {
         buffer: &mut buffer,
-        sink: emit,
+        sink: direct,
     };
     let _ = fmt::write(&mut w, args);
-    buffer.flush(&mut emit);
+    buffer.flush(&mut direct);
+}
+
+/// Writes bytes with the hypervisor call, ignoring errors like [`emit`].
+fn direct(bytes: &[u8]) {
+    let _ = crate::hypercall::console_write(bytes);
 }
 
 /// Reads bytes typed on the console into `buf` without waiting; returns how

@@ -87,6 +87,24 @@ pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
     Ok(written)
 }
 
+/// dom0: writes `bytes` to the hypervisor console as domain `dom`'s output
+/// (`console_io write_as`: its `[name] ` prefix, its line buffer), in
+/// pieces of at most [`console::WRITE_MAX`] bytes. Returns the number of
+/// bytes written.
+pub fn console_write_as(dom: tern_abi::domctl::DomainId, bytes: &[u8]) -> Result<usize, Error> {
+    let mut written = 0;
+    for chunk in bytes.chunks(console::WRITE_MAX as usize) {
+        // The borrow of `chunk` lasts across the call, so the bytes stay put.
+        let [n, _, _] = call(
+            Call::ConsoleIo,
+            console::Op::WriteAs.raw(),
+            [u64::from(dom.0), ipa_of(chunk), chunk.len() as u64, 0, 0],
+        )?;
+        written += n as usize;
+    }
+    Ok(written)
+}
+
 /// `console_io write` with an arbitrary IPA and length, unchecked on our side:
 /// for tests that probe the hypervisor's validation. Safe because only the
 /// hypervisor dereferences the address, and it checks it against our RAM.
@@ -123,8 +141,13 @@ pub fn try_shutdown(reason: sched::ShutdownReason) -> Result<(), Error> {
 
 /// Stops the whole domain with `reason`. If the hypervisor refuses (it should
 /// not), the vCPU parks itself.
+///
+/// Console output goes out first: the partial line, and what is still in
+/// the console ring (waiting, bounded, for dom0 to print it), so a
+/// domain's last words come before the hypervisor's report of its end.
 pub fn shutdown(reason: sched::ShutdownReason) -> ! {
     crate::console::try_flush();
+    crate::console::settle();
     let _ = try_shutdown(reason);
     crate::halt()
 }

@@ -62,6 +62,9 @@ extern "C" fn __pv_rust_start(start_info_ipa: u64, ram_size: u64) -> ! {
         heap::init(range);
     }
 
+    // Before the guest's first line, so all of it goes through the ring.
+    crate::console::auto_connect(si);
+
     // SAFETY: `entry!` defines this symbol with exactly this signature.
     unsafe { __pv_guest_main(si) }
 }
@@ -86,7 +89,15 @@ extern "C" fn __pv_rust_exception(index: u64, esr: u64, elr: u64, far: u64) -> !
              ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"
         )),
     }
-    crate::hypercall::shutdown(ShutdownReason::Crash)
+    crash()
+}
+
+/// Shuts the domain down as crashed once the report is out. Not through
+/// [`crate::hypercall::shutdown`]: `emergency_print` flushed what could be
+/// flushed, and the faulting code may hold what that path would wait for.
+fn crash() -> ! {
+    let _ = crate::hypercall::try_shutdown(ShutdownReason::Crash);
+    crate::halt()
 }
 
 /// Called by the IRQ vector: the event-channel upcall.
@@ -111,5 +122,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             None => emergency_print(format_args!("panic: {}\n", info.message())),
         }
     }
-    crate::hypercall::shutdown(ShutdownReason::Crash)
+    crash()
 }

@@ -1,8 +1,9 @@
 //! dom0's console back end (`specs/console.md`): for each domain it runs
 //! the store handshake of device `console/0` (the netback's state machine,
-//! [`crate::netback::handshake`]), maps the domain's console page, prints
-//! its output as `[<name>] <line>` and keeps the most recent part of it
-//! ([`output`]); the shell's `console` verb attaches to one domain, shows
+//! [`crate::netback::handshake`]), maps the domain's console page, passes
+//! its output to the hypervisor as that domain's (`console_io write_as`:
+//! `[<name>] <line>`, as if the domain had written it directly) and keeps
+//! the most recent part of it ([`output`]); the shell's `console` verb attaches to one domain, shows
 //! that and the live output, and sends typed bytes to its input ring.
 //!
 //! [`output`] is plain logic, tested on the host; [`service`] does the

@@ -46,6 +46,12 @@ impl Output {
         }
     }
 
+    /// Takes `bytes` printed elsewhere (the hypervisor assembles the
+    /// lines): kept in the history only.
+    pub fn keep(&mut self, bytes: &[u8]) {
+        self.remember(bytes);
+    }
+
     /// Takes `bytes` shown live on an attached terminal: kept in the
     /// history only. The line being assembled is dropped (it was shown).
     pub fn feed_attached(&mut self, bytes: &[u8]) {
@@ -124,6 +130,14 @@ mod tests {
         // One chunk larger than the history keeps its tail.
         o.feed(&vec![7u8; HISTORY + 10], &mut |_: &[u8]| {});
         assert_eq!(o.history(), vec![7u8; HISTORY]);
+    }
+
+    #[test]
+    fn kept_output_is_history_only() {
+        let mut o = Output::new();
+        o.keep(b"printed by the hypervisor\npart");
+        o.flush(&mut |_: &[u8]| panic!("kept bytes are not lines"));
+        assert_eq!(o.history(), b"printed by the hypervisor\npart");
     }
 
     #[test]

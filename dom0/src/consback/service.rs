@@ -19,7 +19,7 @@ use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::store::{Access, StoreError, StoreMsgType, StorePerm, XenbusState};
 use pv_guest_sdk::events::{self, Port};
 use pv_guest_sdk::grant::{self, GrantRef, Mapping};
-use pv_guest_sdk::{console, print, println};
+use pv_guest_sdk::{console, hypercall, print, println};
 
 use super::output::Output;
 use crate::netback::handshake::{self, Phase, Step};
@@ -234,42 +234,59 @@ fn close(c: &mut Cons, why: &str) {
 }
 
 /// Moves `c`'s output out of its ring: live to the terminal if `attached`,
-/// else as prefixed lines.
+/// else to the hypervisor console as the domain's own output. Each chunk is
+/// out before the ring's consumer index moves past it, so a domain that
+/// sees its ring empty knows its output was printed (it waits for that
+/// before it shuts down: its last line comes before the hypervisor's
+/// report).
 fn drain(c: &mut Cons, attached: bool) {
-    let Some(l) = &mut c.link else { return };
+    let Cons {
+        dom,
+        name,
+        link,
+        out,
+        ..
+    } = c;
+    let Some(l) = link else { return };
     let mut buf = [0u8; 512];
     let mut moved = false;
     let result = loop {
-        // Copy out of the borrow of the link before touching `c.out`.
-        let page: *const SharedConsPage = l.page();
-        // SAFETY: `page` points at the mapping `l.map`, alive for this loop.
-        match l.ep.read(unsafe { &*page }, &mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                moved = true;
-                if attached {
-                    print!("{}", String::from_utf8_lossy(&buf[..n]));
-                    c.out.feed_attached(&buf[..n]);
-                } else {
-                    let name = &c.name;
-                    c.out
-                        .feed(&buf[..n], &mut |line: &[u8]| print_line(name, line));
-                }
+        // SAFETY: as in `Link::page`: `l.map` is live for this loop and maps
+        // one page of atomics (a raw pointer, as `l.ep` is borrowed too).
+        let page = unsafe { &*(l.map.ipa() as usize as *const SharedConsPage) };
+        let read = l.ep.read_then(page, &mut buf, |bytes| {
+            if attached {
+                print!("{}", String::from_utf8_lossy(bytes));
+                console::flush();
+                out.feed_attached(bytes);
+            } else {
+                emit(*dom, name, out, bytes);
             }
+        });
+        match read {
+            Ok(0) => break Ok(()),
+            Ok(_) => moved = true,
             Err(e) => break Err(e),
         }
     };
-    if let Some(l) = &c.link
-        && moved
-    {
-        // The domain may wait for room.
+    if moved {
+        // The domain may wait for room, or for its output to be out.
         let _ = events::send(l.port);
-    }
-    if attached && moved {
-        console::flush();
     }
     if let Err(e) = result {
         close(c, &format!("{e}"));
+    }
+}
+
+/// Prints `bytes` a domain wrote as its own output: through the
+/// hypervisor (`console_io write_as`), which prefixes its lines and merges
+/// them with what it writes directly, exactly as if it had. Only if that
+/// fails does dom0 assemble and prefix the lines itself.
+fn emit(dom: DomainId, name: &str, out: &mut Output, bytes: &[u8]) {
+    if hypercall::console_write_as(dom, bytes).is_ok() {
+        out.keep(bytes);
+    } else {
+        out.feed(bytes, &mut |line: &[u8]| print_line(name, line));
     }
 }
 

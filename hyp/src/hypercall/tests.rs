@@ -248,6 +248,46 @@ fn console_lines_are_prefixed_and_flushed_on_shutdown() {
 }
 
 #[test]
+fn write_as_prints_for_another_domain_and_only_for_dom0() {
+    let mut w = world();
+    let mut hv = hyp(&mut w, Vec::new());
+    let id = u64::from(call::CONSOLE_IO);
+    let (write, write_as) = (
+        u64::from(ConsoleOp::Write.raw()),
+        u64::from(ConsoleOp::WriteAs.raw()),
+    );
+    put(&hv, 1, SCRATCH, b"par");
+    put(&hv, 0, SCRATCH, b"tial\nnext\n");
+    for (who, dom, ipa, len, e) in [
+        (1, 1, SCRATCH, 3, Error::PermissionDenied),
+        (0, 99, SCRATCH, 3, Error::NoSuchDomain),
+        (0, 1 << 32, SCRATCH, 3, Error::NoSuchDomain),
+        (0, 1, SCRATCH, 4097, Error::TooBig),
+        (0, 1, 0x0900_0000, 3, Error::BadAddress),
+    ] {
+        assert_eq!(
+            call(&mut hv, who, &[id, write_as, dom, ipa, len]).0[0],
+            err(e)
+        );
+    }
+    assert_eq!(
+        w.lines.0.lock().unwrap().len(),
+        0,
+        "refused: nothing printed"
+    );
+    // The domain's own partial line is continued by what dom0 passes on.
+    assert_eq!(call(&mut hv, 1, &[id, write, SCRATCH, 3]).0, [0, 3, 0, 0]);
+    assert_eq!(
+        call(&mut hv, 0, &[id, write_as, 1, SCRATCH, 10]).0,
+        [0, 10, 0, 0]
+    );
+    assert_eq!(
+        *w.lines.0.lock().unwrap(),
+        ["[domu] partial", "[domu] next"]
+    );
+}
+
+#[test]
 fn console_read_goes_to_the_owner_and_makes_its_output_raw() {
     use crate::console_in::{ConsoleInput, testing::FakeUart};
     let mut w = world();

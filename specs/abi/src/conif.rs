@@ -193,6 +193,19 @@ impl ConsEndpoint {
     /// Copies up to `buf.len()` readable bytes out, then publishes the new
     /// consumer index. Returns how many were copied.
     pub fn read(&mut self, page: &SharedConsPage, buf: &mut [u8]) -> Result<usize, RingError> {
+        self.read_then(page, buf, |_| {})
+    }
+
+    /// Like [`read`](Self::read), but hands the bytes to `done` before
+    /// publishing the consumer index: the peer sees them consumed only once
+    /// they were dealt with (dom0 prints a domain's output before the domain
+    /// can see its ring empty, `specs/console.md`).
+    pub fn read_then(
+        &mut self,
+        page: &SharedConsPage,
+        buf: &mut [u8],
+        done: impl FnOnce(&[u8]),
+    ) -> Result<usize, RingError> {
         let n = self.readable(page)?.min(buf.len());
         let rx = self.rx(page);
         let size = rx.data.len();
@@ -201,6 +214,7 @@ impl ConsEndpoint {
             *b = rx.data[at].load(Ordering::Relaxed);
         }
         if n > 0 {
+            done(&buf[..n]);
             self.rx_cons = self.rx_cons.wrapping_add(n as u32);
             // Release: the bytes were read before the peer may reuse them.
             rx.cons.store(self.rx_cons, Ordering::Release);
@@ -280,6 +294,22 @@ mod tests {
         assert_eq!(f.read(&page, &mut buf), Ok(5));
         assert_eq!(&buf[..5], b"typed");
         assert_eq!(f.read(&page, &mut buf), Ok(0));
+    }
+
+    #[test]
+    fn read_then_publishes_the_consumer_index_after_the_callback() {
+        let (page, mut f, mut b) = pair();
+        assert_eq!(f.write(&page, b"last words"), Ok(10));
+        let mut buf = [0u8; 16];
+        let mut seen = std::vec::Vec::new();
+        let n = b.read_then(&page, &mut buf, |bytes| {
+            // The writer must not see its ring empty yet.
+            assert_eq!(page.out_cons.load(Ordering::Acquire), 0);
+            seen.extend_from_slice(bytes);
+        });
+        assert_eq!(n, Ok(10));
+        assert_eq!(seen, b"last words");
+        assert_eq!(f.writable(&page), Ok(CONS_OUT_SIZE));
     }
 
     #[test]

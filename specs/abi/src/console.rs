@@ -1,7 +1,8 @@
 //! `console_io` (guest ABI major 1, call 1): the hypervisor console.
 //!
 //! Output goes to the hypervisor's UART, prefixed per line with the domain's
-//! name by the hypervisor. Any domain may write.
+//! name by the hypervisor. Any domain may write; dom0 also writes what the
+//! other domains print on their console rings ([`Op::WriteAs`]).
 //!
 //! Input typed on the physical console goes to one domain at a time, the
 //! input owner: dom0 for now (the console back-end will route it to the
@@ -59,6 +60,20 @@ abi_enum! {
         /// Errors: [`Error::PermissionDenied`] (not dom0),
         /// [`Error::BadAddress`], [`Error::TooBig`].
         ReadLog = 2 => "read_log",
+        /// dom0: write bytes to the console on behalf of domain `x2`, as
+        /// if that domain had written them: prefixed with its name and line
+        /// buffered together with its own `write`s. The console back end
+        /// (`specs/console.md`) passes on what a domain prints on its
+        /// console ring, so it reaches the UART exactly as direct output.
+        ///
+        /// - `x2` = the domain's id.
+        /// - `x3` = IPA of the bytes, in dom0's RAM (any alignment).
+        /// - `x4` = length, `0..=`[`WRITE_MAX`].
+        ///
+        /// Returns `x1` = bytes written (all of them on success).
+        /// Errors: [`Error::PermissionDenied`] (not dom0),
+        /// [`Error::NoSuchDomain`], [`Error::BadAddress`], [`Error::TooBig`].
+        WriteAs = 3 => "write_as",
     }
 }
 
@@ -89,6 +104,18 @@ pub const SPEC: CallSpec = CallSpec {
             args: &["x2=buf", "x3=len", "x4=pos"],
             returns: &["x1=copied", "x2=next", "x3=oldest"],
             errors: &[Error::PermissionDenied, Error::BadAddress, Error::TooBig],
+        },
+        SubOpSpec {
+            name: Op::WriteAs.name(),
+            value: Some(Op::WriteAs.raw()),
+            args: &["x2=domid", "x3=buf", "x4=len"],
+            returns: &["x1=written"],
+            errors: &[
+                Error::PermissionDenied,
+                Error::NoSuchDomain,
+                Error::BadAddress,
+                Error::TooBig,
+            ],
         },
     ],
 };
