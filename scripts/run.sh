@@ -4,7 +4,8 @@
 #
 # The QEMU command line is built here in shell; the test harness
 # (tests/src/qemu.rs) builds the same one in Rust, with the same defaults.
-# Change both together.
+# Change both together. The demo's NIC and disk are not harness defaults:
+# the tests that need them add them (tests/tests/net.rs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,13 +37,17 @@ usage: scripts/run.sh [options] [-- QEMU arguments...]
   --net-port N     host port forwarded (127.0.0.1 only) to the echo guest's
                    TCP port 7 (default 5555: try `nc 127.0.0.1 5555`)
   --no-net         no NIC, and the echo guest is not started
+  --demo-disk FILE the echo guest's disk, dom0's first virtio disk (vda;
+                   default $IMAGES/demo-disk.img, made as 8 MiB of zeros
+                   if missing: it keeps a boot counter across runs)
+  --no-disk        no virtio disk (the echo guest, which needs one, fails to start)
   --print-cmd      print the QEMU command line and exit
   -h, --help       this text
 USAGE
 }
 
 board=virt smp=4 gic=3 cpu=cortex-a72 mem=1G el3=0 append="" build=1 print=0 shell=1
-net=1 net_port=5555
+net=1 net_port=5555 disk=1 demo_disk="$IMAGES/demo-disk.img"
 extra=()
 while (($#)); do
     case "$1" in
@@ -57,6 +62,8 @@ while (($#)); do
         --no-shell) shell=0; shift ;;
         --net-port) net_port="$2"; shift 2 ;;
         --no-net) net=0; shift ;;
+        --demo-disk) demo_disk="$2"; shift 2 ;;
+        --no-disk) disk=0; shift ;;
         --print-cmd) print=1; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; extra=("$@"); break ;;
@@ -109,6 +116,24 @@ if [ "$board" = virt ] && ((net)); then
     if [[ " $append " == *" -- "* ]]; then append+=" dom0.start=echo"; else append+=" -- dom0.start=echo"; fi
     append="${append# }"
 fi
+# Disks (virt only): dom0 drives each as a virtio-blk device, vda first, and
+# serves domains' `disk = [...]` entries from them. The demo disk is the echo
+# guest's (echo.toml: target=vda). The guest library (library.img, an ext4
+# image of configurations and guest images made by scripts/build.sh) comes
+# next, read-only: dom0 finds it by its filesystem, `fs-ls` lists it and
+# `create /guests/demo.toml` starts a guest from it. More images go into
+# `disks` (and `disk_flags`, "" or ",readonly=on"), in order.
+disks=() disk_flags=()
+if [ "$board" = virt ] && ((disk)); then
+    disks+=("$demo_disk") disk_flags+=("")
+fi
+if [ "$board" = virt ] && [ -f "$IMAGES/library.img" ]; then
+    disks+=("$IMAGES/library.img") disk_flags+=(",readonly=on")
+fi
+for i in "${!disks[@]}"; do
+    cmd+=(-drive "file=${disks[$i]},if=none,format=raw,id=d$i${disk_flags[$i]}"
+        -device "virtio-blk-device,drive=d$i")
+done
 # dom0's flags follow the first "--" of the boot arguments.
 if ((shell)); then
     if [[ " $append " == *" -- "* ]]; then append+=" dom0.shell"; else append+=" -- dom0.shell"; fi
@@ -134,6 +159,11 @@ fi
 "$ROOT/scripts/deps.sh"
 if ((build)); then
     "$ROOT/scripts/build.sh"
+fi
+if ((${#disks[@]})) && [ ! -e "$demo_disk" ]; then
+    mkdir -p "$(dirname "$demo_disk")"
+    truncate -s 8M "$demo_disk"
+    echo "run.sh: made $demo_disk (8 MiB, the echo guest's disk)" >&2
 fi
 echo "run.sh: $(show "${cmd[@]}")" >&2
 echo "run.sh: Ctrl-A X quits QEMU" >&2

@@ -6,6 +6,10 @@
 //! whose indices are impossible makes [`Datapath`] fail with
 //! [`RingError`], and the caller drops the interface.
 //!
+//! A frame whose source MAC is not the interface's own is dropped and
+//! counted (anti-spoofing: a domain cannot pose as another on the switch
+//! nor poison its table); its request gets `NETIF_RSP_DROPPED`.
+//!
 //! The grant copies go through [`FrameCopy`] so that this logic runs on the
 //! host against in-memory rings.
 
@@ -13,11 +17,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use tern_abi::netif::{
-    NETIF_RING_SLOTS, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NetifRequest, NetifResponse,
+    NETIF_RING_SLOTS, NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NetifRequest,
+    NetifResponse,
 };
 use tern_abi::ring::{Back, RingError};
 
-use crate::switch::{PortId, Switch};
+use crate::switch::{Mac, PortId, Switch};
 
 /// Requests handled per batch of grant copies (one hypercall).
 pub const BATCH: usize = 32;
@@ -39,6 +44,8 @@ pub struct Moved {
     pub received: u64,
     /// Requests answered with an error.
     pub refused: u64,
+    /// Frames dropped because their source MAC was not the interface's.
+    pub spoofed: u64,
     /// Whether the front end asked to be notified of the responses.
     pub notify: bool,
 }
@@ -47,6 +54,7 @@ pub struct Moved {
 pub struct Datapath<'r> {
     tx: Back<'r, NetifRequest, NetifResponse>,
     rx: Back<'r, NetifRequest, NetifResponse>,
+    mac: Mac,
 }
 
 const _: () = assert!(Back::<'static, NetifRequest, NetifResponse>::SIZE == NETIF_RING_SLOTS);
@@ -60,12 +68,14 @@ fn answer(id: u16, status: i32) -> NetifResponse {
 }
 
 impl<'r> Datapath<'r> {
-    /// The back ends of the two rings the front end initialised.
+    /// The back ends of the two rings the front end initialised, for the
+    /// interface whose MAC is `mac` (the only source its frames may have).
     pub fn new(
         tx: Back<'r, NetifRequest, NetifResponse>,
         rx: Back<'r, NetifRequest, NetifResponse>,
+        mac: Mac,
     ) -> Self {
-        Self { tx, rx }
+        Self { tx, rx, mac }
     }
 
     /// Moves what can be moved both ways until nothing is left, then asks
@@ -79,10 +89,10 @@ impl<'r> Datapath<'r> {
     ) -> Result<Moved, RingError> {
         let mut m = Moved::default();
         loop {
-            let before = (m.sent, m.received, m.refused);
+            let before = (m.sent, m.received, m.refused + m.spoofed);
             self.tx_batch(copy, switch, port, now_ms, &mut m)?;
             self.rx_batch(copy, switch, port, &mut m)?;
-            if before == (m.sent, m.received, m.refused) {
+            if before == (m.sent, m.received, m.refused + m.spoofed) {
                 // Nothing moved: ask for an event before dom0 sleeps.
                 let more_tx = self.tx.final_check()?;
                 let more_rx = switch.queued(port) > 0 && self.rx.final_check()?;
@@ -125,6 +135,10 @@ impl<'r> Datapath<'r> {
         for r in &reqs {
             let status = match r.tx_frame() {
                 Ok(_) => match copied.next() {
+                    Some((true, frame)) if frame.get(6..12) != Some(&self.mac[..]) => {
+                        m.spoofed += 1;
+                        NETIF_RSP_DROPPED
+                    }
                     Some((true, frame)) => {
                         switch.input(port, &frame, now_ms);
                         m.sent += 1;
@@ -134,7 +148,7 @@ impl<'r> Datapath<'r> {
                 },
                 Err(_) => NETIF_RSP_ERROR,
             };
-            if status != NETIF_RSP_OKAY {
+            if status == NETIF_RSP_ERROR {
                 m.refused += 1;
             }
             // Cannot be Full: this request was taken and not answered.

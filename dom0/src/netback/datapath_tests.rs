@@ -1,7 +1,7 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 
-use tern_abi::netif::{NETIF_FRAME_MAX, NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use tern_abi::netif::{NETIF_FRAME_MAX, NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use tern_abi::ring::{Front, SharedRing};
 
 use super::*;
@@ -82,7 +82,7 @@ fn frames_go_both_ways_and_bad_descriptors_are_refused() {
     let rig = Rig::new();
     let mut tx: Front<NetifRequest, NetifResponse> = Front::new(&rig.tx_ring);
     let mut rx: Front<NetifRequest, NetifResponse> = Front::new(&rig.rx_ring);
-    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring));
+    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring), GUEST);
     let mut sw = Switch::new();
     let me = sw.add_port("vif1.0");
     let peer = sw.add_port("vif2.0");
@@ -166,7 +166,7 @@ fn frames_go_both_ways_and_bad_descriptors_are_refused() {
 fn impossible_indices_break_the_interface() {
     let rig = Rig::new();
     let _tx: Front<NetifRequest, NetifResponse> = Front::new(&rig.tx_ring);
-    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring));
+    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring), GUEST);
     let mut sw = Switch::new();
     let me = sw.add_port("vif1.0");
     // A hostile front end claims a million requests.
@@ -185,7 +185,7 @@ fn impossible_indices_break_the_interface() {
 fn a_full_ring_of_frames_moves_in_batches() {
     let rig = Rig::new();
     let mut tx: Front<NetifRequest, NetifResponse> = Front::new(&rig.tx_ring);
-    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring));
+    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring), GUEST);
     let mut sw = Switch::new();
     let me = sw.add_port("vif1.0");
     let peer = sw.add_port("vif2.0");
@@ -200,4 +200,44 @@ fn a_full_ring_of_frames_moves_in_batches() {
     let m = dp.pump(&mut pages, &mut sw, me, 0).unwrap();
     assert_eq!(m.sent, u64::from(NETIF_RING_SLOTS));
     assert_eq!(sw.queued(peer), NETIF_RING_SLOTS as usize);
+}
+
+#[test]
+fn frames_from_a_foreign_mac_are_dropped_and_counted() {
+    let rig = Rig::new();
+    let mut tx: Front<NetifRequest, NetifResponse> = Front::new(&rig.tx_ring);
+    let mut dp = Datapath::new(Back::new(&rig.tx_ring), Back::new(&rig.rx_ring), GUEST);
+    let mut sw = Switch::new();
+    let me = sw.add_port("vif1.0");
+    let peer = sw.add_port("vif2.0");
+    // Posing as the peer, as a broadcast source, then its own frame.
+    let mut page = Box::new([0u8; 4096]);
+    page[..60].copy_from_slice(&frame(OTHER, OTHER, 60, 1));
+    page[100..160].copy_from_slice(&frame(OTHER, [0xff; 6], 60, 2));
+    page[200..260].copy_from_slice(&frame(OTHER, GUEST, 60, 3));
+    let mut pages = Pages::default();
+    pages.pages.insert(1, page);
+    tx.push(&req(1, 1, 0, 60)).unwrap();
+    tx.push(&req(2, 1, 100, 60)).unwrap();
+    tx.push(&req(3, 1, 200, 60)).unwrap();
+    tx.publish();
+    let m = dp.pump(&mut pages, &mut sw, me, 0).unwrap();
+    assert_eq!((m.sent, m.spoofed, m.refused), (1, 2, 0));
+    let got: Vec<(u16, i32)> = core::iter::from_fn(|| tx.take().unwrap())
+        .map(|r| (r.id, r.status))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, NETIF_RSP_DROPPED),
+            (2, NETIF_RSP_DROPPED),
+            (3, NETIF_RSP_OKAY)
+        ]
+    );
+    // Only the honest frame reached the peer, and the switch did not learn
+    // the peer's MAC on this port.
+    assert_eq!(sw.queued(peer), 1);
+    assert_eq!(sw.pop(peer).unwrap()[12], 3);
+    assert_eq!(sw.bridge().lookup(&OTHER, 0), None);
+    assert_eq!(sw.bridge().lookup(&GUEST, 0), Some(me));
 }

@@ -2,7 +2,9 @@
 //! them: store nodes for each interface of a new domain, mapping its rings
 //! and binding its port when its front end is ready, grant copies of its
 //! frames, the physical NIC as the switch's uplink and dom0's own
-//! interface on it.
+//! interface on it. Interfaces on bridge `nat0` are on a second switch
+//! whose gateway port is dom0's NAT (`crate::switch::nat`), which sends
+//! their traffic out through dom0's own uplink address.
 //!
 //! dom0's loops call [`take_kick`] in their wait condition and [`poll`]
 //! after waking (next to the store's `serve`); [`poll`] never blocks. The
@@ -30,6 +32,7 @@ use crate::devlist::VifRow;
 use crate::devspec::VifSpec;
 use crate::store::service as store;
 use crate::switch::host::HostStack;
+use crate::switch::nat::{NAT_BRIDGE, NAT_GATEWAY, NAT_PREFIX, Nat, Out};
 use crate::switch::{BRIDGE_NAME, PortId, Switch};
 use crate::virtio::net::Net;
 
@@ -56,11 +59,15 @@ struct Vif {
     dom: DomainId,
     index: u32,
     mac: [u8; 6],
+    /// Whether it is on `nat0` (else `br0`).
+    nat: bool,
     sw_port: PortId,
     phase: Phase,
     link: Option<Link>,
     /// Frames moved so far, both ways (`top`'s I/O column).
     frames: u64,
+    /// Frames dropped because their source MAC was not this interface's.
+    spoofed: u64,
     /// The store generation whose `state` this end has seen.
     seen: u64,
 }
@@ -88,6 +95,10 @@ impl Vif {
 #[derive(Default)]
 struct Service {
     switch: Switch,
+    /// `nat0`'s switch, and its port to the NAT gateway once it has one.
+    nat_switch: Switch,
+    gw_port: Option<PortId>,
+    nat: Nat,
     vifs: Vec<Vif>,
     uplink: Option<(Uplink, PortId)>,
     host: Option<HostStack>,
@@ -174,21 +185,36 @@ fn publish(vif: &Vif) -> Result<(), StoreError> {
 /// interfaces made so far are removed; the failing step is named.
 pub fn attach(id: DomainId, vifs: &[VifSpec]) -> Result<(), (&'static str, Error)> {
     for (i, spec) in vifs.iter().enumerate() {
-        if spec.bridge != BRIDGE_NAME {
+        let nat = spec.bridge == NAT_BRIDGE;
+        if spec.bridge != BRIDGE_NAME && !nat {
             detach(id);
             return Err(("vif: no such bridge", Error::NotFound));
         }
         let mac = spec.mac_for(id.0, i);
         let made = with(|s| {
             let name = format!("vif{}.{i}", id.0);
+            if nat && s.gw_port.is_none() {
+                s.gw_port = Some(s.nat_switch.add_port("nat0-gateway"));
+                let [a, b, c, d] = NAT_GATEWAY;
+                println!(
+                    "dom0: netback: {NAT_BRIDGE} up, gateway {a}.{b}.{c}.{d}/{NAT_PREFIX}, NAT through the uplink"
+                );
+            }
+            let sw = if nat {
+                &mut s.nat_switch
+            } else {
+                &mut s.switch
+            };
             let vif = Vif {
                 dom: id,
                 index: i as u32,
                 mac,
-                sw_port: s.switch.add_port(&name),
+                nat,
+                sw_port: sw.add_port(&name),
                 phase: Phase::Waiting,
                 link: None,
                 frames: 0,
+                spoofed: 0,
                 seen: u64::MAX,
             };
             let r = publish(&vif);
@@ -253,7 +279,12 @@ pub fn detach(id: DomainId) {
             .partition(|v| v.dom == id);
         s.vifs = kept;
         for v in &gone {
-            s.switch.remove_port(v.sw_port);
+            let sw = if v.nat {
+                &mut s.nat_switch
+            } else {
+                &mut s.switch
+            };
+            sw.remove_port(v.sw_port);
         }
         gone
     });
@@ -302,7 +333,7 @@ fn link(vif: &Vif) -> Result<Link, String> {
         .map_err(|e| format!("cannot bind port {}: {e}", d.event_channel))?;
     events::on(port, on_event);
     Ok(Link {
-        dp: Datapath::new(Back::new(tx), Back::new(rx)),
+        dp: Datapath::new(Back::new(tx), Back::new(rx), vif.mac),
         _tx: tx_map,
         _rx: rx_map,
         port,
@@ -410,12 +441,35 @@ pub fn poll() {
         for v in &mut s.vifs {
             handshake(v);
         }
+        s.nat.expire(now_ms());
         for _ in 0..PASSES {
             if pass(s) == 0 {
                 break;
             }
         }
     });
+}
+
+/// Puts the frames NAT sent into their switch: `nat0`'s from the gateway
+/// port, the uplink bridge's from dom0's port. Returns how many.
+fn route(
+    out: Vec<Out>,
+    uplink: &mut Switch,
+    host: Option<PortId>,
+    nat: &mut Switch,
+    gw: Option<PortId>,
+    ms: u64,
+) -> u64 {
+    let mut n = 0;
+    for o in out {
+        match (o, host, gw) {
+            (Out::Outside(f), Some(h), _) => uplink.input(h, &f, ms),
+            (Out::Inside(f), _, Some(g)) => nat.input(g, &f, ms),
+            _ => continue,
+        };
+        n += 1;
+    }
+    n
 }
 
 /// One pass over every port; returns the frames moved.
@@ -430,25 +484,58 @@ fn pass(s: &mut Service) -> u64 {
             moved += 1;
         }
     }
-    if let Some(h) = &mut s.host
-        && let Some(a) = h.poll(&mut s.switch, now)
-    {
-        println!("dom0: net: {a} on {BRIDGE_NAME} (dhcp)");
+    if let Some(h) = &mut s.host {
+        // Frames for dom0's address: NAT's replies first, the rest (and
+        // ARP) to dom0's own stack.
+        s.nat.set_uplink(h.uplink());
+        while let Some(f) = s.switch.pop(h.port()) {
+            let c = s.nat.outside(&f, ms);
+            moved += route(
+                c.out,
+                &mut s.switch,
+                Some(h.port()),
+                &mut s.nat_switch,
+                s.gw_port,
+                ms,
+            );
+            if c.pass {
+                h.deliver(f);
+            }
+        }
+        if let Some(a) = h.poll(&mut s.switch, now) {
+            println!("dom0: net: {a} on {BRIDGE_NAME} (dhcp)");
+        }
     }
     for v in &mut s.vifs {
         let Some(l) = &mut v.link else { continue };
-        match l
-            .dp
-            .pump(&mut GrantCopy(v.dom), &mut s.switch, v.sw_port, ms)
-        {
+        let sw = if v.nat {
+            &mut s.nat_switch
+        } else {
+            &mut s.switch
+        };
+        match l.dp.pump(&mut GrantCopy(v.dom), sw, v.sw_port, ms) {
             Ok(m) => {
                 moved += m.sent + m.received;
                 v.frames += m.sent + m.received;
+                if m.spoofed > 0 && v.spoofed == 0 {
+                    println!(
+                        "dom0: netback: vif{}.{}: dropping frames whose source is not its MAC",
+                        v.dom.0, v.index
+                    );
+                }
+                v.spoofed += m.spoofed;
                 if m.notify {
                     let _ = events::send(l.port);
                 }
             }
             Err(e) => close(v, &format!("{e}")),
+        }
+    }
+    if let Some(gw) = s.gw_port {
+        let host = s.host.as_ref().map(HostStack::port);
+        while let Some(f) = s.nat_switch.pop(gw) {
+            let out = s.nat.inside(&f, ms);
+            moved += 1 + route(out, &mut s.switch, host, &mut s.nat_switch, Some(gw), ms);
         }
     }
     if let Some((Uplink(nic), up)) = &mut s.uplink {

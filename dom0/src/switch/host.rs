@@ -14,6 +14,7 @@ use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
+use crate::switch::nat::Uplink;
 use crate::switch::{QUEUE_MAX, Switch};
 
 use super::PortId;
@@ -74,8 +75,11 @@ pub struct HostStack {
     iface: Interface,
     sockets: SocketSet<'static>,
     dhcp: SocketHandle,
+    mac: [u8; 6],
     /// The address in force, once DHCP gave one.
     pub address: Option<Ipv4Cidr>,
+    /// The default gateway DHCP gave with it.
+    pub gateway: Option<Ipv4Address>,
 }
 
 impl HostStack {
@@ -93,8 +97,28 @@ impl HostStack {
             iface,
             sockets,
             dhcp,
+            mac,
             address: None,
+            gateway: None,
         }
+    }
+
+    /// Hands the interface a frame the switch delivered to its port (the
+    /// caller took it with [`Switch::pop`] to show it to NAT first).
+    pub fn deliver(&mut self, frame: Vec<u8>) {
+        if self.dev.rx.len() < QUEUE_MAX {
+            self.dev.rx.push_back(frame);
+        }
+    }
+
+    /// dom0's address on the uplink for NAT, once DHCP gave one.
+    pub fn uplink(&self) -> Option<Uplink> {
+        self.address.map(|a| Uplink {
+            ip: a.address().octets(),
+            prefix: a.prefix_len(),
+            gateway: self.gateway.map(|g| g.octets()),
+            mac: self.mac,
+        })
     }
 
     /// Its switch port.
@@ -107,9 +131,7 @@ impl HostStack {
     /// just configured one.
     pub fn poll(&mut self, switch: &mut Switch, now: Instant) -> Option<Ipv4Cidr> {
         while let Some(f) = switch.pop(self.port) {
-            if self.dev.rx.len() < QUEUE_MAX {
-                self.dev.rx.push_back(f);
-            }
+            self.deliver(f);
         }
         self.iface.poll(now, &mut self.dev, &mut self.sockets);
         let now_ms = now.total_millis() as u64;
@@ -125,6 +147,7 @@ impl HostStack {
             }
             Some(dhcpv4::Event::Deconfigured) => {
                 self.address = None;
+                self.gateway = None;
                 None
             }
             None => None,
@@ -149,6 +172,7 @@ impl HostStack {
             let _ = self.iface.routes_mut().add_default_ipv4_route(gw);
         }
         self.address = Some(cidr);
+        self.gateway = gateway;
     }
 }
 

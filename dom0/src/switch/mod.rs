@@ -5,7 +5,10 @@
 //! its queue. Plain logic, host-tested (`specs/netif.md`, "The switch").
 
 pub mod bridge;
+pub mod dhcp;
 pub mod host;
+pub mod nat;
+pub mod nat_wire;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;

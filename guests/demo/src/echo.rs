@@ -5,12 +5,18 @@
 //! `10.0.2.0/24` behind dom0's uplink) and optionally `gw=A.B.C.D`.
 //! Prints `echo: listening on <ip>:7 (mac <mac>)` once connected, then
 //! `echo: connection <n> closed, <bytes> bytes echoed` per connection.
+//!
+//! With a disk (its configuration's first `disk`), the guest keeps a boot
+//! counter in the disk's first sector: read, incremented, written and
+//! flushed at every start, shown as `echo: disk xvda <n> MiB, boot #<n>`.
+//! Without one it says so and serves all the same.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
 use alloc::vec;
 
+use pv_guest_sdk::blk::{BlkError, BlockDevice};
 use pv_guest_sdk::net::NetDevice;
 use pv_guest_sdk::time::{self, Deadline};
 use pv_guest_sdk::{StartInfo, println};
@@ -30,6 +36,32 @@ fn now() -> Instant {
     Instant::from_micros((time::now() / 1000) as i64)
 }
 
+/// What marks sector 0 as holding the boot counter (a fresh disk is zeros).
+const COUNTER_MAGIC: &[u8; 8] = b"ternboot";
+/// Bytes of a sector.
+const SECTOR: usize = 512;
+
+/// Counts this boot on the first disk: the count before, plus one, written
+/// back and flushed. Returns the disk's size in MiB and this boot's number.
+fn count_boot() -> Result<(u64, u64), BlkError> {
+    let mut disk = BlockDevice::open(0)?;
+    let mut sector = [0u8; SECTOR];
+    disk.read(0, &mut sector)?;
+    let before = if &sector[..8] == COUNTER_MAGIC {
+        u64::from_le_bytes(sector[8..16].try_into().unwrap_or_default())
+    } else {
+        0
+    };
+    let boot = before.wrapping_add(1);
+    sector[..8].copy_from_slice(COUNTER_MAGIC);
+    sector[8..16].copy_from_slice(&boot.to_le_bytes());
+    disk.write(0, &sector)?;
+    if disk.can_flush() {
+        disk.flush()?;
+    }
+    Ok(((disk.capacity() * SECTOR as u64) >> 20, boot))
+}
+
 fn echo_main(si: &StartInfo) {
     let name = si.name();
     let Some(cidr) = si
@@ -47,6 +79,11 @@ fn echo_main(si: &StartInfo) {
         Ok(d) => d,
         Err(e) => return println!("{name}: FAIL no network interface: {e}"),
     };
+    match count_boot() {
+        Ok((mib, boot)) => println!("{name}: disk xvda {mib} MiB, boot #{boot}"),
+        Err(BlkError::NoDevice) => println!("{name}: no disk"),
+        Err(e) => println!("{name}: disk xvda: {e}"),
+    }
     // A second front end on the same store connection: the console ring,
     // so that `console echo` in dom0's shell attaches to this guest.
     if let Err(e) = pv_guest_sdk::console::connect() {

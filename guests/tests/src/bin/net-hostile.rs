@@ -1,10 +1,11 @@
 //! Network test, a hostile front end: it connects its interface with a
 //! ring reference it never granted, then properly, sends descriptors with
 //! an unknown grant, an oversized frame, a frame past its page and a flag
-//! (between two good frames), and finally claims a million requests in its
-//! tx ring. dom0 must close the interface the first and last time, answer
-//! each bad descriptor with an error and the good ones with OKAY, and keep
-//! serving the other domains. Prints `net-hostile: PASS ...` or
+//! (between two good frames), then a frame posing as another MAC, and
+//! finally claims a million requests in its tx ring. dom0 must close the
+//! interface the first and last time, answer each bad descriptor with an
+//! error, the spoofed frame with DROPPED and the good ones with OKAY, and
+//! keep serving the other domains. Prints `net-hostile: PASS ...` or
 //! `net-hostile: FAIL ...`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -17,7 +18,8 @@ use core::sync::atomic::Ordering;
 
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::netif::{
-    self, NETIF_FRAME_MAX, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NetifRequest, NetifResponse,
+    self, NETIF_FRAME_MAX, NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NetifRequest,
+    NetifResponse,
 };
 use pv_guest_sdk::abi::ring::Front;
 use pv_guest_sdk::events::{self, Port};
@@ -65,12 +67,16 @@ fn offer(
     .map_err(|e| format!("waiting for the back end: {e}"))
 }
 
-fn frame(len: usize) -> Vec<u8> {
+/// A broadcast frame from `src`.
+fn frame(len: usize, src: [u8; 6]) -> Vec<u8> {
     let mut f = alloc::vec![0u8; len];
     f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x66]);
+    f[6..12].copy_from_slice(&src);
     f
 }
+
+/// Where the posing frame is in the data page.
+const SPOOF_OFFSET: u16 = 2048;
 
 fn hostile_main(si: &StartInfo) {
     let mut st = match Store::connect() {
@@ -129,8 +135,22 @@ fn hostile_main(si: &StartInfo) {
         Ok(s) => fail!("good rings: back end went {s:?}"),
         Err(e) => fail!("good rings: {e}"),
     }
-    // 3. Bad descriptors between two good frames.
-    if data.page().write(0, &frame(60)).is_err() {
+    // 3. Bad descriptors between two good frames (from the MAC dom0 gave
+    //    this interface), then one posing as another MAC.
+    let mac = st
+        .read(&format!("{}/{}", dev.back_dir(), netif::KEY_MAC))
+        .ok()
+        .and_then(|m| netif::parse_mac(&m));
+    let Some(mac) = mac else {
+        fail!("no mac from the back end")
+    };
+    let other = [0x00, 0x16, 0x3e, 0, 0x7f, 0];
+    if data.page().write(0, &frame(60, mac)).is_err()
+        || data
+            .page()
+            .write(usize::from(SPOOF_OFFSET), &frame(60, other))
+            .is_err()
+    {
         fail!("cannot fill the data page");
     }
     let good = |id| NetifRequest {
@@ -158,6 +178,10 @@ fn hostile_main(si: &StartInfo) {
         },
         flagged,
         good(6),
+        NetifRequest {
+            offset: SPOOF_OFFSET,
+            ..good(7)
+        },
     ];
     let want = [
         NETIF_RSP_OKAY,
@@ -166,6 +190,7 @@ fn hostile_main(si: &StartInfo) {
         NETIF_RSP_ERROR,
         NETIF_RSP_ERROR,
         NETIF_RSP_OKAY,
+        NETIF_RSP_DROPPED,
     ];
     let mut front: Front<NetifRequest, NetifResponse> = Front::new(tx_ring);
     for r in &reqs {
@@ -207,6 +232,6 @@ fn hostile_main(si: &StartInfo) {
         fail!("impossible index: back end did not close: {e}");
     }
     println!(
-        "net-hostile: PASS unmapped ring refused, 4 bad descriptors answered {NETIF_RSP_ERROR}, 2 good sent, impossible index closed the interface"
+        "net-hostile: PASS unmapped ring refused, 4 bad descriptors answered {NETIF_RSP_ERROR}, 2 good sent, a spoofed source MAC answered {NETIF_RSP_DROPPED}, impossible index closed the interface"
     );
 }
