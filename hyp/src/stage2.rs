@@ -123,20 +123,27 @@ impl Stage2 {
             .map_err(map_error)
     }
 
-    /// Maps a device's registers at their own address (IPA == PA, in the
-    /// device window below guest RAM) as Device-nGnRE, read-write, never
-    /// executable: how dom0 reaches the devices it is given. Before the domain
+    /// Maps a device's registers at their own address (IPA == PA) as
+    /// Device-nGnRE, read-write, never executable: how dom0 reaches the
+    /// devices it is given. The registers lie in the device window below
+    /// guest RAM or, on boards with devices above 1 GiB (the BCM2711's at
+    /// `0xFC00_0000`), between the end of the domain's RAM (`ram_end`, an
+    /// IPA) and the mapping window (`specs/memory-map.md`). Before the domain
     /// first runs, so no TLB maintenance is needed.
     pub fn map_device(
         &mut self,
         regs: crate::addr::PhysRange,
+        ram_end: u64,
         frames: &mut dyn FrameSource,
         mem: &dyn PhysMem,
     ) -> Result<(), Error> {
+        use tern_abi::layout::{DEVICE_WINDOW_SIZE, MAP_WINDOW_BASE};
         let table = self.table.as_mut().ok_or(Error::InvalidState)?;
         let start = regs.start.align_down(PAGE_SIZE);
         let size = regs.end.align_up(PAGE_SIZE).0 - start.0;
-        if regs.end.0 > tern_abi::layout::DEVICE_WINDOW_SIZE {
+        let in_window = regs.end.0 <= DEVICE_WINDOW_SIZE;
+        let above_ram = start.0 >= ram_end && regs.end.0 <= MAP_WINDOW_BASE;
+        if !in_window && !above_ram {
             return Err(Error::InvalidArgument);
         }
         let ipa = crate::addr::GuestPhysAddr(start.0);
@@ -214,6 +221,47 @@ mod tests {
                 s2.translate(GuestPhysAddr(ipa), &mut frames, &mem),
                 None,
                 "{ipa:#x}"
+            );
+        }
+        s2.destroy(&mut frames, &mem);
+        ram.free(&mut frames);
+        assert_eq!(frames.live_runs(), 0);
+    }
+
+    #[test]
+    fn devices_map_in_the_window_or_between_ram_and_the_map_window() {
+        use crate::addr::{PhysAddr, PhysRange};
+        let mem = Arena::new(0x8000_0000, 4096);
+        let mut frames = Arena::new(0x8000_0000, 4096);
+        let base = GuestPhysAddr(0x4000_0000);
+        let mut ram = GuestRam::allocate(base, 1024, &mut frames, &mem).unwrap();
+        let mut s2 = Stage2::for_ram(&ram, &mut frames, &mem).unwrap();
+        let ram_end = 0x4000_0000 + 1024 * PAGE_SIZE;
+        let regs = |start: u64, size: u64| PhysRange {
+            start: PhysAddr(start),
+            end: PhysAddr(start + size),
+        };
+        // QEMU virt's PL031, and the Pi 4's EMMC2 above 1 GiB: identity.
+        for (start, size) in [(0x0901_0000u64, 0x1000), (0xfe34_0000, 0x100)] {
+            s2.map_device(regs(start, size), ram_end, &mut frames, &mem)
+                .unwrap();
+            assert_eq!(
+                s2.translate(GuestPhysAddr(start + 8), &mut frames, &mem),
+                Some(PhysAddr(start + 8)),
+                "{start:#x}"
+            );
+        }
+        // Over the domain's RAM, across the window's end, or in the mapping
+        // window: refused.
+        for (start, size) in [
+            (ram_end - PAGE_SIZE, 0x100),
+            (0x3fff_f000, 0x2000),
+            (tern_abi::layout::MAP_WINDOW_BASE, 0x1000),
+        ] {
+            assert_eq!(
+                s2.map_device(regs(start, size), ram_end, &mut frames, &mem),
+                Err(Error::InvalidArgument),
+                "{start:#x}"
             );
         }
         s2.destroy(&mut frames, &mem);

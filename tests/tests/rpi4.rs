@@ -1,5 +1,6 @@
-//! Raspberry Pi 4: the hypervisor, dom0 and a guest on QEMU's `raspi4b`, and
-//! the SD-card image `scripts/mksdcard.sh` builds for the real board.
+//! Raspberry Pi 4: the hypervisor, dom0 and a guest on QEMU's `raspi4b`,
+//! dom0's SD card served to a guest as a disk, and the SD-card image
+//! `scripts/mksdcard.sh` builds for the real board.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +47,135 @@ fn raspi4b_boots_dom0_and_the_demo_guest_then_powers_off() {
     vm.expect("dom0 powered off: system off", STEP).unwrap();
     let status = vm.wait_exit(STEP).unwrap();
     assert!(status.success(), "QEMU exit status {status:?}");
+}
+
+/// The SD card the test attaches: QEMU's SD card model wants a power of two.
+const CARD_BYTES: u64 = 64 << 20;
+/// sd-data's region of the card (guests/tests/configs/sd-data.toml), and
+/// what it writes there.
+const SD_REGION_START: u64 = 65536;
+const SD_REGION_SECTORS: u64 = 16384;
+const SD_WRITTEN_SECTORS: u64 = 2048;
+const _: () = assert!(SD_WRITTEN_SECTORS <= SD_REGION_SECTORS);
+
+/// blk-io's pattern (guests/tests/src/bin/blk-io.rs, `fill_sector`).
+fn fill_sector(sector: u64, out: &mut [u8]) {
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = if i < 8 {
+            sector.to_le_bytes()[i]
+        } else {
+            (sector
+                .wrapping_mul(0x9e37_79b9)
+                .wrapping_add((i as u64).wrapping_mul(0x85eb_ca6b))
+                >> 11) as u8
+        };
+    }
+}
+
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// A zeroed card image, removed when dropped.
+struct Card(PathBuf);
+
+impl Card {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("tern-rpi4-sd-{}.img", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(CARD_BYTES).unwrap();
+        Card(path)
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// raspi4b with a card on `-drive if=sd` (QEMU attaches it to the Arasan
+/// SDHCI at 0xfe300000; EMMC2 at 0xfe340000 stays empty): dom0's SDHCI
+/// driver finds it and reports its capacity, and sd-data, whose disk is a
+/// region of it, writes the pattern through the block back end, reads it
+/// back and exits. The bytes must then be in the image file at the region's
+/// offset, and nothing outside what it wrote may have changed.
+#[test]
+fn raspi4b_sd_card_serves_a_guest_disk_region() {
+    let card = Card::new();
+    let mut vm = Qemu::builder()
+        .board(Board::Rpi4)
+        .initrd(image("bundle-sd.cpio").unwrap_or_else(|e| panic!("{e}")))
+        .args([
+            "-drive".to_string(),
+            format!("file={},if=sd,format=raw", card.0.display()),
+        ])
+        .time_limit(Duration::from_secs(180))
+        .fail_on("blk-io: FAIL")
+        .fail_on("dom0: cannot start")
+        .fail_on("cannot connect")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.expect_all(
+        &[
+            re(r"dom0: device \[0x00fe300000-0x00fe300100\) \(irq Some\(IntId\(158\)\)\)"),
+            re(r"dom0: device \[0x00fe340000-0x00fe340100\) \(irq Some\(IntId\(158\)\)\)"),
+        ],
+        STEP,
+    )
+    .unwrap();
+    vm.expect_all(
+        &[
+            re(r"\[dom0\] dom0: sdhci 0xfe300000: SD card mmc0: 131072 sectors \(64 MiB\), read-write"),
+            re(r"\[dom0\] dom0: sdhci 0xfe340000: no SD memory card"),
+        ],
+        STEP,
+    )
+    .unwrap();
+    vm.expect(
+        "[sd-data] blk-io: disk of 16384 sectors (512-byte sectors), read-write",
+        STEP,
+    )
+    .unwrap();
+    let m = vm
+        .expect(
+            re(r"\[sd-data\] blk-io: PASS round trip 2048 sectors checksum ([0-9a-f]{16})"),
+            STEP,
+        )
+        .unwrap();
+    let sum = u64::from_str_radix(m.group(1), 16).unwrap();
+    vm.expect("[dom0] dom0: domain sd-data (1) exited: poweroff", STEP)
+        .unwrap();
+    vm.expect("dom0 powered off: system off", STEP).unwrap();
+    let status = vm.wait_exit(STEP).unwrap();
+    assert!(status.success(), "QEMU exit status {status:?}");
+
+    let bytes = read(&card.0);
+    assert_eq!(bytes.len() as u64, CARD_BYTES);
+    let start = (SD_REGION_START * SECTOR) as usize;
+    let end = start + (SD_WRITTEN_SECTORS * SECTOR) as usize;
+    let mut want = vec![0u8; end - start];
+    for (k, s) in want.chunks_exact_mut(SECTOR as usize).enumerate() {
+        fill_sector(k as u64, s);
+    }
+    let got = &bytes[start..end];
+    if got != want.as_slice() {
+        let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+        panic!("the card differs from the pattern at byte {at} of the region");
+    }
+    assert_eq!(fnv1a(0xcbf2_9ce4_8422_2325, got), sum, "guest checksum");
+    assert!(
+        bytes[..start].iter().all(|&b| b == 0),
+        "bytes before the region changed"
+    );
+    assert!(
+        bytes[end..].iter().all(|&b| b == 0),
+        "bytes after what the guest wrote changed"
+    );
 }
 
 /// Sector size of the MBR's LBA fields.

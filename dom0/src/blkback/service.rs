@@ -1,7 +1,8 @@
 //! dom0's one block back end: the virtio disks it serves from, the virtual
 //! disks of every domain, and the hypercalls around [`super::engine`].
 //!
-//! - [`init`] takes the virtio-blk disks dom0 found (`vda` is the first).
+//! - [`init`] takes the virtio-blk disks dom0 found (`vda` is the first);
+//!   [`add`] adds another disk (an SD card) under a name of its own.
 //! - [`attach`], when a domain is created (before it runs), checks its
 //!   `disk = [...]` entries and writes both store directories of each
 //!   virtual disk (`specs/blkif.md`, "Setting up"), back end in InitWait.
@@ -14,6 +15,7 @@
 //! - [`release`], when a domain is destroyed, unmaps its rings, closes its
 //!   ports and removes its back-end directories.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,12 +33,13 @@ use pv_guest_sdk::events::{self, Port};
 use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, Mapping};
 use pv_guest_sdk::println;
 
-use super::engine::{self, Backing, Grants, IoFailed};
+use super::disk::{BlockDevice, Disk, Real, SECTOR};
+use super::engine::{self, Grants};
 use super::request::{Seg, VDisk};
 use crate::devlist::VbdRow;
 use crate::devspec::DiskSpec;
 use crate::store::service as store;
-use crate::virtio::blk::{Blk, SECTOR};
+use crate::virtio::blk::Blk;
 
 /// Requests served per ring per [`poll`], so that the others get their turn.
 const PER_PASS: usize = 8;
@@ -90,7 +93,7 @@ fn back_dir(front: DomainId, index: usize) -> String {
 
 #[derive(Default)]
 struct Blkback {
-    disks: Vec<Blk>,
+    disks: Vec<Disk>,
     vbds: Vec<Vbd>,
     /// dom0's data buffer: grant copies in and out, and DMA for the disk.
     buf: Vec<u8>,
@@ -110,17 +113,30 @@ pub fn take_kick() -> bool {
     KICK.swap(false, Ordering::AcqRel)
 }
 
-/// Takes the disks the back end serves from: `vda` is `disks[0]`.
+/// Takes the virtio disks the back end serves from: `vda` is `disks[0]`.
 pub fn init(disks: Vec<Blk>) {
-    BACK.lock().get_or_insert_with(Blkback::default).disks = disks;
+    let named = disks.into_iter().enumerate().map(|(i, b)| Disk {
+        name: format!("vd{}", char::from(b'a' + (i % 26) as u8)),
+        dev: Box::new(b),
+    });
+    let mut g = BACK.lock();
+    let b = g.get_or_insert_with(Blkback::default);
+    b.disks.retain(|d| !d.name.starts_with("vd"));
+    b.disks.splice(0..0, named);
 }
 
-/// The index of a target name (`vda` -> 0, `vdb` -> 1, ...).
-pub fn target_index(name: &str) -> Option<usize> {
-    match name.strip_prefix("vd")?.as_bytes() {
-        &[c @ b'a'..=b'z'] => Some(usize::from(c - b'a')),
-        _ => None,
-    }
+/// Adds a disk the back end serves from, named `name` in `disk = [...]`
+/// entries' `target` (the SD cards: `mmc0`, ...).
+pub fn add(name: String, dev: Box<dyn BlockDevice>) {
+    BACK.lock()
+        .get_or_insert_with(Blkback::default)
+        .disks
+        .push(Disk { name, dev });
+}
+
+/// The index of a target name among `disks`.
+fn target_index(disks: &[Disk], name: &str) -> Option<usize> {
+    disks.iter().position(|d| d.name == name)
 }
 
 /// A store request of dom0's own, `path\0rest`.
@@ -156,10 +172,9 @@ pub fn attach(id: DomainId, disks: &[DiskSpec]) -> Result<(), String> {
     let b = g.get_or_insert_with(Blkback::default);
     let mut new = Vec::new();
     for (index, spec) in disks.iter().enumerate() {
-        let disk = target_index(&spec.target)
-            .filter(|&i| i < b.disks.len())
+        let disk = target_index(&b.disks, &spec.target)
             .ok_or_else(|| format!("{}: no disk {}", spec.vdev, spec.target))?;
-        let blk = &b.disks[disk];
+        let blk = &b.disks[disk].dev;
         let read_only = spec.read_only || blk.read_only();
         let vdisk = VDisk::region(blk.capacity(), spec.start, spec.sectors, read_only, true)
             .ok_or_else(|| {
@@ -274,21 +289,6 @@ fn disconnect(c: Conn) {
     }
 }
 
-/// The real disk behind a virtual one.
-struct RealDisk<'a>(&'a mut Blk);
-
-impl Backing for RealDisk<'_> {
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoFailed> {
-        self.0.read(sector, buf).map_err(|_| IoFailed)
-    }
-    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoFailed> {
-        self.0.write(sector, buf).map_err(|_| IoFailed)
-    }
-    fn flush(&mut self) -> Result<(), IoFailed> {
-        self.0.flush().map_err(|_| IoFailed)
-    }
-}
-
 /// Grant copies with one front end's pages.
 struct Copier(DomainId);
 
@@ -369,7 +369,7 @@ pub fn poll() {
         let Phase::Connected(c) = &mut v.phase else {
             continue;
         };
-        let mut real = RealDisk(&mut disks[v.disk]);
+        let mut real = Real(&mut *disks[v.disk].dev);
         let served = engine::serve(
             &mut c.ring,
             &v.vdisk,
@@ -428,7 +428,7 @@ pub fn list(front: DomainId) -> Vec<VbdRow> {
                 state: number(&bd, "state").unwrap_or(0),
                 evtch: number(&fd, "event-channel"),
                 ring_ref: number(&fd, "ring-ref"),
-                target: format!("vd{}", char::from(b'a' + v.disk as u8)),
+                target: b.disks[v.disk].name.clone(),
                 start: v.vdisk.start,
                 sectors: v.vdisk.sectors,
                 read_only: v.vdisk.read_only,
@@ -477,16 +477,37 @@ pub fn release(id: DomainId) {
 /// through the back end (blk-io's `data` mode prints those).
 pub fn bench_direct(reads: u64) {
     let mut g = BACK.lock();
-    let Some(blk) = g.as_mut().and_then(|b| b.disks.first_mut()) else {
+    let Some(blk) = g
+        .as_mut()
+        .and_then(|b| b.disks.first_mut())
+        .map(|d| &mut d.dev)
+    else {
         return println!("dom0: blk-bench: no disk");
     };
     let mut page = alloc::vec![0u8; 4096];
     let t0 = pv_guest_sdk::time::now();
     for i in 0..reads {
-        if let Err(e) = blk.read((i % 64) * 8, &mut page) {
-            return println!("dom0: blk-bench: {e}");
+        if blk.read((i % 64) * 8, &mut page).is_err() {
+            return println!("dom0: blk-bench: read failed");
         }
     }
     let ns = (pv_guest_sdk::time::now() - t0) / reads.max(1);
     println!("dom0: blk-bench: 4 KiB read straight from the disk: {ns} ns average over {reads}");
+}
+
+/// Runs `f` on dom0's disk called `name` (`vda`, `mmc0`, ...) under the back
+/// end's lock, so that it never interleaves with a request being served;
+/// `None` if there is no such disk. For dom0's own reads ([`crate::fs`]'s
+/// guest library).
+pub fn with_disk<R>(name: &str, f: impl FnOnce(&mut dyn BlockDevice) -> R) -> Option<R> {
+    let mut g = BACK.lock();
+    let disk = g.as_mut()?.disks.iter_mut().find(|d| d.name == name)?;
+    Some(f(disk.dev.as_mut()))
+}
+
+/// The names of dom0's disks, in the order the back end holds them.
+pub fn disk_names() -> Vec<String> {
+    BACK.lock().as_ref().map_or_else(Vec::new, |b| {
+        b.disks.iter().map(|d| d.name.clone()).collect()
+    })
 }

@@ -18,6 +18,8 @@ pub enum Kind {
     Pl031,
     /// A virtio-mmio transport slot (maybe empty: device ID 0).
     VirtioMmio,
+    /// An SD host controller (SDHCI register block).
+    Sdhci,
 }
 
 /// One device: registers identity-mapped in dom0's device window.
@@ -42,6 +44,7 @@ fn line(text: &str) -> Option<Device> {
     let kind = match words.next()? {
         "pl031" => Kind::Pl031,
         "virtio-mmio" => Kind::VirtioMmio,
+        "sdhci" => Kind::Sdhci,
         _ => return None,
     };
     let base = hex(words.next()?)?;
@@ -75,7 +78,8 @@ mod tests {
     fn parses_what_the_hypervisor_writes() {
         let text = "# kind base size intid\n\
                     pl031 0x9010000 0x1000 34\n\
-                    virtio-mmio 0xa003e00 0x200 -\n";
+                    virtio-mmio 0xa003e00 0x200 -\n\
+                    sdhci 0xfe340000 0x100 158\n";
         assert_eq!(
             parse(text),
             [
@@ -90,6 +94,12 @@ mod tests {
                     base: 0xa00_3e00,
                     size: 0x200,
                     irq: None
+                },
+                Device {
+                    kind: Kind::Sdhci,
+                    base: 0xfe34_0000,
+                    size: 0x100,
+                    irq: Some(158)
                 },
             ]
         );

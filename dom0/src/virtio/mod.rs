@@ -65,6 +65,8 @@ pub struct Found {
     pub blks: Vec<Blk>,
     /// NICs, in device-list order.
     pub nets: Vec<Net>,
+    /// SD cards (in the SDHCI controllers of the list), in list order.
+    pub cards: Vec<crate::sdhci::host::Card>,
 }
 
 /// Whether [`probe`] ran: a second run would create a second owner of the
@@ -166,7 +168,11 @@ pub fn bring_up(si: &StartInfo) -> Found {
         return Found::default();
     }
     match device_list() {
-        Ok(list) => probe(&list),
+        Ok(list) => {
+            let mut found = probe(&list);
+            found.cards = crate::sdhci::probe(&list);
+            found
+        }
         Err(e) => {
             println!("dom0: virtio: {e}");
             Found::default()

@@ -118,6 +118,11 @@ pub enum Dom0DeviceKind {
     /// A virtio-mmio transport slot (`virtio,mmio`); an empty slot reads
     /// device ID 0.
     VirtioMmio,
+    /// An SD host controller with the standard SDHCI register block: the
+    /// Pi 4's EMMC2 (`brcm,bcm2711-emmc2`, its SD-card slot) and Arasan
+    /// controller (`brcm,bcm2835-sdhci`, where QEMU's `raspi4b` puts the
+    /// `-drive if=sd` card).
+    Sdhci,
 }
 
 impl Dom0DeviceKind {
@@ -126,6 +131,7 @@ impl Dom0DeviceKind {
         match self {
             Dom0DeviceKind::Pl031 => "pl031",
             Dom0DeviceKind::VirtioMmio => "virtio-mmio",
+            Dom0DeviceKind::Sdhci => "sdhci",
         }
     }
 }
@@ -148,11 +154,13 @@ pub struct Dom0Device {
 pub const MAX_DOM0_DEVICES: usize = 48;
 
 /// Compatible strings of the devices given to dom0 so far: the PL031 RTC and
-/// the virtio-mmio slots (QEMU `virt`). The Pi's UART and SD host come with
-/// their drivers.
-const DOM0_COMPATIBLE: [(&str, Dom0DeviceKind); 2] = [
+/// the virtio-mmio slots (QEMU `virt`), the Pi 4's SD host controllers. The
+/// Pi's UART comes with its driver.
+const DOM0_COMPATIBLE: [(&str, Dom0DeviceKind); 4] = [
     ("arm,pl031", Dom0DeviceKind::Pl031),
     ("virtio,mmio", Dom0DeviceKind::VirtioMmio),
+    ("brcm,bcm2711-emmc2", Dom0DeviceKind::Sdhci),
+    ("brcm,bcm2835-sdhci", Dom0DeviceKind::Sdhci),
 ];
 
 /// A GICv2 (GIC-400 and alike).

@@ -218,6 +218,15 @@ fn raspberry_pi_4() {
     // The power manager's `pm` registers and the GPIO block, both under /soc.
     assert_eq!(p.pm_watchdog, Some(r(0xfe10_0000, 0x114)));
     assert_eq!(p.bcm2711_gpio, Some(r(0xfe20_0000, 0xb4)));
+    // Both SD hosts go to dom0 (the Arasan one under /soc, EMMC2 under
+    // /emmc2bus with two address cells), sharing GIC SPI 126.
+    let sdhci = |base| Dom0Device {
+        kind: Dom0DeviceKind::Sdhci,
+        regs: r(base, 0x100),
+        irq: Some(IntId(32 + 126)),
+    };
+    assert_eq!(&*p.dom0_devices, &[sdhci(0xfe30_0000), sdhci(0xfe34_0000)]);
+    assert!(dom0::device_list(&p.dom0_devices).contains("sdhci 0xfe340000 0x100 158\n"));
 }
 
 #[test]

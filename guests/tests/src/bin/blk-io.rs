@@ -15,6 +15,10 @@
 //! - `check`: reads what `kill` left and prints the position every
 //!   acknowledged write up to which is on the disk.
 //! - `busy`: `rounds=` rounds of write, read back, compare.
+//! - `roundtrip`: writes `sectors=` sectors (default 2048) of the pattern
+//!   from sector 0, flushes, reads them back, compares, and prints `PASS
+//!   round trip <n> sectors checksum <fnv1a>` (tests/tests/rpi4.rs then
+//!   finds the bytes in the SD image).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -80,6 +84,7 @@ fn blk_io(si: &StartInfo) {
         Some("kill") => kill(&mut disk),
         Some("check") => check(&mut disk),
         Some("busy") => busy(&mut disk, si.cmdline().get_u64("rounds").unwrap_or(100)),
+        Some("roundtrip") => roundtrip(&mut disk, si.cmdline().get_u64("sectors").unwrap_or(2048)),
         m => return fail(format_args!("mode {m:?}")),
     };
     if let Err(e) = r {
@@ -218,5 +223,25 @@ fn busy(disk: &mut BlockDevice, rounds: u64) -> Result<(), BlkError> {
         }
     }
     println!("blk-io: PASS busy {rounds} rounds");
+    Ok(())
+}
+
+fn roundtrip(disk: &mut BlockDevice, sectors: u64) -> Result<(), BlkError> {
+    let data = pattern(0, sectors);
+    disk.write(0, &data)?;
+    disk.flush()?;
+    let mut back = vec![0u8; data.len()];
+    disk.read(0, &mut back)?;
+    if back != data {
+        let at = back
+            .iter()
+            .zip(&data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        fail(format_args!("round trip: read back differs at byte {at}"));
+        return Ok(());
+    }
+    let sum = fnv1a(0xcbf2_9ce4_8422_2325, &back);
+    println!("blk-io: PASS round trip {sectors} sectors checksum {sum:016x}");
     Ok(())
 }

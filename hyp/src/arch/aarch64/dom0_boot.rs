@@ -61,7 +61,8 @@ fn give_devices<M: PhysMem, F: FrameSource>(
     let mut mapped = Vec::new();
     for pages in mmio_pages(devices).iter() {
         let d = hv.domains.get_mut(id).map_err(|e| e.name())?;
-        match d.stage2.map_device(*pages, &mut hv.frames, hv.mem) {
+        let ram_end = tern_abi::layout::GUEST_RAM_BASE + d.ram.size();
+        match d.stage2.map_device(*pages, ram_end, &mut hv.frames, hv.mem) {
             Ok(()) => mapped.push(*pages),
             Err(e) => log::warn!("dom0: device pages {pages} not mapped: {}", e.name()),
         }

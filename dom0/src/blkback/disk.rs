@@ -1,0 +1,70 @@
+//! dom0's own disks, whatever drives them: the one interface the block back
+//! end (and anything else in dom0 that reads a disk) uses, so that a
+//! virtio-blk disk and an SD card are served alike.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+
+use super::engine::{Backing, IoFailed};
+use crate::virtio::blk::Blk;
+
+/// Bytes of one sector, the unit every [`BlockDevice`] is addressed in.
+pub const SECTOR: usize = 512;
+
+/// A disk of 512-byte sectors.
+///
+/// `Send`: the back end keeps its disks behind a lock shared by dom0's loops.
+pub trait BlockDevice: Send {
+    /// Capacity in sectors.
+    fn capacity(&self) -> u64;
+    /// Whether the disk refuses writes.
+    fn read_only(&self) -> bool;
+    /// Reads `buf.len()` bytes (whole sectors) from `sector` on.
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoFailed>;
+    /// Writes `buf` (whole sectors) from `sector` on; returns once the
+    /// device completed it.
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoFailed>;
+    /// Returns once every completed write is durable.
+    fn flush(&mut self) -> Result<(), IoFailed>;
+}
+
+impl BlockDevice for Blk {
+    fn capacity(&self) -> u64 {
+        Blk::capacity(self)
+    }
+    fn read_only(&self) -> bool {
+        Blk::read_only(self)
+    }
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoFailed> {
+        Blk::read(self, sector, buf).map_err(|_| IoFailed)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoFailed> {
+        Blk::write(self, sector, buf).map_err(|_| IoFailed)
+    }
+    fn flush(&mut self) -> Result<(), IoFailed> {
+        Blk::flush(self).map_err(|_| IoFailed)
+    }
+}
+
+/// A disk with the name `disk = ["target=..."]` entries call it by.
+pub struct Disk {
+    /// `vda`, `vdb`, ... for virtio disks; `mmc0`, ... for SD cards.
+    pub name: String,
+    /// The device.
+    pub dev: Box<dyn BlockDevice>,
+}
+
+/// The real disk behind a virtual one, as the engine sees it.
+pub struct Real<'a>(pub &'a mut dyn BlockDevice);
+
+impl Backing for Real<'_> {
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoFailed> {
+        self.0.read(sector, buf)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoFailed> {
+        self.0.write(sector, buf)
+    }
+    fn flush(&mut self) -> Result<(), IoFailed> {
+        self.0.flush()
+    }
+}
