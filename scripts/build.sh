@@ -14,6 +14,8 @@
 #                (tests/tests/store.rs, driven through dom0's shell)
 #   bundle-lifecycle.cpio  crash policy, shutdown and reboot
 #                (tests/tests/lifecycle.rs, driven through dom0's shell)
+#   library.img  the guest library: an ext4 disk image with guest
+#                configurations and images (`create /guests/demo.toml`)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -114,6 +116,10 @@ test_bundle rings-rogue \
     "ring-rogue=$OUT/ring-rogue" "ring-rogue.toml=$CONFIGS/ring-rogue.toml" \
     "ring-back=$OUT/ring-back" "ring-back.toml=$CONFIGS/ring-back-tolerant.toml"
 
+# The SD card on the Pi 4 (tests/tests/rpi4.rs): a guest whose disk is a
+# region of dom0's SD card.
+test_bundle sd "blk-io=$OUT/blk-io" "sd-data.toml=$CONFIGS/sd-data.toml"
+
 # The configuration store: two domains that use it (and hand a device to
 # each other through it), driven with dom0's shell (tests/tests/store.rs).
 test_bundle store \
@@ -151,6 +157,25 @@ test_bundle net-hostile \
     "net-hostile=$OUT/net-hostile" "net-hostile.toml=$CONFIGS/net-hostile.toml" \
     "echo-guest=$OUT/echo-guest" "net-echo.toml=$CONFIGS/net-echo.toml" \
     "net-client=$OUT/net-client" "net-client.toml=$CONFIGS/net-client.toml"
+
+# library.img: the guest library, an ext4 filesystem on a disk of dom0's
+# from which the shell's `create /guests/<name>.toml` and `fs-ls` read
+# (dom0/src/fs): the demo and echo guests under /guests; under /tests what
+# tests/tests/library.rs creates (a guest that runs until asked to shut
+# down, a configuration whose image is missing). bundle-library.cpio is dom0
+# alone, for that test.
+LIBRARY="$TARGET_DIR/library"
+rm -rf "$LIBRARY" "$IMAGES/library.img"
+mkdir -p "$LIBRARY/guests" "$LIBRARY/tests"
+cp guests/demo/demo.toml guests/demo/echo.toml "$OUT/demo-guest" "$OUT/echo-guest" "$LIBRARY/guests/"
+cp "$CONFIGS/lifecycle-idle.toml" "$OUT/lifecycle" "$LIBRARY/tests/"
+printf '# Written by scripts/build.sh: its image is missing.\nname = "lost"\nmemory = 4\nimage = "missing-guest"\n' \
+    >"$LIBRARY/tests/lost.toml"
+MKE2FS="$(PATH="$PATH:/sbin:/usr/sbin" command -v mke2fs)" ||
+    { echo "build: mke2fs not found (scripts/deps.sh installs e2fsprogs)" >&2; exit 1; }
+"$MKE2FS" -q -F -t ext4 -b 4096 -L tern-library -E root_owner=0:0 -d "$LIBRARY" \
+    "$IMAGES/library.img" 16M >/dev/null
+test_bundle library
 
 echo "build: images in $IMAGES:"
 ls -l "$IMAGES" | sed 1d

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tern needs, on Debian or Ubuntu:
 #   - qemu-system-aarch64 >= 9 (from bookworm-backports on Debian 12)
+#   - mke2fs (e2fsprogs), for the guest library's ext4 image
 #   - the Rust targets aarch64-unknown-none(-softfloat) and rustfmt/clippy
 # Idempotent, and silent when everything is already there. Can be run or sourced.
 
@@ -65,6 +66,18 @@ tern_deps() (
             echo "deps: QEMU >= 9 needed, found: $(qemu-system-aarch64 --version | head -n1)" >&2
             return 1
         fi
+    fi
+
+    # mke2fs (e2fsprogs) makes the guest library's ext4 image (scripts/build.sh)
+    # and the images dom0's filesystem host tests read.
+    if ! PATH="$PATH:/sbin:/usr/sbin" command -v mke2fs >/dev/null; then
+        command -v apt-get >/dev/null || {
+            echo "deps: mke2fs (e2fsprogs) is needed; install it with your package manager" >&2
+            return 1
+        }
+        echo "deps: installing e2fsprogs"
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq e2fsprogs >/dev/null
     fi
 
     if ! command -v cargo >/dev/null || ! command -v rustup >/dev/null; then

@@ -15,6 +15,9 @@
 //! whose `autostart` is false (`scripts/run.sh` starts the echo guest so).
 //! `dom0.top=<ms>` prints every `ms` milliseconds what each domain it started
 //! got of the CPUs ([`dom0::top`]).
+//! `dom0.fs=<disk>` names the disk of the guest library (`none`: no
+//! library; default: the first ext2/3/4 disk no boot configuration uses),
+//! from which the shell's `create /path` and `fs-ls` read ([`dom0::fs`]).
 //!
 //! dom0 waits for domains to exit by blocking until the domain-exit event
 //! (`Virq::DomExc`, raised by the hypervisor whenever a domain shuts down or
@@ -85,6 +88,10 @@ fn dom0_main(si: &StartInfo) {
     // The disks the block back end serves domains' `disk = [...]` from.
     let found = dom0::virtio::bring_up(si);
     dom0::blkback::service::init(found.blks);
+    for (i, card) in found.cards.into_iter().enumerate() {
+        dom0::blkback::service::add(alloc::format!("mmc{i}"), alloc::boxed::Box::new(card));
+    }
+    init_library(si, &configs);
     if si.cmdline().has("dom0.blk-bench") {
         // `dom0.blk-bench=N` reads N times (scripts/bench.sh); bare, 1000.
         let reads = si.cmdline().get_u64("dom0.blk-bench").unwrap_or(1000);
@@ -372,11 +379,23 @@ fn restart_due(watch: &mut Watchlist) {
 /// Creates the domain `w` was again, from its configuration, and watches
 /// it; `how` says why in the report.
 fn recreate(watch: &mut Watchlist, w: &Watched, how: &str) {
-    let cfg = match config_module(&w.config) {
-        Ok(cfg) => cfg,
+    let loaded = if dom0::fs::paths::is_library_path(&w.config) {
+        dom0::fs::disk::open()
+            .map_err(|e| alloc::string::ToString::to_string(&e))
+            .and_then(|lib| lib.domain(&w.config))
+            .map(|(cfg, image)| (cfg, Some(image)))
+    } else {
+        config_module(&w.config).map(|cfg| (cfg, None))
+    };
+    let (cfg, image) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => return println!("dom0: cannot make {} again: {}: {e}", w.name, w.config),
     };
-    match start(&cfg) {
+    let built = match &image {
+        Some(bytes) => start_from(&cfg, Image::Bytes(bytes)),
+        None => start(&cfg),
+    };
+    match built {
         Ok(id) => {
             println!("dom0: {how} {} as domain {}", cfg.name, id.0);
             watch.add(Watched::new(id, &cfg, &w.config, time::now()));
@@ -465,6 +484,17 @@ fn cycles(cfg: &DomainConfig, n: u64) {
     }
 }
 
+/// Chooses the disk of the guest library (`create /path`, `fs-ls`):
+/// `dom0.fs=<disk>`, else the first disk with an ext2/3/4 filesystem that no
+/// boot configuration gives a domain ([`dom0::fs::disk`]).
+fn init_library(si: &StartInfo, configs: &[(alloc::string::String, DomainConfig)]) {
+    let targets: Vec<&str> = configs
+        .iter()
+        .flat_map(|(_, c)| c.disks.iter().map(|d| d.target.as_str()))
+        .collect();
+    dom0::fs::disk::init(si.cmdline().get("dom0.fs"), &targets);
+}
+
 /// Lists the boot modules and parses every configuration among them (with
 /// its module's name).
 fn load_configs() -> Vec<(alloc::string::String, DomainConfig)> {
@@ -511,14 +541,32 @@ fn read_config(index: u32, size: u64) -> Result<DomainConfig, alloc::string::Str
     config::parse(text).map_err(|e| e.to_string())
 }
 
-/// Creates, loads and unpauses one domain. On failure the half-built domain
-/// is destroyed and the failing step is named.
+/// Where a domain's ELF image comes from.
+enum Image<'a> {
+    /// The boot module of this name.
+    Module(&'a str),
+    /// These bytes in dom0's memory (read from the guest library).
+    Bytes(&'a [u8]),
+}
+
+/// Creates, loads and unpauses one domain from its boot-module image
+/// (`cfg.image`).
 fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
+    start_from(cfg, Image::Module(&cfg.image))
+}
+
+/// Creates one domain, loads `image` into it and unpauses it. On failure
+/// the half-built domain is destroyed and the failing step is named.
+fn start_from(cfg: &DomainConfig, image: Image) -> Result<DomainId, (&'static str, Error)> {
     let id = domctl::create(&cfg.to_create()).map_err(|e| ("create", e))?;
     let loaded = apply_sched(id, cfg)
         .map_err(|e| ("sched_set", e))
         .and_then(|()| {
-            domctl::load_image_from_module(id, &cfg.image).map_err(|e| ("load image", e))
+            match image {
+                Image::Module(name) => domctl::load_image_from_module(id, name),
+                Image::Bytes(bytes) => domctl::load_image_from_memory(id, bytes),
+            }
+            .map_err(|e| ("load image", e))
         })
         .map(|_| {
             // A domain without a store still runs (it may not need one).

@@ -66,6 +66,8 @@ enum Args {
     Shutdown,
     /// Any number of domains (`block-list`, `network-list`).
     Devices,
+    /// At most one path in the guest library (`fs-ls`).
+    FsPath,
 }
 
 /// A verb of the shell.
@@ -107,9 +109,12 @@ pub static VERBS: &[Verb] = &[
     Verb {
         name: "create",
         usage: "<ConfigFile>",
-        summary: "Create a domain from a configuration boot module",
+        summary: "Create a domain from a configuration file",
         details: "<ConfigFile> is the name of a *.toml boot module (\".toml\" may be\n\
-                  left out). The domain is built from it and unpaused.",
+                  left out), or a path in the guest library (see fs-ls), e.g.\n\
+                  /guests/demo.toml: its image is then a library file too, named\n\
+                  relative to the configuration's directory or absolute. The\n\
+                  domain is built from it and unpaused.",
         pending: None,
         args: Args::Config,
     },
@@ -154,8 +159,9 @@ pub static VERBS: &[Verb] = &[
         summary: "Attach to a domain's console",
         details: "Shows the domain's recent output, then its output as it comes;\n\
                   what you type goes to the domain. Ctrl-] (the escape character,\n\
-                  0x1d) detaches and brings the prompt back. The domain must use\n\
-                  its console device (the SDK's console::connect).",
+                  0x1d) detaches and brings the prompt back. SDK guests connect\n\
+                  their console ring at start (unless their cmdline says\n\
+                  console=hypercall).",
         pending: None,
         args: Args::Domain,
     },
@@ -280,6 +286,19 @@ pub static VERBS: &[Verb] = &[
         args: Args::Store,
     },
     Verb {
+        name: "fs-ls",
+        usage: "[<Path>]",
+        summary: "List the guest library (dom0's filesystem disk)",
+        details: "Lists directory <Path> (default /) of the guest library: the\n\
+                  ext2/3/4 filesystem on the dom0 disk dom0.fs=<disk> names, or\n\
+                  else the first disk holding one that no boot configuration\n\
+                  uses. One line per entry: size in bytes (<dir> for a\n\
+                  directory), name (/ after a directory's). 'create <Path>'\n\
+                  starts a domain from a *.toml listed here.",
+        pending: None,
+        args: Args::FsPath,
+    },
+    Verb {
         name: "info",
         usage: "",
         summary: "Get information about the hypervisor and the machine",
@@ -378,6 +397,8 @@ pub enum Command {
         /// The value (the rest of the line, single-spaced).
         value: String,
     },
+    /// `fs-ls [<Path>]`.
+    FsLs(Option<String>),
     /// `info`.
     Info,
     /// `poweroff`.
@@ -481,6 +502,11 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
             }
         }
         Args::SchedCredit | Args::Store | Args::Shutdown => None,
+        Args::FsPath => match args.as_slice() {
+            [] => Some(Command::FsLs(None)),
+            [path] => Some(Command::FsLs(Some(path.to_string()))),
+            [_, extra, ..] => return Err(usage(alloc::format!("unexpected argument '{extra}'"))),
+        },
         Args::Devices => {
             let doms = args.iter().map(|a| Dom::parse(a)).collect();
             match verb.name {

@@ -31,6 +31,20 @@ fn parses_each_verb() {
         parse("create demo.toml"),
         Ok(Command::Create("demo.toml".into()))
     );
+    assert_eq!(
+        parse("create /guests/web.toml"),
+        Ok(Command::Create("/guests/web.toml".into()))
+    );
+    assert_eq!(parse("fs-ls"), Ok(Command::FsLs(None)));
+    assert_eq!(
+        parse("fs-ls /guests"),
+        Ok(Command::FsLs(Some("/guests".into())))
+    );
+    assert_eq!(
+        parse("fs-ls /a /b").unwrap_err().to_string(),
+        "fs-ls: unexpected argument '/b' (usage: fs-ls [<Path>])"
+    );
+    assert_eq!(parse("fs-ls --help"), Ok(Command::Help(verb("fs-ls"))));
     assert_eq!(parse("destroy 1"), Ok(Command::Destroy(Dom::Id(1))));
     assert_eq!(
         parse("pause demo"),

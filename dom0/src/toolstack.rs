@@ -12,9 +12,11 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use dom0::config::DomainConfig;
 use dom0::domains::{Watched, Watchlist, exit_of};
 use dom0::editor::{KeyDecoder, LineEditor};
 use dom0::format::{self, HostInfo};
+use dom0::fs::paths;
 use dom0::is_config_module;
 use dom0::shell::{self, Command, Dom};
 use dom0::store::service as store;
@@ -99,6 +101,8 @@ macro_rules! error {
     ($($arg:tt)*) => { println!("error: {}", format_args!($($arg)*)) };
 }
 
+/// `create <path>` and `fs-ls`: the guest library.
+mod library;
 /// `top`, `block-list`, `network-list` (after `error!`, which they use).
 mod verbs;
 
@@ -159,6 +163,7 @@ fn execute(line: &str, watch: &mut Watchlist) {
         Command::StoreLs(path) => store::verb_ls(path.as_deref()),
         Command::StoreRead(path) => store::verb_read(&path),
         Command::StoreWrite { path, value } => store::verb_write(&path, &value),
+        Command::FsLs(path) => library::fs_ls(path.as_deref()),
         Command::Info => info(),
         Command::Poweroff => poweroff(),
         Command::NotYet { verb, why } => error!("{verb}: not supported yet (needs {why})"),
@@ -348,8 +353,13 @@ fn find_module(name: &str) -> Option<(u32, ModuleInfo, String)> {
 }
 
 fn create(name: &str, watch: &mut Watchlist) {
+    if paths::is_library_path(name) {
+        return library::create(&paths::absolute(name), watch);
+    }
     let Some((index, info, file)) = find_module(name) else {
-        return error!("create: no boot module '{name}'");
+        return error!(
+            "create: no boot module '{name}' (library files go by path: fs-ls lists them)"
+        );
     };
     if !is_config_module(&file) {
         return error!("create: {file} is not a domain configuration (*.toml)");
@@ -359,13 +369,24 @@ fn create(name: &str, watch: &mut Watchlist) {
         Ok(cfg) => cfg,
         Err(msg) => return error!("create: {file}: {msg}"),
     };
-    match crate::start(&cfg) {
+    started(crate::start(&cfg), &cfg, &file, watch);
+}
+
+/// Reports how building the domain `cfg` describes (from `file`) went, and
+/// watches it if it runs.
+fn started(
+    built: Result<DomainId, (&'static str, Error)>,
+    cfg: &DomainConfig,
+    file: &str,
+    watch: &mut Watchlist,
+) {
+    match built {
         Ok(id) => {
             println!("Started domain {} (id {})", cfg.name, id.0);
             // Made by hand: a restart still pending for it is moot.
-            watch.cancel_config(&file);
+            watch.cancel_config(file);
             let now = pv_guest_sdk::time::now();
-            watch.add(Watched::new(id, &cfg, &file, now));
+            watch.add(Watched::new(id, cfg, file, now));
         }
         Err((step, e)) => error!("create: {}: {step}: {e}", cfg.name),
     }

@@ -165,7 +165,7 @@ fn shell_verbs_on_the_demo_bundle() {
         ("list demo", "error: list: no domain 'demo'"),
         (
             "create nosuch.toml",
-            "error: create: no boot module 'nosuch.toml'",
+            "error: create: no boot module 'nosuch.toml' (library files go by path: fs-ls lists them)",
         ),
         (
             "create demo-guest",
