@@ -22,11 +22,13 @@
 //! defaults (virt, GICv3, cortex-a72, 4 CPUs, 1 GiB, raw image at EL2).
 
 mod console;
+pub mod disk;
 mod error;
 mod images;
 mod net;
 mod pattern;
 mod qemu;
+pub mod shell;
 
 pub use console::Qemu;
 pub use error::Error;

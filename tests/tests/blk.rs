@@ -14,58 +14,18 @@
 //!   another domain's disk is served all along.
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
+use tern_tests::disk::{FNV1A_START, SECTOR, Scratch, fill_sector, fnv1a};
+use tern_tests::shell::{self, PROMPT};
 use tern_tests::{Qemu, image, re};
 
 const STEP: Duration = Duration::from_secs(60);
-const PROMPT: &str = "tern# ";
-const SECTOR: usize = 512;
 /// The scratch disk: 24 MiB.
-const DISK_SECTORS: usize = 48 * 1024;
+const DISK_BYTES: u64 = 24 << 20;
 /// blk-data's region (guests/tests/configs/blk-data.toml).
 const DATA_START: usize = 2048;
 /// What blk-data writes: 4 MiB.
 const DATA_SECTORS: usize = 8192;
-
-/// The guests' pattern (`fill_sector` of blk-io and dom0's blk-test).
-fn fill_sector(sector: u64, out: &mut [u8]) {
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = if i < 8 {
-            sector.to_le_bytes()[i]
-        } else {
-            (sector
-                .wrapping_mul(0x9e37_79b9)
-                .wrapping_add((i as u64).wrapping_mul(0x85eb_ca6b))
-                >> 11) as u8
-        };
-    }
-}
-
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// A zeroed scratch image named for this test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("tern-blk-{}-{name}", std::process::id()));
-        fs::write(&path, vec![0u8; DISK_SECTORS * SECTOR]).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
 
 /// Boots the blk bundle with the shell and `disk` as the first virtio disk.
 fn boot(disk: &Scratch) -> Qemu {
@@ -75,7 +35,7 @@ fn boot(disk: &Scratch) -> Qemu {
         .append("loglevel=warn -- dom0.shell")
         .args([
             "-drive".to_string(),
-            format!("file={},if=none,format=raw,id=d0", disk.0.display()),
+            format!("file={},if=none,format=raw,id=d0", disk.path().display()),
             "-device".to_string(),
             "virtio-blk-device,drive=d0".to_string(),
         ])
@@ -97,24 +57,6 @@ fn boot(disk: &Scratch) -> Qemu {
     vm
 }
 
-/// Types `cmd` and waits for the prompt after it; returns dom0's lines in
-/// between (the echo, prompts and domains' `[name]` lines excluded).
-fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let start = lines
-        .iter()
-        .rposition(|l| l.ends_with(cmd))
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    lines[start + 1..]
-        .iter()
-        .take_while(|l| !l.contains(PROMPT))
-        .filter(|l| !l.starts_with('['))
-        .cloned()
-        .collect()
-}
-
 /// `create name`, checking that dom0 started it; returns its id.
 fn create(vm: &mut Qemu, name: &str) -> u32 {
     vm.send_line(&format!("create {name}.toml")).unwrap();
@@ -124,31 +66,28 @@ fn create(vm: &mut Qemu, name: &str) -> u32 {
     m.group(1).parse().unwrap()
 }
 
-/// Waits for a line matching `pattern`, unless one was printed already
-/// (another domain's line may come before a line the test waited for).
+/// `shell::run` with this file's step.
+fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
+    shell::run(vm, cmd, STEP)
+}
+
 fn seen_or_expect(vm: &mut Qemu, pattern: &str) {
-    let r = re(pattern);
-    if !vm.lines().iter().any(|l| r.is_match(l)) {
-        vm.expect(r, STEP).unwrap();
-    }
+    shell::seen_or_expect(vm, pattern, STEP)
 }
 
 fn poweroff(vm: &mut Qemu) {
-    vm.send_line("poweroff").unwrap();
-    vm.expect("dom0: powering off", STEP).unwrap();
-    let status = vm.wait_exit(STEP).unwrap();
-    assert!(status.success(), "QEMU exit status {status:?}");
+    shell::poweroff(vm, STEP)
 }
 
 #[test]
 fn data_survives_destroy_and_create_and_read_only_refuses_writes() {
-    let disk = Scratch::new("data.img");
+    let disk = Scratch::new("blk-data.img", DISK_BYTES);
     let mut vm = boot(&disk);
     let mut want = vec![0u8; DATA_SECTORS * SECTOR];
     for (k, s) in want.chunks_exact_mut(SECTOR).enumerate() {
         fill_sector(k as u64, s);
     }
-    let sum = format!("{:016x}", fnv1a(0xcbf2_9ce4_8422_2325, &want));
+    let sum = format!("{:016x}", fnv1a(FNV1A_START, &want));
 
     let first = create(&mut vm, "blk-data");
     vm.expect(
@@ -214,7 +153,7 @@ fn data_survives_destroy_and_create_and_read_only_refuses_writes() {
     poweroff(&mut vm);
 
     // The image: the pattern at the region's start, zeros everywhere else.
-    let img = fs::read(&disk.0).unwrap();
+    let img = fs::read(disk.path()).unwrap();
     let at = DATA_START * SECTOR;
     assert!(
         img[at..at + want.len()] == want[..],
@@ -229,7 +168,7 @@ fn data_survives_destroy_and_create_and_read_only_refuses_writes() {
 
 #[test]
 fn killing_a_domain_mid_write_loses_no_acknowledged_write() {
-    let disk = Scratch::new("kill.img");
+    let disk = Scratch::new("blk-kill.img", DISK_BYTES);
     let mut vm = boot(&disk);
     create(&mut vm, "blk-busy");
     let kill = create(&mut vm, "blk-kill");
@@ -283,7 +222,7 @@ fn killing_a_domain_mid_write_loses_no_acknowledged_write() {
 
 #[test]
 fn a_hostile_front_end_is_refused_and_others_are_served() {
-    let disk = Scratch::new("hostile.img");
+    let disk = Scratch::new("blk-hostile.img", DISK_BYTES);
     let mut vm = boot(&disk);
     create(&mut vm, "blk-busy");
     let id = create(&mut vm, "blk-hostile");

@@ -13,25 +13,10 @@
 use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
+use tern_tests::disk::{SECTOR, fill_sector};
 use tern_tests::{Qemu, echo_round_trip, free_port, re};
 
 const STEP: Duration = Duration::from_secs(60);
-const SECTOR: usize = 512;
-
-/// dom0's pattern (`dom0::virtio::blk_test::fill_sector`), recomputed here
-/// so that a change on either side shows.
-fn fill_sector(sector: u64, out: &mut [u8]) {
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = if i < 8 {
-            sector.to_le_bytes()[i]
-        } else {
-            (sector
-                .wrapping_mul(0x9e37_79b9)
-                .wrapping_add((i as u64).wrapping_mul(0x85eb_ca6b))
-                >> 11) as u8
-        };
-    }
-}
 
 fn pattern(first: u64, count: u64) -> Vec<u8> {
     let mut v = vec![0u8; count as usize * SECTOR];

@@ -13,10 +13,10 @@
 //! - Without the disk, `fs-ls` and `create /path` say there is no library.
 
 use std::time::Duration;
+use tern_tests::shell::{self, PROMPT};
 use tern_tests::{Qemu, image, re};
 
 const STEP: Duration = Duration::from_secs(60);
-const PROMPT: &str = "tern# ";
 
 /// Boots dom0 alone with the shell, and the library as its first disk
 /// when `with_library`.
@@ -56,25 +56,6 @@ fn boot(with_library: bool) -> Qemu {
     vm
 }
 
-/// Types `cmd` and waits for the prompt after it; returns dom0's lines in
-/// between (the echo, prompts and domains' `[name]` lines excluded).
-fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(cmd, STEP).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let start = lines
-        .iter()
-        .rposition(|l| l.ends_with(cmd))
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    lines[start + 1..]
-        .iter()
-        .take_while(|l| !l.contains(PROMPT))
-        .filter(|l| !l.starts_with('['))
-        .map(|l| l.trim_end().to_string())
-        .collect()
-}
-
 /// `fs-ls`'s line for a file: its size right-aligned, then its name.
 fn file_line(lines: &[String], name: &str) -> bool {
     let r = re(&format!(r"^ *\d+  {}$", regex_escape(name)));
@@ -85,20 +66,17 @@ fn regex_escape(s: &str) -> String {
     s.replace('.', r"\.")
 }
 
-/// Waits for a line matching `pattern`, unless one was printed already
-/// (a domain's line may come before the line the test waited for).
+/// `shell::run` with this file's step.
+fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
+    shell::run(vm, cmd, STEP)
+}
+
 fn seen_or_expect(vm: &mut Qemu, pattern: &str) {
-    let r = re(pattern);
-    if !vm.lines().iter().any(|l| r.is_match(l)) {
-        vm.expect(r, STEP).unwrap();
-    }
+    shell::seen_or_expect(vm, pattern, STEP)
 }
 
 fn poweroff(vm: &mut Qemu) {
-    vm.send_line("poweroff").unwrap();
-    vm.expect("dom0: powering off", STEP).unwrap();
-    let status = vm.wait_exit(STEP).unwrap();
-    assert!(status.success(), "QEMU exit status {status:?}");
+    shell::poweroff(vm, STEP)
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use tern_tests::disk::{FNV1A_START, Scratch, fill_sector, fnv1a};
 use tern_tests::{Board, Qemu, image, images_dir, re, rpi4_dtb, target_dir};
 
 /// Generous: TCG on a loaded 2-core CI machine is slow.
@@ -58,46 +59,6 @@ const SD_REGION_SECTORS: u64 = 16384;
 const SD_WRITTEN_SECTORS: u64 = 2048;
 const _: () = assert!(SD_WRITTEN_SECTORS <= SD_REGION_SECTORS);
 
-/// blk-io's pattern (guests/tests/src/bin/blk-io.rs, `fill_sector`).
-fn fill_sector(sector: u64, out: &mut [u8]) {
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = if i < 8 {
-            sector.to_le_bytes()[i]
-        } else {
-            (sector
-                .wrapping_mul(0x9e37_79b9)
-                .wrapping_add((i as u64).wrapping_mul(0x85eb_ca6b))
-                >> 11) as u8
-        };
-    }
-}
-
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// A zeroed card image, removed when dropped.
-struct Card(PathBuf);
-
-impl Card {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("tern-rpi4-sd-{}.img", std::process::id()));
-        let f = std::fs::File::create(&path).unwrap();
-        f.set_len(CARD_BYTES).unwrap();
-        Card(path)
-    }
-}
-
-impl Drop for Card {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// raspi4b with a card on `-drive if=sd` (QEMU attaches it to the Arasan
 /// SDHCI at 0xfe300000; EMMC2 at 0xfe340000 stays empty): dom0's SDHCI
 /// driver finds it and reports its capacity, and sd-data, whose disk is a
@@ -106,13 +67,13 @@ impl Drop for Card {
 /// offset, and nothing outside what it wrote may have changed.
 #[test]
 fn raspi4b_sd_card_serves_a_guest_disk_region() {
-    let card = Card::new();
+    let card = Scratch::new("rpi4-sd.img", CARD_BYTES);
     let mut vm = Qemu::builder()
         .board(Board::Rpi4)
         .initrd(image("bundle-sd.cpio").unwrap_or_else(|e| panic!("{e}")))
         .args([
             "-drive".to_string(),
-            format!("file={},if=sd,format=raw", card.0.display()),
+            format!("file={},if=sd,format=raw", card.path().display()),
         ])
         .time_limit(Duration::from_secs(180))
         .fail_on("blk-io: FAIL")
@@ -154,7 +115,7 @@ fn raspi4b_sd_card_serves_a_guest_disk_region() {
     let status = vm.wait_exit(STEP).unwrap();
     assert!(status.success(), "QEMU exit status {status:?}");
 
-    let bytes = read(&card.0);
+    let bytes = read(card.path());
     assert_eq!(bytes.len() as u64, CARD_BYTES);
     let start = (SD_REGION_START * SECTOR) as usize;
     let end = start + (SD_WRITTEN_SECTORS * SECTOR) as usize;
@@ -167,7 +128,7 @@ fn raspi4b_sd_card_serves_a_guest_disk_region() {
         let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
         panic!("the card differs from the pattern at byte {at} of the region");
     }
-    assert_eq!(fnv1a(0xcbf2_9ce4_8422_2325, got), sum, "guest checksum");
+    assert_eq!(fnv1a(FNV1A_START, got), sum, "guest checksum");
     assert!(
         bytes[..start].iter().all(|&b| b == 0),
         "bytes before the region changed"

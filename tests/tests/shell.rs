@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tern_tests::shell::{self, PROMPT};
 use tern_tests::{Qemu, Regex, image, re, target_dir};
 
 const STEP: Duration = Duration::from_secs(30);
-const PROMPT: &str = "tern# ";
 
 /// The `list` header, in xl's columns.
 fn header() -> Regex {
@@ -35,39 +35,6 @@ fn boot(initrd: Option<PathBuf>) -> Qemu {
     vm
 }
 
-/// Types `cmd`, waits for the next prompt, and returns the lines dom0
-/// printed in between: the echoed command, the prompt, other domains'
-/// console lines and hypervisor log lines (all starting with `[`) excluded.
-/// Another domain's line may split the prompt from the echo, so the echo is
-/// the last line ending with `cmd`.
-fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let mut start = lines
-        .iter()
-        .rposition(|l| {
-            l.contains(&format!("{PROMPT}{cmd}")) || l.ends_with(cmd) || l.starts_with(cmd)
-        })
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    // Another domain's line can land between the echo and its newline: the
-    // echo's line then ends with that output and the newline stands alone.
-    if !lines[start].ends_with(cmd) && lines.get(start + 1).is_some_and(|l| l.is_empty()) {
-        start += 1;
-    }
-    let end = start
-        + 1
-        + lines[start + 1..]
-            .iter()
-            .position(|l| l.contains(PROMPT))
-            .expect("a prompt after the command");
-    lines[start + 1..end]
-        .iter()
-        .filter(|l| !l.starts_with('['))
-        .cloned()
-        .collect()
-}
-
 /// The `list` rows in `out` as (name, id, state), checking the header.
 fn rows(out: &[String]) -> Vec<(String, u32, String)> {
     assert!(
@@ -80,15 +47,17 @@ fn rows(out: &[String]) -> Vec<(String, u32, String)> {
         .collect()
 }
 
-fn poweroff(vm: &mut Qemu) {
-    vm.send_line("poweroff").unwrap();
-    vm.expect("dom0 powered off: system off", STEP).unwrap();
-    let status = vm.wait_exit(STEP).unwrap();
-    assert!(status.success(), "QEMU exit status {status:?}");
-}
-
 /// help, list, create → the guest runs → gone from list, info, errors, line
 /// editing, poweroff.
+/// `shell::run` with this file's step.
+fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
+    shell::run(vm, cmd, STEP)
+}
+
+fn poweroff(vm: &mut Qemu) {
+    shell::poweroff(vm, STEP)
+}
+
 #[test]
 fn shell_verbs_on_the_demo_bundle() {
     let mut vm = boot(None);

@@ -8,27 +8,14 @@
 //! `scripts/build.sh` (store-a then store-b, domains 1 and 2).
 
 use std::time::Duration;
+use tern_tests::shell::{self, PROMPT};
 use tern_tests::{Qemu, image, re};
 
 const STEP: Duration = Duration::from_secs(30);
-const PROMPT: &str = "tern# ";
 
-/// Types `cmd`, waits for the next prompt, and returns the lines printed in
-/// between (the echo, prompts and other domains' `[name]` lines excluded).
+/// `shell::run` with this file's step.
 fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let start = lines
-        .iter()
-        .rposition(|l| l.ends_with(cmd))
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    lines[start + 1..]
-        .iter()
-        .take_while(|l| !l.contains(PROMPT))
-        .filter(|l| !l.starts_with('['))
-        .cloned()
-        .collect()
+    shell::run(vm, cmd, STEP)
 }
 
 #[test]

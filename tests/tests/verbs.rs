@@ -17,10 +17,10 @@
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tern_tests::shell::{self, PROMPT};
 use tern_tests::{Qemu, Regex, image, re};
 
 const STEP: Duration = Duration::from_secs(60);
-const PROMPT: &str = "tern# ";
 
 /// A zeroed 24 MiB scratch disk named for this test, removed when dropped.
 struct Scratch(PathBuf);
@@ -60,34 +60,9 @@ fn boot(bundle: &str, extra: Vec<String>) -> Qemu {
     vm
 }
 
-/// Types `cmd` and waits for the prompt after it; returns dom0's lines in
-/// between (the echo, prompts and domains' `[name]` lines excluded).
-fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let start = lines
-        .iter()
-        .rposition(|l| l.ends_with(cmd))
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    lines[start + 1..]
-        .iter()
-        .take_while(|l| !l.contains(PROMPT))
-        .filter(|l| !l.starts_with('['))
-        .cloned()
-        .collect()
-}
-
 /// The lines of `out` that `r` matches.
 fn matching<'a>(out: &'a [String], r: &Regex) -> Vec<&'a String> {
     out.iter().filter(|l| r.is_match(l)).collect()
-}
-
-fn poweroff(vm: &mut Qemu) {
-    vm.send_line("poweroff").unwrap();
-    vm.expect("dom0: powering off", STEP).unwrap();
-    let status = vm.wait_exit(STEP).unwrap();
-    assert!(status.success(), "QEMU exit status {status:?}");
 }
 
 /// Runs `cmd` until a line matches `want` (a device connects in its own
@@ -115,6 +90,15 @@ fn top_row(line: &str) -> Option<(String, u32, u64, u64, u64)> {
         c[4].parse().ok()?,
         c[5].parse().ok()?,
     ))
+}
+
+/// `shell::run` with this file's step.
+fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
+    shell::run(vm, cmd, STEP)
+}
+
+fn poweroff(vm: &mut Qemu) {
+    shell::poweroff(vm, STEP)
 }
 
 #[test]
