@@ -9,29 +9,16 @@
 //! its four configurations, none started at boot).
 
 use std::time::{Duration, Instant};
+use tern_tests::shell;
 use tern_tests::{Qemu, re};
 
 const STEP: Duration = Duration::from_secs(30);
-const PROMPT: &str = "tern# ";
 
-/// Types `cmd`, waits for its echo and then for the next prompt, and returns the lines dom0 printed in between (lines of other
-/// domains and of the hypervisor, which start with `[`, and dom0's own
-/// reports of domains that ended, excluded). Waiting for the echo first
-/// skips the prompts dom0 redraws after its reports.
+/// `shell::run`, also leaving out dom0's own reports of domains that ended.
 fn run(vm: &mut Qemu, cmd: &str) -> Vec<String> {
-    vm.send_line(cmd).unwrap();
-    vm.expect(cmd, STEP).unwrap();
-    vm.expect(PROMPT, STEP).unwrap();
-    let lines = vm.lines();
-    let start = lines
-        .iter()
-        .rposition(|l| l.ends_with(cmd))
-        .unwrap_or_else(|| panic!("no echo of {cmd:?}"));
-    lines[start + 1..]
-        .iter()
-        .take_while(|l| !l.contains(PROMPT))
-        .filter(|l| !l.starts_with('[') && !l.contains("dom0: "))
-        .cloned()
+    shell::run(vm, cmd, STEP)
+        .into_iter()
+        .filter(|l| !l.contains("dom0: "))
         .collect()
 }
 
