@@ -65,6 +65,7 @@ impl<K, V> VecMap<K, V> {
     }
 
     /// Keeps only the entries for which `keep` is true.
+    #[cfg(test)]
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.entries.retain_mut(|(k, v)| keep(k, v));
     }

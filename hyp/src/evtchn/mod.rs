@@ -373,10 +373,15 @@ impl Events {
     /// Whether `vcpu` of `dom` has `upcall_pending` set in its event page:
     /// the level of its upcall virtual IRQ.
     pub fn upcall_pending(&self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize) -> bool {
-        match self.domains.get(&dom).and_then(|d| d.page) {
-            Some(base) if vcpu < EVENT_VCPUS => PageRef { mem, base }.upcall_pending(vcpu),
-            _ => false,
-        }
+        self.upcall_word(dom, vcpu)
+            .is_some_and(|pa| mem.load_u64(pa) != 0)
+    }
+
+    /// Where `vcpu` of `dom` has its `upcall_pending` word, if its domain
+    /// registered an event page: the arch layer caches it per CPU for the
+    /// running vCPU, so that `upcall_done` needs no lookup (nor the lock).
+    pub fn upcall_word(&self, dom: DomainId, vcpu: usize) -> Option<PhysAddr> {
+        self.domains.get(&dom).and_then(|d| upcall_word(d, vcpu))
     }
 
     /// `sched_op poll` by `vcpu` of `dom` on `ports` (each checked allocated
@@ -495,6 +500,16 @@ impl Events {
         self.dom(dom).counter_offset = offset;
     }
 
+    /// What the arch layer needs to put `vcpu` of `dom` on a CPU, from one
+    /// lookup: the domain's counter offset ([`Self::counter_offset`]) and
+    /// the vCPU's `upcall_pending` word ([`Self::upcall_word`]).
+    pub fn vcpu_entry(&self, dom: DomainId, vcpu: usize) -> (u64, Option<PhysAddr>) {
+        match self.domains.get(&dom) {
+            Some(d) => (d.counter_offset, upcall_word(d, vcpu)),
+            None => (0, None),
+        }
+    }
+
     /// `dom`'s counter offset (0 if never set).
     pub fn counter_offset(&self, dom: DomainId) -> u64 {
         self.domains.get(&dom).map_or(0, |d| d.counter_offset)
@@ -541,5 +556,16 @@ impl Events {
     /// Allocated ports of `dom`.
     pub fn port_count(&self, dom: DomainId) -> usize {
         self.domains.get(&dom).map_or(0, |d| d.ports.count())
+    }
+}
+
+/// Where `vcpu` of `d` has its `upcall_pending` word, if `d` registered an
+/// event page.
+fn upcall_word(d: &DomainEvents, vcpu: usize) -> Option<PhysAddr> {
+    match d.page {
+        Some(base) if vcpu < EVENT_VCPUS => Some(PhysAddr(
+            base.0 + tern_abi::evtchn::EventPage::upcall_pending_offset(vcpu),
+        )),
+        _ => None,
     }
 }

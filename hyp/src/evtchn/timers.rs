@@ -10,8 +10,6 @@ use alloc::vec::Vec;
 
 use tern_abi::domctl::DomainId;
 
-use crate::vec_map::VecMap;
-
 /// Which deadline of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TimerKind {
@@ -28,13 +26,14 @@ pub type TimerKey = (DomainId, usize, TimerKind);
 #[derive(Debug, Default)]
 pub struct Timers {
     /// By time, then owner, latest first: the earliest deadline is the last
-    /// element, so firing it is a `pop`. A sorted vector rather than a
-    /// `BTreeSet`: a handful of deadlines are armed at a time (at most two
-    /// per vCPU), so a binary search and a short move beat tree nodes, and
-    /// the image is spared a tree instantiation.
+    /// element, so firing it is a `pop`. Each owner has at most one entry.
+    /// A sorted vector rather than a `BTreeSet`: a handful of deadlines are
+    /// armed at a time (at most two per vCPU), so a binary search and a
+    /// short move beat tree nodes, and the image is spared a tree
+    /// instantiation. Lookups by owner scan it: at these sizes that costs
+    /// less than keeping a second, owner-ordered map in step (whose updates
+    /// were most of the cost of firing a timer).
     queue: Vec<(u64, TimerKey)>,
-    /// By owner: each owner has at most one deadline of each kind.
-    armed: VecMap<TimerKey, u64>,
 }
 
 impl Timers {
@@ -42,7 +41,6 @@ impl Timers {
     /// deadline.
     pub fn set(&mut self, key: TimerKey, at: u64) {
         self.cancel(key);
-        self.armed.insert(key, at);
         let entry = (at, key);
         // `key` is no longer queued, so `entry` is not either.
         let i = self.queue.partition_point(|e| *e > entry);
@@ -51,24 +49,19 @@ impl Timers {
 
     /// Disarms `key` (nothing if it is not armed).
     pub fn cancel(&mut self, key: TimerKey) {
-        if let Some(at) = self.armed.remove(&key) {
-            let entry = (at, key);
-            // Reversed comparison: the queue is sorted latest first.
-            if let Ok(i) = self.queue.binary_search_by(|e| entry.cmp(e)) {
-                self.queue.remove(i);
-            }
+        if let Some(i) = self.queue.iter().position(|e| e.1 == key) {
+            self.queue.remove(i);
         }
     }
 
     /// Disarms every deadline of `dom`.
     pub fn cancel_domain(&mut self, dom: DomainId) {
         self.queue.retain(|(_, k)| k.0 != dom);
-        self.armed.retain(|k, _| k.0 != dom);
     }
 
     /// The deadline of `key`, if armed.
     pub fn get(&self, key: TimerKey) -> Option<u64> {
-        self.armed.get(&key).copied()
+        self.queue.iter().find(|e| e.1 == key).map(|e| e.0)
     }
 
     /// The earliest deadline.
@@ -90,7 +83,6 @@ impl Timers {
             return false;
         }
         self.queue.pop();
-        self.armed.remove(&key);
         true
     }
 
@@ -101,7 +93,6 @@ impl Timers {
             return None;
         }
         self.queue.pop();
-        self.armed.remove(&key);
         Some((at, key))
     }
 }

@@ -15,35 +15,18 @@
 
 use super::VcpuRef;
 use super::cpumask::CpuMask;
-use super::credit::{Place, Scheduler};
+use super::credit::{CpuSched, DomSched, Place, Scheduler, VcpuSched};
 use crate::percpu::CpuIndex;
 
 impl Scheduler {
     /// Charges running vCPU `r` for the time from when it was last charged to
     /// `upto`: credit, CPU time, cap use.
     pub(super) fn charge(&mut self, r: VcpuRef, upto: u64) {
-        let Some(v) = self.vcpus.get_mut(&r) else {
-            return;
-        };
-        let Place::Running(c) = v.at else {
-            return;
-        };
-        let ran = upto.saturating_sub(v.started);
-        if ran == 0 {
-            return;
-        }
-        v.started = upto;
-        v.credit = v
-            .credit
-            .saturating_sub(i64::try_from(ran).unwrap_or(i64::MAX));
-        v.time = v.time.saturating_add(ran);
-        let from_grant = ran.min(v.grant);
-        v.grant -= from_grant;
-        self.cpus[c].busy = self.cpus[c].busy.saturating_add(ran);
-        if let Some(d) = self.doms.get_mut(&r.0) {
-            d.time = d.time.saturating_add(ran);
-            d.cap_used = d.cap_used.saturating_add(ran);
-            d.cap_granted = d.cap_granted.saturating_sub(from_grant);
+        let Self {
+            vcpus, doms, cpus, ..
+        } = self;
+        if let Some(v) = vcpus.get_mut(&r) {
+            charge_vcpu(v, doms.get_mut(&r.0), cpus, upto);
         }
     }
 
@@ -257,5 +240,35 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+}
+
+/// [`Scheduler::charge`] for a vCPU and its domain already looked up (the
+/// callers on the switch path have them at hand).
+pub(super) fn charge_vcpu(
+    v: &mut VcpuSched,
+    d: Option<&mut DomSched>,
+    cpus: &mut [CpuSched],
+    upto: u64,
+) {
+    let Place::Running(c) = v.at else {
+        return;
+    };
+    let ran = upto.saturating_sub(v.started);
+    if ran == 0 {
+        return;
+    }
+    v.started = upto;
+    v.credit = v
+        .credit
+        .saturating_sub(i64::try_from(ran).unwrap_or(i64::MAX));
+    v.time = v.time.saturating_add(ran);
+    let from_grant = ran.min(v.grant);
+    v.grant -= from_grant;
+    cpus[c].busy = cpus[c].busy.saturating_add(ran);
+    if let Some(d) = d {
+        d.time = d.time.saturating_add(ran);
+        d.cap_used = d.cap_used.saturating_add(ran);
+        d.cap_granted = d.cap_granted.saturating_sub(from_grant);
     }
 }

@@ -269,7 +269,10 @@ impl Scheduler {
         };
         v.awake = false;
         v.boost = false;
-        self.unqueue(r);
+        // Mostly it blocks while running: on no queue, nothing to take off.
+        if matches!(v.at, Place::Queued(_) | Place::Parked) {
+            self.unqueue(r);
+        }
     }
 
     /// vCPU `r` (running) gives way: at its CPU's next `schedule`, any other

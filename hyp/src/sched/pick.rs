@@ -2,6 +2,7 @@
 //! for a CPU that would otherwise idle or run an OVER vCPU.
 
 use super::VcpuRef;
+use super::account::charge_vcpu;
 use super::cpumask::CpuMask;
 use super::credit::{Place, Scheduler};
 use super::params::{Decision, NEVER, Prio};
@@ -67,9 +68,11 @@ impl Scheduler {
         runnable: bool,
         kick: &mut CpuMask,
     ) -> Option<VcpuRef> {
-        self.charge(r, now);
         self.cpus[c].current = None;
+        // One lookup of each for the charge and the rest.
         let v = self.vcpus.get_mut(&r)?;
+        let d = self.doms.get_mut(&r.0);
+        charge_vcpu(v, d, &mut self.cpus, now);
         v.at = Place::Off;
         v.boost = false;
         v.awake &= runnable;
@@ -111,30 +114,42 @@ impl Scheduler {
     /// its affinity. Answers a CPU other than `from` to kick: one that idles,
     /// or runs something of lower priority.
     pub(super) fn make_ready(&mut self, r: VcpuRef, from: usize) -> Option<usize> {
-        let v = self.vcpus.get(&r)?;
-        if !v.awake || v.at != Place::Off || self.doms.get(&r.0).is_none_or(|d| d.paused) {
+        // Both answered before the vCPU is looked up (once, mutably).
+        let paused = self.doms.get(&r.0).is_none_or(|d| d.paused);
+        let capped_out = self.cap_left(r.0) == 0;
+        let Self {
+            vcpus,
+            cpus,
+            parked,
+            ..
+        } = self;
+        let v = vcpus.get_mut(&r)?;
+        if !v.awake || v.at != Place::Off || paused {
             return None;
         }
-        let affinity = v.affinity;
-        if self.cap_left(r.0) == 0 {
-            self.vcpus.get_mut(&r)?.at = Place::Parked;
-            self.parked.push_back(r);
+        if capped_out {
+            v.at = Place::Parked;
+            parked.push_back(r);
             // The cap use may be from a period that ended while every CPU
             // slept: wake one that may run it, to roll the period over or to
             // set its timer for the period's end.
-            return affinity
+            return v
+                .affinity
                 .iter()
                 .map(|c| c.0)
-                .find(|&c| c != from && self.cpus[c].current.is_none());
+                .find(|&c| c != from && cpus[c].current.is_none());
         }
         let (prio, last) = (v.prio(), v.last_cpu);
         let target = v
             .affinity
             .iter()
             .map(|c| c.0)
-            .min_by_key(|&c| (self.cpus[c].load(), c != last, c))?;
-        self.enqueue(r, target);
-        let busy_with = self.cpus[target].current.and_then(|o| self.vcpus.get(&o));
+            .min_by_key(|&c| (cpus[c].load(), c != last, c))?;
+        // `enqueue`, with the vCPU at hand.
+        cpus[target].runq.push_back(r);
+        v.at = Place::Queued(target);
+        v.last_cpu = target;
+        let busy_with = cpus[target].current.and_then(|o| vcpus.get(&o));
         let worth_it = busy_with.is_none_or(|o| prio > o.prio());
         (target != from && worth_it).then_some(target)
     }
@@ -150,6 +165,10 @@ impl Scheduler {
     /// Moves vCPUs of domains with no cap left from `c`'s queue to the parked
     /// list.
     fn park_exhausted(&mut self, c: usize) {
+        // No cap anywhere (the usual case): nothing can be out of it.
+        if self.capped == 0 {
+            return;
+        }
         let mut i = 0;
         while i < self.cpus[c].runq.len() {
             let r = self.cpus[c].runq[i];
@@ -171,6 +190,16 @@ impl Scheduler {
     /// CPU if there is one. A `yielder` runs only if nothing else can.
     fn pick(&mut self, c: usize, yielder: Option<VcpuRef>) -> Option<VcpuRef> {
         let q = &self.cpus[c].runq;
+        // One vCPU waiting (a blocking vCPU handing over to the one it woke),
+        // not a yielder and not OVER: it is the best local one and nothing
+        // is stolen for it. The general search below agrees.
+        if q.len() == 1
+            && let Some(only) = q.front()
+            && Some(*only) != yielder
+            && self.vcpus.get(only).is_some_and(|v| v.prio() != Prio::Over)
+        {
+            return self.cpus[c].runq.pop_front();
+        }
         let best = q
             .iter()
             .enumerate()
@@ -226,6 +255,10 @@ impl Scheduler {
     /// waiting on `c`'s queue (one per waiting vCPU), so no CPU sleeps while a
     /// vCPU it may run waits (a safety net behind the kicks of `make_ready`).
     fn tickle_idlers(&self, c: usize, kick: &mut CpuMask) {
+        // One CPU: no other to tickle.
+        if self.cpus.len() == 1 {
+            return;
+        }
         let mut idle = CpuMask::EMPTY;
         for (i, cpu) in self.cpus.iter().enumerate() {
             if i != c && cpu.current.is_none() {

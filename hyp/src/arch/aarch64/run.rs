@@ -11,7 +11,7 @@
 use alloc::boxed::Box;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
@@ -30,6 +30,7 @@ use crate::frames::FrameAllocator;
 use crate::hypercall::{Next, discovery};
 use crate::hypervisor::Hypervisor;
 use crate::percpu::CpuIndex;
+use crate::physmem::PhysMem;
 use crate::platform::IntId;
 use crate::sched::{NEVER, VcpuRef};
 
@@ -67,6 +68,12 @@ static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 /// A power of two, so the slot is found with a mask.
 pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
     [const { AtomicBool::new(false) }; DOM0_SLOTS];
+/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: the physical address of its
+/// current vCPU's `upcall_pending` word in the event page (0: no vCPU, or
+/// no event page). Lets `evtchn_op upcall_done`, which only re-evaluates the
+/// caller's upcall line, be answered without taking `STATE` (two of the six
+/// traps of an event round trip are that call).
+static UPCALL_WORD: [AtomicU64; DOM0_SLOTS] = [const { AtomicU64::new(0) }; DOM0_SLOTS];
 /// Number of [`CURRENT_IS_DOM0`] slots.
 pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// The result registers of `version`, indexed by whether the caller is dom0
@@ -262,27 +269,56 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFram
         d.vcpus[v].on_cpu = Some(cpu);
         guest::load(&d.vcpus[v].ctx, frame, vttbr, MPIDR_RES1 | v as u64);
     }
-    guest::set_virtual_time_offset(st.hv.events.counter_offset(dom));
-    update_upcall(st, (dom, v));
+    let (offset, word) = st.hv.events.vcpu_entry(dom, v);
+    guest::set_virtual_time_offset(offset);
+    let word = word.map_or(0, |pa| pa.0);
+    UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
+    guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
 /// match its `upcall_pending` flag in the event page.
+/// The word comes from this CPU's [`UPCALL_WORD`], looked up only while
+/// that has none (the vCPU may have registered its event page since it was
+/// loaded; a page, once registered, stays where it is).
 fn update_upcall(st: &State, (dom, v): VcpuRef) {
-    let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
-    guest::set_upcall(st.hv.events.upcall_pending(mem, dom, v));
+    let slot = this_slot();
+    let mut word = UPCALL_WORD[slot].load(Ordering::Relaxed);
+    if word == 0 {
+        word = st.hv.events.upcall_word(dom, v).map_or(0, |pa| pa.0);
+        UPCALL_WORD[slot].store(word, Ordering::Relaxed);
+    }
+    guest::set_upcall(upcall_raised(word));
 }
 
-/// Takes this CPU's vCPU off it: its state from `frame`.
-fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) {
+/// Whether the `upcall_pending` word at physical address `word` (0: none)
+/// is set.
+fn upcall_raised(word: u64) -> bool {
+    word != 0 && MEM.load_u64(crate::addr::PhysAddr(word)) != 0
+}
+
+/// This CPU's slot in [`CURRENT_IS_DOM0`] and [`UPCALL_WORD`]: `TPIDR_EL2`
+/// as it is (see `percpu`).
+fn this_slot() -> usize {
+    aarch64_cpu::registers::TPIDR_EL2.get() as usize % DOM0_SLOTS
+}
+
+/// Takes this CPU's vCPU off it: its state from `frame`. Answers whether
+/// that vCPU could run on (for the scheduler, from the same lookup).
+fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     let Some((dom, v)) = st.current[cpu].take() else {
-        return;
+        return false;
     };
     CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
-    if let Ok(d) = st.hv.domains.get_mut(dom) {
-        guest::save(&mut d.vcpus[v].ctx, frame);
-        d.vcpus[v].on_cpu = None;
+    UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
+    match st.hv.domains.get_mut(dom) {
+        Ok(d) => {
+            guest::save(&mut d.vcpus[v].ctx, frame);
+            d.vcpus[v].on_cpu = None;
+            d.vcpu_runnable(v)
+        }
+        Err(_) => false,
     }
 }
 
@@ -344,7 +380,33 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
 pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
     let esr = ESR_EL2.get();
     let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
+    if hvc && upcall_done_unlocked(frame) {
+        return 0;
+    }
     guest_sync_locked(frame, esr, this_cpu(), hvc)
+}
+
+/// `evtchn_op upcall_done` (exactly that id and sub-op) when this CPU knows
+/// its vCPU's `upcall_pending` word: lowers or keeps the upcall line, as the
+/// locked path would, without `STATE`. Nothing else is due: every locked
+/// trap leaves no deferred work behind, and a change another CPU makes to
+/// this vCPU's events or domain comes with a kick (an IPI taken right after
+/// the return). Like the discovery calls, it is not counted in the domain's
+/// `hypercalls`. Returns false, changing nothing, for anything else.
+fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
+    if frame.x[0] as u32 != tern_abi::call::EVTCHN_OP
+        || frame.x[1] != u64::from(tern_abi::evtchn::Op::UpcallDone.raw())
+    {
+        return false;
+    }
+    let word = UPCALL_WORD[this_slot()].load(Ordering::Relaxed);
+    if word == 0 {
+        return false;
+    }
+    guest::set_upcall(MEM.load_u64(crate::addr::PhysAddr(word)) != 0);
+    // No results: x0 = 0 (success), x1..x3 = 0 (specs/hypercalls.md).
+    frame.x[..4].fill(0);
+    true
 }
 
 /// Everything but discovery calls: under the hypervisor lock.
@@ -459,15 +521,10 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     let Some(cur) = st.current[cpu] else {
         return false;
     };
-    unload_vcpu(st, cpu, frame);
+    let runnable = unload_vcpu(st, cpu, frame);
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
-    let runnable = st
-        .hv
-        .domains
-        .get(cur.0)
-        .is_ok_and(|d| d.vcpu_runnable(cur.1));
     let d = st
         .hv
         .sched

@@ -70,12 +70,15 @@ pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
     resched & (1 << cpu) != 0
 }
 
-/// Acknowledges and ends every pending interrupt of this CPU; says which
-/// kinds were among them.
+/// Acknowledges and ends the highest-priority pending interrupt of this CPU
+/// (if any); says which kind it was. One per call: the usual entry has one,
+/// and a second read of the acknowledge register would only find nothing.
+/// Any other pending interrupt keeps the CPU's IRQ line up, so it is taken
+/// again right after the return to the guest (or ends the next WFI).
 pub(super) fn drain_irqs() -> Irqs {
     let timer_irq = timer_irq();
     let mut irqs = Irqs::default();
-    while let Some(irq) = gic::acknowledge() {
+    if let Some(irq) = gic::acknowledge() {
         let id = irq.intid();
         if id == timer_irq {
             timer::cancel();
@@ -88,7 +91,7 @@ pub(super) fn drain_irqs() -> Irqs {
         } else if pirq::take(irq) {
             // dom0's device interrupt: stays active until its `pirq_eoi`.
             irqs.pirq = true;
-            continue;
+            return irqs;
         } else {
             log::warn!("unexpected IRQ {id:?}");
         }
@@ -202,7 +205,8 @@ pub fn guest_irq_switch(frame: &mut TrapFrame) {
         arm_timer(st, cpu, d.run_until);
         return;
     }
-    unload_vcpu(st, cpu, frame);
+    // `runnable` was answered before the decision.
+    let _ = unload_vcpu(st, cpu, frame);
     match d.next {
         Some(r) => load_vcpu(st, cpu, r, frame, d.run_until),
         None => {
