@@ -43,10 +43,11 @@ done
 
 if ((short)); then
     hvc_iters=50 yield_iters=20 evtchn_iters=50 virq_iters=20 grant_iters=20 blk_iters=50
+    net_iters=20
     mode=short
 else
     hvc_iters=1000 yield_iters=1000 evtchn_iters=1000 virq_iters=1000 grant_iters=1000
-    blk_iters=1000 mode=full
+    blk_iters=1000 net_iters=1000 mode=full
 fi
 
 # Tools: a C compiler for the plugin, python3 for the report, and (profile)
@@ -108,6 +109,10 @@ domain_config bench-virq-irq bench-virq "iters=$virq_iters phases=irq"
 # The first 4 MiB of the scratch disk (blk-read-4k reads its first 256 KiB).
 domain_config bench-blk bench-blk "iters=$blk_iters"
 printf 'disk = ["target=vda, start=0, sectors=8192"]\n' >>"$cfg/bench-blk.toml"
+# net-pingpong: ping is created first; both on br0 (no NIC needed).
+domain_config net-ping bench-net "role=ping iters=$net_iters"
+domain_config net-pong bench-net "role=pong"
+for d in net-ping net-pong; do printf 'vif = ["bridge=br0"]\n' >>"$cfg/$d.toml"; done
 PACK="$TARGET_DIR/release/tern-pack"
 "$PACK" bundle -o "$BENCH/hvc.cpio" "dom0=$OUT/dom0" "bench-hvc=$OUT/bench-hvc" \
     "bench-hvc.toml=$cfg/bench-hvc.toml"
@@ -121,6 +126,8 @@ PACK="$TARGET_DIR/release/tern-pack"
     "grant-front.toml=$cfg/grant-front.toml" "grant-back.toml=$cfg/grant-back.toml"
 "$PACK" bundle -o "$BENCH/blk.cpio" "dom0=$OUT/dom0" "bench-blk=$OUT/bench-blk" \
     "bench-blk.toml=$cfg/bench-blk.toml"
+"$PACK" bundle -o "$BENCH/net.cpio" "dom0=$OUT/dom0" "bench-net=$OUT/bench-net" \
+    "net-ping.toml=$cfg/net-ping.toml" "net-pong.toml=$cfg/net-pong.toml"
 "$PACK" bundle -o "$BENCH/virq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
     "bench-virq.toml=$cfg/bench-virq.toml"
 "$PACK" bundle -o "$BENCH/virq-irq.cpio" "dom0=$OUT/dom0" "bench-virq=$OUT/bench-virq" \
@@ -178,6 +185,8 @@ truncate -s 8M "$blk_disk"
 ICOUNT_SLEEP=on run blk "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/blk.cpio" \
     -append "-- dom0.blk-bench=$blk_iters" \
     -drive "file=$blk_disk,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0
+# net-pingpong: frames between two domUs through netback and the bridge.
+run net-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/net.cpio"
 run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
 run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"
 # Boot: from the first instruction to the return from dom0's first hypercall,

@@ -57,6 +57,8 @@
  *                    N=1 ends right after dom0's first hypercall, its banner)
  *   profile=N        at exit, print the N hottest EL2 addresses seen inside
  *                    regions
+ *   profile_el=E     profile EL E instead of EL2 (1: dom0 and guests, which
+ *                    share addresses: symbolize against both images)
  *   count=block      count whole blocks even with one vCPU (see above)
  *
  * Output lines (one per region, then the profile, then a whole-run summary):
@@ -222,7 +224,7 @@ struct marker {
 struct tb_info {
     uint64_t vaddr;
     uint32_t n_insns;
-    uint64_t el2_starts; /* times it started at EL2 inside a region */
+    uint64_t el2_starts; /* times it started at the profiled EL inside a region */
     struct tb_info *next;
 };
 
@@ -236,6 +238,7 @@ static unsigned int region_no;
 static struct snapshot region_start;
 static uint64_t until_lower_after; /* 0: not used */
 static unsigned int profile_top;   /* 0: no profile */
+static int profile_el = 2;         /* the EL the profile counts */
 static bool by_block;              /* count whole blocks, not instructions */
 
 static pthread_mutex_t tbs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -363,7 +366,7 @@ static void on_tb_start(unsigned int vcpu_index, void *udata)
     if (!region_open) {
         return;
     }
-    if (el == 2 && profile_top) {
+    if (el == profile_el && profile_top) {
         ti->el2_starts++;
     }
     /* Only a return from EL2 can be the first lower block after an entry. */
@@ -579,6 +582,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             until_lower_after = n;
         } else if (klen == 7 && !strncmp(argv[i], "profile", klen) && parse_u64(val, &n)) {
             profile_top = (unsigned int)n;
+        } else if (klen == 10 && !strncmp(argv[i], "profile_el", klen) && parse_u64(val, &n) &&
+                   n <= 3) {
+            profile_el = (int)n;
         } else if (klen == 5 && !strncmp(argv[i], "count", klen) && !strcmp(val, "block")) {
             by_block = true;
         } else {

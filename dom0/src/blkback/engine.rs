@@ -1,8 +1,8 @@
 //! Serving one block ring: take each request (copied out of the ring before
 //! it is looked at), check it ([`super::request::check`]), move its data
-//! with grant copies between the front end's pages and one buffer of dom0's
-//! own, do the disk work, and answer. Generic over the ring, the real disk
-//! and the grant copies, so that it runs on the host against fakes.
+//! between the front end's granted pages and one buffer of dom0's own, do
+//! the disk work, and answer. Generic over the ring, the real disk and the
+//! page copies, so that it runs on the host against fakes.
 //!
 //! A write is answered only after [`Backing::write`] returned (the real
 //! disk completed it), a flush only after [`Backing::flush`] returned.
@@ -31,7 +31,7 @@ pub trait Backing {
     fn flush(&mut self) -> Result<(), IoFailed>;
 }
 
-/// Grant copies between the front end's pages and a buffer of dom0.
+/// Copies between the front end's granted pages and a buffer of dom0.
 pub trait Grants {
     /// Copies each segment's bytes, in order, into `buf` (as long as their
     /// sum). `false` if any copy failed.
@@ -119,8 +119,13 @@ fn execute(
     grants: &mut impl Grants,
     buf: &mut Vec<u8>,
 ) -> BlkifStatus {
-    buf.clear();
-    buf.resize(c.bytes, 0);
+    // Grown, never cleared: a read fills every byte it answers with (the
+    // disk wrote them all, or the request failed and nothing is copied
+    // out), a write copies every byte in first. Clearing cost a 4 KiB
+    // memset per request.
+    if buf.len() < c.bytes {
+        buf.resize(c.bytes, 0);
+    }
     let data = &mut buf[..c.bytes];
     match c.op {
         BlkifOp::Read => {

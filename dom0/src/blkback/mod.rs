@@ -7,8 +7,8 @@
 //! |---|---|
 //! | [`disk`] | the [`disk::BlockDevice`] trait every real disk implements, and dom0's named disks |
 //! | [`request`] | what a request may ask of a virtual disk (a whole disk or a region of one): the checks of `specs/blkif.md`, in order |
-//! | [`engine`] | serving one ring: take, check, copy, read/write/flush, answer; generic over the ring, the disk and the grant copies so that it is host-tested |
-//! | [`service`] | dom0's one back end: store entries, the handshake as a non-blocking state machine run from dom0's loops, grant copies, the real disks, tear-down |
+//! | [`engine`] | serving one ring: take, check, copy, read/write/flush, answer; generic over the ring, the disk and the page copies so that it is host-tested |
+//! | [`service`] | dom0's one back end: store entries, the handshake as a non-blocking state machine run from dom0's loops, grant copies in and transient grant maps out, the real disks, tear-down |
 //!
 //! Everything but [`service`] is plain logic, tested on the host.
 
