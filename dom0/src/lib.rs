@@ -20,9 +20,11 @@ pub mod netback;
 pub mod restart;
 pub mod sdhci;
 pub mod shell;
+pub mod shell_io;
 pub mod store;
 pub mod switch;
 pub mod top;
+pub mod uart;
 pub mod virtio;
 
 /// Whether a boot module is a domain configuration (by its name).

@@ -2,7 +2,9 @@
 //! `*.toml` configurations ask for, and reports when each exits.
 //!
 //! Command-line flags (hypervisor boot arguments after `--`):
-//! `dom0.shell` then runs the interactive shell on the console
+//! `dom0.shell` then runs the interactive shell on the console, and on
+//! dom0's own PL011 if the hypervisor gave it one ([`dom0::uart`]; its line
+//! speed `dom0.uart-baud=`, its reference clock `dom0.uart-clock=` in Hz)
 //! ([`toolstack`]), until its `poweroff`; `scripts/run.sh` passes it.
 //! Without it dom0 waits for the domains it started and powers off when none
 //! is left, which stops the machine (what the integration tests rely on);
@@ -92,6 +94,11 @@ fn dom0_main(si: &StartInfo) {
         dom0::blkback::service::add(alloc::format!("mmc{i}"), alloc::boxed::Box::new(card));
     }
     init_library(si, &configs);
+    // A PL011 of dom0's own: the shell's second terminal.
+    match dom0::virtio::device_list() {
+        Ok(list) => dom0::uart::init(si, &list),
+        Err(e) => println!("dom0: uart: {e}"),
+    }
     if si.cmdline().has("dom0.blk-bench") {
         // `dom0.blk-bench=N` reads N times (scripts/bench.sh); bare, 1000.
         let reads = si.cmdline().get_u64("dom0.blk-bench").unwrap_or(1000);
@@ -254,7 +261,9 @@ fn bind_console_event() {
 /// The latest the shell sleeps before it reads the console again (see
 /// [`INPUT_SAFETY_MS`]).
 fn input_deadline() -> u64 {
-    let ms = if CONSOLE_EVENT.load(Ordering::Acquire) {
+    let ms = if dom0::uart::polled() {
+        dom0::uart::POLL_MS
+    } else if CONSOLE_EVENT.load(Ordering::Acquire) {
         INPUT_SAFETY_MS
     } else {
         INPUT_POLL_MS
@@ -282,6 +291,7 @@ fn wait_for_work(deadline: Option<u64>) {
                     | blkback::take_kick()
                     | netback::take_kick()
                     | consback::take_kick()
+                    | dom0::uart::take_kick()
             },
             deadline,
         );
@@ -292,6 +302,7 @@ fn wait_for_work(deadline: Option<u64>) {
     blkback::poll();
     netback::poll();
     consback::poll();
+    dom0::uart::poll();
 }
 
 /// The CPU time of every watched domain, for `dom0.top`.

@@ -3,29 +3,39 @@
 //! output formats are in dom0's library ([`dom0::editor`], [`dom0::shell`],
 //! [`dom0::format`]); this file runs them with hypercalls.
 //!
-//! dom0 reads the console until nothing is left, then blocks until there is
-//! work (typed input raises the console-input event; a domain exit, the
-//! store and the back ends have theirs; see `crate::wait_for_work`), and
-//! on waking checks whether a domain it started has exited (reported and
-//! destroyed as without the shell). Output of other domains and hypervisor log lines may land
-//! after the prompt; dom0 redraws the prompt after its own reports.
+//! The shell runs on the hypervisor console and, when dom0 drives a PL011
+//! of its own ([`dom0::uart`]), on that one too: each terminal has its own
+//! [`Session`] (line, history), and a command's output goes to the terminal
+//! it was typed on ([`dom0::shell_io`]); dom0's reports and the other
+//! domains' output stay on the hypervisor console, the log. `console
+//! <Domain>` works on either; while a command runs (an attached console
+//! included) the other terminal waits.
+//!
+//! dom0 reads both terminals until nothing is left, then blocks until
+//! there is work (typed input raises the console-input event or the UART's
+//! interrupt; a domain exit, the store and the back ends have theirs; see
+//! `crate::wait_for_work`), and on waking checks whether a domain it
+//! started has exited (reported and destroyed as without the shell).
+//! Output of other domains and hypervisor log lines may land after the
+//! console's prompt; dom0 redraws the prompt after its own reports.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use dom0::config::DomainConfig;
 use dom0::domains::{Watched, Watchlist, exit_of};
-use dom0::editor::{KeyDecoder, LineEditor};
 use dom0::format::{self, HostInfo};
 use dom0::fs::paths;
 use dom0::is_config_module;
 use dom0::shell::{self, Command, Dom};
+use dom0::shell_io::{self, Port, Session};
 use dom0::store::service as store;
+use dom0::{shell_print as print, shell_println as println};
 use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
 use pv_guest_sdk::abi::store::StoreError;
 use pv_guest_sdk::abi::{Error, module::ModuleInfo};
 use pv_guest_sdk::store::SHUTDOWN_NODE;
 use pv_guest_sdk::time::Deadline;
-use pv_guest_sdk::{ShutdownReason, console, domctl, module, print, println};
+use pv_guest_sdk::{ShutdownReason, console, domctl, module};
 use zerocopy::FromZeros;
 
 /// What the shell shows before each line.
@@ -39,61 +49,63 @@ pub fn run(mut watch: Watchlist) -> ! {
     // Our output turns raw now, so the prompt shows without a newline.
     console::go_interactive();
     crate::bind_console_event();
-    let mut editor = LineEditor::new(PROMPT);
-    let mut keys = KeyDecoder::new();
-    let mut out = String::new();
-    println!("dom0: shell ready; 'help' lists the verbs");
-    editor.prompt(&mut out);
-    show(&mut out);
+    let ports: Vec<Port> = Port::ALL
+        .into_iter()
+        .filter(|&p| p == Port::Console || dom0::uart::present())
+        .collect();
+    let mut sessions: Vec<Session> = ports.iter().map(|_| Session::new(PROMPT)).collect();
+    pv_guest_sdk::println!("dom0: shell ready; 'help' lists the verbs");
+    if ports.contains(&Port::Uart) {
+        pv_guest_sdk::println!("dom0: shell on the UART too");
+    }
+    for (s, &port) in sessions.iter_mut().zip(&ports) {
+        shell_io::with_terminal(port, |t| s.prompt(t));
+    }
     let mut input = [0u8; 64];
     loop {
-        let n = console::read(&mut input);
-        if n == 0 {
-            let ended = crate::poll_exits(&mut watch);
-            let due = watch
-                .next_due()
-                .is_some_and(|at| at <= pv_guest_sdk::time::now());
-            if !ended.is_empty() || due {
-                // Reports go on lines of their own, then the prompt and the
-                // line being typed come back.
-                editor.hide(&mut out);
-                show(&mut out);
-                crate::reap(&mut watch, ended);
-                crate::restart_due(&mut watch);
-                editor.redraw(&mut out);
-                show(&mut out);
+        let mut typed = false;
+        for (s, &port) in sessions.iter_mut().zip(&ports) {
+            let n = shell_io::with_terminal(port, |t| t.read(&mut input));
+            if n == 0 {
+                continue;
             }
-            // Nothing typed (this read also re-armed the console-input
-            // event): sleeps until input, a domain exit, a store, console or
-            // back-end event, the next restart due, or the input deadline;
-            // serves the store and back ends on waking.
-            let deadline = crate::earliest(
-                crate::restart_deadline(&watch),
-                Some(crate::input_deadline()),
-            );
-            crate::wait_for_work(deadline);
+            typed = true;
+            shell_io::with_terminal(port, |t| {
+                s.feed(&input[..n], t, |line| {
+                    // Output goes where the line was typed.
+                    shell_io::set_current(port);
+                    execute(line, &mut watch);
+                    shell_io::set_current(Port::Console);
+                    crate::reap_exited(&mut watch);
+                })
+            });
+        }
+        if typed {
             continue;
         }
-        for &b in &input[..n] {
-            let Some(key) = keys.feed(b) else { continue };
-            if let Some(line) = editor.key(key, &mut out) {
-                show(&mut out);
-                execute(&line, &mut watch);
-                crate::reap_exited(&mut watch);
-                editor.prompt(&mut out);
-            }
+        let ended = crate::poll_exits(&mut watch);
+        let due = watch
+            .next_due()
+            .is_some_and(|at| at <= pv_guest_sdk::time::now());
+        if !ended.is_empty() || due {
+            // Reports go to the console on lines of their own, then its
+            // prompt and the line being typed come back.
+            let console = &mut sessions[0];
+            shell_io::with_terminal(Port::Console, |t| console.hide(t));
+            crate::reap(&mut watch, ended);
+            crate::restart_due(&mut watch);
+            shell_io::with_terminal(Port::Console, |t| console.redraw(t));
         }
-        show(&mut out);
+        // Nothing typed (this read also re-armed the console-input event):
+        // sleeps until input, a domain exit, a store, console, UART or
+        // back-end event, the next restart due, or the input deadline;
+        // serves the store, the back ends and the UART on waking.
+        let deadline = crate::earliest(
+            crate::restart_deadline(&watch),
+            Some(crate::input_deadline()),
+        );
+        crate::wait_for_work(deadline);
     }
-}
-
-/// Writes and empties `out`, now.
-fn show(out: &mut String) {
-    if !out.is_empty() {
-        print!("{out}");
-        out.clear();
-    }
-    console::flush();
 }
 
 /// Prints a command's one-line error.
@@ -530,6 +542,8 @@ fn poweroff() -> ! {
         Err(e) => error!("poweroff: cannot list domains: {e}"),
     }
     println!("dom0: powering off");
+    // The machine stops with dom0: the UART's last bytes go out first.
+    dom0::uart::flush();
     pv_guest_sdk::shutdown(ShutdownReason::Poweroff)
 }
 
@@ -551,11 +565,11 @@ fn console_attach(dom: &Dom) {
         "Connected to {} (escape character is '^]')",
         format::name(&d)
     );
-    print!("{}", String::from_utf8_lossy(&history));
-    console::flush();
+    shell_io::write(&history);
+    shell_io::flush();
     let mut input = [0u8; 64];
     loop {
-        let n = console::read(&mut input);
+        let n = shell_io::read(&mut input);
         let (typed, escaped) = split_escape(&input[..n]);
         if !typed.is_empty() {
             consback::send_input(typed);
@@ -567,6 +581,7 @@ fn console_attach(dom: &Dom) {
         dom0::blkback::service::poll();
         dom0::netback::service::poll();
         consback::poll();
+        dom0::uart::poll();
         if !consback::has_console(id) || domctl::get_info(id).is_err() {
             println!();
             println!("{} has gone", format::name(&d));

@@ -19,7 +19,7 @@ use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::store::{Access, StoreError, StoreMsgType, StorePerm, XenbusState};
 use pv_guest_sdk::events::{self, Port};
 use pv_guest_sdk::grant::{self, GrantRef, Mapping};
-use pv_guest_sdk::{console, hypercall, print, println};
+use pv_guest_sdk::{hypercall, println};
 
 use super::output::Output;
 use crate::netback::handshake::{self, Phase, Step};
@@ -256,8 +256,9 @@ fn drain(c: &mut Cons, attached: bool) {
         let page = unsafe { &*(l.map.ipa() as usize as *const SharedConsPage) };
         let read = l.ep.read_then(page, &mut buf, |bytes| {
             if attached {
-                print!("{}", String::from_utf8_lossy(bytes));
-                console::flush();
+                // To the terminal the shell's `console` verb runs on.
+                crate::shell_io::write(bytes);
+                crate::shell_io::flush();
                 out.feed_attached(bytes);
             } else {
                 emit(*dom, name, out, bytes);

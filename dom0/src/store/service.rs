@@ -187,10 +187,10 @@ pub fn verb_ls(path: Option<&str>) {
     match list(path) {
         Ok(lines) => {
             for l in lines {
-                println!("{l}");
+                crate::shell_println!("{l}");
             }
         }
-        Err(e) => println!("error: store-ls: {path}: {e}"),
+        Err(e) => crate::shell_println!("error: store-ls: {path}: {e}"),
     }
 }
 
@@ -199,10 +199,10 @@ pub fn verb_ls(path: Option<&str>) {
 pub fn verb_read(path: &str) {
     match request(StoreMsgType::Read, &[path.as_bytes(), b"\0"].concat()) {
         Ok(v) => match core::str::from_utf8(&v) {
-            Ok(text) if !text.contains(|c: char| c.is_control()) => println!("{text}"),
-            _ => println!("{}", super::listing::quoted(&v)),
+            Ok(text) if !text.contains(|c: char| c.is_control()) => crate::shell_println!("{text}"),
+            _ => crate::shell_println!("{}", super::listing::quoted(&v)),
         },
-        Err(e) => println!("error: store-read: {path}: {e}"),
+        Err(e) => crate::shell_println!("error: store-read: {path}: {e}"),
     }
 }
 
@@ -210,6 +210,6 @@ pub fn verb_read(path: &str) {
 pub fn verb_write(path: &str, value: &str) {
     let body = [path.as_bytes(), b"\0", value.as_bytes()].concat();
     if let Err(e) = request(StoreMsgType::Write, &body) {
-        println!("error: store-write: {path}: {e}");
+        crate::shell_println!("error: store-write: {path}: {e}");
     }
 }

@@ -3,7 +3,7 @@
 
 use dom0::domains::Watchlist;
 use dom0::fs::paths;
-use pv_guest_sdk::println;
+use dom0::shell_println as println;
 
 /// `create <path>`: the configuration and its image from the guest library.
 pub(super) fn create(path: &str, watch: &mut Watchlist) {

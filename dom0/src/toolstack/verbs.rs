@@ -7,12 +7,14 @@ use alloc::vec::Vec;
 use dom0::devlist;
 use dom0::format;
 use dom0::shell::Dom;
+use dom0::shell_io;
 use dom0::store::service as store;
 use dom0::top::{Row, Screen};
 use dom0::{blkback, netback};
+use dom0::{shell_print as print, shell_println as println};
 use pv_guest_sdk::abi::domctl::{DomainId, DomainInfo};
+use pv_guest_sdk::events;
 use pv_guest_sdk::time::Deadline;
-use pv_guest_sdk::{console, events, print, println};
 
 /// Time between two `top` frames.
 const REFRESH_MS: u64 = 1000;
@@ -59,10 +61,10 @@ pub(super) fn top() {
             for l in &lines {
                 println!("{l}");
             }
-            console::flush();
+            shell_io::flush();
             next = Deadline::after_ms(REFRESH_MS);
         }
-        if console::read(&mut key) > 0 {
+        if shell_io::read(&mut key) > 0 {
             return;
         }
         let wake = Deadline::after_ms(KEY_POLL_MS).0.min(next.0);

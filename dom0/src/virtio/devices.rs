@@ -20,6 +20,8 @@ pub enum Kind {
     VirtioMmio,
     /// An SD host controller (SDHCI register block).
     Sdhci,
+    /// An Arm PL011 UART (not the hypervisor's console).
+    Pl011,
 }
 
 /// One device: registers identity-mapped in dom0's device window.
@@ -45,6 +47,7 @@ fn line(text: &str) -> Option<Device> {
         "pl031" => Kind::Pl031,
         "virtio-mmio" => Kind::VirtioMmio,
         "sdhci" => Kind::Sdhci,
+        "pl011" => Kind::Pl011,
         _ => return None,
     };
     let base = hex(words.next()?)?;
@@ -79,7 +82,8 @@ mod tests {
         let text = "# kind base size intid\n\
                     pl031 0x9010000 0x1000 34\n\
                     virtio-mmio 0xa003e00 0x200 -\n\
-                    sdhci 0xfe340000 0x100 158\n";
+                    sdhci 0xfe340000 0x100 158\n\
+                    pl011 0x9040000 0x1000 40\n";
         assert_eq!(
             parse(text),
             [
@@ -100,6 +104,12 @@ mod tests {
                     base: 0xfe34_0000,
                     size: 0x100,
                     irq: Some(158)
+                },
+                Device {
+                    kind: Kind::Pl011,
+                    base: 0x904_0000,
+                    size: 0x1000,
+                    irq: Some(40)
                 },
             ]
         );

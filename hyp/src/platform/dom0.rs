@@ -3,6 +3,8 @@
 //! each) and the device list dom0 reads to find them.
 //!
 //! Public API:
+//! - [`Dom0Device`], [`Dom0DeviceKind`], [`MAX_DOM0_DEVICES`] (re-exported by
+//!   the platform module, which finds them in the device tree).
 //! - [`mmio_pages`]`(devices) -> FixedList<PhysRange, MAX_DOM0_DEVICES>`
 //! - [`device_list`]`(devices) -> String`, the `dom0-devices` boot module
 //!   ([`DEVICE_LIST_MODULE`]).
@@ -10,9 +12,72 @@
 use alloc::string::String;
 use core::fmt::Write;
 
-use super::{Dom0Device, MAX_DOM0_DEVICES};
+use super::IntId;
 use crate::addr::{PAGE_SIZE, PhysRange};
 use crate::memmap::FixedList;
+
+/// The programming model of a device given to dom0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dom0DeviceKind {
+    /// Arm PrimeCell PL031 real-time clock (`arm,pl031`).
+    #[default]
+    Pl031,
+    /// A virtio-mmio transport slot (`virtio,mmio`); an empty slot reads
+    /// device ID 0.
+    VirtioMmio,
+    /// An SD host controller with the standard SDHCI register block: the
+    /// Pi 4's EMMC2 (`brcm,bcm2711-emmc2`, its SD-card slot) and Arasan
+    /// controller (`brcm,bcm2835-sdhci`, where QEMU's `raspi4b` puts the
+    /// `-drive if=sd` card).
+    Sdhci,
+    /// An Arm PrimeCell PL011 UART (`arm,pl011`) other than the
+    /// hypervisor's console: dom0 runs a second toolstack shell on it.
+    Pl011,
+}
+
+impl Dom0DeviceKind {
+    /// Its name in the device list dom0 reads ([`device_list`]).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dom0DeviceKind::Pl031 => "pl031",
+            Dom0DeviceKind::VirtioMmio => "virtio-mmio",
+            Dom0DeviceKind::Sdhci => "sdhci",
+            Dom0DeviceKind::Pl011 => "pl011",
+        }
+    }
+}
+
+/// A device the hypervisor does not use and gives to dom0: its registers are
+/// identity-mapped into dom0's device window and its interrupt is delivered
+/// to dom0 as an event (`evtchn_op bind_pirq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Dom0Device {
+    /// Programming model.
+    pub kind: Dom0DeviceKind,
+    /// MMIO registers (CPU physical).
+    pub regs: PhysRange,
+    /// Its interrupt, if it has one wired to the GIC.
+    pub irq: Option<IntId>,
+}
+
+/// Most devices handed to dom0: QEMU `virt` has the PL031 and 32
+/// virtio-mmio slots; the rest is headroom for other boards.
+pub const MAX_DOM0_DEVICES: usize = 48;
+
+/// Compatible strings of the devices given to dom0 so far: the PL031 RTC and
+/// the virtio-mmio slots (QEMU `virt`), the Pi 4's SD host controllers.
+/// PL011s are found with the console candidates and given in `finish`: every
+/// enabled one but the console.
+pub(super) const DOM0_COMPATIBLE: [(&str, Dom0DeviceKind); 4] = [
+    ("arm,pl031", Dom0DeviceKind::Pl031),
+    ("virtio,mmio", Dom0DeviceKind::VirtioMmio),
+    ("brcm,bcm2711-emmc2", Dom0DeviceKind::Sdhci),
+    ("brcm,bcm2835-sdhci", Dom0DeviceKind::Sdhci),
+];
+
+/// Most PL011s looked at (the Pi 4 has five); beyond, they count as dropped
+/// dom0 devices.
+pub(super) const MAX_PL011S: usize = 8;
 
 /// The name of the boot module that lists dom0's devices.
 pub const DEVICE_LIST_MODULE: &str = "dom0-devices";
@@ -44,7 +109,7 @@ pub fn mmio_pages(devices: &[Dom0Device]) -> FixedList<PhysRange, MAX_DOM0_DEVIC
 /// The device list dom0 reads from the [`DEVICE_LIST_MODULE`] boot module:
 /// a comment line, then one line per device,
 /// `<kind> <base> <size> <intid>` (hexadecimal base and size with `0x`,
-/// decimal INTID, `-` for none), kinds as [`super::Dom0DeviceKind::name`].
+/// decimal INTID, `-` for none), kinds as [`Dom0DeviceKind::name`].
 pub fn device_list(devices: &[Dom0Device]) -> String {
     let mut s = String::from("# kind base size intid\n");
     for d in devices {

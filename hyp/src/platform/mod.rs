@@ -25,6 +25,9 @@
 pub mod dom0;
 mod walk;
 
+use dom0::{DOM0_COMPATIBLE, MAX_PL011S};
+pub use dom0::{Dom0Device, Dom0DeviceKind, MAX_DOM0_DEVICES};
+
 use fdt::Fdt;
 
 use crate::addr::{PhysAddr, PhysRange};
@@ -108,60 +111,6 @@ pub struct Uart {
     /// Its interrupt, if it has one wired to the GIC.
     pub irq: Option<IntId>,
 }
-
-/// The programming model of a device given to dom0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Dom0DeviceKind {
-    /// Arm PrimeCell PL031 real-time clock (`arm,pl031`).
-    #[default]
-    Pl031,
-    /// A virtio-mmio transport slot (`virtio,mmio`); an empty slot reads
-    /// device ID 0.
-    VirtioMmio,
-    /// An SD host controller with the standard SDHCI register block: the
-    /// Pi 4's EMMC2 (`brcm,bcm2711-emmc2`, its SD-card slot) and Arasan
-    /// controller (`brcm,bcm2835-sdhci`, where QEMU's `raspi4b` puts the
-    /// `-drive if=sd` card).
-    Sdhci,
-}
-
-impl Dom0DeviceKind {
-    /// Its name in the device list dom0 reads ([`dom0::device_list`]).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Dom0DeviceKind::Pl031 => "pl031",
-            Dom0DeviceKind::VirtioMmio => "virtio-mmio",
-            Dom0DeviceKind::Sdhci => "sdhci",
-        }
-    }
-}
-
-/// A device the hypervisor does not use and gives to dom0: its registers are
-/// identity-mapped into dom0's device window and its interrupt is delivered
-/// to dom0 as an event (`evtchn_op bind_pirq`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Dom0Device {
-    /// Programming model.
-    pub kind: Dom0DeviceKind,
-    /// MMIO registers (CPU physical).
-    pub regs: PhysRange,
-    /// Its interrupt, if it has one wired to the GIC.
-    pub irq: Option<IntId>,
-}
-
-/// Most devices handed to dom0: QEMU `virt` has the PL031 and 32
-/// virtio-mmio slots; the rest is headroom for other boards.
-pub const MAX_DOM0_DEVICES: usize = 48;
-
-/// Compatible strings of the devices given to dom0 so far: the PL031 RTC and
-/// the virtio-mmio slots (QEMU `virt`), the Pi 4's SD host controllers. The
-/// Pi's UART comes with its driver.
-const DOM0_COMPATIBLE: [(&str, Dom0DeviceKind); 4] = [
-    ("arm,pl031", Dom0DeviceKind::Pl031),
-    ("virtio,mmio", Dom0DeviceKind::VirtioMmio),
-    ("brcm,bcm2711-emmc2", Dom0DeviceKind::Sdhci),
-    ("brcm,bcm2835-sdhci", Dom0DeviceKind::Sdhci),
-];
 
 /// A GICv2 (GIC-400 and alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,6 +234,7 @@ impl<'a> Platform<'a> {
                 dom0_devices_dropped: 0,
             },
             dom0_nodes: FixedList::new(),
+            pl011s: FixedList::new(),
             stdout_path: None,
             first_pl011: None,
             stdout_node: None,
@@ -358,7 +308,7 @@ struct RawIrqs<'a> {
 }
 
 /// Candidate UART found during the walk; its interrupt is resolved at the end.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct UartNode<'a> {
     kind: UartKind,
     regs: PhysRange,
@@ -382,6 +332,8 @@ struct Collector<'a> {
     gic_node: Option<GicNode<'a>>,
     timer_irqs: Option<RawIrqs<'a>>,
     dom0_nodes: FixedList<(Dom0DeviceKind, PhysRange, RawIrqs<'a>), MAX_DOM0_DEVICES>,
+    /// Every enabled PL011, in tree order: all but the console go to dom0.
+    pl011s: FixedList<UartNode<'a>, MAX_PL011S>,
 }
 
 /// PSCI binding compatible strings (Linux `arm,psci.yaml`).
@@ -522,8 +474,13 @@ impl<'a> Visitor<'a> for Collector<'a> {
             {
                 self.stdout_node = Some(uart);
             }
-            if kind == UartKind::Pl011 && self.first_pl011.is_none() {
-                self.first_pl011 = Some(uart);
+            if kind == UartKind::Pl011 {
+                if self.first_pl011.is_none() {
+                    self.first_pl011 = Some(uart);
+                }
+                if self.pl011s.push(uart).is_err() {
+                    self.p.dom0_devices_dropped += 1;
+                }
             }
         }
         Ok(())
@@ -558,6 +515,32 @@ impl<'a> Collector<'a> {
             kind: u.kind,
             regs: u.regs,
             irq: self.intid(u.irqs, 0),
+        }
+    }
+
+    /// Gives dom0 every PL011 but the console. One whose interrupt line is
+    /// the console's (the Pi 4 wires all five to SPI 121) goes without it:
+    /// the hypervisor takes that INTID as its console's, so dom0 polls.
+    /// The Pi packs its PL011s 0x200 apart into uart0's page, and stage 2
+    /// maps whole pages: there dom0 (trusted) could reach the console's
+    /// registers too; its driver touches only its own block.
+    fn give_pl011s(&mut self) {
+        let console = self.p.console;
+        for &u in self.pl011s.iter() {
+            if console.is_some_and(|c| c.regs == u.regs) {
+                continue;
+            }
+            let irq = self
+                .intid(u.irqs, 0)
+                .filter(|&i| console.and_then(|c| c.irq) != Some(i));
+            let dev = Dom0Device {
+                kind: Dom0DeviceKind::Pl011,
+                regs: u.regs,
+                irq,
+            };
+            if self.p.dom0_devices.push(dev).is_err() {
+                self.p.dom0_devices_dropped += 1;
+            }
         }
     }
 
@@ -596,6 +579,7 @@ impl<'a> Collector<'a> {
             _ => self.first_pl011,
         };
         self.p.console = console.map(|u| self.uart(u));
+        self.give_pl011s();
         crate::addr::sort_by_start(self.p.memory.as_mut_slice());
         Ok(self.p)
     }

@@ -12,6 +12,9 @@ const VIRT_INITRD: &[u8] = include_bytes!("testdata/virt-initrd.dtb");
 const RPI4: &[u8] = include_bytes!("testdata/bcm2711-rpi-4-b.dtb");
 const SYNTHETIC: &[u8] = include_bytes!("testdata/synthetic.dtb");
 const MANY_DEVICES: &[u8] = include_bytes!("testdata/many-devices.dtb");
+/// `virt` with two `-serial` options: a second PL011 at 0x0904_0000.
+const VIRT_2SERIAL: &[u8] = include_bytes!("testdata/virt-2serial.dtb");
+const PL011S: &[u8] = include_bytes!("testdata/pl011s.dtb");
 
 fn r(base: u64, size: u64) -> PhysRange {
     PhysRange::from_base_size(base, size)
@@ -227,6 +230,47 @@ fn raspberry_pi_4() {
     };
     assert_eq!(&*p.dom0_devices, &[sdhci(0xfe30_0000), sdhci(0xfe34_0000)]);
     assert!(dom0::device_list(&p.dom0_devices).contains("sdhci 0xfe340000 0x100 158\n"));
+}
+
+#[test]
+fn virt_second_pl011_goes_to_dom0() {
+    let p = Platform::parse(VIRT_2SERIAL).unwrap();
+    assert_eq!(p.console, Some(VIRT_PL011));
+    let uart1 = Dom0Device {
+        kind: Dom0DeviceKind::Pl011,
+        regs: r(0x0904_0000, 0x1000),
+        irq: Some(IntId(32 + 8)),
+    };
+    let pl011s: Vec<_> = p
+        .dom0_devices
+        .iter()
+        .filter(|d| d.kind == Dom0DeviceKind::Pl011)
+        .collect();
+    assert_eq!(pl011s, [&uart1]);
+    assert!(dom0::device_list(&p.dom0_devices).contains("pl011 0x9040000 0x1000 40\n"));
+}
+
+#[test]
+fn pl011s_but_the_console_go_to_dom0() {
+    let p = Platform::parse(PL011S).unwrap();
+    let console = p.console.unwrap();
+    assert_eq!(console.regs, r(0xfe20_1000, 0x200));
+    assert_eq!(console.irq, Some(IntId(32 + 121)));
+    // In tree order; the disabled one is nobody's. The one sharing the
+    // console's line comes without an interrupt (dom0 polls it).
+    let pl011 = |base, irq| Dom0Device {
+        kind: Dom0DeviceKind::Pl011,
+        regs: r(base, 0x200),
+        irq,
+    };
+    assert_eq!(
+        &*p.dom0_devices,
+        &[
+            pl011(0xfe20_0800, Some(IntId(32 + 7))),
+            pl011(0xfe20_1400, None)
+        ]
+    );
+    assert_eq!(p.dom0_devices_dropped, 0);
 }
 
 #[test]
