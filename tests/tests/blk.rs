@@ -3,7 +3,8 @@
 //! ring (`specs/blkif.md`). Bundle `bundle-blk.cpio` from
 //! `scripts/build.sh`; every domain is created from dom0's shell.
 //!
-//! - A domain writes 4 MiB of the pattern to its region, is destroyed and
+//! - A domain writes 4 MiB of the pattern to its region (dom0 keeps several
+//!   of its requests at the disk at once), is destroyed and
 //!   created again and reads the same bytes back; a read-only view of the
 //!   region reads and refuses writes; the image file holds the pattern in
 //!   the region and nothing outside it.
@@ -103,7 +104,29 @@ fn data_survives_destroy_and_create_and_read_only_refuses_writes() {
         .unwrap();
     assert_eq!(m.group(1), sum);
     // It waits to be destroyed; its disk's directories go with it.
-    assert!(run(&mut vm, "destroy blk-data").is_empty());
+    let out = run(&mut vm, "destroy blk-data");
+    assert!(out.iter().all(|l| l.contains("dom0: blkback: ")), "{out:?}");
+    // Its 4 MiB went to the disk as several requests at once: the front
+    // end keeps up to 4 on the ring and dom0 hands each to the disk as it
+    // takes it, answering when the disk completes it.
+    let released = re(&format!(
+        r"dom0: blkback: domain {first} vbd 0 released: (\d+) requests answered, at most (\d+) at the disk at once, (\d+) still there"
+    ));
+    seen_or_expect(&mut vm, released.as_str());
+    let lines = vm.lines();
+    let m = lines
+        .iter()
+        .find_map(|l| released.captures(l))
+        .expect("the release line");
+    let answered: u64 = m[1].parse().unwrap();
+    let peak: u64 = m[2].parse().unwrap();
+    eprintln!("blk-data's writes: {answered} requests, at most {peak} at the disk at once");
+    assert!(answered >= 90, "4 MiB in 44 KiB requests: {answered}");
+    assert!(
+        (2..=4).contains(&peak),
+        "requests at the disk at once: {peak} (the front end keeps up to 4)"
+    );
+    assert_eq!(&m[3], "0", "all done before the destroy");
     assert_eq!(
         run(
             &mut vm,

@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::engine::{Backing, IoFailed};
 use crate::virtio::blk::Blk;
@@ -26,6 +27,46 @@ pub trait BlockDevice: Send {
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoFailed>;
     /// Returns once every completed write is durable.
     fn flush(&mut self) -> Result<(), IoFailed>;
+    /// The disk's request queue, if it takes several requests at once;
+    /// `None` (the default): the back end uses the blocking calls only.
+    fn queue(&mut self) -> Option<&mut dyn Queue> {
+        None
+    }
+}
+
+/// A disk that keeps several requests in flight. Each request's buffer
+/// belongs to the disk from [`Queue::submit`] until [`Queue::complete`]
+/// gives it back, so nothing else can touch memory the device may still
+/// write. The blocking calls of [`BlockDevice`] still work: they first let
+/// every request in flight finish, keeping their completions.
+pub trait Queue {
+    /// Whether [`Queue::submit`] can take another request now.
+    fn room(&self) -> bool;
+    /// Starts a read into `data` (`write` false) or a write of `data` from
+    /// `sector` on, named `tag`. On failure `data` comes back.
+    fn submit(&mut self, write: bool, sector: u64, data: Vec<u8>, tag: u64) -> Result<(), Vec<u8>>;
+    /// Whether [`Queue::complete`] has something (or must be polled).
+    fn ready(&mut self) -> bool;
+    /// A finished request: its tag, its buffer and its outcome.
+    fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)>;
+}
+
+impl Queue for Blk {
+    fn room(&self) -> bool {
+        self.in_flight() < self.depth()
+    }
+    fn submit(&mut self, write: bool, sector: u64, data: Vec<u8>, tag: u64) -> Result<(), Vec<u8>> {
+        Blk::submit(self, write, sector, data, tag).map_err(|(_, d)| d)
+    }
+    fn ready(&mut self) -> bool {
+        Blk::ready(self)
+    }
+    fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)> {
+        Blk::complete(self).map(|d| {
+            let io = *d.io;
+            (io.tag, io.data, d.result.map_err(|_| IoFailed))
+        })
+    }
 }
 
 impl BlockDevice for Blk {
@@ -43,6 +84,9 @@ impl BlockDevice for Blk {
     }
     fn flush(&mut self) -> Result<(), IoFailed> {
         Blk::flush(self).map_err(|_| IoFailed)
+    }
+    fn queue(&mut self) -> Option<&mut dyn Queue> {
+        Some(self)
     }
 }
 

@@ -112,8 +112,8 @@ pub fn serve(
     Ok(pass)
 }
 
-/// Does a checked request's work.
-fn execute(
+/// Does a checked request's work, blocking until the disk finished it.
+pub fn execute(
     c: &Checked,
     backing: &mut impl Backing,
     grants: &mut impl Grants,

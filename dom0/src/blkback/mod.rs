@@ -8,10 +8,12 @@
 //! | [`disk`] | the [`disk::BlockDevice`] trait every real disk implements, and dom0's named disks |
 //! | [`request`] | what a request may ask of a virtual disk (a whole disk or a region of one): the checks of `specs/blkif.md`, in order |
 //! | [`engine`] | serving one ring: take, check, copy, read/write/flush, answer; generic over the ring, the disk and the page copies so that it is host-tested |
-//! | [`service`] | dom0's one back end: store entries, the handshake as a non-blocking state machine run from dom0's loops, grant copies in and transient grant maps out, the real disks, tear-down |
+//! | [`service`] | dom0's one back end: store entries, the handshake as a non-blocking state machine run from dom0's loops, requests in flight at queued disks, the real disks, tear-down |
+//! | `copier` | request data in by grant copy, out through transient writable grant maps |
 //!
 //! Everything but [`service`] is plain logic, tested on the host.
 
+mod copier;
 pub mod disk;
 pub mod engine;
 pub mod request;

@@ -16,27 +16,28 @@
 //!   ports and removes its back-end directories.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use pv_guest_sdk::abi::blkif::{
-    BlkifRequest, BlkifResponse, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE, KEY_SECTOR_SIZE,
-    KEY_SECTORS,
+    BlkifOp, BlkifRequest, BlkifResponse, BlkifStatus, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE,
+    KEY_SECTOR_SIZE, KEY_SECTORS,
 };
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::grant::GrantRef;
-use pv_guest_sdk::abi::ring::{Back, SharedRing};
+use pv_guest_sdk::abi::ring::{Back, RingError, SharedRing};
 use pv_guest_sdk::abi::store::{StoreMsgType, XenbusState};
-use pv_guest_sdk::blk;
 use pv_guest_sdk::events::{self, Port};
-use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, Mapping};
+use pv_guest_sdk::grant::{self, Mapping};
 use pv_guest_sdk::println;
 
+use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Real, SECTOR};
 use super::engine::{self, Grants};
-use super::request::{Seg, VDisk};
+use super::request::{Checked, VDisk, check};
 use crate::devlist::VbdRow;
 use crate::devspec::DiskSpec;
 use crate::store::service as store;
@@ -44,6 +45,9 @@ use crate::virtio::blk::Blk;
 
 /// Requests served per ring per [`poll`], so that the others get their turn.
 const PER_PASS: usize = 8;
+
+/// Data buffers kept for reuse between requests in flight.
+const POOL: usize = 16;
 
 /// A connected ring: the front end's page mapped, its port bound.
 struct Conn {
@@ -73,6 +77,18 @@ struct Vbd {
     requests: u64,
     /// The store generation whose `state` this end has seen.
     seen: u64,
+    /// Names this virtual disk in [`Blkback::pending`]: never reused, so a
+    /// completion for a destroyed domain's disk finds nothing.
+    serial: u64,
+    /// Requests of this disk at the real disk now, and the most ever.
+    in_flight: usize,
+    peak: usize,
+    /// A flush taken from the ring, waiting for the requests before it.
+    flush: Option<(BlkifRequest, Checked)>,
+    /// Responses pushed since the last publish.
+    unpublished: bool,
+    /// The front end broke the ring while being answered.
+    broken: Option<RingError>,
 }
 
 impl Vbd {
@@ -92,12 +108,28 @@ fn back_dir(front: DomainId, index: usize) -> String {
     format!("/local/domain/0/backend/{DEVICE_KIND}/{}/{index}", front.0)
 }
 
+/// A request at a real disk that takes several at once.
+struct Pending {
+    /// [`Vbd::serial`] of the virtual disk it came from.
+    vbd: u64,
+    req: BlkifRequest,
+    checked: Checked,
+}
+
 #[derive(Default)]
 struct Blkback {
     disks: Vec<Disk>,
     vbds: Vec<Vbd>,
-    /// dom0's data buffer: grant copies in and out, and DMA for the disk.
+    /// dom0's data buffer for blocking requests: grant copies in and out,
+    /// and DMA for the disk.
     buf: Vec<u8>,
+    /// Requests in flight at queued disks, by tag.
+    pending: BTreeMap<u64, Pending>,
+    /// The next tag, and the next [`Vbd::serial`].
+    next_tag: u64,
+    next_serial: u64,
+    /// Spare data buffers for queued requests.
+    pool: Vec<Vec<u8>>,
 }
 
 static BACK: spin::Mutex<Option<Blkback>> = spin::Mutex::new(None);
@@ -111,7 +143,16 @@ fn on_event(_: Port) {
 /// Whether a block event came (or work is waiting) since the last call:
 /// call [`poll`] when it is `true`.
 pub fn take_kick() -> bool {
-    KICK.swap(false, Ordering::AcqRel)
+    // A completion at a queued disk is work too (its interrupt's event
+    // woke dom0). The lock is free here unless another vCPU serves.
+    let done = BACK.try_lock().is_some_and(|mut g| {
+        g.as_mut().is_some_and(|b| {
+            b.disks
+                .iter_mut()
+                .any(|d| d.dev.queue().is_some_and(|q| q.ready()))
+        })
+    });
+    KICK.swap(false, Ordering::AcqRel) | done
 }
 
 /// Takes the virtio disks the back end serves from: `vda` is `disks[0]`.
@@ -196,7 +237,14 @@ pub fn attach(id: DomainId, disks: &[DiskSpec]) -> Result<(), String> {
             phase: Phase::Waiting,
             requests: 0,
             seen: u64::MAX,
+            serial: b.next_serial,
+            in_flight: 0,
+            peak: 0,
+            flush: None,
+            unpublished: false,
+            broken: None,
         });
+        b.next_serial += 1;
     }
     for v in &new {
         if let Err(e) = publish(v, &disks[v.index]) {
@@ -290,86 +338,26 @@ fn disconnect(c: Conn) {
     }
 }
 
-/// Moves data between dom0's buffer and one front end's pages. A read's
-/// data goes out by mapping each page writable for the copy, with the
-/// SDK's fast word copy: a map and an unmap cost less than half a
-/// hypervisor grant copy of a 4 KiB page (scripts/bench.sh:
-/// grant-map-unmap against grant-copy-4k), and the copy runs at dom0's
-/// speed. A write's data comes in by grant copy: its pages may be granted
-/// read-only, and a read-only mapping offers only the general (slower)
-/// word-by-word read.
-struct Copier(DomainId);
-
-/// Bytes per word of a page.
-const WORD: usize = core::mem::size_of::<u64>();
-
-impl Copier {
-    /// Maps segment `s`'s page writable, checking that the segment lies
-    /// within it and is word aligned (whole sectors always are).
-    fn map_writable(&self, s: &Seg) -> Option<Mapping> {
-        let fits = s.offset.is_multiple_of(WORD)
-            && s.len.is_multiple_of(WORD)
-            && s.offset
-                .checked_add(s.len)
-                .is_some_and(|e| e <= grant::PAGE_BYTES);
-        if !fits {
-            return None;
-        }
-        grant::map(self.0, s.gref, false)
-            .ok()
-            .filter(Mapping::is_writable)
-    }
-}
-
-/// Unmaps `m`, reporting a failure (the page stays mapped in dom0).
-fn unmap(m: Mapping) {
-    if let Err(e) = m.unmap() {
-        println!("dom0: blkback: unmapping a data page: {e}");
-    }
-}
-
-impl Grants for Copier {
-    fn copy_in(&mut self, segs: &[Seg], buf: &mut [u8]) -> bool {
-        let mut batch = CopyBatch::new();
-        let mut rest = buf;
-        for s in segs {
-            let (here, tail) = core::mem::take(&mut rest).split_at_mut(s.len);
-            rest = tail;
-            let src = GrantPtr {
-                domid: self.0,
-                gref: s.gref,
-                offset: s.offset,
-            };
-            if batch.from_grant(src, here).is_err() {
-                return false;
-            }
-        }
-        matches!(batch.run(), Ok(0))
-    }
-    fn copy_out(&mut self, segs: &[Seg], buf: &[u8]) -> bool {
-        let mut rest = buf;
-        for s in segs {
-            let (here, tail) = rest.split_at(s.len);
-            rest = tail;
-            let Some(m) = self.map_writable(s) else {
-                return false;
-            };
-            let Some(page) = m.shared() else {
-                return false;
-            };
-            blk::store_words(&page.words()[s.offset / WORD..], here);
-            unmap(m);
-        }
-        true
-    }
-}
-
 /// Advances every handshake and serves every connected ring (see the
 /// module documentation). Never blocks but for the disks' own requests.
 pub fn poll() {
     let mut g = BACK.lock();
     let Some(b) = g.as_mut() else { return };
-    let Blkback { disks, vbds, buf } = b;
+    collect(b);
+    let Blkback {
+        disks,
+        vbds,
+        buf,
+        pending,
+        next_tag,
+        pool,
+        ..
+    } = b;
+    let mut tables = Tables {
+        pending,
+        next_tag,
+        pool,
+    };
     for v in vbds.iter_mut() {
         if matches!(v.phase, Phase::Waiting) {
             if !store::changed_since(&mut v.seen) {
@@ -401,30 +389,33 @@ pub fn poll() {
             }
             continue;
         }
+        let dev = &mut *disks[v.disk].dev;
+        let served = if dev.queue().is_some() {
+            serve_queued(v, dev, &mut tables, buf)
+        } else {
+            serve_blocking(v, dev, buf)
+        };
         let Phase::Connected(c) = &mut v.phase else {
             continue;
         };
-        let mut real = Real(&mut *disks[v.disk].dev);
-        let served = engine::serve(
-            &mut c.ring,
-            &v.vdisk,
-            &mut real,
-            &mut Copier(v.front),
-            buf,
-            PER_PASS,
-        );
         let broken = match served {
-            Ok(pass) => {
-                v.requests += pass.answered as u64;
-                if pass.answered > 0 && c.ring.publish() {
+            Ok(stop) => {
+                if v.unpublished && c.ring.publish() {
                     let _ = events::send(c.port);
                 }
+                v.unpublished = false;
                 // Work left, or arrived after the last look (the final
-                // check asks the front end for an event first).
-                if pass.more || c.ring.final_check().unwrap_or(false) {
+                // check asks the front end for an event first). Waiting
+                // for the disk needs no kick: its completion's event comes.
+                let more = match stop {
+                    Stop::Limit => true,
+                    Stop::Empty => c.ring.final_check().unwrap_or(false),
+                    Stop::Wait => false,
+                };
+                if more {
                     KICK.store(true, Ordering::Release);
                 }
-                None
+                v.broken.take()
             }
             Err(e) => Some(e),
         };
@@ -437,6 +428,203 @@ pub fn poll() {
                 disconnect(c);
             }
             store::set_state(&v.back_dir(), XenbusState::Closed);
+        }
+    }
+}
+
+/// Why a pass over one ring stopped.
+enum Stop {
+    /// The ring is empty.
+    Empty,
+    /// [`PER_PASS`] requests taken: more may wait.
+    Limit,
+    /// Waiting for the disk: a full queue, or a flush for earlier requests.
+    Wait,
+}
+
+/// What requests in flight at queued disks need besides their disk.
+struct Tables<'a> {
+    pending: &'a mut BTreeMap<u64, Pending>,
+    next_tag: &'a mut u64,
+    pool: &'a mut Vec<Vec<u8>>,
+}
+
+/// Answers `req` with `status` (published later, once per pass).
+fn respond(
+    ring: &mut Back<'static, BlkifRequest, BlkifResponse>,
+    req: &BlkifRequest,
+    status: BlkifStatus,
+) -> Result<(), RingError> {
+    ring.push(&BlkifResponse {
+        id: req.id,
+        op: req.op,
+        status: status.raw(),
+        ..BlkifResponse::default()
+    })
+}
+
+/// Serves `v`'s ring on a disk without a queue: one request at a time.
+fn serve_blocking(
+    v: &mut Vbd,
+    dev: &mut dyn BlockDevice,
+    buf: &mut Vec<u8>,
+) -> Result<Stop, RingError> {
+    let Phase::Connected(c) = &mut v.phase else {
+        return Ok(Stop::Empty);
+    };
+    let mut real = Real(dev);
+    let pass = engine::serve(
+        &mut c.ring,
+        &v.vdisk,
+        &mut real,
+        &mut Copier(v.front),
+        buf,
+        PER_PASS,
+    )?;
+    v.requests += pass.answered as u64;
+    v.unpublished |= pass.answered > 0;
+    Ok(if pass.more { Stop::Limit } else { Stop::Empty })
+}
+
+/// Serves `v`'s ring on a disk with a queue: every request it can take is
+/// handed to the disk at once and answered by [`collect`] when the disk
+/// finished it. A write's data is copied in before it is submitted; a
+/// flush waits until every earlier request of this ring is done, then runs
+/// (its data written, the disk flushed) before anything after it is taken.
+fn serve_queued(
+    v: &mut Vbd,
+    dev: &mut dyn BlockDevice,
+    t: &mut Tables<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<Stop, RingError> {
+    let Phase::Connected(c) = &mut v.phase else {
+        return Ok(Stop::Empty);
+    };
+    let mut copier = Copier(v.front);
+    let mut taken = 0;
+    loop {
+        if let Some((req, checked)) = v.flush {
+            if v.in_flight > 0 {
+                return Ok(Stop::Wait);
+            }
+            v.flush = None;
+            let status = engine::execute(&checked, &mut Real(&mut *dev), &mut copier, buf);
+            respond(&mut c.ring, &req, status)?;
+            v.requests += 1;
+            v.unpublished = true;
+        }
+        if taken >= PER_PASS {
+            return Ok(Stop::Limit);
+        }
+        let Some(q) = dev.queue() else {
+            return Ok(Stop::Empty);
+        };
+        if !q.room() {
+            return Ok(Stop::Wait);
+        }
+        let Some(req) = c.ring.take()? else {
+            return Ok(Stop::Empty);
+        };
+        taken += 1;
+        let checked = match check(&req, &v.vdisk) {
+            Ok(ch) if ch.op == BlkifOp::Flush => {
+                v.flush = Some((req, ch));
+                continue;
+            }
+            Ok(ch) => ch,
+            Err(status) => {
+                respond(&mut c.ring, &req, status)?;
+                v.requests += 1;
+                v.unpublished = true;
+                continue;
+            }
+        };
+        let write = checked.op == BlkifOp::Write;
+        let mut data = t.pool.pop().unwrap_or_default();
+        // Not cleared: a read's buffer is filled whole by the disk before
+        // anything is copied out, a write's is copied in whole.
+        data.resize(checked.bytes, 0);
+        let refused = if write && !copier.copy_in(checked.segments(), &mut data) {
+            t.pool.push(data);
+            Some(BlkifStatus::BadRequest)
+        } else {
+            let tag = *t.next_tag;
+            *t.next_tag += 1;
+            match q.submit(write, checked.sector, data, tag) {
+                Ok(()) => {
+                    t.pending.insert(
+                        tag,
+                        Pending {
+                            vbd: v.serial,
+                            req,
+                            checked,
+                        },
+                    );
+                    v.in_flight += 1;
+                    v.peak = v.peak.max(v.in_flight);
+                    None
+                }
+                Err(data) => {
+                    t.pool.push(data);
+                    Some(BlkifStatus::IoError)
+                }
+            }
+        };
+        if let Some(status) = refused {
+            respond(&mut c.ring, &req, status)?;
+            v.requests += 1;
+            v.unpublished = true;
+        }
+    }
+}
+
+/// Answers every request a queued disk finished: a read's data is copied
+/// out first. A completion whose virtual disk is gone (its domain was
+/// destroyed) or disconnected is dropped; its buffer, which the disk gave
+/// back, is only now reused or freed. Responses are published by [`poll`],
+/// once per ring.
+fn collect(b: &mut Blkback) {
+    let Blkback {
+        disks,
+        vbds,
+        pending,
+        pool,
+        ..
+    } = b;
+    for d in disks.iter_mut() {
+        let Some(q) = d.dev.queue() else { continue };
+        while let Some((tag, data, result)) = q.complete() {
+            let p = pending.remove(&tag);
+            let v = p
+                .as_ref()
+                .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
+            if let (Some(p), Some(v)) = (p, v) {
+                v.in_flight = v.in_flight.saturating_sub(1);
+                if let Phase::Connected(c) = &mut v.phase {
+                    let read = p.checked.op == BlkifOp::Read;
+                    let status = match result {
+                        Err(_) => BlkifStatus::IoError,
+                        Ok(())
+                            if read && !Copier(v.front).copy_out(p.checked.segments(), &data) =>
+                        {
+                            BlkifStatus::BadRequest
+                        }
+                        Ok(()) => BlkifStatus::Okay,
+                    };
+                    match respond(&mut c.ring, &p.req, status) {
+                        Ok(()) => {
+                            v.requests += 1;
+                            v.unpublished = true;
+                        }
+                        Err(e) => {
+                            v.broken.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            if pool.len() < POOL {
+                pool.push(data);
+            }
         }
     }
 }
@@ -500,6 +688,12 @@ pub fn release(id: DomainId) {
         return;
     }
     for v in gone {
+        // Its requests still at the disk keep their buffers there;
+        // `collect` drops their completions.
+        println!(
+            "dom0: blkback: domain {} vbd {} released: {} requests answered, at most {} at the disk at once, {} still there",
+            id.0, v.index, v.requests, v.peak, v.in_flight
+        );
         if let Phase::Connected(c) = v.phase {
             disconnect(c);
         }

@@ -2,7 +2,17 @@
 //! read-only flag. Reads and writes complete by interrupt (the device's
 //! pirq event) when it has one, else by polling; `flush` polls, because
 //! `virtio-drivers` offers no non-blocking flush.
+//!
+//! Besides those blocking calls, [`Blk::submit`] hands the device a request
+//! and returns at once, [`Blk::complete`] gives back finished ones: several
+//! requests are then in flight together. A request's buffers live on the
+//! heap, owned by the disk, from submission until the device returned them,
+//! whatever happens to whoever submitted it. The blocking calls first let
+//! every request in flight finish (keeping their results for
+//! [`Blk::complete`]), because the driver pops completions in order.
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::fmt;
 
 use pv_guest_sdk::println;
@@ -49,11 +59,43 @@ impl fmt::Display for BlkError {
     }
 }
 
+/// Descriptors one request takes without indirect descriptors (header,
+/// data, status): bounds how many fit in the queue at once.
+const DESCRIPTORS_PER_REQUEST: usize = 3;
+
+/// A request handed to the device by [`Blk::submit`].
+pub struct Io {
+    req: BlkReq,
+    resp: BlkResp,
+    token: u16,
+    /// The data: read into, or written from.
+    pub data: Vec<u8>,
+    /// Whether it writes.
+    pub write: bool,
+    /// The submitter's name for it.
+    pub tag: u64,
+}
+
+/// A request the device finished, and how.
+pub struct Done {
+    /// The request, its buffers the submitter's again.
+    pub io: Box<Io>,
+    /// Its outcome.
+    pub result: Result<(), BlkError>,
+}
+
 /// A virtio-blk disk.
 pub struct Blk {
     dev: VirtIOBlk<Dom0Hal, MmioTransport<'static>>,
     irq: Option<Pirq>,
     base: u64,
+    /// Submitted, not yet returned by the device. Boxed: the device holds
+    /// the header's and status's addresses, which must not move when the
+    /// vector grows.
+    #[allow(clippy::vec_box)]
+    inflight: Vec<Box<Io>>,
+    /// Returned by the device, not yet taken by [`Blk::complete`].
+    done: Vec<Done>,
 }
 
 impl Blk {
@@ -70,7 +112,13 @@ impl Blk {
         } else {
             dev.disable_interrupts();
         }
-        Ok(Self { dev, irq, base })
+        Ok(Self {
+            dev,
+            irq,
+            base,
+            inflight: Vec::new(),
+            done: Vec::new(),
+        })
     }
 
     /// The registers' address (names the disk in messages).
@@ -104,9 +152,130 @@ impl Blk {
         }
     }
 
+    /// Requests that fit in the queue together.
+    pub fn depth(&self) -> usize {
+        usize::from(self.dev.virt_queue_size()) / DESCRIPTORS_PER_REQUEST
+    }
+
+    /// Requests submitted and not yet taken back by [`Blk::complete`].
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len() + self.done.len()
+    }
+
+    /// Hands the device a read (`write` false) into `data` or a write of
+    /// `data`, from `sector` on, and returns at once; [`Blk::complete`]
+    /// gives it back. On failure nothing was submitted and `data` comes
+    /// back.
+    pub fn submit(
+        &mut self,
+        write: bool,
+        sector: u64,
+        data: Vec<u8>,
+        tag: u64,
+    ) -> Result<(), (BlkError, Vec<u8>)> {
+        let checked = if write && self.read_only() {
+            Err(BlkError::ReadOnly)
+        } else if data.len() > MAX_REQUEST_BYTES {
+            Err(BlkError::BadLength)
+        } else if self.inflight.len() >= self.depth() {
+            Err(BlkError::Device(virtio_drivers::Error::QueueFull))
+        } else {
+            self.check(sector, data.len())
+        };
+        if let Err(e) = checked {
+            return Err((e, data));
+        }
+        let mut io = Box::new(Io {
+            req: BlkReq::default(),
+            resp: BlkResp::default(),
+            token: 0,
+            data,
+            write,
+            tag,
+        });
+        let Io {
+            req, resp, data, ..
+        } = &mut *io;
+        // SAFETY: `req`, `resp` (in the box) and `data`'s heap buffer stay
+        // at their addresses and untouched until `complete` passes them to
+        // `complete_*_blocks`: the box is kept in `inflight` until then and
+        // nothing else reaches into it.
+        let token = unsafe {
+            if write {
+                self.dev.write_blocks_nb(sector as usize, req, data, resp)
+            } else {
+                self.dev.read_blocks_nb(sector as usize, req, data, resp)
+            }
+        };
+        match token {
+            Ok(t) => {
+                io.token = t;
+                self.inflight.push(io);
+                Ok(())
+            }
+            Err(e) => Err((BlkError::Device(e), core::mem::take(&mut io.data))),
+        }
+    }
+
+    /// Whether [`Blk::complete`] has something to give back (or, without
+    /// an interrupt, requests are in flight and must be polled for).
+    pub fn ready(&mut self) -> bool {
+        !self.done.is_empty()
+            || (!self.inflight.is_empty() && (self.irq.is_none() || self.dev.peek_used().is_some()))
+    }
+
+    /// A request the device finished, if any. Acknowledges a fired
+    /// interrupt first, so that a later completion raises it again.
+    pub fn complete(&mut self) -> Option<Done> {
+        if let Some(d) = self.done.pop() {
+            return Some(d);
+        }
+        self.service();
+        self.pop_used()
+    }
+
+    /// Takes the next entry of the used ring, which must be a submitted
+    /// request (the blocking calls settle everything first).
+    fn pop_used(&mut self) -> Option<Done> {
+        let token = self.dev.peek_used()?;
+        let i = self.inflight.iter().position(|io| io.token == token)?;
+        let mut io = self.inflight.swap_remove(i);
+        let Io {
+            req,
+            resp,
+            token,
+            data,
+            write,
+            ..
+        } = &mut *io;
+        // SAFETY: the same buffers `submit` gave the device for `token`,
+        // which it has put in the used ring.
+        let result = unsafe {
+            if *write {
+                self.dev.complete_write_blocks(*token, req, data, resp)
+            } else {
+                self.dev.complete_read_blocks(*token, req, data, resp)
+            }
+        }
+        .map_err(BlkError::Device);
+        Some(Done { io, result })
+    }
+
+    /// Waits until every submitted request is back, keeping them for
+    /// [`Blk::complete`]: the blocking calls need the queue to themselves.
+    fn settle(&mut self) {
+        while !self.inflight.is_empty() {
+            self.wait_for_any();
+            while let Some(d) = self.pop_used() {
+                self.done.push(d);
+            }
+        }
+    }
+
     /// Reads `buf.len()` bytes (whole sectors) from `sector` on.
     pub fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlkError> {
         self.check(sector, buf.len())?;
+        self.settle();
         for (i, chunk) in buf.chunks_mut(MAX_REQUEST_BYTES).enumerate() {
             let at = sector + (i * MAX_REQUEST_BYTES / SECTOR) as u64;
             self.read_chunk(at, chunk)?;
@@ -121,6 +290,7 @@ impl Blk {
             return Err(BlkError::ReadOnly);
         }
         self.check(sector, buf.len())?;
+        self.settle();
         for (i, chunk) in buf.chunks(MAX_REQUEST_BYTES).enumerate() {
             let at = sector + (i * MAX_REQUEST_BYTES / SECTOR) as u64;
             self.write_chunk(at, chunk)?;
@@ -130,6 +300,7 @@ impl Blk {
 
     /// Asks the device to make every acknowledged write durable.
     pub fn flush(&mut self) -> Result<(), BlkError> {
+        self.settle();
         let r = self.dev.flush().map_err(BlkError::Device);
         // The flush's completion may have raised the interrupt.
         self.service();
@@ -183,11 +354,21 @@ impl Blk {
         }
     }
 
-    /// Waits until request `token` is in the used ring. Each wake-up
-    /// acknowledges a fired interrupt first, so the next completion can
-    /// raise it again.
+    /// Waits until request `token` is in the used ring.
     fn wait_for(&mut self, token: u16) {
-        let Self { dev, irq, base } = self;
+        self.wait_until_used(|t| t == token);
+    }
+
+    /// Waits until some request is in the used ring.
+    fn wait_for_any(&mut self) {
+        self.wait_until_used(|_| true);
+    }
+
+    /// Waits until the used ring's next entry satisfies `want`. Each
+    /// wake-up acknowledges a fired interrupt first, so the next completion
+    /// can raise it again.
+    fn wait_until_used(&mut self, want: impl Fn(u16) -> bool) {
+        let Self { dev, irq, base, .. } = self;
         loop {
             let deadline = Deadline::after_ms(STALL_REPORT_MS).0;
             let done = irq::wait(
@@ -198,7 +379,7 @@ impl Blk {
                             dev.ack_interrupt();
                         });
                     }
-                    dev.peek_used() == Some(token)
+                    dev.peek_used().is_some_and(&want)
                 },
                 deadline,
             );
