@@ -76,6 +76,12 @@ test_bundle sched-weights "burn=$OUT/burn" \
 test_bundle sched-cap "burn=$OUT/burn" \
     "burn-cap25.toml=$CONFIGS/burn-cap25.toml" \
     "burn-alone.toml=$CONFIGS/burn-alone.toml"
+# Three domains checking that their FP/SIMD registers survive each other's
+# (lazy FP switching in the hypervisor).
+test_bundle sched-fp "fp-check=$OUT/fp-check" \
+    "fp-check-a.toml=$CONFIGS/fp-check-a.toml" \
+    "fp-check-b.toml=$CONFIGS/fp-check-b.toml" \
+    "fp-check-c.toml=$CONFIGS/fp-check-c.toml"
 # Eight identical single-vCPU burners for four CPUs: their configurations
 # differ only in the name, so they are written here.
 SMP_CONFIGS="$TARGET_DIR/sched-smp-configs"
