@@ -2,7 +2,8 @@
 //!
 //! Public API:
 //! - [`BootArgs::parse`]`(&str) -> BootArgs<'_>`; fields `log_level`, `test`,
-//!   `dom0_mem_mib`, `slice_us`, `dom0_cmdline` (what follows `--`);
+//!   `dom0_mem_mib`, `slice_us`, `guest_pmu`, `dom0_cmdline` (what follows
+//!   `--`);
 //!   [`BootArgs::unknown`] for the words to warn about.
 //! - [`TestHook`]: `hyp.test=` values used by the integration tests.
 //!
@@ -36,6 +37,8 @@ pub struct BootArgs<'a> {
     pub dom0_mem_mib: Option<u64>,
     /// `sched.slice_us=<us>`: the scheduler's time slice.
     pub slice_us: Option<u64>,
+    /// `hyp.guest_pmu=1`: guests may read the cycle counter (benchmarks).
+    pub guest_pmu: bool,
     /// Everything after a `--` word: dom0's command line (not parsed here).
     pub dom0_cmdline: &'a str,
     unknown: FixedList<&'a str, MAX_UNKNOWN>,
@@ -52,6 +55,7 @@ impl<'a> BootArgs<'a> {
             test: None,
             dom0_mem_mib: None,
             slice_us: None,
+            guest_pmu: false,
             dom0_cmdline: "",
             unknown: FixedList::new(),
             unknown_dropped: 0,
@@ -72,6 +76,10 @@ impl<'a> BootArgs<'a> {
                 Some(("dom0_mem", v)) => positive(v).map(|n| args.dom0_mem_mib = Some(n)).is_some(),
                 Some(("sched.slice_us", v)) => {
                     positive(v).map(|n| args.slice_us = Some(n)).is_some()
+                }
+                Some(("hyp.guest_pmu", v @ ("0" | "1"))) => {
+                    args.guest_pmu = v == "1";
+                    true
                 }
                 Some(("hyp.test", "fault")) => {
                     args.test = Some(TestHook::Fault);
@@ -178,6 +186,16 @@ mod tests {
                 "LOGLEVEL=debug"
             ]
         );
+    }
+
+    #[test]
+    fn guest_pmu_is_an_opt_in() {
+        assert!(!BootArgs::parse("").guest_pmu);
+        assert!(BootArgs::parse("hyp.guest_pmu=1").guest_pmu);
+        assert!(!BootArgs::parse("hyp.guest_pmu=1 hyp.guest_pmu=0").guest_pmu);
+        let bad = BootArgs::parse("hyp.guest_pmu=yes");
+        assert!(!bad.guest_pmu);
+        assert_eq!(bad.unknown(), ["hyp.guest_pmu=yes"]);
     }
 
     #[test]

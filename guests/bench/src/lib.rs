@@ -9,8 +9,12 @@
 //! (`hint #0x7c` opens a region, `hint #0x7d` closes it): they execute as
 //! NOPs on real hardware (Arm ARM C6.2, HINT) and on QEMU, and the plugin
 //! (tools/qemu-plugin/tern-bench.c) recognises their encodings when it
-//! translates them. On a real board the same images run unchanged.
+//! translates them. On a real board the same images run unchanged; with
+//! [`enable_cycles`] the markers also read the cycle counter and
+//! [`cycles_report`] gives cycles per operation.
 #![no_std]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Rounds of [`compute`] in `cpu-bound`, the same in every mode (full and
 /// `--short`), for the guest and the bare image alike, so the two counts
@@ -24,9 +28,55 @@ const CRC32_POLY: u32 = 0xEDB8_8320;
 /// Seed of the xorshift generator: any non-zero value.
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// Whether the region markers also read the cycle counter ([`enable_cycles`]).
+static CYCLES_ON: AtomicBool = AtomicBool::new(false);
+/// Whether a region is open: some guests close regions that never opened
+/// (bench-virq's interrupt handler, after its warm-up event).
+static REGION_OPEN: AtomicBool = AtomicBool::new(false);
+/// `PMCCNTR_EL0` at the open region's start.
+static REGION_START: AtomicU64 = AtomicU64::new(0);
+/// Cycles in the regions closed since the last [`cycles_report`].
+static CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the region markers read the cycle counter `PMCCNTR_EL0` too. Only
+/// when the hypervisor lets guests read it (boot argument `hyp.guest_pmu=1`,
+/// guests asked with `pmu=1` on their command line): otherwise the first
+/// read traps and the hypervisor crashes this domain.
+pub fn enable_cycles(on: bool) {
+    CYCLES_ON.store(on, Ordering::Relaxed);
+}
+
+/// The cycle counter, after everything before it has executed.
+#[inline(always)]
+fn cycle_counter() -> u64 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let cycles: u64;
+        // SAFETY: reads a counter register (`aarch64-cpu` does not model
+        // PMCCNTR_EL0); the `isb` only orders it after earlier instructions.
+        // Callers have checked that the hypervisor does not trap the read.
+        unsafe {
+            core::arch::asm!(
+                "isb",
+                "mrs {}, pmccntr_el0",
+                out(reg) cycles,
+                options(nomem, nostack, preserves_flags)
+            )
+        };
+        cycles
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    0
+}
+
 /// Opens a measured region: the plugin counts from here.
 #[inline(always)]
 pub fn region_start() {
+    // Before the marker, so the plugin's counts do not include this read.
+    if CYCLES_ON.load(Ordering::Relaxed) {
+        REGION_START.store(cycle_counter(), Ordering::Relaxed);
+        REGION_OPEN.store(true, Ordering::Relaxed);
+    }
     // SAFETY: an unallocated HINT executes as a NOP (Arm ARM C6.2, HINT); it
     // reads and writes nothing. Not `nomem`, so the compiler keeps memory
     // accesses on their side of the marker.
@@ -44,6 +94,41 @@ pub fn region_stop() {
     unsafe {
         core::arch::asm!("hint #0x7d", options(nostack, preserves_flags))
     };
+    if CYCLES_ON.load(Ordering::Relaxed) && REGION_OPEN.swap(false, Ordering::Relaxed) {
+        let start = REGION_START.load(Ordering::Relaxed);
+        let total = CYCLES.load(Ordering::Relaxed);
+        CYCLES.store(
+            total + cycle_counter().wrapping_sub(start),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Cycles measured in the regions closed since the last report, per one of
+/// `iters` operations: `cycles=<total> iters=<n> cycles/iter=<total / n>`.
+pub struct CyclesReport {
+    total: u64,
+    iters: u64,
+}
+
+impl core::fmt::Display for CyclesReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let per = self.total / self.iters.max(1);
+        write!(
+            f,
+            "cycles={} iters={} cycles/iter={per}",
+            self.total, self.iters
+        )
+    }
+}
+
+/// The cycles counted since the last call, over `iters` operations, and
+/// starts counting afresh; `None` unless [`enable_cycles`] turned it on.
+pub fn cycles_report(iters: u64) -> Option<CyclesReport> {
+    CYCLES_ON.load(Ordering::Relaxed).then(|| CyclesReport {
+        total: CYCLES.swap(0, Ordering::Relaxed),
+        iters,
+    })
 }
 
 /// A `peer=` value relative to this domain's id `me` (`+k`, `-k`) or

@@ -25,6 +25,7 @@ const BLOCKS: u64 = 64;
 
 fn bench_blk(si: &StartInfo) {
     let iters = si.cmdline().get_u64("iters").unwrap_or(DEFAULT_ITERS);
+    bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
     println!("bench-blk: iterations={iters}");
     let mut disk = match BlockDevice::open(0) {
         Ok(d) => d,
@@ -53,6 +54,9 @@ fn bench_blk(si: &StartInfo) {
         last = now;
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-blk: {c}");
+    }
     let ns = (last - t0) / iters.max(1);
     println!("bench-blk: 4 KiB read through the back end: {ns} ns average over {iters}");
     each.sort_unstable();

@@ -8,10 +8,14 @@ use pv_guest_sdk::{StartInfo, println};
 
 pv_guest_sdk::entry!(bench_cpu);
 
-fn bench_cpu(_si: &StartInfo) {
+fn bench_cpu(si: &StartInfo) {
+    bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
     println!("bench-cpu: rounds={CPU_ROUNDS}");
     region_start();
     let sum = compute(CPU_ROUNDS);
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(u64::from(CPU_ROUNDS)) {
+        println!("bench-cpu: {c}");
+    }
     println!("bench-cpu: checksum={sum:#010x}");
 }

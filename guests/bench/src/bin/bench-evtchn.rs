@@ -86,6 +86,7 @@ fn bench_evtchn(si: &StartInfo) {
     events::on(port, on_event);
     let total = warmup + iters;
     if role == "ping" {
+        bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
         println!("bench-evtchn: iterations={iters}");
         for n in 1..=warmup {
             round_trip(port, n);
@@ -95,6 +96,9 @@ fn bench_evtchn(si: &StartInfo) {
             round_trip(port, n);
         }
         region_stop();
+        if let Some(c) = bench_guests::cycles_report(iters) {
+            println!("bench-evtchn: {c}");
+        }
         // Lets pong go (see below).
         send(port);
     } else {

@@ -60,6 +60,7 @@ fn bench_grant(si: &StartInfo) {
     let iters = cmdline.get_u64("iters").unwrap_or(DEFAULT_ITERS);
     let warmup = cmdline.get_u64("warmup").unwrap_or(DEFAULT_WARMUP);
     let role = cmdline.get("role").unwrap_or("");
+    bench_guests::enable_cycles(cmdline.get_u64("pmu") == Some(1));
     let Some(peer) = cmdline
         .get("peer")
         .and_then(|v| peer_id(v, si.domain_id().0))
@@ -121,6 +122,9 @@ fn front(peer: DomainId, iters: u64, warmup: u64) -> Result<(), Failure> {
         round_trip(&mut ring, id)?;
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-grant: ring-roundtrip {c}");
+    }
     // Blocked until the back end measured the grant operations.
     round_trip(&mut ring, MEASURE_GRANTS)?;
     drop(data);
@@ -184,6 +188,9 @@ fn measure_map(peer: DomainId, iters: u64) -> Result<(), Failure> {
         }
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-grant: grant-map-unmap {c}");
+    }
     if failed == 0 {
         Ok(())
     } else {
@@ -222,6 +229,9 @@ fn measure_copy(peer: DomainId, iters: u64) -> Result<(), Failure> {
         failed += u64::from(!matches!(r, Ok(0)));
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-grant: grant-copy-4k {c}");
+    }
     let mut byte = [0u8; 1];
     dst.read(usize::from(PAGE_BYTES) - 1, &mut byte)
         .map_err(|_| "copy target read")?;

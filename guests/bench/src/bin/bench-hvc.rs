@@ -15,6 +15,7 @@ const DEFAULT_ITERS: u64 = 1000;
 
 fn bench_hvc(si: &StartInfo) {
     let iters = si.cmdline().get_u64("iters").unwrap_or(DEFAULT_ITERS);
+    bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
     println!("bench-hvc: iterations={iters}");
     let mut failures = 0u64;
     region_start();
@@ -25,5 +26,8 @@ fn bench_hvc(si: &StartInfo) {
         failures += u64::from(status != 0);
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-hvc: {c}");
+    }
     println!("bench-hvc: done, {failures} failed calls");
 }

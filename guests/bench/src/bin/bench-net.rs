@@ -114,6 +114,7 @@ fn next(
 fn bench_net(si: &StartInfo) {
     let cmdline = si.cmdline();
     let iters = cmdline.get_u64("iters").unwrap_or(DEFAULT_ITERS);
+    bench_guests::enable_cycles(cmdline.get_u64("pmu") == Some(1));
     let warmup = cmdline.get_u64("warmup").unwrap_or(DEFAULT_WARMUP);
     let role = cmdline.get("role").unwrap_or("");
     let mut dev = match NetDevice::open(0) {
@@ -179,6 +180,9 @@ fn ping(dev: &mut NetDevice, iters: u64, warmup: u64) -> Result<(), NetError> {
         }
     }
     region_stop();
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-net: {c}");
+    }
     let ns = (time::now() - t0) / iters.max(1);
     // Pong acknowledges `done`: this domain (and its tx ring, with the
     // frame) may only go once pong has it.

@@ -90,6 +90,7 @@ fn bench_virq(si: &StartInfo) {
     } else {
         "irq"
     };
+    bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
     println!("bench-virq: iterations={iters} delta_ns={delta} phases={phases}");
     let mut tally = Tally::default();
     // One unmeasured event, so the measured ones start warm.
@@ -98,9 +99,15 @@ fn bench_virq(si: &StartInfo) {
         for _ in 0..iters {
             event(delta, Phase::SetTimer, &mut tally);
         }
+        if let Some(c) = bench_guests::cycles_report(iters) {
+            println!("bench-virq: set-timer {c}");
+        }
     }
     for _ in 0..iters {
         event(delta, Phase::Irq, &mut tally);
+    }
+    if let Some(c) = bench_guests::cycles_report(iters) {
+        println!("bench-virq: irq {c}");
     }
     println!(
         "bench-virq: done, {} early, {} lost",

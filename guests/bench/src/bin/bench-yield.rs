@@ -21,6 +21,7 @@ fn bench_yield(si: &StartInfo) {
     let iters = cmdline.get_u64("iters").unwrap_or(DEFAULT_ITERS);
     let warmup = cmdline.get_u64("warmup").unwrap_or(DEFAULT_WARMUP);
     let measure = cmdline.get("role") == Some("measure");
+    bench_guests::enable_cycles(si.cmdline().get_u64("pmu") == Some(1));
     if measure {
         println!("bench-yield: iterations={iters}");
     }
@@ -35,6 +36,9 @@ fn bench_yield(si: &StartInfo) {
     }
     if measure {
         region_stop();
+        if let Some(c) = bench_guests::cycles_report(iters) {
+            println!("bench-yield: {c}");
+        }
         println!("bench-yield: done");
     }
 }

@@ -15,6 +15,11 @@ use aarch64_cpu::registers::{
     VBAR_EL1, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::sysreg::{
+    PMCCFILTR_EL0, PMCNTENSET_EL0, PMCR_EL0, PmccfiltrEl0, PmcntensetEl0, PmcrEl0,
+};
 use super::vectors::TrapFrame;
 use crate::pagetable::STAGE2_LAYOUT;
 use crate::vcpu::{El1Regs, FpRegs, VcpuContext};
@@ -67,16 +72,47 @@ pub fn init_cpu() {
     CNTHCTL_EL2.write(CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR);
     CNTVOFF_EL2.set(0);
     // Debug and performance-monitor registers trap: a PV guest has no use for
-    // them and they can observe other domains (D13.2.76 MDCR_EL2).
+    // them and they can observe other domains (D13.2.76 MDCR_EL2). With
+    // `hyp.guest_pmu=1` (benchmarks on real hardware) the counters are
+    // readable, but PMCR_EL0 still traps: a guest cannot reconfigure them.
+    let guest_pmu = GUEST_PMU.load(Ordering::Relaxed);
     MDCR_EL2.modify(
-        MDCR_EL2::TPM::SET
-            + MDCR_EL2::TPMCR::SET
+        if guest_pmu {
+            MDCR_EL2::TPM::CLEAR
+        } else {
+            MDCR_EL2::TPM::SET
+        } + MDCR_EL2::TPMCR::SET
             + MDCR_EL2::TDA::SET
             + MDCR_EL2::TDOSA::SET
             + MDCR_EL2::TDRA::SET,
     );
+    if guest_pmu {
+        start_cycle_counter();
+    }
     // SAFETY: `isb` only synchronizes the context changes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
+
+/// Whether guests may read the PMU counters (`hyp.guest_pmu=1`); set once
+/// on the boot CPU before any CPU runs [`init_cpu`].
+static GUEST_PMU: AtomicBool = AtomicBool::new(false);
+
+/// Lets guests read the PMU cycle counter (or not, the default: a free-running
+/// cycle counter is a timing side channel between domains).
+pub fn allow_guest_pmu(on: bool) {
+    GUEST_PMU.store(on, Ordering::Relaxed);
+    if on {
+        // A warning: it weakens isolation between domains.
+        log::warn!("pmu: guests may read the cycle counter (hyp.guest_pmu=1)");
+    }
+}
+
+/// Starts this CPU's 64-bit cycle counter from zero, counting at EL2 too so
+/// that a guest's figure includes the hypervisor's share of its work.
+fn start_cycle_counter() {
+    PmccfiltrEl0.write(PMCCFILTR_EL0::NSH::SET);
+    PmcrEl0.modify(PMCR_EL0::LC::SET + PMCR_EL0::C::SET + PMCR_EL0::E::SET);
+    PmcntensetEl0.write(PMCNTENSET_EL0::C::SET);
 }
 
 /// Sets the running vCPU's virtual counter offset (`CNTVOFF_EL2`): each

@@ -142,7 +142,10 @@ pub fn start(boot: &Dom0Boot<'_>, ticks_per_s: u64) -> ! {
     let cpus = (0..super::MAX_CPUS)
         .filter(|&i| crate::percpu::get(crate::percpu::CpuIndex(i)).is_some_and(|c| c.is_online()))
         .count();
-    let slice_us = crate::bootargs::BootArgs::parse(boot.bootargs)
+    let args = crate::bootargs::BootArgs::parse(boot.bootargs);
+    // Before READY: every CPU reads it in guest::init_cpu.
+    guest::allow_guest_pmu(args.guest_pmu);
+    let slice_us = args
         .slice_us
         .and_then(|us| u32::try_from(us).ok())
         .unwrap_or(DEFAULT_SLICE_US);

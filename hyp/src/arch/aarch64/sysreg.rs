@@ -73,6 +73,28 @@ register_bitfields! {u64,
     pub CTR_EL0 [
         /// log2 of the number of words in the smallest data cache line.
         DminLine OFFSET(16) NUMBITS(4) []
+    ],
+
+    /// PMCR_EL0, Performance Monitors Control Register; Arm ARM D23.5.
+    pub PMCR_EL0 [
+        /// The cycle counter overflows at 64 bits, not 32.
+        LC OFFSET(6) NUMBITS(1) [],
+        /// Writing 1 resets the cycle counter to zero.
+        C OFFSET(2) NUMBITS(1) [],
+        /// Enables the counters (with their PMCNTENSET_EL0 bits).
+        E OFFSET(0) NUMBITS(1) []
+    ],
+
+    /// PMCNTENSET_EL0, Performance Monitors Count Enable Set; Arm ARM D23.5.
+    pub PMCNTENSET_EL0 [
+        /// Enables the cycle counter PMCCNTR_EL0.
+        C OFFSET(31) NUMBITS(1) []
+    ],
+
+    /// PMCCFILTR_EL0, Performance Monitors Cycle Count Filter; Arm ARM D23.5.
+    pub PMCCFILTR_EL0 [
+        /// Also counts cycles spent at EL2 (Non-secure).
+        NSH OFFSET(27) NUMBITS(1) []
     ]
 }
 
@@ -124,4 +146,16 @@ sysreg!(
 sysreg!(
     /// Accessor for the GIC field of ID_AA64PFR0_EL1.
     IdAa64Pfr0, ID_AA64PFR0::Register, "id_aa64pfr0_el1", ro
+);
+sysreg!(
+    /// Accessor for PMCR_EL0.
+    PmcrEl0, PMCR_EL0::Register, "pmcr_el0", rw
+);
+sysreg!(
+    /// Accessor for PMCNTENSET_EL0.
+    PmcntensetEl0, PMCNTENSET_EL0::Register, "pmcntenset_el0", rw
+);
+sysreg!(
+    /// Accessor for PMCCFILTR_EL0.
+    PmccfiltrEl0, PMCCFILTR_EL0::Register, "pmccfiltr_el0", rw
 );
