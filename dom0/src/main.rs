@@ -32,7 +32,10 @@
 
 extern crate alloc;
 
+mod build;
 mod toolstack;
+
+use build::{Image, destroy, start, start_from};
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -45,9 +48,8 @@ use dom0::netback::service as netback;
 use dom0::store::service as store;
 use dom0::top::{Sample, Top};
 use dom0::{CONFIG_MAX, is_config_module};
-use pv_guest_sdk::abi::domctl::DomainId;
+use pv_guest_sdk::abi::CONTROL_ABI;
 use pv_guest_sdk::abi::time::ns_to_ticks;
-use pv_guest_sdk::abi::{CONTROL_ABI, Error};
 use pv_guest_sdk::events::{self, Port, Virq};
 use pv_guest_sdk::time::{self, Deadline};
 use pv_guest_sdk::{ShutdownReason, StartInfo, domctl, module, println};
@@ -428,34 +430,6 @@ fn config_module(file: &str) -> Result<DomainConfig, alloc::string::String> {
     Err("no such boot module".into())
 }
 
-/// Tries to destroy a domain this many times while the hypervisor answers
-/// `Busy` (a vCPU of it is still on another CPU, or its pages are mapped).
-const DESTROY_TRIES: u32 = 1000;
-
-/// Destroys a domain, yielding and retrying while the hypervisor is busy
-/// letting go of it.
-fn destroy(id: DomainId) -> Result<(), Error> {
-    netback::detach(id);
-    consback::detach(id);
-    let mut tries = 0;
-    loop {
-        match domctl::destroy(id) {
-            Err(Error::Busy) if tries < DESTROY_TRIES => {
-                tries += 1;
-                pv_guest_sdk::yield_now();
-            }
-            Ok(()) => {
-                // Gone: its store home, port and page can go too, and
-                // its virtual disks (served until it could not use them).
-                store::release(id);
-                blkback::release(id);
-                return Ok(());
-            }
-            r => return r,
-        }
-    }
-}
-
 /// Runs `n` create → run → destroy cycles of `cfg` and reports whether the
 /// hypervisor's free-page count returned exactly to where it started.
 fn cycles(cfg: &DomainConfig, n: u64) {
@@ -550,77 +524,4 @@ fn read_config(index: u32, size: u64) -> Result<DomainConfig, alloc::string::Str
     buf.truncate(n);
     let text = core::str::from_utf8(&buf).map_err(|_| "not UTF-8".to_string())?;
     config::parse(text).map_err(|e| e.to_string())
-}
-
-/// Where a domain's ELF image comes from.
-enum Image<'a> {
-    /// The boot module of this name.
-    Module(&'a str),
-    /// These bytes in dom0's memory (read from the guest library).
-    Bytes(&'a [u8]),
-}
-
-/// Creates, loads and unpauses one domain from its boot-module image
-/// (`cfg.image`).
-fn start(cfg: &DomainConfig) -> Result<DomainId, (&'static str, Error)> {
-    start_from(cfg, Image::Module(&cfg.image))
-}
-
-/// Creates one domain, loads `image` into it and unpauses it. On failure
-/// the half-built domain is destroyed and the failing step is named.
-fn start_from(cfg: &DomainConfig, image: Image) -> Result<DomainId, (&'static str, Error)> {
-    let id = domctl::create(&cfg.to_create()).map_err(|e| ("create", e))?;
-    let loaded = apply_sched(id, cfg)
-        .map_err(|e| ("sched_set", e))
-        .and_then(|()| {
-            match image {
-                Image::Module(name) => domctl::load_image_from_module(id, name),
-                Image::Bytes(bytes) => domctl::load_image_from_memory(id, bytes),
-            }
-            .map_err(|e| ("load image", e))
-        })
-        .map(|_| {
-            // A domain without a store still runs (it may not need one).
-            match store::introduce(id, &cfg.name) {
-                Ok(()) => consback::attach(id, &cfg.name),
-                Err((step, e)) => {
-                    println!("dom0: {}: no configuration store ({step}: {e})", cfg.name)
-                }
-            }
-        })
-        .and_then(|()| {
-            blkback::attach(id, &cfg.disks).map_err(|msg| {
-                println!("dom0: {}: disk: {msg}", cfg.name);
-                ("disk", Error::InvalidArgument)
-            })
-        })
-        .and_then(|()| netback::attach(id, &cfg.vifs))
-        .and_then(|()| domctl::unpause(id).map_err(|e| ("unpause", e)));
-    if let Err(failure) = loaded {
-        let _ = destroy(id);
-        return Err(failure);
-    }
-    Ok(id)
-}
-
-/// Gives a new domain the weight and cap its configuration sets (the other
-/// of the two stays as the hypervisor has it), and reports what is in force.
-fn apply_sched(id: DomainId, cfg: &DomainConfig) -> Result<(), Error> {
-    if cfg.weight.is_none() && cfg.cap.is_none() {
-        return Ok(());
-    }
-    let now = domctl::sched_get(id)?;
-    domctl::sched_set(
-        id,
-        domctl::SchedParams {
-            weight: cfg.weight.unwrap_or(now.weight),
-            cap: cfg.cap.unwrap_or(now.cap),
-        },
-    )?;
-    let set = domctl::sched_get(id)?;
-    println!(
-        "dom0: {} (domain {}): weight {}, cap {}",
-        cfg.name, id.0, set.weight, set.cap
-    );
-    Ok(())
 }

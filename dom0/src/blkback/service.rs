@@ -16,14 +16,13 @@
 //!   ports and removes its back-end directories.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use pv_guest_sdk::abi::blkif::{
-    BlkifOp, BlkifRequest, BlkifResponse, BlkifStatus, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE,
+    BlkifRequest, BlkifResponse, BlkifStatus, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE,
     KEY_SECTOR_SIZE, KEY_SECTORS,
 };
 use pv_guest_sdk::abi::domctl::DomainId;
@@ -36,28 +35,26 @@ use pv_guest_sdk::println;
 
 use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Real, SECTOR};
-use super::engine::{self, Grants};
-use super::request::{Checked, VDisk, check};
+use super::engine;
+use super::queued::{self, InFlight};
+use super::request::{Checked, VDisk};
 use crate::devlist::VbdRow;
 use crate::devspec::DiskSpec;
 use crate::store::service as store;
 use crate::virtio::blk::Blk;
 
 /// Requests served per ring per [`poll`], so that the others get their turn.
-const PER_PASS: usize = 8;
-
-/// Data buffers kept for reuse between requests in flight.
-const POOL: usize = 16;
+pub(super) const PER_PASS: usize = 8;
 
 /// A connected ring: the front end's page mapped, its port bound.
-struct Conn {
+pub(super) struct Conn {
     // Declared before `map`, so dropped first: it borrows the mapped page.
-    ring: Back<'static, BlkifRequest, BlkifResponse>,
-    map: Mapping,
-    port: Port,
+    pub(super) ring: Back<'static, BlkifRequest, BlkifResponse>,
+    pub(super) map: Mapping,
+    pub(super) port: Port,
 }
 
-enum Phase {
+pub(super) enum Phase {
     /// Waiting for the front end to publish its ring (state Initialised).
     Waiting,
     Connected(Conn),
@@ -66,29 +63,29 @@ enum Phase {
 }
 
 /// One virtual disk of one domain.
-struct Vbd {
-    front: DomainId,
-    index: usize,
+pub(super) struct Vbd {
+    pub(super) front: DomainId,
+    pub(super) index: usize,
     /// Index into [`Blkback::disks`].
-    disk: usize,
-    vdisk: VDisk,
-    phase: Phase,
+    pub(super) disk: usize,
+    pub(super) vdisk: VDisk,
+    pub(super) phase: Phase,
     /// Requests answered so far (`top`'s I/O column).
-    requests: u64,
+    pub(super) requests: u64,
     /// The store generation whose `state` this end has seen.
-    seen: u64,
+    pub(super) seen: u64,
     /// Names this virtual disk in [`Blkback::pending`]: never reused, so a
     /// completion for a destroyed domain's disk finds nothing.
-    serial: u64,
+    pub(super) serial: u64,
     /// Requests of this disk at the real disk now, and the most ever.
-    in_flight: usize,
-    peak: usize,
+    pub(super) in_flight: usize,
+    pub(super) peak: usize,
     /// A flush taken from the ring, waiting for the requests before it.
-    flush: Option<(BlkifRequest, Checked)>,
+    pub(super) flush: Option<(BlkifRequest, Checked)>,
     /// Responses pushed since the last publish.
-    unpublished: bool,
+    pub(super) unpublished: bool,
     /// The front end broke the ring while being answered.
-    broken: Option<RingError>,
+    pub(super) broken: Option<RingError>,
 }
 
 impl Vbd {
@@ -108,14 +105,6 @@ fn back_dir(front: DomainId, index: usize) -> String {
     format!("/local/domain/0/backend/{DEVICE_KIND}/{}/{index}", front.0)
 }
 
-/// A request at a real disk that takes several at once.
-struct Pending {
-    /// [`Vbd::serial`] of the virtual disk it came from.
-    vbd: u64,
-    req: BlkifRequest,
-    checked: Checked,
-}
-
 #[derive(Default)]
 struct Blkback {
     disks: Vec<Disk>,
@@ -123,13 +112,10 @@ struct Blkback {
     /// dom0's data buffer for blocking requests: grant copies in and out,
     /// and DMA for the disk.
     buf: Vec<u8>,
-    /// Requests in flight at queued disks, by tag.
-    pending: BTreeMap<u64, Pending>,
-    /// The next tag, and the next [`Vbd::serial`].
-    next_tag: u64,
+    /// Requests in flight at queued disks.
+    queued: InFlight,
+    /// The next [`Vbd::serial`].
     next_serial: u64,
-    /// Spare data buffers for queued requests.
-    pool: Vec<Vec<u8>>,
 }
 
 static BACK: spin::Mutex<Option<Blkback>> = spin::Mutex::new(None);
@@ -343,21 +329,14 @@ fn disconnect(c: Conn) {
 pub fn poll() {
     let mut g = BACK.lock();
     let Some(b) = g.as_mut() else { return };
-    collect(b);
     let Blkback {
         disks,
         vbds,
         buf,
-        pending,
-        next_tag,
-        pool,
+        queued,
         ..
     } = b;
-    let mut tables = Tables {
-        pending,
-        next_tag,
-        pool,
-    };
+    queued::collect(disks, vbds, queued);
     for v in vbds.iter_mut() {
         if matches!(v.phase, Phase::Waiting) {
             if !store::changed_since(&mut v.seen) {
@@ -391,7 +370,7 @@ pub fn poll() {
         }
         let dev = &mut *disks[v.disk].dev;
         let served = if dev.queue().is_some() {
-            serve_queued(v, dev, &mut tables, buf)
+            queued::serve(v, dev, queued, buf)
         } else {
             serve_blocking(v, dev, buf)
         };
@@ -433,7 +412,7 @@ pub fn poll() {
 }
 
 /// Why a pass over one ring stopped.
-enum Stop {
+pub(super) enum Stop {
     /// The ring is empty.
     Empty,
     /// [`PER_PASS`] requests taken: more may wait.
@@ -442,15 +421,8 @@ enum Stop {
     Wait,
 }
 
-/// What requests in flight at queued disks need besides their disk.
-struct Tables<'a> {
-    pending: &'a mut BTreeMap<u64, Pending>,
-    next_tag: &'a mut u64,
-    pool: &'a mut Vec<Vec<u8>>,
-}
-
 /// Answers `req` with `status` (published later, once per pass).
-fn respond(
+pub(super) fn respond(
     ring: &mut Back<'static, BlkifRequest, BlkifResponse>,
     req: &BlkifRequest,
     status: BlkifStatus,
@@ -484,149 +456,6 @@ fn serve_blocking(
     v.requests += pass.answered as u64;
     v.unpublished |= pass.answered > 0;
     Ok(if pass.more { Stop::Limit } else { Stop::Empty })
-}
-
-/// Serves `v`'s ring on a disk with a queue: every request it can take is
-/// handed to the disk at once and answered by [`collect`] when the disk
-/// finished it. A write's data is copied in before it is submitted; a
-/// flush waits until every earlier request of this ring is done, then runs
-/// (its data written, the disk flushed) before anything after it is taken.
-fn serve_queued(
-    v: &mut Vbd,
-    dev: &mut dyn BlockDevice,
-    t: &mut Tables<'_>,
-    buf: &mut Vec<u8>,
-) -> Result<Stop, RingError> {
-    let Phase::Connected(c) = &mut v.phase else {
-        return Ok(Stop::Empty);
-    };
-    let mut copier = Copier(v.front);
-    let mut taken = 0;
-    loop {
-        if let Some((req, checked)) = v.flush {
-            if v.in_flight > 0 {
-                return Ok(Stop::Wait);
-            }
-            v.flush = None;
-            let status = engine::execute(&checked, &mut Real(&mut *dev), &mut copier, buf);
-            respond(&mut c.ring, &req, status)?;
-            v.requests += 1;
-            v.unpublished = true;
-        }
-        if taken >= PER_PASS {
-            return Ok(Stop::Limit);
-        }
-        let Some(q) = dev.queue() else {
-            return Ok(Stop::Empty);
-        };
-        if !q.room() {
-            return Ok(Stop::Wait);
-        }
-        let Some(req) = c.ring.take()? else {
-            return Ok(Stop::Empty);
-        };
-        taken += 1;
-        let checked = match check(&req, &v.vdisk) {
-            Ok(ch) if ch.op == BlkifOp::Flush => {
-                v.flush = Some((req, ch));
-                continue;
-            }
-            Ok(ch) => ch,
-            Err(status) => {
-                respond(&mut c.ring, &req, status)?;
-                v.requests += 1;
-                v.unpublished = true;
-                continue;
-            }
-        };
-        let write = checked.op == BlkifOp::Write;
-        let mut data = t.pool.pop().unwrap_or_default();
-        // Not cleared: a read's buffer is filled whole by the disk before
-        // anything is copied out, a write's is copied in whole.
-        data.resize(checked.bytes, 0);
-        let refused = if write && !copier.copy_in(checked.segments(), &mut data) {
-            t.pool.push(data);
-            Some(BlkifStatus::BadRequest)
-        } else {
-            let tag = *t.next_tag;
-            *t.next_tag += 1;
-            match q.submit(write, checked.sector, data, tag) {
-                Ok(()) => {
-                    t.pending.insert(
-                        tag,
-                        Pending {
-                            vbd: v.serial,
-                            req,
-                            checked,
-                        },
-                    );
-                    v.in_flight += 1;
-                    v.peak = v.peak.max(v.in_flight);
-                    None
-                }
-                Err(data) => {
-                    t.pool.push(data);
-                    Some(BlkifStatus::IoError)
-                }
-            }
-        };
-        if let Some(status) = refused {
-            respond(&mut c.ring, &req, status)?;
-            v.requests += 1;
-            v.unpublished = true;
-        }
-    }
-}
-
-/// Answers every request a queued disk finished: a read's data is copied
-/// out first. A completion whose virtual disk is gone (its domain was
-/// destroyed) or disconnected is dropped; its buffer, which the disk gave
-/// back, is only now reused or freed. Responses are published by [`poll`],
-/// once per ring.
-fn collect(b: &mut Blkback) {
-    let Blkback {
-        disks,
-        vbds,
-        pending,
-        pool,
-        ..
-    } = b;
-    for d in disks.iter_mut() {
-        let Some(q) = d.dev.queue() else { continue };
-        while let Some((tag, data, result)) = q.complete() {
-            let p = pending.remove(&tag);
-            let v = p
-                .as_ref()
-                .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
-            if let (Some(p), Some(v)) = (p, v) {
-                v.in_flight = v.in_flight.saturating_sub(1);
-                if let Phase::Connected(c) = &mut v.phase {
-                    let read = p.checked.op == BlkifOp::Read;
-                    let status = match result {
-                        Err(_) => BlkifStatus::IoError,
-                        Ok(())
-                            if read && !Copier(v.front).copy_out(p.checked.segments(), &data) =>
-                        {
-                            BlkifStatus::BadRequest
-                        }
-                        Ok(()) => BlkifStatus::Okay,
-                    };
-                    match respond(&mut c.ring, &p.req, status) {
-                        Ok(()) => {
-                            v.requests += 1;
-                            v.unpublished = true;
-                        }
-                        Err(e) => {
-                            v.broken.get_or_insert(e);
-                        }
-                    }
-                }
-            }
-            if pool.len() < POOL {
-                pool.push(data);
-            }
-        }
-    }
 }
 
 /// `block-list`'s rows for domain `front`'s virtual disks, in index order:

@@ -1,0 +1,174 @@
+//! Requests in flight at disks that take several at once (virtio-blk):
+//! handed to the disk as the ring offers them, answered as the disk
+//! finishes them (the ring carries ids, so out of order), each data buffer
+//! owned by the disk until it gives it back.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
+use pv_guest_sdk::abi::ring::RingError;
+
+use super::copier::Copier;
+use super::disk::{BlockDevice, Disk, Real};
+use super::engine::{self, Grants};
+use super::request::{Checked, check};
+use super::service::{PER_PASS, Phase, Stop, Vbd, respond};
+
+/// Data buffers kept for reuse between requests in flight.
+const POOL: usize = 16;
+
+/// A request at a real disk that takes several at once.
+struct Pending {
+    /// [`Vbd::serial`] of the virtual disk it came from.
+    vbd: u64,
+    req: BlkifRequest,
+    checked: Checked,
+}
+
+/// What requests in flight at queued disks need besides their disk.
+#[derive(Default)]
+pub(super) struct InFlight {
+    /// The requests at the disks, by tag.
+    pending: BTreeMap<u64, Pending>,
+    /// The next tag.
+    next_tag: u64,
+    /// Spare data buffers.
+    pool: Vec<Vec<u8>>,
+}
+
+/// Serves `v`'s ring on a disk with a queue: every request it can take is
+/// handed to the disk at once and answered by [`collect`] when the disk
+/// finished it. A write's data is copied in before it is submitted; a
+/// flush waits until every earlier request of this ring is done, then runs
+/// (its data written, the disk flushed) before anything after it is taken.
+pub(super) fn serve(
+    v: &mut Vbd,
+    dev: &mut dyn BlockDevice,
+    t: &mut InFlight,
+    buf: &mut Vec<u8>,
+) -> Result<Stop, RingError> {
+    let Phase::Connected(c) = &mut v.phase else {
+        return Ok(Stop::Empty);
+    };
+    let mut copier = Copier(v.front);
+    let mut taken = 0;
+    loop {
+        if let Some((req, checked)) = v.flush {
+            if v.in_flight > 0 {
+                return Ok(Stop::Wait);
+            }
+            v.flush = None;
+            let status = engine::execute(&checked, &mut Real(&mut *dev), &mut copier, buf);
+            respond(&mut c.ring, &req, status)?;
+            v.requests += 1;
+            v.unpublished = true;
+        }
+        if taken >= PER_PASS {
+            return Ok(Stop::Limit);
+        }
+        let Some(q) = dev.queue() else {
+            return Ok(Stop::Empty);
+        };
+        if !q.room() {
+            return Ok(Stop::Wait);
+        }
+        let Some(req) = c.ring.take()? else {
+            return Ok(Stop::Empty);
+        };
+        taken += 1;
+        let checked = match check(&req, &v.vdisk) {
+            Ok(ch) if ch.op == BlkifOp::Flush => {
+                v.flush = Some((req, ch));
+                continue;
+            }
+            Ok(ch) => ch,
+            Err(status) => {
+                respond(&mut c.ring, &req, status)?;
+                v.requests += 1;
+                v.unpublished = true;
+                continue;
+            }
+        };
+        let write = checked.op == BlkifOp::Write;
+        let mut data = t.pool.pop().unwrap_or_default();
+        // Not cleared: a read's buffer is filled whole by the disk before
+        // anything is copied out, a write's is copied in whole.
+        data.resize(checked.bytes, 0);
+        let refused = if write && !copier.copy_in(checked.segments(), &mut data) {
+            t.pool.push(data);
+            Some(BlkifStatus::BadRequest)
+        } else {
+            let tag = t.next_tag;
+            t.next_tag += 1;
+            match q.submit(write, checked.sector, data, tag) {
+                Ok(()) => {
+                    t.pending.insert(
+                        tag,
+                        Pending {
+                            vbd: v.serial,
+                            req,
+                            checked,
+                        },
+                    );
+                    v.in_flight += 1;
+                    v.peak = v.peak.max(v.in_flight);
+                    None
+                }
+                Err(data) => {
+                    t.pool.push(data);
+                    Some(BlkifStatus::IoError)
+                }
+            }
+        };
+        if let Some(status) = refused {
+            respond(&mut c.ring, &req, status)?;
+            v.requests += 1;
+            v.unpublished = true;
+        }
+    }
+}
+
+/// Answers every request a queued disk finished: a read's data is copied
+/// out first. A completion whose virtual disk is gone (its domain was
+/// destroyed) or disconnected is dropped; its buffer, which the disk gave
+/// back, is only now reused or freed. Responses are published by [`super::service::poll`],
+/// once per ring.
+pub(super) fn collect(disks: &mut [Disk], vbds: &mut [Vbd], t: &mut InFlight) {
+    for d in disks.iter_mut() {
+        let Some(q) = d.dev.queue() else { continue };
+        while let Some((tag, data, result)) = q.complete() {
+            let p = t.pending.remove(&tag);
+            let v = p
+                .as_ref()
+                .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
+            if let (Some(p), Some(v)) = (p, v) {
+                v.in_flight = v.in_flight.saturating_sub(1);
+                if let Phase::Connected(c) = &mut v.phase {
+                    let read = p.checked.op == BlkifOp::Read;
+                    let status = match result {
+                        Err(_) => BlkifStatus::IoError,
+                        Ok(())
+                            if read && !Copier(v.front).copy_out(p.checked.segments(), &data) =>
+                        {
+                            BlkifStatus::BadRequest
+                        }
+                        Ok(()) => BlkifStatus::Okay,
+                    };
+                    match respond(&mut c.ring, &p.req, status) {
+                        Ok(()) => {
+                            v.requests += 1;
+                            v.unpublished = true;
+                        }
+                        Err(e) => {
+                            v.broken.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            if t.pool.len() < POOL {
+                t.pool.push(data);
+            }
+        }
+    }
+}
