@@ -44,8 +44,10 @@ pub use tern_abi::grant::GrantRef;
 use crate::hypercall::{self, ipa_of};
 
 mod copy;
+mod words;
 
 pub use copy::{CopyBatch, GrantPtr, copy};
+pub use words::{load_words, store_words};
 
 /// Bytes of a page.
 pub const PAGE_BYTES: usize = PAGE_SIZE as usize;
@@ -133,15 +135,9 @@ impl PageBuf {
         check_range(offset, dst.len())?;
         let mut done = 0;
         if offset.is_multiple_of(8) {
-            // Whole words first: one load and one 8-byte store each, instead
-            // of a variable-length copy per word (the common, aligned case).
-            let (chunks, _) = dst.as_chunks_mut::<8>();
-            for (i, c) in chunks.iter_mut().enumerate() {
-                *c = self.words[offset / 8 + i]
-                    .load(Ordering::Relaxed)
-                    .to_le_bytes();
-            }
-            done = chunks.len() * 8;
+            // Whole words first (the common, aligned case).
+            load_words(&self.words[offset / 8..], dst);
+            done = dst.len() / 8 * 8;
         }
         while done < dst.len() {
             let at = offset + done;
@@ -160,11 +156,8 @@ impl PageBuf {
         check_range(offset, src.len())?;
         let mut done = 0;
         if offset.is_multiple_of(8) {
-            let (chunks, _) = src.as_chunks::<8>();
-            for (i, c) in chunks.iter().enumerate() {
-                self.words[offset / 8 + i].store(u64::from_le_bytes(*c), Ordering::Relaxed);
-            }
-            done = chunks.len() * 8;
+            store_words(&self.words[offset / 8..], src);
+            done = src.len() / 8 * 8;
         }
         while done < src.len() {
             let at = offset + done;

@@ -2,7 +2,6 @@
 //! pages, for the block back end's engine.
 
 use pv_guest_sdk::abi::domctl::DomainId;
-use pv_guest_sdk::blk;
 use pv_guest_sdk::grant::{self, CopyBatch, GrantPtr, Mapping};
 use pv_guest_sdk::println;
 
@@ -76,7 +75,7 @@ impl Grants for Copier {
             let Some(page) = m.shared() else {
                 return false;
             };
-            blk::store_words(&page.words()[s.offset / WORD..], here);
+            grant::store_words(&page.words()[s.offset / WORD..], here);
             unmap(m);
         }
         true
