@@ -6,11 +6,12 @@
 use alloc::vec::Vec;
 
 use tern_abi::domctl::DomainId;
-use tern_abi::evtchn::{Port, Virq};
+use tern_abi::evtchn::{EVENT_VCPUS, EventPage, Port, Virq};
 
 use super::page::PageRef;
 use super::timers::TimerKind;
 use super::{DomainEvents, Events, Notify};
+use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
 
 impl Events {
@@ -112,34 +113,59 @@ impl Events {
     /// and its guest timer is the only deadline due at `now`. Fires it as
     /// [`Events::fire_due`] would, except that no notification is queued for
     /// `(dom, vcpu)` itself: running, it has nothing to wake from, and the
-    /// caller re-evaluates its upcall line. What else the delivery finds (a
-    /// vCPU polling the port, another vCPU to upcall) is queued as usual
-    /// ([`Events::has_notifies`]). Returns false, changing nothing, when the
-    /// case does not apply: use `fire_due`.
-    pub fn fire_running_timer(
+    /// caller sets its upcall line from the answer. Answers whether the
+    /// vCPU's `upcall_pending` is set after the delivery, or `None`, changing
+    /// nothing, when the case does not apply: another deadline is due too,
+    /// a vCPU of the domain polls, or the port notifies another vCPU (use
+    /// `fire_due`).
+    ///
+    /// Generic over the memory so that the board's identity map inlines its
+    /// atomics: this is the whole timer-interrupt-to-guest path.
+    pub fn fire_running_timer<M: PhysMem + ?Sized>(
         &mut self,
-        mem: &dyn PhysMem,
+        mem: &M,
         now: u64,
         dom: DomainId,
         vcpu: usize,
-    ) -> bool {
+    ) -> Option<bool> {
+        // Every check before any change: a refusal leaves all as it was.
+        let d = self.domains.get(&dom)?;
+        if d.polling != 0 || vcpu >= EVENT_VCPUS {
+            return None;
+        }
+        let port = d.ports.virq_port(Virq::Timer, vcpu);
+        if port.is_some_and(|p| d.ports.get(p).vcpu != vcpu) {
+            return None;
+        }
+        let page = d.page;
         if !self.timers.pop_only_due(now, (dom, vcpu, TimerKind::Guest)) {
-            return false;
+            return None;
         }
         if !self.timer_fired.contains(&(dom, vcpu)) {
             self.timer_fired.push((dom, vcpu));
         }
-        if let Some(d) = self.domains.get_mut(&dom)
-            && let Some(port) = d.ports.virq_port(Virq::Timer, vcpu)
-        {
-            let (woken, upcall) = deliver(d, mem, port);
-            let upcall = upcall.filter(|&v| v != vcpu);
-            // Mostly nothing else to queue: no call.
-            if woken != 0 || upcall.is_some() {
-                self.after_delivery(dom, woken, upcall);
+        // Even with no port bound (or no page) the timer ends: `block`
+        // returns through the latch above.
+        let Some(base) = page else {
+            return Some(false);
+        };
+        let at = |offset: u64| PhysAddr(base.0 + offset);
+        let upcall = at(EventPage::upcall_pending_offset(vcpu));
+        if let Some(port) = port {
+            // `deliver`, steps 1 to 4, with the poll and other-vCPU cases
+            // excluded above.
+            let bit = port.bit();
+            let pending = at(EventPage::pending_offset(port.word()));
+            if mem.fetch_or_u64(pending, bit) & bit == 0
+                && mem.load_u64(at(EventPage::mask_offset(port.word()))) & bit == 0
+            {
+                let sel = 1u64 << port.word();
+                if mem.fetch_or_u64(at(EventPage::pending_sel_offset(vcpu)), sel) & sel == 0 {
+                    mem.fetch_or_u64(upcall, 1);
+                }
             }
         }
-        true
+        Some(mem.load_u64(upcall) != 0)
     }
 
     /// Whether notifications are queued (see [`Events::pop_notify`]).

@@ -40,9 +40,9 @@ fn running_timer_fires_without_a_notification() {
     let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
     ev.set_timer(A, 0, 100);
     ev.set_timer(B, 0, 300);
-    assert!(!ev.fire_running_timer(&mem, 99, A, 0), "not due yet");
+    assert_eq!(ev.fire_running_timer(&mem, 99, A, 0), None, "not due yet");
     assert!(!pending(&mem, A, t));
-    assert!(ev.fire_running_timer(&mem, 150, A, 0));
+    assert_eq!(ev.fire_running_timer(&mem, 150, A, 0), Some(true));
     assert!(pending(&mem, A, t));
     assert!(ev.upcall_pending(&mem, A, 0), "the caller raises the line");
     assert!(!ev.has_notifies(), "the running vCPU needs no wake-up");
@@ -58,30 +58,63 @@ fn refuses_other_cases_unchanged() {
     ev.set_timer(A, 0, 100);
     ev.set_timer(B, 0, 120);
     // Two deadlines due: the generic path must fire both, in order.
-    assert!(!ev.fire_running_timer(&mem, 200, A, 0));
+    assert_eq!(ev.fire_running_timer(&mem, 200, A, 0), None);
     assert_eq!(ev.timer(A, 0), Some(100));
     assert_eq!(ev.timer(B, 0), Some(120));
     // The due deadline belongs to another vCPU.
-    assert!(!ev.fire_running_timer(&mem, 110, A, 1));
-    assert!(!ev.fire_running_timer(&mem, 110, B, 0));
+    assert_eq!(ev.fire_running_timer(&mem, 110, A, 1), None);
+    assert_eq!(ev.fire_running_timer(&mem, 110, B, 0), None);
     assert_eq!(ev.next_deadline(), Some(100));
     assert!(!ev.has_notifies());
     // With no port bound the timer still ends (block returns), silently.
     ev.set_timer(A, 0, 0);
-    assert!(ev.fire_running_timer(&mem, 130, B, 0));
+    assert_eq!(ev.fire_running_timer(&mem, 130, B, 0), Some(false));
     assert!(!ev.upcall_pending(&mem, B, 0));
     assert!(ev.take_timer_fired(B, 0));
     assert_eq!(ev.next_deadline(), None);
 }
 
 #[test]
-fn a_poller_of_the_timer_port_is_still_woken() {
+fn a_poll_in_the_domain_takes_the_generic_path() {
     let (mem, mut ev) = setup();
     let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
     // vCPU 1 of the same domain polls vCPU 0's timer port.
     assert_eq!(ev.poll(&mem, A, 1, vec![t], 0), Ok(true));
     ev.set_timer(A, 0, 100);
-    assert!(ev.fire_running_timer(&mem, 100, A, 0));
+    assert_eq!(ev.fire_running_timer(&mem, 100, A, 0), None);
+    assert!(!pending(&mem, A, t), "refused unchanged");
+    assert_eq!(ev.timer(A, 0), Some(100));
+    ev.fire_due(&mem, 100);
     assert!(!ev.is_polling(A, 1));
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 1 }]);
+    assert_eq!(
+        ev.take_notifies(),
+        [Notify { dom: A, vcpu: 1 }, Notify { dom: A, vcpu: 0 }]
+    );
+}
+
+#[test]
+fn a_masked_timer_port_stays_pending_without_an_upcall() {
+    let (mem, mut ev) = setup();
+    let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    let mask = PhysAddr(page(A).0 + EventPage::mask_offset(t.word()));
+    mem.fetch_or_u64(mask, t.bit());
+    ev.set_timer(A, 0, 100);
+    assert_eq!(ev.fire_running_timer(&mem, 100, A, 0), Some(false));
+    assert!(pending(&mem, A, t));
+    assert!(!ev.upcall_pending(&mem, A, 0));
+    // Unmasking delivers it then, as for any port.
+    ev.unmask(&mem, A, t).unwrap();
+    assert!(ev.upcall_pending(&mem, A, 0));
+}
+
+#[test]
+fn a_port_moved_to_another_vcpu_takes_the_generic_path() {
+    let (mem, mut ev) = setup();
+    let t = ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    if ev.bind_vcpu(A, t, 1).is_err() {
+        return; // Per-vCPU virqs cannot move: nothing to check.
+    }
+    ev.set_timer(A, 0, 100);
+    assert_eq!(ev.fire_running_timer(&mem, 100, A, 0), None);
+    assert_eq!(ev.timer(A, 0), Some(100));
 }

@@ -323,10 +323,20 @@ pub fn deactivate(irq: Acked) {
     }
 }
 
-/// Ends `irq`: priority drop, then deactivation.
+/// Ends `irq`: priority drop, then deactivation (one look at the driver for
+/// both: this is on every interrupt's path).
 pub fn end_of_interrupt(irq: Acked) {
-    priority_drop(irq);
-    deactivate(irq);
+    match DRIVER.get() {
+        Some(Driver::V2 { cpu, .. }) => {
+            gicv2::priority_drop(cpu.regs(), irq.raw);
+            gicv2::deactivate(cpu.regs(), irq.raw);
+        }
+        Some(Driver::V3 { .. }) => {
+            gicv3::cpuif::priority_drop(irq.intid);
+            gicv3::cpuif::deactivate(irq.intid);
+        }
+        None => {}
+    }
 }
 
 /// Sends SGI `sgi` (0..16).

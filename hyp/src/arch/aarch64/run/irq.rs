@@ -137,35 +137,71 @@ pub(super) fn timer_irq() -> IntId {
 /// event for it, a wakeup not worth preempting it for, before its slice
 /// ends), the vCPU simply goes on: returns 0. Otherwise returns non-zero and
 /// [`guest_irq_switch`] decides again with the whole frame.
+///
+/// The usual interrupt, the running vCPU's own guest timer before its slice
+/// ends with nothing else due, takes [`own_timer`]; anything else, or
+/// whatever that refuses, the generic [`guest_irq_events`].
 pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
-    let cpu = this_cpu();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drain_irqs();
         return 0;
     };
+    let cpu = this_cpu();
     let irqs = drain_irqs();
+    if irqs.only_timer() && own_timer(st, cpu) {
+        return 0;
+    }
+    guest_irq_events(st, cpu, irqs)
+}
+
+/// The timer interrupt of [`guest_irq`] when it ended the running vCPU's own
+/// guest timer and nothing else: delivers `Virq::Timer` (see
+/// `Events::fire_running_timer`, which checks every case the generic
+/// delivery handles differently and refuses them unchanged), raises the
+/// upcall line to match, and re-arms the EL2 timer for the next deadline.
+/// Runs under `STATE`, like every delivery: the ports, the page and the
+/// timer list it reads cannot change under it, whichever CPU changes them.
+/// Returns false, having changed nothing, when the case does not apply.
+#[inline(always)]
+fn own_timer(st: &mut State, cpu: usize) -> bool {
+    let Some((dom, v)) = st.current[cpu] else {
+        return false;
+    };
+    let now = timer::now();
+    let run_until = st.run_until[cpu];
+    // Notifications queued by an earlier operation go the generic way.
+    if now >= run_until || st.hv.events.has_notifies() {
+        return false;
+    }
+    let Some(raised) = st.hv.events.fire_running_timer(&super::MEM, now, dom, v) else {
+        return false;
+    };
+    super::super::guest::set_upcall(raised);
+    // As `arm_timer`, with the scheduler's deadline unchanged: the EL2
+    // timer was stopped when the interrupt was taken, so `NEVER` leaves it so.
+    let at = st
+        .hv
+        .events
+        .next_deadline()
+        .map_or(run_until, |g| g.min(run_until));
+    st.armed[cpu] = at;
+    if at != crate::sched::NEVER {
+        timer::set_deadline(at);
+    }
+    true
+}
+
+/// The generic half of [`guest_irq`]: every event the interrupt raised is
+/// delivered and its wake-ups applied; returns non-zero when the scheduler
+/// must decide again.
+#[inline(never)]
+fn guest_irq_events(st: &mut State, cpu: usize, irqs: Irqs) -> u64 {
     if !irqs.any() {
         return 0;
     }
     let now = timer::now();
-    // The usual case: the running vCPU's own timer ended before its slice:
-    // its timer event is delivered without the generic wake-up pass.
-    let fast = match st.current[cpu] {
-        Some((dom, v)) if irqs.only_timer() && now < st.run_until[cpu] => {
-            let mem: &dyn crate::physmem::PhysMem = st.hv.mem;
-            st.hv.events.fire_running_timer(mem, now, dom, v)
-        }
-        _ => false,
-    };
-    let kicked = if !fast {
-        after_events(st, cpu, now, irqs)
-    } else if st.hv.events.has_notifies() {
-        st.hv.apply_notifies();
-        kick_pending(st, cpu)
-    } else {
-        false
-    };
+    let kicked = after_events(st, cpu, now, irqs);
     let Some(cur) = st.current[cpu] else {
         return 0;
     };
