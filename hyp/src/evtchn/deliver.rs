@@ -129,7 +129,7 @@ impl Events {
         vcpu: usize,
     ) -> Option<bool> {
         // Every check before any change: a refusal leaves all as it was.
-        let d = self.domains.get(&dom)?;
+        let d = self.domains.get_mut(&dom)?;
         if d.polling != 0 || vcpu >= EVENT_VCPUS {
             return None;
         }
@@ -141,9 +141,8 @@ impl Events {
         if !self.timers.pop_only_due(now, (dom, vcpu, TimerKind::Guest)) {
             return None;
         }
-        if !self.timer_fired.contains(&(dom, vcpu)) {
-            self.timer_fired.push((dom, vcpu));
-        }
+        // `vcpu < EVENT_VCPUS`, checked above.
+        d.timer_fired |= 1 << vcpu;
         // Even with no port bound (or no page) the timer ends: `block`
         // returns through the latch above.
         let Some(base) = page else {

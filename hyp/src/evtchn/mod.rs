@@ -85,6 +85,13 @@ struct DomainEvents {
     polling: u64,
     /// Successful `send` calls (`DomainInfo::events_sent`).
     sent: u64,
+    /// Bit `v` set while vCPU `v`'s guest timer fired since it last
+    /// blocked. A guest that sleeps sets its timer and then blocks in a
+    /// second call; if the timer fires in between, the wakeup must not be
+    /// lost: `block` consumes this latch and returns at once (spuriously
+    /// early is allowed, late is not). A bit per vCPU of the domain, so the
+    /// timer interrupt's fast path sets it with no search.
+    timer_fired: u64,
 }
 
 /// Event channels, virqs, timers and time pages of every domain.
@@ -97,11 +104,6 @@ pub struct Events {
     /// and drain notifications never allocate.
     notify: Vec<Notify>,
     notify_head: usize,
-    /// vCPUs whose guest timer fired since they last blocked. A guest that
-    /// sleeps sets its timer and then blocks in a second call; if the timer
-    /// fires in between, the wakeup must not be lost: `block` consumes this
-    /// latch and returns at once (spuriously early is allowed, late is not).
-    timer_fired: Vec<(DomainId, usize)>,
 }
 
 impl Default for Events {
@@ -128,7 +130,6 @@ impl Events {
             wallclock: None,
             notify: Vec::new(),
             notify_head: 0,
-            timer_fired: Vec::new(),
         }
     }
 
@@ -480,8 +481,8 @@ impl Events {
         while let Some((_, (dom, vcpu, kind))) = self.timers.pop_expired(now) {
             match kind {
                 TimerKind::Guest => {
-                    if !self.timer_fired.contains(&(dom, vcpu)) {
-                        self.timer_fired.push((dom, vcpu));
+                    if let Some(d) = self.domains.get_mut(&dom) {
+                        d.timer_fired |= vcpu_bit(vcpu);
                     }
                     self.raise_vcpu_virq(mem, dom, vcpu, Virq::Timer)
                 }
@@ -523,9 +524,13 @@ impl Events {
 
     /// Whether `vcpu`'s guest timer fired since it last blocked; clears it.
     pub fn take_timer_fired(&mut self, dom: DomainId, vcpu: usize) -> bool {
-        let before = self.timer_fired.len();
-        self.timer_fired.retain(|&k| k != (dom, vcpu));
-        self.timer_fired.len() != before
+        let Some(d) = self.domains.get_mut(&dom) else {
+            return false;
+        };
+        let bit = vcpu_bit(vcpu);
+        let fired = d.timer_fired & bit != 0;
+        d.timer_fired &= !bit;
+        fired
     }
 
     /// `dom` is gone (its RAM already freed): forgets its ports, pages and
@@ -533,7 +538,6 @@ impl Events {
     /// interdomain channels become unbound (reserved for the dead domain, so
     /// they can only be closed).
     pub fn destroy_domain(&mut self, dom: DomainId) {
-        self.timer_fired.retain(|&(d, _)| d != dom);
         if let Some(d) = self.domains.remove(&dom) {
             for (_, slot) in d.ports.iter() {
                 if let Binding::Interdomain {
@@ -557,6 +561,12 @@ impl Events {
     pub fn port_count(&self, dom: DomainId) -> usize {
         self.domains.get(&dom).map_or(0, |d| d.ports.count())
     }
+}
+
+/// `vcpu`'s bit in a per-vCPU mask of a domain (`DomainEvents::timer_fired`);
+/// none past 64 vCPUs (no such vCPU has events: `EVENT_VCPUS`).
+fn vcpu_bit(vcpu: usize) -> u64 {
+    1u64.checked_shl(vcpu as u32).unwrap_or(0)
 }
 
 /// Where `vcpu` of `d` has its `upcall_pending` word, if `d` registered an

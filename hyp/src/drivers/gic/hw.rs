@@ -2,7 +2,7 @@
 //! of the hypervisor calls. AArch64 only (the GICv3 CPU interface is made of
 //! system registers).
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, ReadWriteable, Readable};
 use spin::Once;
@@ -36,6 +36,11 @@ enum Driver {
 }
 
 static DRIVER: Once<Driver> = Once::new();
+/// Set once [`DRIVER`] is a GICv3: acknowledging and ending an interrupt
+/// then take system registers alone, and this plain flag tells so with one
+/// load where `DRIVER` takes two (its state, then the variant); they are on
+/// every interrupt's path.
+static SYSREG_CPUIF: AtomicBool = AtomicBool::new(false);
 
 /// Per-CPU GICv2 CPU interface masks (bit n = CPU interface n); 0 = unknown.
 static V2_CPU_MASK: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
@@ -202,7 +207,9 @@ pub fn init_distributor(platform: &Platform) -> Result<(), GicError> {
             }
         }
     };
+    let v3 = matches!(driver, Driver::V3 { .. });
     DRIVER.call_once(|| driver);
+    SYSREG_CPUIF.store(v3, Ordering::Release);
     Ok(())
 }
 
@@ -285,6 +292,13 @@ pub fn disable_irq(intid: IntId, cpu: CpuIndex) -> Result<(), GicError> {
 /// Acknowledges the highest priority pending interrupt of the calling CPU;
 /// `None` when nothing is pending (a special INTID was read).
 pub fn acknowledge() -> Option<Acked> {
+    if SYSREG_CPUIF.load(Ordering::Relaxed) {
+        let intid = gicv3::cpuif::acknowledge();
+        return (!intid.is_special()).then_some(Acked {
+            intid,
+            raw: intid.get(),
+        });
+    }
     let acked = match driver().ok()? {
         Driver::V2 { cpu, .. } => {
             let raw = gicv2::acknowledge(cpu.regs());
@@ -326,6 +340,11 @@ pub fn deactivate(irq: Acked) {
 /// Ends `irq`: priority drop, then deactivation (one look at the driver for
 /// both: this is on every interrupt's path).
 pub fn end_of_interrupt(irq: Acked) {
+    if SYSREG_CPUIF.load(Ordering::Relaxed) {
+        gicv3::cpuif::priority_drop(irq.intid);
+        gicv3::cpuif::deactivate(irq.intid);
+        return;
+    }
     match DRIVER.get() {
         Some(Driver::V2 { cpu, .. }) => {
             gicv2::priority_drop(cpu.regs(), irq.raw);

@@ -75,28 +75,41 @@ pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
 /// and a second read of the acknowledge register would only find nothing.
 /// Any other pending interrupt keeps the CPU's IRQ line up, so it is taken
 /// again right after the return to the guest (or ends the next WFI).
+#[inline(always)]
 pub(super) fn drain_irqs() -> Irqs {
-    let timer_irq = timer_irq();
-    let mut irqs = Irqs::default();
-    if let Some(irq) = gic::acknowledge() {
-        let id = irq.intid();
-        if id == timer_irq {
+    match gic::acknowledge() {
+        // The usual one, inline: the EL2 timer.
+        Some(irq) if irq.intid() == timer_irq() => {
             timer::cancel();
-            irqs.timer = true;
-        } else if id == RESCHED_SGI {
-            irqs.resched = true;
-        } else if id.get() == CONSOLE_IRQ.load(Ordering::Relaxed) {
-            crate::console_in::input_arrived();
-            irqs.console = true;
-        } else if pirq::take(irq) {
-            // dom0's device interrupt: stays active until its `pirq_eoi`.
-            irqs.pirq = true;
-            return irqs;
-        } else {
-            log::warn!("unexpected IRQ {id:?}");
+            gic::end_of_interrupt(irq);
+            Irqs {
+                timer: true,
+                ..Irqs::default()
+            }
         }
-        gic::end_of_interrupt(irq);
+        Some(irq) => other_irq(irq),
+        None => Irqs::default(),
     }
+}
+
+/// [`drain_irqs`] for an interrupt other than the EL2 timer.
+#[inline(never)]
+fn other_irq(irq: gic::Acked) -> Irqs {
+    let id = irq.intid();
+    let mut irqs = Irqs::default();
+    if id == RESCHED_SGI {
+        irqs.resched = true;
+    } else if id.get() == CONSOLE_IRQ.load(Ordering::Relaxed) {
+        crate::console_in::input_arrived();
+        irqs.console = true;
+    } else if pirq::take(irq) {
+        // dom0's device interrupt: stays active until its `pirq_eoi`.
+        irqs.pirq = true;
+        return irqs;
+    } else {
+        log::warn!("unexpected IRQ {id:?}");
+    }
+    gic::end_of_interrupt(irq);
     irqs
 }
 
