@@ -120,7 +120,9 @@ impl Events {
     /// `fire_due`).
     ///
     /// Generic over the memory so that the board's identity map inlines its
-    /// atomics: this is the whole timer-interrupt-to-guest path.
+    /// atomics: this is the whole timer-interrupt-to-guest path, and it
+    /// makes no call.
+    #[inline(always)]
     pub fn fire_running_timer<M: PhysMem + ?Sized>(
         &mut self,
         mem: &M,
@@ -129,7 +131,8 @@ impl Events {
         vcpu: usize,
     ) -> Option<bool> {
         // Every check before any change: a refusal leaves all as it was.
-        let d = self.domains.get_mut(&dom)?;
+        // A domain the index does not find at once goes the generic way.
+        let d = self.domains.get_mut_indexed(&dom)?;
         if d.polling != 0 || vcpu >= EVENT_VCPUS {
             return None;
         }

@@ -34,11 +34,6 @@ impl Irqs {
     pub(super) fn any(self) -> bool {
         self.timer || self.resched || self.pirq || self.console
     }
-
-    /// Only the EL2 timer fired.
-    fn only_timer(self) -> bool {
-        self.timer && !(self.resched || self.pirq || self.console)
-    }
 }
 
 /// Fires due guest timers and applies event notifications: blocked vCPUs
@@ -75,7 +70,6 @@ pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
 /// and a second read of the acknowledge register would only find nothing.
 /// Any other pending interrupt keeps the CPU's IRQ line up, so it is taken
 /// again right after the return to the guest (or ends the next WFI).
-#[inline(always)]
 pub(super) fn drain_irqs() -> Irqs {
     match gic::acknowledge() {
         // The usual one, inline: the EL2 timer.
@@ -155,17 +149,34 @@ pub(super) fn timer_irq() -> IntId {
 /// ends with nothing else due, takes [`own_timer`]; anything else, or
 /// whatever that refuses, the generic [`guest_irq_events`].
 pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
-    let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
-        drain_irqs();
+    let Some(irq) = gic::acknowledge() else {
         return 0;
     };
-    let cpu = this_cpu();
-    let irqs = drain_irqs();
-    if irqs.only_timer() && own_timer(st, cpu) {
+    if irq.intid() != timer_irq() {
+        return guest_irq_events(other_irq(irq));
+    }
+    timer::cancel();
+    gic::end_of_interrupt(irq);
+    if timer_fast() {
         return 0;
     }
-    guest_irq_events(st, cpu, irqs)
+    guest_irq_events(Irqs {
+        timer: true,
+        ..Irqs::default()
+    })
+}
+
+/// [`own_timer`] under `STATE`, out of line and a leaf (it makes no call,
+/// so it saves no register): the whole usual timer interrupt. Contended,
+/// the lock is left to the generic path (which waits for it).
+#[inline(never)]
+fn timer_fast() -> bool {
+    if let Some(mut lock) = STATE.try_lock()
+        && let Some(st) = lock.as_mut()
+    {
+        return own_timer(st, this_cpu());
+    }
+    false
 }
 
 /// The timer interrupt of [`guest_irq`] when it ended the running vCPU's own
@@ -178,11 +189,12 @@ pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
 /// Returns false, having changed nothing, when the case does not apply.
 #[inline(always)]
 fn own_timer(st: &mut State, cpu: usize) -> bool {
-    let Some((dom, v)) = st.current[cpu] else {
+    // `get`, not indexing: no panic branch, so this stays a leaf.
+    let (Some(&Some((dom, v))), Some(&run_until)) = (st.current.get(cpu), st.run_until.get(cpu))
+    else {
         return false;
     };
     let now = timer::now();
-    let run_until = st.run_until[cpu];
     // Notifications queued by an earlier operation go the generic way.
     if now >= run_until || st.hv.events.has_notifies() {
         return false;
@@ -198,7 +210,9 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
         .events
         .next_deadline()
         .map_or(run_until, |g| g.min(run_until));
-    st.armed[cpu] = at;
+    if let Some(armed) = st.armed.get_mut(cpu) {
+        *armed = at;
+    }
     if at != crate::sched::NEVER {
         timer::set_deadline(at);
     }
@@ -208,11 +222,18 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
 /// The generic half of [`guest_irq`]: every event the interrupt raised is
 /// delivered and its wake-ups applied; returns non-zero when the scheduler
 /// must decide again.
+/// Takes `STATE` itself: the interrupt is already acknowledged and ended
+/// (for a timer, whatever `own_timer` refused it left unchanged).
 #[inline(never)]
-fn guest_irq_events(st: &mut State, cpu: usize, irqs: Irqs) -> u64 {
+fn guest_irq_events(irqs: Irqs) -> u64 {
+    let mut lock = STATE.lock();
+    let Some(st) = lock.as_mut() else {
+        return 0;
+    };
     if !irqs.any() {
         return 0;
     }
+    let cpu = this_cpu();
     let now = timer::now();
     let kicked = after_events(st, cpu, now, irqs);
     let Some(cur) = st.current[cpu] else {
