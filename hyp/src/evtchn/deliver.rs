@@ -116,8 +116,7 @@ impl Events {
     /// caller sets its upcall line from the answer. Answers whether the
     /// vCPU's `upcall_pending` is set after the delivery, or `None`, changing
     /// nothing, when the case does not apply: another deadline is due too,
-    /// a vCPU of the domain polls, or the port notifies another vCPU (use
-    /// `fire_due`).
+    /// or a vCPU of the domain polls (use `fire_due`).
     ///
     /// Generic over the memory so that the board's identity map inlines its
     /// atomics: this is the whole timer-interrupt-to-guest path, and it
@@ -136,10 +135,11 @@ impl Events {
         if d.polling != 0 || vcpu >= EVENT_VCPUS {
             return None;
         }
+        // A per-vCPU virq's port notifies the vCPU it was bound for and
+        // cannot be moved (`bind_vcpu` refuses), so `deliver` would signal
+        // `vcpu` itself: no other vCPU to upcall.
         let port = d.ports.virq_port(Virq::Timer, vcpu);
-        if port.is_some_and(|p| d.ports.get(p).vcpu != vcpu) {
-            return None;
-        }
+        debug_assert!(port.is_none_or(|p| d.ports.get(p).vcpu == vcpu));
         let page = d.page;
         if !self.timers.pop_only_due(now, (dom, vcpu, TimerKind::Guest)) {
             return None;
