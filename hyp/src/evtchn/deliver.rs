@@ -145,7 +145,11 @@ impl Events {
             return None;
         }
         // `vcpu < EVENT_VCPUS`, checked above.
-        d.timer_fired |= 1 << vcpu;
+        let bit = 1 << vcpu;
+        if d.timer_fired & bit == 0 {
+            d.timer_fired |= bit;
+            self.timer_latches += 1;
+        }
         // Even with no port bound (or no page) the timer ends: `block`
         // returns through the latch above.
         let Some(base) = page else {

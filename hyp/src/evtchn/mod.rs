@@ -104,6 +104,9 @@ pub struct Events {
     /// and drain notifications never allocate.
     notify: Vec<Notify>,
     notify_head: usize,
+    /// How many `DomainEvents::timer_fired` bits are set, all domains: while
+    /// none is, `take_timer_fired` (on every `block`) answers with no lookup.
+    timer_latches: u32,
 }
 
 impl Default for Events {
@@ -130,6 +133,7 @@ impl Events {
             wallclock: None,
             notify: Vec::new(),
             notify_head: 0,
+            timer_latches: 0,
         }
     }
 
@@ -482,7 +486,7 @@ impl Events {
             match kind {
                 TimerKind::Guest => {
                     if let Some(d) = self.domains.get_mut(&dom) {
-                        d.timer_fired |= vcpu_bit(vcpu);
+                        self.timer_latches += latch(&mut d.timer_fired, vcpu_bit(vcpu));
                     }
                     self.raise_vcpu_virq(mem, dom, vcpu, Virq::Timer)
                 }
@@ -524,12 +528,16 @@ impl Events {
 
     /// Whether `vcpu`'s guest timer fired since it last blocked; clears it.
     pub fn take_timer_fired(&mut self, dom: DomainId, vcpu: usize) -> bool {
+        if self.timer_latches == 0 {
+            return false;
+        }
         let Some(d) = self.domains.get_mut(&dom) else {
             return false;
         };
         let bit = vcpu_bit(vcpu);
         let fired = d.timer_fired & bit != 0;
         d.timer_fired &= !bit;
+        self.timer_latches -= u32::from(fired);
         fired
     }
 
@@ -539,6 +547,7 @@ impl Events {
     /// they can only be closed).
     pub fn destroy_domain(&mut self, dom: DomainId) {
         if let Some(d) = self.domains.remove(&dom) {
+            self.timer_latches -= d.timer_fired.count_ones();
             for (_, slot) in d.ports.iter() {
                 if let Binding::Interdomain {
                     remote,
@@ -561,6 +570,13 @@ impl Events {
     pub fn port_count(&self, dom: DomainId) -> usize {
         self.domains.get(&dom).map_or(0, |d| d.ports.count())
     }
+}
+
+/// Sets `bit` in `mask`; 1 if it was clear (a new latch), else 0.
+fn latch(mask: &mut u64, bit: u64) -> u32 {
+    let new = *mask & bit == 0 && bit != 0;
+    *mask |= bit;
+    u32::from(new)
 }
 
 /// `vcpu`'s bit in a per-vCPU mask of a domain (`DomainEvents::timer_fired`);

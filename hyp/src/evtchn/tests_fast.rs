@@ -116,3 +116,22 @@ fn the_timer_port_stays_with_its_vcpu() {
     assert!(ev.bind_vcpu(A, t, 1).is_err());
     assert_eq!(ev.status(A, t).vcpu, 0);
 }
+
+#[test]
+fn timer_latches_survive_a_destroy_and_are_taken_once() {
+    let (mem, mut ev) = setup();
+    ev.bind_virq(&mem, A, Virq::Timer, 0).unwrap();
+    ev.set_timer(A, 0, 100);
+    ev.set_timer(B, 1, 100);
+    // Both due: the generic path latches both.
+    assert_eq!(ev.fire_running_timer(&mem, 100, A, 0), None);
+    ev.fire_due(&mem, 100);
+    ev.destroy_domain(A);
+    assert!(!ev.take_timer_fired(A, 0), "gone with its domain");
+    assert!(ev.take_timer_fired(B, 1));
+    assert!(!ev.take_timer_fired(B, 1), "taken once");
+    // A latch set again after the count dropped to zero is still seen.
+    ev.set_timer(B, 0, 200);
+    assert_eq!(ev.fire_running_timer(&mem, 200, B, 0), Some(false));
+    assert!(ev.take_timer_fired(B, 0));
+}
