@@ -32,8 +32,34 @@ pub struct Timers {
     /// short move beat tree nodes, and the image is spared a tree
     /// instantiation. Lookups by owner scan it: at these sizes that costs
     /// less than keeping a second, owner-ordered map in step (whose updates
-    /// were most of the cost of firing a timer).
-    queue: Vec<(u64, TimerKey)>,
+    /// were most of the cost of firing a timer). Owners are kept packed
+    /// ([`pack`]): one compare per owner, on the timer interrupt's path.
+    queue: Vec<(u64, u64)>,
+}
+
+/// Bits of a packed [`TimerKey`] below the domain id: the vCPU above the
+/// kind bit.
+const DOM_SHIFT: u32 = 32;
+
+/// `key` as one word ordered as the tuple is (domain, then vCPU, then kind).
+/// vCPU indices are far below 2^31 (a domain has at most a few hundred).
+fn pack((dom, vcpu, kind): TimerKey) -> u64 {
+    debug_assert!(vcpu < 1 << (DOM_SHIFT - 1));
+    (u64::from(dom.0) << DOM_SHIFT) | ((vcpu as u64) << 1) | kind as u64
+}
+
+/// The [`TimerKey`] that [`pack`] made `k`.
+fn unpack(k: u64) -> TimerKey {
+    let kind = if k & 1 == 0 {
+        TimerKind::Guest
+    } else {
+        TimerKind::Poll
+    };
+    (
+        DomainId((k >> DOM_SHIFT) as u32),
+        ((k & ((1 << DOM_SHIFT) - 1)) >> 1) as usize,
+        kind,
+    )
 }
 
 impl Timers {
@@ -41,7 +67,7 @@ impl Timers {
     /// deadline.
     pub fn set(&mut self, key: TimerKey, at: u64) {
         self.cancel(key);
-        let entry = (at, key);
+        let entry = (at, pack(key));
         // `key` is no longer queued, so `entry` is not either.
         let i = self.queue.partition_point(|e| *e > entry);
         self.queue.insert(i, entry);
@@ -49,6 +75,7 @@ impl Timers {
 
     /// Disarms `key` (nothing if it is not armed).
     pub fn cancel(&mut self, key: TimerKey) {
+        let key = pack(key);
         if let Some(i) = self.queue.iter().position(|e| e.1 == key) {
             self.queue.remove(i);
         }
@@ -56,11 +83,12 @@ impl Timers {
 
     /// Disarms every deadline of `dom`.
     pub fn cancel_domain(&mut self, dom: DomainId) {
-        self.queue.retain(|(_, k)| k.0 != dom);
+        self.queue.retain(|&(_, k)| unpack(k).0 != dom);
     }
 
     /// The deadline of `key`, if armed.
     pub fn get(&self, key: TimerKey) -> Option<u64> {
+        let key = pack(key);
         self.queue.iter().find(|e| e.1 == key).map(|e| e.0)
     }
 
@@ -81,7 +109,7 @@ impl Timers {
         };
         // The queue is sorted latest first: the one before the last is the
         // next deadline.
-        if at > now || k != key || (n >= 2 && self.queue[n - 2].0 <= now) {
+        if at > now || k != pack(key) || (n >= 2 && self.queue[n - 2].0 <= now) {
             return false;
         }
         self.queue.pop();
@@ -91,6 +119,7 @@ impl Timers {
     /// Removes and returns the earliest deadline if it is at or before `now`.
     pub fn pop_expired(&mut self, now: u64) -> Option<(u64, TimerKey)> {
         let &(at, key) = self.queue.last()?;
+        let key = unpack(key);
         if at > now {
             return None;
         }
