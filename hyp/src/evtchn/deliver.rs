@@ -168,6 +168,8 @@ impl Events {
                 let sel = 1u64 << port.word();
                 if mem.fetch_or_u64(at(EventPage::pending_sel_offset(vcpu)), sel) & sel == 0 {
                     mem.fetch_or_u64(upcall, 1);
+                    // Set now, whatever it was: no need to read it back.
+                    return Some(true);
                 }
             }
         }

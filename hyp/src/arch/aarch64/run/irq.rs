@@ -210,7 +210,12 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
     let Some(raised) = st.hv.events.fire_running_timer(&super::MEM, now, dom, v) else {
         return false;
     };
-    super::super::guest::set_upcall(raised);
+    // Each branch a constant: a read-modify-write of HCR_EL2 with no select.
+    if raised {
+        super::super::guest::set_upcall(true);
+    } else {
+        super::super::guest::set_upcall(false);
+    }
     // As `arm_timer`, with the scheduler's deadline unchanged: the EL2
     // timer was stopped when the interrupt was taken, so `NEVER` leaves it so.
     let at = st
