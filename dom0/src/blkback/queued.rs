@@ -3,7 +3,6 @@
 //! finishes them (the ring carries ids, so out of order), each data buffer
 //! owned by the disk until it gives it back.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
@@ -33,8 +32,10 @@ struct Pending {
 /// What requests in flight at queued disks need besides their disk.
 #[derive(Default)]
 pub(super) struct InFlight {
-    /// The requests at the disks, by tag.
-    pending: BTreeMap<u64, Pending>,
+    /// The requests at the disks, with their tags: few (the disks' queue
+    /// depths), and a vector keeps its room between requests where a map
+    /// allocated and freed a node for the one request of a lone reader.
+    pending: Vec<(u64, Pending)>,
     /// The next tag.
     next_tag: u64,
     /// Spare data buffers.
@@ -134,14 +135,14 @@ fn take_all(
             t.next_tag += 1;
             match q.submit(write, checked.sector, data, tag) {
                 Ok(()) => {
-                    t.pending.insert(
+                    t.pending.push((
                         tag,
                         Pending {
                             vbd: v.serial,
                             req,
                             checked,
                         },
-                    );
+                    ));
                     v.in_flight += 1;
                     v.peak = v.peak.max(v.in_flight);
                     None
@@ -176,7 +177,11 @@ pub(super) fn collect(disks: &mut [Disk], vbds: &mut [Vbd], t: &mut InFlight) {
 /// Answers every request `q` finished, as [`collect`] does.
 fn drain(q: &mut dyn Queue, vbds: &mut [Vbd], t: &mut InFlight) {
     while let Some((tag, data, result)) = q.complete() {
-        let p = t.pending.remove(&tag);
+        let p = t
+            .pending
+            .iter()
+            .position(|(g, _)| *g == tag)
+            .map(|i| t.pending.swap_remove(i).1);
         let v = p
             .as_ref()
             .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
