@@ -33,10 +33,10 @@ const WORD: usize = core::mem::size_of::<u64>();
 /// Whether segment `s` lies within its page and is word aligned (whole
 /// sectors always are).
 fn fits(s: &Seg) -> bool {
-    s.offset.is_multiple_of(WORD)
-        && s.len.is_multiple_of(WORD)
-        && s.offset
-            .checked_add(s.len)
+    s.offset().is_multiple_of(WORD)
+        && s.bytes().is_multiple_of(WORD)
+        && s.offset()
+            .checked_add(s.bytes())
             .is_some_and(|e| e <= grant::PAGE_BYTES)
 }
 
@@ -58,7 +58,8 @@ impl Copier<'_> {
     fn kept(&mut self, s: &Seg) -> Option<&[core::sync::atomic::AtomicU64]> {
         let front = self.front;
         let page = self.cache.as_mut()?.get(front, s.gref)?.shared()?;
-        page.words().get(s.offset / WORD..(s.offset + s.len) / WORD)
+        page.words()
+            .get(s.offset() / WORD..(s.offset() + s.bytes()) / WORD)
     }
 }
 
@@ -74,7 +75,7 @@ impl Grants for Copier<'_> {
         let mut batch = CopyBatch::new();
         let mut rest = buf;
         for s in segs {
-            let (here, tail) = core::mem::take(&mut rest).split_at_mut(s.len);
+            let (here, tail) = core::mem::take(&mut rest).split_at_mut(s.bytes());
             rest = tail;
             if fits(s)
                 && let Some(words) = self.kept(s)
@@ -85,7 +86,7 @@ impl Grants for Copier<'_> {
             let src = GrantPtr {
                 domid: self.front,
                 gref: s.gref,
-                offset: s.offset,
+                offset: s.offset(),
             };
             if batch.from_grant(src, here).is_err() {
                 return false;
@@ -96,7 +97,7 @@ impl Grants for Copier<'_> {
     fn copy_out(&mut self, segs: &[Seg], buf: &[u8]) -> bool {
         let mut rest = buf;
         for s in segs {
-            let (here, tail) = rest.split_at(s.len);
+            let (here, tail) = rest.split_at(s.bytes());
             rest = tail;
             if !fits(s) {
                 return false;
@@ -111,7 +112,7 @@ impl Grants for Copier<'_> {
             let Some(page) = m.shared() else {
                 return false;
             };
-            grant::store_words(&page.words()[s.offset / WORD..], here);
+            grant::store_words(&page.words()[s.offset() / WORD..], here);
             unmap(m);
         }
         true
