@@ -22,8 +22,8 @@ use core::fmt;
 
 use tern_abi::blkif::{
     BLKIF_MAX_SEGMENTS, BLKIF_SECTOR_SIZE, BLKIF_SECTORS_PER_PAGE, BlkifOp, BlkifRequest,
-    BlkifResponse, BlkifSegment, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE, KEY_SECTOR_SIZE,
-    KEY_SECTORS,
+    BlkifResponse, BlkifSegment, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_FEATURE_PERSISTENT, KEY_MODE,
+    KEY_SECTOR_SIZE, KEY_SECTORS,
 };
 use tern_abi::domctl::DomainId;
 
@@ -186,6 +186,14 @@ impl BlockDevice {
         for _ in 0..DEPTH * BLKIF_MAX_SEGMENTS {
             pages.push(Grant::new(dev.back, Page::new()?, false)?);
         }
+        // Persistent grants (`specs/blkif.md`): the pool above is granted
+        // once and reused by every request, so the back end may keep its
+        // pages mapped. Offered before the ring is published, where the
+        // back end looks for it; a back end without the feature ignores it.
+        store.write(
+            &alloc::format!("{}/{KEY_FEATURE_PERSISTENT}", dev.front_dir()),
+            b"1",
+        )?;
         let details = FrontDetails {
             ring_ref: ring.gref().0,
             event_channel: port.0,

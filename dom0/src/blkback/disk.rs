@@ -49,6 +49,9 @@ pub trait Queue {
     fn ready(&mut self) -> bool;
     /// A finished request: its tag, its buffer and its outcome.
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)>;
+    /// Blocks until [`Queue::complete`] has something or the virtual
+    /// counter reaches `deadline`; returns whether it has.
+    fn wait(&mut self, deadline: u64) -> bool;
 }
 
 impl Queue for Blk {
@@ -60,6 +63,9 @@ impl Queue for Blk {
     }
     fn ready(&mut self) -> bool {
         Blk::ready(self)
+    }
+    fn wait(&mut self, deadline: u64) -> bool {
+        self.wait_ready(deadline)
     }
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)> {
         Blk::complete(self).map(|d| {

@@ -10,13 +10,15 @@
 //! | [`engine`] | serving one ring: take, check, copy, read/write/flush, answer; generic over the ring, the disk and the page copies so that it is host-tested |
 //! | [`service`] | dom0's one back end: store entries, the handshake as a non-blocking state machine run from dom0's loops, requests in flight at queued disks, the real disks, tear-down |
 //! | `queued` | requests in flight at disks that take several at once, answered as they finish |
-//! | `copier` | request data in by grant copy, out through transient writable grant maps |
+//! | `copier` | request data in by grant copy, out through transient writable grant maps, or both ways through persistent ones |
+//! | `persistent` | the data pages a front end reuses, kept mapped (`feature-persistent`) |
 //!
 //! Everything but [`service`] is plain logic, tested on the host.
 
 mod copier;
 pub mod disk;
 pub mod engine;
+mod persistent;
 mod queued;
 pub mod request;
 pub mod service;

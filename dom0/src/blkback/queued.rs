@@ -3,20 +3,23 @@
 //! finishes them (the ring carries ids, so out of order), each data buffer
 //! owned by the disk until it gives it back.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
 use pv_guest_sdk::abi::ring::RingError;
+use pv_guest_sdk::time::Deadline;
 
 use super::copier::Copier;
-use super::disk::{BlockDevice, Disk, Real};
+use super::disk::{BlockDevice, Disk, Queue, Real};
 use super::engine::{self, Grants};
 use super::request::{Checked, check};
 use super::service::{PER_PASS, Phase, Stop, Vbd, respond};
 
 /// Data buffers kept for reuse between requests in flight.
 const POOL: usize = 16;
+/// Longest wait for a lone request's completion inside [`serve`]: dom0
+/// serves nothing else meanwhile. A slower disk is answered the queued way.
+const INLINE_WAIT_MS: u64 = 2;
 
 /// A request at a real disk that takes several at once.
 struct Pending {
@@ -29,8 +32,10 @@ struct Pending {
 /// What requests in flight at queued disks need besides their disk.
 #[derive(Default)]
 pub(super) struct InFlight {
-    /// The requests at the disks, by tag.
-    pending: BTreeMap<u64, Pending>,
+    /// The requests at the disks, with their tags: few (the disks' queue
+    /// depths), and a vector keeps its room between requests where a map
+    /// allocated and freed a node for the one request of a lone reader.
+    pending: Vec<(u64, Pending)>,
     /// The next tag.
     next_tag: u64,
     /// Spare data buffers.
@@ -42,7 +47,34 @@ pub(super) struct InFlight {
 /// finished it. A write's data is copied in before it is submitted; a
 /// flush waits until every earlier request of this ring is done, then runs
 /// (its data written, the disk flushed) before anything after it is taken.
+///
+/// When the ring is empty and the one request at the disk is `v`'s (a
+/// front end waiting on a single request: a 4 KiB read), waits for it
+/// here, at most [`INLINE_WAIT_MS`], and answers it: its completion then
+/// costs no pass of dom0's main loop (waking, every back end's poll,
+/// blocking again). Several requests at the disk take the queued way, so
+/// a busy front end never holds up another's completions.
 pub(super) fn serve(
+    v: &mut Vbd,
+    dev: &mut dyn BlockDevice,
+    t: &mut InFlight,
+    buf: &mut Vec<u8>,
+) -> Result<Stop, RingError> {
+    let stop = take_all(v, dev, t, buf)?;
+    if matches!(stop, Stop::Empty)
+        && v.in_flight == 1
+        && t.pending.len() == 1
+        && let Some(q) = dev.queue()
+        && q.wait(Deadline::after_ms(INLINE_WAIT_MS).0)
+    {
+        // The only request at the disk is `v`'s: every completion is.
+        drain(q, core::slice::from_mut(v), t);
+    }
+    Ok(stop)
+}
+
+/// Hands every request of `v`'s ring it can take to the disk.
+fn take_all(
     v: &mut Vbd,
     dev: &mut dyn BlockDevice,
     t: &mut InFlight,
@@ -51,7 +83,7 @@ pub(super) fn serve(
     let Phase::Connected(c) = &mut v.phase else {
         return Ok(Stop::Empty);
     };
-    let mut copier = Copier(v.front);
+    let mut copier = Copier::new(v.front, c.cache.as_mut());
     let mut taken = 0;
     loop {
         if let Some((req, checked)) = v.flush {
@@ -103,14 +135,14 @@ pub(super) fn serve(
             t.next_tag += 1;
             match q.submit(write, checked.sector, data, tag) {
                 Ok(()) => {
-                    t.pending.insert(
+                    t.pending.push((
                         tag,
                         Pending {
                             vbd: v.serial,
                             req,
                             checked,
                         },
-                    );
+                    ));
                     v.in_flight += 1;
                     v.peak = v.peak.max(v.in_flight);
                     None
@@ -136,39 +168,51 @@ pub(super) fn serve(
 /// once per ring.
 pub(super) fn collect(disks: &mut [Disk], vbds: &mut [Vbd], t: &mut InFlight) {
     for d in disks.iter_mut() {
-        let Some(q) = d.dev.queue() else { continue };
-        while let Some((tag, data, result)) = q.complete() {
-            let p = t.pending.remove(&tag);
-            let v = p
-                .as_ref()
-                .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
-            if let (Some(p), Some(v)) = (p, v) {
-                v.in_flight = v.in_flight.saturating_sub(1);
-                if let Phase::Connected(c) = &mut v.phase {
-                    let read = p.checked.op == BlkifOp::Read;
-                    let status = match result {
-                        Err(_) => BlkifStatus::IoError,
-                        Ok(())
-                            if read && !Copier(v.front).copy_out(p.checked.segments(), &data) =>
-                        {
-                            BlkifStatus::BadRequest
-                        }
-                        Ok(()) => BlkifStatus::Okay,
-                    };
-                    match respond(&mut c.ring, &p.req, status) {
-                        Ok(()) => {
-                            v.requests += 1;
-                            v.unpublished = true;
-                        }
-                        Err(e) => {
-                            v.broken.get_or_insert(e);
-                        }
+        if let Some(q) = d.dev.queue() {
+            drain(q, vbds, t);
+        }
+    }
+}
+
+/// Answers every request `q` finished, as [`collect`] does.
+fn drain(q: &mut dyn Queue, vbds: &mut [Vbd], t: &mut InFlight) {
+    while let Some((tag, data, result)) = q.complete() {
+        let p = t
+            .pending
+            .iter()
+            .position(|(g, _)| *g == tag)
+            .map(|i| t.pending.swap_remove(i).1);
+        let v = p
+            .as_ref()
+            .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
+        if let (Some(p), Some(v)) = (p, v) {
+            v.in_flight = v.in_flight.saturating_sub(1);
+            if let Phase::Connected(c) = &mut v.phase {
+                let read = p.checked.op == BlkifOp::Read;
+                let status = match result {
+                    Err(_) => BlkifStatus::IoError,
+                    Ok(())
+                        if read
+                            && !Copier::new(v.front, c.cache.as_mut())
+                                .copy_out(p.checked.segments(), &data) =>
+                    {
+                        BlkifStatus::BadRequest
+                    }
+                    Ok(()) => BlkifStatus::Okay,
+                };
+                match respond(&mut c.ring, &p.req, status) {
+                    Ok(()) => {
+                        v.requests += 1;
+                        v.unpublished = true;
+                    }
+                    Err(e) => {
+                        v.broken.get_or_insert(e);
                     }
                 }
             }
-            if t.pool.len() < POOL {
-                t.pool.push(data);
-            }
+        }
+        if t.pool.len() < POOL {
+            t.pool.push(data);
         }
     }
 }

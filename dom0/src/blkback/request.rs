@@ -3,7 +3,8 @@
 //! of the ring.
 
 use pv_guest_sdk::abi::blkif::{
-    BLKIF_MAX_SEGMENTS, BLKIF_SECTOR_SIZE, BlkifOp, BlkifRequest, BlkifStatus,
+    BLKIF_MAX_SEGMENTS, BLKIF_SECTOR_SIZE, BLKIF_SECTORS_PER_PAGE, BlkifOp, BlkifRequest,
+    BlkifStatus,
 };
 use pv_guest_sdk::abi::grant::GrantRef;
 
@@ -47,16 +48,31 @@ impl VDisk {
 }
 
 /// One segment of a checked request: where its bytes are in the front end's
-/// page.
+/// page. Eight bytes, so that a [`Checked`] request (moved between the
+/// ring, the queue and the completion) stays small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seg {
     /// The granted page.
     pub gref: GrantRef,
-    /// Byte offset in the page.
-    pub offset: usize,
-    /// Bytes (whole sectors).
-    pub len: usize,
+    /// Byte offset in the page (below a page: fits 16 bits).
+    offset: u16,
+    /// Bytes, whole sectors (at most a page: fits 16 bits).
+    bytes: u16,
 }
+
+impl Seg {
+    /// Byte offset in the page.
+    pub fn offset(&self) -> usize {
+        usize::from(self.offset)
+    }
+    /// Bytes (whole sectors).
+    pub fn bytes(&self) -> usize {
+        usize::from(self.bytes)
+    }
+}
+
+// A page's offsets and a page's length both fit the 16-bit fields.
+const _: () = assert!(BLKIF_SECTORS_PER_PAGE * BLKIF_SECTOR_SIZE <= u16::MAX as u64);
 
 /// A request that passed every check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +99,7 @@ impl Checked {
 const NO_SEG: Seg = Seg {
     gref: GrantRef(0),
     offset: 0,
-    len: 0,
+    bytes: 0,
 };
 
 /// Checks `req` against `disk`; the first failure is the status to answer
@@ -102,10 +118,12 @@ pub fn check(req: &BlkifRequest, disk: &VDisk) -> Result<Checked, BlkifStatus> {
     let mut count = 0u64;
     for (out, s) in segs.iter_mut().zip(&req.segments[..nr]) {
         let n = s.sectors().ok_or(BlkifStatus::BadRequest)?;
+        // `sectors` checked `first_sect <= last_sect < BLKIF_SECTORS_PER_PAGE`:
+        // both products are at most a page, which the fields hold.
         *out = Seg {
             gref: GrantRef(s.gref),
-            offset: usize::from(s.first_sect) * BLKIF_SECTOR_SIZE as usize,
-            len: n as usize * BLKIF_SECTOR_SIZE as usize,
+            offset: (u64::from(s.first_sect) * BLKIF_SECTOR_SIZE) as u16,
+            bytes: (n * BLKIF_SECTOR_SIZE) as u16,
         };
         count += n;
     }

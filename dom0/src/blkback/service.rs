@@ -22,8 +22,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use pv_guest_sdk::abi::blkif::{
-    BlkifRequest, BlkifResponse, BlkifStatus, DEVICE_KIND, KEY_FEATURE_FLUSH, KEY_MODE,
-    KEY_SECTOR_SIZE, KEY_SECTORS,
+    BlkifRequest, BlkifResponse, BlkifStatus, DEVICE_KIND, KEY_FEATURE_FLUSH,
+    KEY_FEATURE_PERSISTENT, KEY_MODE, KEY_SECTOR_SIZE, KEY_SECTORS,
 };
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::grant::GrantRef;
@@ -36,6 +36,7 @@ use pv_guest_sdk::println;
 use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Real, SECTOR};
 use super::engine;
+use super::persistent::Cache;
 use super::queued::{self, InFlight};
 use super::request::{Checked, VDisk};
 use crate::devlist::VbdRow;
@@ -52,6 +53,8 @@ pub(super) struct Conn {
     pub(super) ring: Back<'static, BlkifRequest, BlkifResponse>,
     pub(super) map: Mapping,
     pub(super) port: Port,
+    /// The data pages kept mapped, if both ends offered persistent grants.
+    pub(super) cache: Option<Cache>,
 }
 
 pub(super) enum Phase {
@@ -281,6 +284,7 @@ fn publish(v: &Vbd, spec: &DiskSpec) -> Result<(), String> {
         KEY_FEATURE_FLUSH,
         if v.vdisk.flush { "1" } else { "0" },
     )?;
+    write_key(&back, KEY_FEATURE_PERSISTENT, "1")?;
     write_key(&back, "state", &format!("{}", XenbusState::InitWait.raw()))
 }
 
@@ -307,17 +311,26 @@ fn connect(v: &Vbd) -> Result<Conn, String> {
     let port = events::bind_interdomain(v.front, remote)
         .map_err(|e| format!("bind port {}: {e}", remote.0))?;
     events::on(port, on_event);
+    let persistent = read_key(&front, KEY_FEATURE_PERSISTENT).is_some_and(|s| s.trim() == "1");
     Ok(Conn {
         ring: Back::new(shared),
         map,
         port,
+        cache: persistent.then(Cache::default),
     })
 }
 
 /// Unmaps the ring and closes the port.
 fn disconnect(c: Conn) {
     // The ring's borrow of the page ends here, before the unmap.
-    let Conn { ring: _, map, port } = c;
+    let Conn {
+        ring: _,
+        map,
+        port,
+        cache,
+    } = c;
+    // Its pages are unmapped with it: the front end may end their grants.
+    drop(cache);
     let _ = events::close(port);
     if let Err(e) = map.unmap() {
         println!("dom0: blkback: unmapping a ring: {e}");
@@ -449,7 +462,7 @@ fn serve_blocking(
         &mut c.ring,
         &v.vdisk,
         &mut real,
-        &mut Copier(v.front),
+        &mut Copier::new(v.front, c.cache.as_mut()),
         buf,
         PER_PASS,
     )?;
@@ -519,8 +532,14 @@ pub fn release(id: DomainId) {
     for v in gone {
         // Its requests still at the disk keep their buffers there;
         // `collect` drops their completions.
+        let kept = match &v.phase {
+            Phase::Connected(Conn {
+                cache: Some(cache), ..
+            }) => format!("{} data pages kept mapped", cache.len()),
+            _ => String::from("no persistent grants"),
+        };
         println!(
-            "dom0: blkback: domain {} vbd {} released: {} requests answered, at most {} at the disk at once, {} still there",
+            "dom0: blkback: domain {} vbd {} released: {} requests answered, at most {} at the disk at once, {} still there, {kept}",
             id.0, v.index, v.requests, v.peak, v.in_flight
         );
         if let Phase::Connected(c) = v.phase {

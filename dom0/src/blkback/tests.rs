@@ -70,8 +70,8 @@ impl Grants for FakeGrants {
             let Some(p) = self.0.get(&s.gref.0) else {
                 return false;
             };
-            buf[at..at + s.len].copy_from_slice(&p[s.offset..s.offset + s.len]);
-            at += s.len;
+            buf[at..at + s.bytes()].copy_from_slice(&p[s.offset()..s.offset() + s.bytes()]);
+            at += s.bytes();
         }
         true
     }
@@ -81,8 +81,8 @@ impl Grants for FakeGrants {
             let Some(p) = self.0.get_mut(&s.gref.0) else {
                 return false;
             };
-            p[s.offset..s.offset + s.len].copy_from_slice(&buf[at..at + s.len]);
-            at += s.len;
+            p[s.offset()..s.offset() + s.bytes()].copy_from_slice(&buf[at..at + s.bytes()]);
+            at += s.bytes();
         }
         true
     }

@@ -224,6 +224,20 @@ impl Blk {
             || (!self.inflight.is_empty() && (self.irq.is_none() || self.dev.peek_used().is_some()))
     }
 
+    /// Blocks until [`Blk::complete`] has something or the virtual counter
+    /// reaches `deadline`; returns whether it has. `false` at once if
+    /// nothing is in flight.
+    pub fn wait_ready(&mut self, deadline: u64) -> bool {
+        if !self.done.is_empty() {
+            return true;
+        }
+        if self.inflight.is_empty() {
+            return false;
+        }
+        let Self { dev, irq, .. } = self;
+        irq::wait(irq.as_ref(), || dev.peek_used().is_some(), deadline)
+    }
+
     /// A request the device finished, if any. Acknowledges a fired
     /// interrupt first, so that a later completion raises it again.
     pub fn complete(&mut self) -> Option<Done> {

@@ -139,6 +139,10 @@ pub const BACKEND_KEYS: &[(&str, &str)] = &[
     (KEY_SECTOR_SIZE, "the real disk's sector size in bytes"),
     (KEY_MODE, "`r` (read-only) or `w` (read-write)"),
     (KEY_FEATURE_FLUSH, "`1` if flush is offered, else `0`"),
+    (
+        KEY_FEATURE_PERSISTENT,
+        "`1` if the back end keeps granted data pages mapped",
+    ),
 ];
 /// Back-end key: capacity in 512-byte sectors (decimal).
 pub const KEY_SECTORS: &str = "sectors";
@@ -148,6 +152,13 @@ pub const KEY_SECTOR_SIZE: &str = "sector-size";
 pub const KEY_MODE: &str = "mode";
 /// Back-end key: `1` or `0`.
 pub const KEY_FEATURE_FLUSH: &str = "feature-flush";
+/// Key of both directories: `1` if that end uses persistent grants (the
+/// front end reuses a fixed pool of data pages, the back end keeps them
+/// mapped); used only when both ends write `1`.
+pub const KEY_FEATURE_PERSISTENT: &str = "feature-persistent";
+/// Most data pages the back end keeps mapped for one virtual disk; pages
+/// past it are mapped for each request.
+pub const BLKIF_MAX_PERSISTENT: usize = 64;
 
 /// Field table of [`BlkifSegment`].
 pub const SEGMENT_LAYOUT: LayoutDesc = layout_desc!(BlkifSegment {

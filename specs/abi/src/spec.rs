@@ -301,6 +301,10 @@ pub const CONSTANTS: &[(&str, u64)] = &[
         crate::blkif::BLKIF_MAX_SEGMENTS as u64,
     ),
     ("BLKIF_RING_SIZE", crate::blkif::BLKIF_RING_SIZE as u64),
+    (
+        "BLKIF_MAX_PERSISTENT",
+        crate::blkif::BLKIF_MAX_PERSISTENT as u64,
+    ),
     ("SCHED_WEIGHT_DEFAULT", crate::domctl::SCHED_WEIGHT_DEFAULT),
     ("NO_CPU", crate::domctl::NO_CPU),
     ("SCHED_WEIGHT_MAX", crate::domctl::SCHED_WEIGHT_MAX),
