@@ -246,19 +246,7 @@ impl Scheduler {
     /// point). Answers the CPU to kick with an IPI, if any (possibly the
     /// calling CPU: then it just reschedules). Unknown vCPUs are ignored.
     pub fn wake(&mut self, r: VcpuRef) -> Option<CpuIndex> {
-        let v = self.vcpus.get_mut(&r)?;
-        if v.awake {
-            return None;
-        }
-        v.awake = true;
-        if matches!(v.at, Place::Running(_)) {
-            // It blocked but its CPU has not descheduled it yet: it goes on.
-            return None;
-        }
-        // Only a vCPU with credit left is boosted, so waking often cannot buy
-        // more than a fair share.
-        v.boost = v.credit >= 0;
-        self.make_ready(r, usize::MAX).map(CpuIndex)
+        self.ready(r, usize::MAX, true).map(CpuIndex)
     }
 
     /// vCPU `r` no longer wants to run (blocked, brought down). If it is
