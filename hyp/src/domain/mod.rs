@@ -62,6 +62,10 @@ pub struct Vcpu {
     pub state: VcpuState,
     /// The physical CPU it is on right now, if any.
     pub on_cpu: Option<usize>,
+    /// It blocked in `sched_op poll` and has not been woken since: only then
+    /// may its poll still be recorded, so only then does its wake-up look
+    /// the poll up to end it.
+    pub polled: bool,
 }
 
 /// A domain.
@@ -285,6 +289,7 @@ impl Domain {
                 ctx: VcpuContext::default(),
                 state: VcpuState::Down,
                 on_cpu: None,
+                polled: false,
             })
             .collect();
         Ok(Self {

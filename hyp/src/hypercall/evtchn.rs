@@ -142,7 +142,9 @@ pub(super) fn poll<M: PhysMem, F: FrameSource>(
         .collect::<Result<Vec<Port>, Error>>()?;
     let mem: &dyn PhysMem = hv.mem;
     if hv.events.poll(mem, a.caller, a.vcpu, ports, deadline)? {
-        hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
+        let vc = &mut hv.domains.get_mut(a.caller)?.vcpus[a.vcpu];
+        vc.state = VcpuState::Blocked;
+        vc.polled = true;
         hv.block_vcpu((a.caller, a.vcpu));
         Ok(Next::Block)
     } else {
