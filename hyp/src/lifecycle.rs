@@ -43,6 +43,9 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         }
         let now = (self.clock)();
         self.events.set_counter_offset(id, now);
+        if let Ok(d) = self.domains.get_mut(id) {
+            d.counter_offset = now;
+        }
     }
 
     /// Lets a paused domain run: its vCPUs that have an entry state wake.

@@ -47,6 +47,10 @@ pub(super) fn evtchn_op<M: PhysMem, F: FrameSource>(
             // Chunks of RAM are page-aligned runs, so the page is contiguous.
             let pa = ram.translate(ipa).ok_or(Error::BadAddress)?;
             hv.events.init_shared(me, pa)?;
+            let events = &hv.events;
+            for (v, vc) in hv.domains.get_mut(me)?.vcpus.iter_mut().enumerate() {
+                vc.upcall_word = events.upcall_word(me, v);
+            }
         }
         Op::AllocUnbound => {
             let remote = DomainId::from_reg(a.arg(2))?;
