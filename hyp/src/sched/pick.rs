@@ -126,8 +126,7 @@ impl Scheduler {
     /// vCPU (with the one lookup of it): marks it awake and boosts it if it
     /// has credit left, stopping there if it was awake or is still running.
     pub(super) fn ready(&mut self, r: VcpuRef, from: usize, waking: bool) -> Option<usize> {
-        // Both answered before the vCPU is looked up (once, mutably).
-        let paused = self.doms.get(&r.0).is_none_or(|d| d.paused);
+        // Answered before the vCPU is looked up (once, mutably).
         let capped_out = self.cap_left(r.0) == 0;
         let Self {
             vcpus,
@@ -149,7 +148,7 @@ impl Scheduler {
             // buy more than a fair share.
             v.boost = v.credit >= 0;
         }
-        if !v.awake || v.at != Place::Off || paused {
+        if !v.awake || v.at != Place::Off || v.dom_paused {
             return None;
         }
         if capped_out {
