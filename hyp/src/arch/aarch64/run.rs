@@ -481,7 +481,10 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if !st.hv.pirq_requests.is_empty() {
         super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
-    st.hv.apply_notifies();
+    // Mostly nothing queued (a `block`): no call.
+    if st.hv.events.has_notifies() {
+        st.hv.apply_notifies();
+    }
     kick_pending(st, cpu);
     if next == Next::Resume {
         update_upcall(st, (dom, v));
