@@ -43,6 +43,9 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         }
         let now = (self.clock)();
         self.events.set_counter_offset(id, now);
+        if let Ok(d) = self.domains.get_mut(id) {
+            d.counter_offset = now;
+        }
     }
 
     /// Lets a paused domain run: its vCPUs that have an entry state wake.
@@ -99,14 +102,17 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             };
             let on_cpu = vc.on_cpu;
             let state = vc.state;
+            let mut polled = false;
             if state == VcpuState::Blocked {
                 vc.state = VcpuState::Runnable;
+                polled = core::mem::take(&mut vc.polled);
             }
             let active = d.life == Lifecycle::Active;
             match state {
                 VcpuState::Down => self.sched.block((dom, vcpu)),
-                VcpuState::Blocked => self.events.end_poll(dom, vcpu),
-                VcpuState::Runnable => {}
+                // A vCPU that blocked in `block` has no poll to end.
+                VcpuState::Blocked if polled => self.events.end_poll(dom, vcpu),
+                VcpuState::Blocked | VcpuState::Runnable => {}
             }
             if state != VcpuState::Down
                 && active

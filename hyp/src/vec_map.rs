@@ -232,8 +232,11 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
     #[inline(never)]
     fn find(&self, key: &K) -> Result<usize, usize> {
         let hint = usize::from(self.index[key.slot() % INDEX_SLOTS]);
+        // No closures on this path: at opt-level 2 they stayed calls of
+        // their own at every lookup.
         if let Some(i) = hint.checked_sub(1)
-            && self.map.entries.get(i).is_some_and(|(k, _)| k == key)
+            && let Some((k, _)) = self.map.entries.get(i)
+            && k == key
         {
             return Ok(i);
         }
@@ -242,7 +245,13 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
 
     /// The value of `key`.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.find(key).ok().map(|i| &self.map.entries[i].1)
+        match self.find(key) {
+            Ok(i) => match self.map.entries.get(i) {
+                Some((_, v)) => Some(v),
+                None => None,
+            },
+            Err(_) => None,
+        }
     }
 
     /// The value of `key` if its index slot holds it, inline (no call, no
@@ -258,7 +267,13 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
 
     /// The value of `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.find(key).ok().map(|i| &mut self.map.entries[i].1)
+        match self.find(key) {
+            Ok(i) => match self.map.entries.get_mut(i) {
+                Some((_, v)) => Some(v),
+                None => None,
+            },
+            Err(_) => None,
+        }
     }
 
     /// Whether `key` has a value.

@@ -13,7 +13,8 @@
 //! the SDK's IRQ vector calls [`dispatch`], which finds the pending ports
 //! (atomically clearing each bit before running its handler) and then tells
 //! the hypervisor with [`upcall_ack`]. Code that waits for events without
-//! taking the interrupt uses [`wait_until`], which dispatches itself.
+//! taking the interrupt uses [`wait_until`], which scans itself and needs
+//! no acknowledgement (its `block` is one).
 //! Nothing here touches the GIC.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -320,15 +321,24 @@ pub fn off(port: Port) {
 }
 
 /// The upcall handler: handles every pending port of this vCPU, then
-/// acknowledges the upcall. Called by the IRQ vector, and by [`wait_until`].
-/// Returns the number of ports handled.
+/// acknowledges the upcall. Called by the IRQ vector. Returns the number of
+/// ports handled.
 pub fn dispatch() -> usize {
     if !READY.load(Ordering::Acquire) {
         return 0;
     }
-    let vcpu = crate::vcpu_index();
-    let (n, was_pending) = PAGE.scan(
-        vcpu,
+    let n = scan_here();
+    // Always: the line may still be raised for an `upcall_pending` that
+    // `wait_until` consumed with IRQs masked (it does not acknowledge), and
+    // only this call lowers it before the interrupt would be taken again.
+    upcall_ack();
+    n
+}
+
+/// The scan of [`dispatch`] for this vCPU, without the acknowledgement.
+fn scan_here() -> usize {
+    PAGE.scan(
+        crate::vcpu_index(),
         |p| usize::from(TABLE.lock().vcpu[p.0 as usize]),
         |p| {
             // Copy the handler out: handlers may register others.
@@ -337,15 +347,8 @@ pub fn dispatch() -> usize {
                 h(p);
             }
         },
-    );
-    // The hypervisor raises the upcall line exactly while `upcall_pending`
-    // is set, and only this scan clears it: if it was clear, the line is low
-    // and there is nothing to acknowledge (a dispatch before blocking, which
-    // mostly finds nothing, then costs no hypercall).
-    if was_pending {
-        upcall_ack();
-    }
-    n
+    )
+    .0
 }
 
 /// Tells the hypervisor this vCPU consumed its upcall, so it can lower the
@@ -364,8 +367,17 @@ pub fn wait_until(mut done: impl FnMut() -> bool, deadline: Option<u64>) -> bool
     loop {
         // Masked, so no upcall can slip in between the check and `block`:
         // a new event sets upcall_pending and `block` returns at once.
+        //
+        // No `upcall_done` after the scan: the hypervisor sets the upcall
+        // line from `upcall_pending` on its return from the next hypercall
+        // (`block`, or whatever the caller does next) and whenever it puts
+        // this vCPU on a CPU (specs/hypercalls.md, `evtchn_op`); a line left
+        // raised until then is taken, if IRQs are unmasked first, by
+        // `dispatch`, which acknowledges.
         let r = crate::without_irqs(|| {
-            dispatch();
+            if READY.load(Ordering::Acquire) {
+                scan_here();
+            }
             if done() {
                 return Some(true);
             }

@@ -62,6 +62,14 @@ pub struct Vcpu {
     pub state: VcpuState,
     /// The physical CPU it is on right now, if any.
     pub on_cpu: Option<usize>,
+    /// It blocked in `sched_op poll` and has not been woken since: only then
+    /// may its poll still be recorded, so only then does its wake-up look
+    /// the poll up to end it.
+    pub polled: bool,
+    /// Its `upcall_pending` word, once the domain registered its event page
+    /// (a copy of `Events::upcall_word`, which never changes after that):
+    /// the switch and `block` read it without looking the events up.
+    pub upcall_word: Option<crate::addr::PhysAddr>,
 }
 
 /// A domain.
@@ -90,6 +98,9 @@ pub struct Domain {
     pub store: StoreLoc,
     /// Hypercalls it made that reached the dispatcher (`DomainInfo::hypercalls`).
     pub hypercalls: u64,
+    /// `CNTVOFF_EL2` of its vCPUs (a copy of `Events::counter_offset`, set
+    /// once when the domain is created), for the switch.
+    pub counter_offset: u64,
 }
 
 /// Where a domain's configuration store is, as its start-info page says.
@@ -285,6 +296,8 @@ impl Domain {
                 ctx: VcpuContext::default(),
                 state: VcpuState::Down,
                 on_cpu: None,
+                polled: false,
+                upcall_word: None,
             })
             .collect();
         Ok(Self {
@@ -302,6 +315,7 @@ impl Domain {
             has_run: false,
             store: StoreLoc::default(),
             hypercalls: 0,
+            counter_offset: 0,
         })
     }
 }

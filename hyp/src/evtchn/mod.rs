@@ -10,7 +10,7 @@
 //!   [`Events::take_notifies`]: for each, wake the vCPU if it is blocked and,
 //!   if it is running on another physical CPU, kick that CPU.
 //! - On every entry to a vCPU it asserts the upcall virtual IRQ exactly when
-//!   [`Events::upcall_pending`] is true (the level follows the guest's
+//!   the vCPU's `upcall_pending` word is set (the level follows the guest's
 //!   `upcall_pending` word, so `evtchn_op upcall_done` needs no more than a
 //!   trap and re-entry).
 //! - It programs the physical timer for [`Events::next_deadline`] and calls
@@ -376,7 +376,9 @@ impl Events {
     }
 
     /// Whether `vcpu` of `dom` has `upcall_pending` set in its event page:
-    /// the level of its upcall virtual IRQ.
+    /// the level of its upcall virtual IRQ. (The hypervisor reads the word
+    /// through the copy in its vCPU, `Vcpu::upcall_word`.)
+    #[cfg(test)]
     pub fn upcall_pending(&self, mem: &dyn PhysMem, dom: DomainId, vcpu: usize) -> bool {
         self.upcall_word(dom, vcpu)
             .is_some_and(|pa| mem.load_u64(pa) != 0)
@@ -503,16 +505,6 @@ impl Events {
     /// created, before it runs.
     pub fn set_counter_offset(&mut self, dom: DomainId, offset: u64) {
         self.dom(dom).counter_offset = offset;
-    }
-
-    /// What the arch layer needs to put `vcpu` of `dom` on a CPU, from one
-    /// lookup: the domain's counter offset ([`Self::counter_offset`]) and
-    /// the vCPU's `upcall_pending` word ([`Self::upcall_word`]).
-    pub fn vcpu_entry(&self, dom: DomainId, vcpu: usize) -> (u64, Option<PhysAddr>) {
-        match self.domains.get(&dom) {
-            Some(d) => (d.counter_offset, upcall_word(d, vcpu)),
-            None => (0, None),
-        }
     }
 
     /// `dom`'s counter offset (0 if never set).

@@ -47,6 +47,10 @@ pub(super) fn evtchn_op<M: PhysMem, F: FrameSource>(
             // Chunks of RAM are page-aligned runs, so the page is contiguous.
             let pa = ram.translate(ipa).ok_or(Error::BadAddress)?;
             hv.events.init_shared(me, pa)?;
+            let events = &hv.events;
+            for (v, vc) in hv.domains.get_mut(me)?.vcpus.iter_mut().enumerate() {
+                vc.upcall_word = events.upcall_word(me, v);
+            }
         }
         Op::AllocUnbound => {
             let remote = DomainId::from_reg(a.arg(2))?;
@@ -142,7 +146,9 @@ pub(super) fn poll<M: PhysMem, F: FrameSource>(
         .collect::<Result<Vec<Port>, Error>>()?;
     let mem: &dyn PhysMem = hv.mem;
     if hv.events.poll(mem, a.caller, a.vcpu, ports, deadline)? {
-        hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
+        let vc = &mut hv.domains.get_mut(a.caller)?.vcpus[a.vcpu];
+        vc.state = VcpuState::Blocked;
+        vc.polled = true;
         hv.block_vcpu((a.caller, a.vcpu));
         Ok(Next::Block)
     } else {

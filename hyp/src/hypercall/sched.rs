@@ -23,10 +23,12 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             // So does a guest timer that fired since it last blocked (set in
             // one call, blocked on in the next: the expiry may fall between).
             let timer_fired = hv.events.take_timer_fired(a.caller, a.vcpu);
-            if timer_fired || hv.events.upcall_pending(hv.mem, a.caller, a.vcpu) {
+            let mem: &dyn PhysMem = hv.mem;
+            let vc = &mut hv.domains.get_mut(a.caller)?.vcpus[a.vcpu];
+            if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
                 return Ok(Next::Resume);
             }
-            hv.domains.get_mut(a.caller)?.vcpus[a.vcpu].state = VcpuState::Blocked;
+            vc.state = VcpuState::Blocked;
             hv.block_vcpu((a.caller, a.vcpu));
             Ok(Next::Block)
         }

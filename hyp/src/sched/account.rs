@@ -181,6 +181,9 @@ impl Scheduler {
         let mut granted = alloc::collections::BTreeMap::new();
         for (r, v) in &self.vcpus {
             let d = self.doms.get(&r.0).ok_or(format!("{r:?} without domain"))?;
+            if v.dom_paused != d.paused {
+                return Err(format!("{r:?}: its copy of the paused flag is stale"));
+            }
             let wants = v.awake && !d.paused;
             let times = |n: usize, what: &str| {
                 if n == 1 {

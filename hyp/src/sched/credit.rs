@@ -50,6 +50,9 @@ pub(super) struct VcpuSched {
     pub(super) ran_in_period: bool,
     /// CPU time used, in ticks.
     pub(super) time: u64,
+    /// Its domain is paused (`DomSched::paused`, copied here so that placing
+    /// a woken vCPU needs no look-up of its domain).
+    pub(super) dom_paused: bool,
 }
 
 impl VcpuSched {
@@ -189,6 +192,7 @@ impl Scheduler {
                 grant: 0,
                 ran_in_period: false,
                 time: 0,
+                dom_paused: true,
             };
             self.vcpus.insert((dom, v), s);
         }
@@ -246,19 +250,7 @@ impl Scheduler {
     /// point). Answers the CPU to kick with an IPI, if any (possibly the
     /// calling CPU: then it just reschedules). Unknown vCPUs are ignored.
     pub fn wake(&mut self, r: VcpuRef) -> Option<CpuIndex> {
-        let v = self.vcpus.get_mut(&r)?;
-        if v.awake {
-            return None;
-        }
-        v.awake = true;
-        if matches!(v.at, Place::Running(_)) {
-            // It blocked but its CPU has not descheduled it yet: it goes on.
-            return None;
-        }
-        // Only a vCPU with credit left is boosted, so waking often cannot buy
-        // more than a fair share.
-        v.boost = v.credit >= 0;
-        self.make_ready(r, usize::MAX).map(CpuIndex)
+        self.ready(r, usize::MAX, true).map(CpuIndex)
     }
 
     /// vCPU `r` no longer wants to run (blocked, brought down). If it is
@@ -289,6 +281,7 @@ impl Scheduler {
         let d = self.doms.get_mut(&dom).ok_or(SchedError::NoSuchDomain)?;
         d.paused = true;
         let n = d.nr_vcpus;
+        self.set_dom_paused(dom, n, true);
         Ok(self.take_off(dom, n))
     }
 
@@ -298,6 +291,7 @@ impl Scheduler {
         let d = self.doms.get_mut(&dom).ok_or(SchedError::NoSuchDomain)?;
         d.paused = false;
         let n = d.nr_vcpus;
+        self.set_dom_paused(dom, n, false);
         let mut kick = CpuMask::EMPTY;
         for v in 0..n {
             let r = (dom, v);
@@ -432,6 +426,15 @@ impl Scheduler {
         match v.at {
             Place::Running(_) => now.saturating_sub(v.started),
             _ => 0,
+        }
+    }
+
+    /// Copies `dom`'s paused flag into its `n` vCPUs.
+    fn set_dom_paused(&mut self, dom: DomainId, n: usize, paused: bool) {
+        for v in 0..n {
+            if let Some(s) = self.vcpus.get_mut(&(dom, v)) {
+                s.dom_paused = paused;
+            }
         }
     }
 

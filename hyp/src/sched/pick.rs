@@ -69,21 +69,26 @@ impl Scheduler {
         kick: &mut CpuMask,
     ) -> Option<VcpuRef> {
         self.cpus[c].current = None;
-        // One lookup of each for the charge and the rest.
-        let v = self.vcpus.get_mut(&r)?;
-        let d = self.doms.get_mut(&r.0);
-        charge_vcpu(v, d, &mut self.cpus, now);
+        // One lookup of each for the charge, the requeue and the rest.
+        let Self {
+            vcpus, doms, cpus, ..
+        } = self;
+        let v = vcpus.get_mut(&r)?;
+        let mut d = doms.get_mut(&r.0);
+        charge_vcpu(v, d.as_deref_mut(), cpus, now);
         v.at = Place::Off;
         v.boost = false;
         v.awake &= runnable;
         let yielded = core::mem::take(&mut v.yielded);
         let grant_back = core::mem::take(&mut v.grant);
-        let (awake, here) = (v.awake, v.affinity.contains(CpuIndex(c)));
-        let d = self.doms.get_mut(&r.0)?;
+        let d = d?;
         d.cap_granted = d.cap_granted.saturating_sub(grant_back);
-        if awake && !d.paused {
-            if here {
-                self.enqueue(r, c);
+        if v.awake && !d.paused {
+            if v.affinity.contains(CpuIndex(c)) {
+                // `enqueue`, with the vCPU at hand.
+                cpus[c].runq.push_back(r);
+                v.at = Place::Queued(c);
+                v.last_cpu = c;
             } else if let Some(k) = self.make_ready(r, c) {
                 kick.insert(CpuIndex(k));
             }
@@ -114,8 +119,14 @@ impl Scheduler {
     /// its affinity. Answers a CPU other than `from` to kick: one that idles,
     /// or runs something of lower priority.
     pub(super) fn make_ready(&mut self, r: VcpuRef, from: usize) -> Option<usize> {
-        // Both answered before the vCPU is looked up (once, mutably).
-        let paused = self.doms.get(&r.0).is_none_or(|d| d.paused);
+        self.ready(r, from, false)
+    }
+
+    /// [`Self::make_ready`]; first, if `waking`, what `wake` does to the
+    /// vCPU (with the one lookup of it): marks it awake and boosts it if it
+    /// has credit left, stopping there if it was awake or is still running.
+    pub(super) fn ready(&mut self, r: VcpuRef, from: usize, waking: bool) -> Option<usize> {
+        // Answered before the vCPU is looked up (once, mutably).
         let capped_out = self.cap_left(r.0) == 0;
         let Self {
             vcpus,
@@ -124,7 +135,20 @@ impl Scheduler {
             ..
         } = self;
         let v = vcpus.get_mut(&r)?;
-        if !v.awake || v.at != Place::Off || paused {
+        if waking {
+            if v.awake {
+                return None;
+            }
+            v.awake = true;
+            if matches!(v.at, Place::Running(_)) {
+                // It blocked but its CPU has not descheduled it yet: it goes on.
+                return None;
+            }
+            // Only a vCPU with credit left is boosted, so waking often cannot
+            // buy more than a fair share.
+            v.boost = v.credit >= 0;
+        }
+        if !v.awake || v.at != Place::Off || v.dom_paused {
             return None;
         }
         if capped_out {
@@ -152,14 +176,6 @@ impl Scheduler {
         let busy_with = cpus[target].current.and_then(|o| vcpus.get(&o));
         let worth_it = busy_with.is_none_or(|o| prio > o.prio());
         (target != from && worth_it).then_some(target)
-    }
-
-    fn enqueue(&mut self, r: VcpuRef, c: usize) {
-        self.cpus[c].runq.push_back(r);
-        if let Some(v) = self.vcpus.get_mut(&r) {
-            v.at = Place::Queued(c);
-            v.last_cpu = c;
-        }
     }
 
     /// Moves vCPUs of domains with no cap left from `c`'s queue to the parked
@@ -191,12 +207,14 @@ impl Scheduler {
     fn pick(&mut self, c: usize, yielder: Option<VcpuRef>) -> Option<VcpuRef> {
         let q = &self.cpus[c].runq;
         // One vCPU waiting (a blocking vCPU handing over to the one it woke),
-        // not a yielder and not OVER: it is the best local one and nothing
-        // is stolen for it. The general search below agrees.
+        // not a yielder, and either not OVER or with no other CPU's queue to
+        // steal a better one from: it is the best local one and nothing is
+        // stolen for it. The general search below agrees.
         if q.len() == 1
             && let Some(only) = q.front()
             && Some(*only) != yielder
-            && self.vcpus.get(only).is_some_and(|v| v.prio() != Prio::Over)
+            && (!self.others_queued(c)
+                || self.vcpus.get(only).is_some_and(|v| v.prio() != Prio::Over))
         {
             return self.cpus[c].runq.pop_front();
         }
@@ -218,6 +236,14 @@ impl Scheduler {
             None => self.cpus[c].runq.iter().position(|&r| Some(r) == yielder)?,
         };
         self.cpus[c].runq.remove(i)
+    }
+
+    /// Whether a CPU other than `c` has vCPUs queued (something to steal).
+    fn others_queued(&self, c: usize) -> bool {
+        self.cpus
+            .iter()
+            .enumerate()
+            .any(|(p, cpu)| p != c && !cpu.runq.is_empty())
     }
 
     /// Takes from another CPU's queue a vCPU allowed on `c` with a priority

@@ -22,7 +22,11 @@
 //! with 0, and for each set selector bit handles the words
 //! `pending[w] & !mask[w]`, clearing each pending bit (atomically) before
 //! handling its port. It then makes `evtchn_op upcall_done` so the
-//! hypervisor can lower the interrupt.
+//! hypervisor can lower the interrupt. The interrupt also follows
+//! `upcall_pending` on every return from another hypercall (not the
+//! discovery calls) and whenever the vCPU is put on a CPU, so a guest that
+//! scanned with IRQs masked and then blocks needs no `upcall_done`
+//! (specs/hypercalls.md, `evtchn_op`).
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

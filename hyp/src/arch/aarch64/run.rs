@@ -267,14 +267,15 @@ fn this_cpu() -> usize {
 fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame, run_until: u64) {
     st.current[cpu] = Some((dom, v));
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
+    let mut word = 0;
     if let Ok(d) = st.hv.domains.get_mut(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
-        d.vcpus[v].on_cpu = Some(cpu);
-        guest::load(&d.vcpus[v].ctx, frame, vttbr, MPIDR_RES1 | v as u64);
+        let vc = &mut d.vcpus[v];
+        vc.on_cpu = Some(cpu);
+        guest::load(&vc.ctx, frame, vttbr, MPIDR_RES1 | v as u64);
+        guest::set_virtual_time_offset(d.counter_offset);
+        word = vc.upcall_word.map_or(0, |pa| pa.0);
     }
-    let (offset, word) = st.hv.events.vcpu_entry(dom, v);
-    guest::set_virtual_time_offset(offset);
-    let word = word.map_or(0, |pa| pa.0);
     UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
@@ -480,7 +481,10 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if !st.hv.pirq_requests.is_empty() {
         super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
-    st.hv.apply_notifies();
+    // Mostly nothing queued (a `block`): no call.
+    if st.hv.events.has_notifies() {
+        st.hv.apply_notifies();
+    }
     kick_pending(st, cpu);
     if next == Next::Resume {
         update_upcall(st, (dom, v));
