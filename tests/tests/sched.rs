@@ -194,8 +194,15 @@ fn eight_busy_vcpus_use_all_four_cpus() {
         }
         let sum: f64 = names.iter().map(|n| p.percent(n)).sum();
         println!("period {}: {sum:.1}% of a CPU in all", i + 1);
+        // Period 1 also holds the start-up: dom0 builds the eight domains
+        // one after another on CPU 0 while the first ones already burn, so
+        // the burners cannot have all four CPUs for the whole of it (it
+        // measured 349.9-378% depending on how the hypervisor's code
+        // happened to shift the -icount timing). Above 300% still takes
+        // all four CPUs; later periods are steady.
+        let floor = if i == 0 { 320.0 } else { 350.0 };
         assert!(
-            sum > 350.0,
+            sum > floor,
             "period {}: the 8 vCPUs got {sum:.1}% of a CPU in all: not all 4 CPUs used",
             i + 1
         );
