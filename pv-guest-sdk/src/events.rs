@@ -17,7 +17,7 @@
 //! no acknowledgement (its `block` is one).
 //! Nothing here touches the GIC.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
 use tern_abi::domctl::DomainId;
 use tern_abi::evtchn::{self, EVENT_VCPUS, EventPage, NR_PORTS, Op, PORT_WORDS, PortState};
@@ -143,22 +143,33 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// it [`wait_until`] polls with yields instead of blocking.
 static LIVE: AtomicBool = AtomicBool::new(false);
 
-/// Handler and notified vCPU of every port.
-struct Table {
-    handlers: [Option<Handler>; NR_PORTS as usize],
-    vcpu: [u8; NR_PORTS as usize],
+/// Handler of every port (null: none), each an atomic of its own: the
+/// upcall handler reads them with no lock (a lock there would deadlock
+/// against this vCPU holding it, and costs two atomic round trips per port
+/// on the event hot path).
+static HANDLERS: [AtomicPtr<()>; NR_PORTS as usize] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; NR_PORTS as usize];
+/// The vCPU each port notifies.
+static PORT_VCPU: [AtomicU8; NR_PORTS as usize] = [const { AtomicU8::new(0) }; NR_PORTS as usize];
+
+fn set_handler(port: Port, handler: Option<Handler>) {
+    let p = handler.map_or(core::ptr::null_mut(), |h| h as *mut ());
+    HANDLERS[port.0 as usize].store(p, Ordering::Release);
 }
 
-static TABLE: spin::Mutex<Table> = spin::Mutex::new(Table {
-    handlers: [None; NR_PORTS as usize],
-    vcpu: [0; NR_PORTS as usize],
-});
+fn handler(port: Port) -> Option<Handler> {
+    let p = HANDLERS[port.0 as usize].load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `set_handler` is the only writer and stores null or a
+    // `Handler` cast to a pointer; function and data pointers have the same
+    // size and representation on every target the SDK builds for.
+    Some(unsafe { core::mem::transmute::<*mut (), Handler>(p) })
+}
 
-/// Changes the table with the upcall masked on this vCPU (the upcall
-/// handler reads it: taking the lock there while this vCPU holds it would
-/// deadlock).
-fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
-    crate::without_irqs(|| f(&mut TABLE.lock()))
+fn set_port_vcpu(port: Port, vcpu: usize) {
+    PORT_VCPU[port.0 as usize].store(vcpu as u8, Ordering::Release);
 }
 
 fn evtchn_call(op: Op, args: [u64; 4]) -> Result<[u64; 3], Error> {
@@ -194,7 +205,7 @@ pub fn page() -> &'static SharedPage {
 
 fn port_result(r: Result<[u64; 3], Error>, vcpu: usize) -> Result<Port, Error> {
     let port = Port::from_reg(r?[0])?;
-    with_table(|t| t.vcpu[port.0 as usize] = vcpu as u8);
+    set_port_vcpu(port, vcpu);
     Ok(port)
 }
 
@@ -254,7 +265,7 @@ pub fn send_raw(port: u64) -> Result<(), Error> {
 /// Frees `port` and forgets its handler.
 pub fn close(port: Port) -> Result<(), Error> {
     evtchn_call(Op::Close, [port.0.into(), 0, 0, 0])?;
-    with_table(|t| t.handlers[port.0 as usize] = None);
+    set_handler(port, None);
     Ok(())
 }
 
@@ -271,7 +282,7 @@ pub fn unmask(port: Port) -> Result<(), Error> {
 /// Makes `port` notify `vcpu`.
 pub fn bind_vcpu(port: Port, vcpu: usize) -> Result<(), Error> {
     evtchn_call(Op::BindVcpu, [port.0.into(), vcpu as u64, 0, 0])?;
-    with_table(|t| t.vcpu[port.0 as usize] = vcpu as u8);
+    set_port_vcpu(port, vcpu);
     Ok(())
 }
 
@@ -312,12 +323,12 @@ pub fn status(port: Port) -> Result<Status, Error> {
 
 /// Runs `handler` whenever `port` is found pending.
 pub fn on(port: Port, handler: Handler) {
-    with_table(|t| t.handlers[port.0 as usize] = Some(handler));
+    set_handler(port, Some(handler));
 }
 
 /// Removes `port`'s handler: its events are then consumed silently.
 pub fn off(port: Port) {
-    with_table(|t| t.handlers[port.0 as usize] = None);
+    set_handler(port, None);
 }
 
 /// The upcall handler: handles every pending port of this vCPU, then
@@ -339,11 +350,9 @@ pub fn dispatch() -> usize {
 fn scan_here() -> usize {
     PAGE.scan(
         crate::vcpu_index(),
-        |p| usize::from(TABLE.lock().vcpu[p.0 as usize]),
+        |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
         |p| {
-            // Copy the handler out: handlers may register others.
-            let h = TABLE.lock().handlers[p.0 as usize];
-            if let Some(h) = h {
+            if let Some(h) = handler(p) {
                 h(p);
             }
         },
