@@ -208,11 +208,14 @@ def bench_blk(runs):
                     "(-icount sleep=on: disk waits in real time)",
             "iterations": iters, "direct_ns": direct_ns, "backend_ns": back_ns,
             "direct_median_ns": direct_median, "backend_median_ns": back_median,
-            "median_ratio": back_median / max(direct_median, 1), "backend_slowest_ns": slowest,
+            "backend_slowest_ns": slowest,
             "direct_instructions": direct["instructions"],
             "instructions": back["instructions"], "el2_instructions": back["el2_instructions"],
             "el2_entries": back["el2_entries"],
-            "figure": back_ns / direct_ns, "unit": "x dom0 direct",
+            "mean_ratio": back_ns / direct_ns,
+            # The median, not the mean: a few reads that meet a slow host
+            # disk swing the mean by several times from run to run.
+            "figure": back_median / max(direct_median, 1), "unit": "x dom0 direct (median)",
             "target": {"metric": "ratio", "max": 1.15}, "xen_4_17": None}
 
 
@@ -308,9 +311,11 @@ def fmt_figure(b):
         return (f"{b['figure']:+.3f}% ({fmt_num(b['instructions'])} vs "
                 f"{fmt_num(b['bare_instructions'])} bare)")
     if name == "blk-read-4k":
-        return (f"{b['figure']:.2f}x ({fmt_num(b['backend_ns'])} ns vs {fmt_num(b['direct_ns'])} "
-                f"ns direct; median {b['median_ratio']:.2f}x; {fmt_num(b['instructions'])} vs "
-                f"{fmt_num(b['direct_instructions'])} insns)")
+        insn_ratio = b["instructions"] / max(b["direct_instructions"], 1)
+        return (f"median {b['figure']:.2f}x (mean {b['mean_ratio']:.2f}x: "
+                f"{fmt_num(b['backend_ns'])} ns vs {fmt_num(b['direct_ns'])} ns direct; "
+                f"{fmt_num(b['instructions'])} vs {fmt_num(b['direct_instructions'])} insns, "
+                f"{insn_ratio:.2f}x)")
     if name == "boot":
         return f"{fmt_num(b['instructions'])} insns ({b['el2_entries']} EL2 entries)"
     if name == "image-size":
