@@ -11,6 +11,15 @@
 #                               hvc and timer-interrupt paths instruction by
 #                               instruction
 #   scripts/bench.sh --no-build use the images already built
+#   scripts/bench.sh --pmu      the guests also read the cycle counter at
+#                               their markers (hyp.guest_pmu=1, pmu=1) and
+#                               the cycles lines are listed after the table
+#                               (QEMU's cycles are not a Cortex-A72's: this
+#                               is for --sdcards and checks the path)
+#   scripts/bench.sh --sdcards  implies --pmu; also writes one Raspberry Pi 4
+#                               SD-card image per benchmark bundle,
+#                               $TARGET/bench/sdcard-<bundle>.img (README,
+#                               "On a real Raspberry Pi 4 (cycles)")
 #
 # Exits non-zero if a benchmark does not complete or prints no figure; never
 # because a figure misses its target.
@@ -29,13 +38,15 @@ PLUGIN="$BENCH/tern-bench.so"
 # Per QEMU run; a hung benchmark fails instead of blocking CI.
 RUN_TIMEOUT=300
 
-short=0 profile=0 build=1
+short=0 profile=0 build=1 pmu=0 sdcards=0
 while (($#)); do
     case "$1" in
         --short) short=1 ;;
         --profile) profile=1 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --pmu) pmu=1 ;;
+        --sdcards) pmu=1 sdcards=1 ;;
+        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -90,9 +101,12 @@ cfg="$BENCH/configs"
 mkdir -p "$cfg"
 # console=hypercall: no console ring (dom0 would relay every line while the
 # others measure), and the first port and grant are the ones the guests expect.
+# --pmu: pmu=1 makes the bench guests read the cycle counter at their markers.
+pmu_arg=""
+((pmu)) && pmu_arg=" pmu=1"
 domain_config() { # name image cmdline
-    printf 'name = "%s"\nmemory = 4\nimage = "%s"\ncmdline = "%s console=hypercall"\n' \
-        "$1" "$2" "$3" >"$cfg/$1.toml"
+    printf 'name = "%s"\nmemory = 4\nimage = "%s"\ncmdline = "%s%s console=hypercall"\n' \
+        "$1" "$2" "$3" "$pmu_arg" >"$cfg/$1.toml"
 }
 domain_config bench-hvc bench-hvc "iters=$hvc_iters"
 domain_config bench-cpu bench-cpu ""
@@ -140,6 +154,11 @@ PACK="$TARGET_DIR/release/tern-pack"
 HYP_MACHINE=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 1 -m 1G)
 HYP_MACHINE_2CPU=(-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 2 -m 1G)
 BARE_MACHINE=(-machine virt -cpu cortex-a72 -smp 1 -m 1G)
+# --pmu: the hypervisor lets guests read the cycle counter.
+hyp_bootargs=""
+((pmu)) && hyp_bootargs="hyp.guest_pmu=1"
+hyp_append=()
+((pmu)) && hyp_append=(-append "$hyp_bootargs")
 
 # run NAME PLUGIN_ARGS QEMU_ARGS...: console to runs/NAME.console, plugin
 # lines to runs/NAME.plugin. ICOUNT_SLEEP=on lets virtual time run on in real
@@ -164,18 +183,19 @@ run() {
     fi
 }
 
-run hvc "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/hvc.cpio"
-run virq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/virq.cpio"
+run hvc "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/hvc.cpio" "${hyp_append[@]}"
+run virq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/virq.cpio" "${hyp_append[@]}"
 # The interrupt path alone, for its instruction-by-instruction profile.
 if ((profile)); then
-    run virq-irq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/virq-irq.cpio"
+    run virq-irq "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" \
+        -initrd "$BENCH/virq-irq.cpio" "${hyp_append[@]}"
 fi
-run evtchn-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/evtchn.cpio"
+run evtchn-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/evtchn.cpio" "${hyp_append[@]}"
 run evtchn-pingpong-2cpu "" "${HYP_MACHINE_2CPU[@]}" -kernel "$IMAGES/hyp.bin" \
-    -initrd "$BENCH/evtchn.cpio"
-run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio"
+    -initrd "$BENCH/evtchn.cpio" "${hyp_append[@]}"
+run domain-switch "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/yield.cpio" "${hyp_append[@]}"
 # ring-roundtrip, grant-map-unmap and grant-copy-4k: one run, three regions.
-run grant "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/grant.cpio"
+run grant "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/grant.cpio" "${hyp_append[@]}"
 # blk-read-4k: dom0 reads the scratch disk directly (dom0.blk-bench), then
 # bench-blk reads the same blocks through dom0's block back end. Guest time
 # with disk waits in real time: the figure varies with the host's load.
@@ -183,11 +203,11 @@ blk_disk="$BENCH/blk-disk.img"
 rm -f "$blk_disk"
 truncate -s 8M "$blk_disk"
 ICOUNT_SLEEP=on run blk "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/blk.cpio" \
-    -append "-- dom0.blk-bench=$blk_iters" \
+    -append "$hyp_bootargs -- dom0.blk-bench=$blk_iters" \
     -drive "file=$blk_disk,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0
 # net-pingpong: frames between two domUs through netback and the bridge.
-run net-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/net.cpio"
-run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio"
+run net-pingpong "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/net.cpio" "${hyp_append[@]}"
+run cpu-domu "" "${HYP_MACHINE[@]}" -kernel "$IMAGES/hyp.bin" -initrd "$BENCH/cpu.cpio" "${hyp_append[@]}"
 run cpu-bare "" "${BARE_MACHINE[@]}" -kernel "$OUT/bench-bare"
 # Boot: from the first instruction to the return from dom0's first hypercall,
 # which is the console write of its banner "dom0: tern dom0".
@@ -202,3 +222,26 @@ report=(python3 tools/qemu-plugin/bench_report.py --runs "$RUNS"
 ((profile)) && report+=(--profile --objdump "$objdump" --addr2line "$addr2line")
 echo
 "${report[@]}"
+
+if ((pmu)); then
+    echo
+    echo "cycles (PMCCNTR_EL0 at the markers; under QEMU these are not a Cortex-A72's):"
+    found=0
+    for f in "$RUNS"/*.console; do
+        while IFS= read -r line; do
+            printf '  %-22s %s\n' "$(basename "$f" .console)" "$line"
+            found=1
+        done < <(grep -o "bench-[a-z]*: .*cycles/iter=[0-9]*" "$f")
+    done
+    ((found)) || { echo "bench: --pmu but no guest printed cycles" >&2; exit 1; }
+fi
+
+# One card per bundle: the hypervisor's command line lets guests read the
+# cycle counter. blk.cpio is left out: its disk is QEMU's virtio-blk, and its
+# configuration names vda, which a Pi does not have.
+if ((sdcards)); then
+    for b in hvc virq evtchn yield grant net cpu; do
+        scripts/mksdcard.sh --bundle "$BENCH/$b.cpio" --cmdline "$hyp_bootargs" \
+            --out "$BENCH/sdcard-$b.img" | sed -n 1p
+    done
+fi

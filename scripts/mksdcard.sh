@@ -38,19 +38,29 @@ BOOT_MIB=64
 
 usage() {
     cat <<'USAGE'
-usage: scripts/mksdcard.sh [--build]
+usage: scripts/mksdcard.sh [--build] [--bundle FILE] [--cmdline TEXT] [--out FILE]
 
-  --build     run scripts/build.sh first
-  -h, --help  this text
+  --build           run scripts/build.sh first
+  --bundle FILE     boot modules to put on the card as bundle.cpio
+                    (default target/images/bundle.cpio)
+  --cmdline TEXT    write TEXT as cmdline.txt: the hypervisor's command
+                    line (words after -- go to dom0); default: none
+  --out FILE        the image to write (default target/images/sdcard.img;
+                    its .bmap and staged files go next to it)
+  -h, --help        this text
 
-Writes target/images/sdcard.img (and .bmap); see the README, "Raspberry Pi 4".
+See the README, "Raspberry Pi 4" (and "On a real Raspberry Pi 4 (cycles)"
+for the benchmark cards scripts/bench.sh --sdcards makes with it).
 USAGE
 }
 
-build=0
+build=0 bundle="" cmdline="" out=""
 while (($#)); do
     case "$1" in
         --build) build=1; shift ;;
+        --bundle) bundle="${2:?--bundle needs a file}"; shift 2 ;;
+        --cmdline) cmdline="${2?--cmdline needs a text}"; shift 2 ;;
+        --out) out="${2:?--out needs a file}"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "mksdcard: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -95,21 +105,28 @@ firmware_dir() {
 if ((build)); then
     "$ROOT/scripts/build.sh"
 fi
-for f in "$IMAGES/hyp.bin" "$IMAGES/bundle.cpio" "$DTB"; do
+BUNDLE="${bundle:-$IMAGES/bundle.cpio}"
+OUT="${out:-$IMAGES/sdcard.img}"
+OUT_DIR="$(dirname "$OUT")"
+OUT_BASE="$(basename "$OUT" .img)"
+for f in "$IMAGES/hyp.bin" "$BUNDLE" "$DTB"; do
     [ -f "$f" ] || { echo "mksdcard: $f is missing (run scripts/build.sh)" >&2; exit 1; }
 done
 need_tools
 FW="$(firmware_dir)"
 
 # The boot partition's files, staged so that tests can compare against them.
-STAGE="$IMAGES/sdcard"
+STAGE="$OUT_DIR/$OUT_BASE"
+mkdir -p "$OUT_DIR"
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
 cp "$FW/start4.elf" "$FW/fixup4.dat" "$STAGE/"
 cp "$FIRMWARE_CACHE/root/usr/share/doc/raspi-firmware/copyright" "$STAGE/COPYING.firmware"
 cp "$DTB" "$STAGE/bcm2711-rpi-4-b.dtb"
 cp "$IMAGES/hyp.bin" "$STAGE/kernel8.img"
-cp "$IMAGES/bundle.cpio" "$STAGE/bundle.cpio"
+cp "$BUNDLE" "$STAGE/bundle.cpio"
+# The firmware passes the first line to the kernel as /chosen bootargs.
+[ -z "$cmdline" ] || printf '%s\n' "$cmdline" >"$STAGE/cmdline.txt"
 cat >"$STAGE/config.txt" <<'CONFIG'
 # tern on the Raspberry Pi 4, written by scripts/mksdcard.sh.
 # The firmware's built-in ARM stub starts the kernel at EL2 and parks the
@@ -127,9 +144,9 @@ init_uart_clock=48000000
 init_uart_baud=115200
 CONFIG
 
-OUT="$IMAGES/sdcard.img"
-BOOT_IMG="$IMAGES/sdcard-boot.vfat"
-rm -f "$OUT" "$BOOT_IMG" "$IMAGES/sdcard.bmap"
+BOOT_IMG="$OUT_DIR/$OUT_BASE-boot.vfat"
+BMAP="$OUT_DIR/$OUT_BASE.bmap"
+rm -f "$OUT" "$BOOT_IMG" "$BMAP"
 
 # FAT32 in a file of the partition's size; -h: the sectors before it on the
 # card (the BPB's hidden sectors).
@@ -150,7 +167,7 @@ start=$((boot_start + boot_size)), type=da
 TABLE
 dd if="$BOOT_IMG" of="$OUT" bs=$MIB seek=$BOOT_START_MIB conv=notrunc,sparse status=none
 rm -f "$BOOT_IMG"
-bmaptool -q create -o "$IMAGES/sdcard.bmap" "$OUT"
+bmaptool -q create -o "$BMAP" "$OUT"
 
 echo "mksdcard: $OUT"
 sfdisk --dump "$OUT" | sed -n 's/^/mksdcard:   /; /start=/p'
