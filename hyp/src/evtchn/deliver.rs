@@ -194,8 +194,9 @@ impl Events {
 pub struct Fired {
     /// The vCPU's `upcall_pending` is set.
     pub upcall: bool,
-    /// The earliest deadline still armed (of any vCPU), if any.
-    pub next: Option<u64>,
+    /// The earliest deadline still armed (of any vCPU), `u64::MAX` when
+    /// none is (`sched::NEVER`).
+    pub next: u64,
 }
 
 /// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,

@@ -47,7 +47,7 @@ fn running_timer_fires_without_a_notification() {
         ev.fire_running_timer(&mem, 150, A, 0),
         Some(Fired {
             upcall: true,
-            next: Some(300)
+            next: 300
         }),
         "the earliest deadline left is answered"
     );

@@ -250,7 +250,7 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
         super::super::guest::set_upcall(false);
     }
     // As `arm_timer`, with the scheduler's deadline unchanged.
-    let at = fired.next.map_or(run_until, |g| g.min(run_until));
+    let at = fired.next.min(run_until);
     if let Some(armed) = st.armed.get_mut(cpu) {
         *armed = at;
     }
