@@ -165,8 +165,9 @@ impl Events {
             // Word offsets in 64-bit arithmetic (words are 8 bytes apart):
             // `Port::word` is a `usize` of a `u32`, which costs zero
             // extensions on this path.
-            let bit = port.bit();
-            let word = u64::from(port.0 / BITS_PER_WORD);
+            let p = u64::from(port.0);
+            let bit = 1 << (p % u64::from(BITS_PER_WORD));
+            let word = p / u64::from(BITS_PER_WORD);
             let pending = at(EventPage::pending_offset(0) + 8 * word);
             if mem.fetch_or_u64(pending, bit) & bit == 0
                 && mem.load_u64(at(EventPage::mask_offset(0) + 8 * word)) & bit == 0

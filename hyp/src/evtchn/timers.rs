@@ -113,6 +113,8 @@ impl Timers {
             .and_then(|i| self.queue.get(i))
             .map_or(u64::MAX, |e| e.0);
         if at > now || k != pack(key) || next <= now {
+            // Laid out of line: the timer interrupt's path falls through.
+            core::hint::cold_path();
             return None;
         }
         self.queue.pop();

@@ -259,6 +259,7 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
     if at != crate::sched::NEVER {
         timer::set_deadline(at);
     } else {
+        core::hint::cold_path();
         timer::cancel();
     }
     true
