@@ -132,6 +132,12 @@ impl Acked {
     pub fn intid(&self) -> IntId {
         self.intid
     }
+
+    /// Whether nothing was acknowledged (a special INTID was read, see
+    /// [`acknowledge_sysreg`]).
+    pub fn is_none(&self) -> bool {
+        self.intid.is_special()
+    }
 }
 
 /// What a virtual interrupt injection did (see `vgic::inject`).

@@ -449,8 +449,17 @@ pub mod cpuif {
 
     /// Deactivation (ICC_DIR_EL1; §12.2.9).
     pub fn deactivate(intid: IntId) {
-        sr::ICC_DIR_EL1.write(sr::ICC_INTID::INTID.val(intid.get().into()));
+        deactivate_before_eret(intid);
         isb();
+    }
+
+    /// [`deactivate`] without the ISB that makes it take effect at once, for
+    /// a caller that returns to a lower EL right after: that ERET is itself
+    /// a context synchronization event (SCTLR_EL2.EOS, set by `mmu`), so the
+    /// interrupt is inactive before the guest runs, and nothing at EL2 in
+    /// between can take it (PSTATE.I is set) or depends on it.
+    pub fn deactivate_before_eret(intid: IntId) {
+        sr::ICC_DIR_EL1.write(sr::ICC_INTID::INTID.val(intid.get().into()));
     }
 
     /// Sends Group 1 SGI `sgi` to the CPU with affinity `target`

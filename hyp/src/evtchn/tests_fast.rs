@@ -7,6 +7,7 @@ use std::vec;
 use tern_abi::domctl::DomainId;
 use tern_abi::evtchn::{EventPage, Port, Virq};
 
+use super::deliver::Fired;
 use super::*;
 use crate::addr::PAGE_SIZE;
 use crate::physmem::testing::Arena;
@@ -42,7 +43,14 @@ fn running_timer_fires_without_a_notification() {
     ev.set_timer(B, 0, 300);
     assert_eq!(ev.fire_running_timer(&mem, 99, A, 0), None, "not due yet");
     assert!(!pending(&mem, A, t));
-    assert_eq!(ev.fire_running_timer(&mem, 150, A, 0), Some(true));
+    assert_eq!(
+        ev.fire_running_timer(&mem, 150, A, 0),
+        Some(Fired {
+            upcall: true,
+            next: 300
+        }),
+        "the earliest deadline left is answered"
+    );
     assert!(pending(&mem, A, t));
     assert!(ev.upcall_pending(&mem, A, 0), "the caller raises the line");
     assert!(!ev.has_notifies(), "the running vCPU needs no wake-up");
@@ -68,7 +76,10 @@ fn refuses_other_cases_unchanged() {
     assert!(!ev.has_notifies());
     // With no port bound the timer still ends (block returns), silently.
     ev.set_timer(A, 0, 0);
-    assert_eq!(ev.fire_running_timer(&mem, 130, B, 0), Some(false));
+    assert_eq!(
+        ev.fire_running_timer(&mem, 130, B, 0).map(|f| f.upcall),
+        Some(false)
+    );
     assert!(!ev.upcall_pending(&mem, B, 0));
     assert!(ev.take_timer_fired(B, 0));
     assert_eq!(ev.next_deadline(), None);
@@ -99,7 +110,10 @@ fn a_masked_timer_port_stays_pending_without_an_upcall() {
     let mask = PhysAddr(page(A).0 + EventPage::mask_offset(t.word()));
     mem.fetch_or_u64(mask, t.bit());
     ev.set_timer(A, 0, 100);
-    assert_eq!(ev.fire_running_timer(&mem, 100, A, 0), Some(false));
+    assert_eq!(
+        ev.fire_running_timer(&mem, 100, A, 0).map(|f| f.upcall),
+        Some(false)
+    );
     assert!(pending(&mem, A, t));
     assert!(!ev.upcall_pending(&mem, A, 0));
     // Unmasking delivers it then, as for any port.
@@ -132,6 +146,9 @@ fn timer_latches_survive_a_destroy_and_are_taken_once() {
     assert!(!ev.take_timer_fired(B, 1), "taken once");
     // A latch set again after the count dropped to zero is still seen.
     ev.set_timer(B, 0, 200);
-    assert_eq!(ev.fire_running_timer(&mem, 200, B, 0), Some(false));
+    assert_eq!(
+        ev.fire_running_timer(&mem, 200, B, 0).map(|f| f.upcall),
+        Some(false)
+    );
     assert!(ev.take_timer_fired(B, 0));
 }

@@ -15,6 +15,15 @@ pub fn now() -> u64 {
     CNTPCT_EL0.get()
 }
 
+/// [`now`] for a caller that executed a DSB since the event the read must
+/// follow: no instruction after a DSB executes before it completes (Arm ARM,
+/// DSB instruction), so the counter cannot be read earlier, and the ISB is
+/// not needed. (The GIC acknowledge of the timer interrupt ends with one.)
+#[inline(always)]
+pub fn now_after_dsb() -> u64 {
+    CNTPCT_EL0.get()
+}
+
 /// Fires this CPU's timer interrupt once the counter reaches `deadline`.
 pub fn set_deadline(deadline: u64) {
     // SAFETY: CNTHP_CVAL_EL2 is the EL2 timer's compare value; writing it has

@@ -6,7 +6,7 @@
 //! ELR_EL2/SPSR_EL2 are reloaded from the (possibly modified) frame and the
 //! CPU `eret`s. Lower-EL synchronous exceptions and IRQs, the hot paths, save
 //! only the caller-saved registers first and complete the frame only when a
-//! vCPU switch needs it (see `el2_lower_sync` and `el2_lower_irq`). Layout of
+//! vCPU switch needs it (see `el2_lower_sync` and the lower-EL IRQ entry). Layout of
 //! the table: Arm ARM D1.10.2, "Exception vectors" (4 groups of 4 entries,
 //! 0x80 bytes each, 2 KiB aligned).
 
@@ -228,11 +228,25 @@ el2_vectors:
     sub     sp, sp, #{frame_size}
     stp     x0, x1, [sp, #0x00]
     b       el2_lower_sync
-    /* IRQs likewise: most (a guest timer, an event) need no vCPU switch. */
+    /* IRQs likewise: most (a guest timer, an event) need no vCPU switch.
+       The first half whole in the entry (15 of its 32 slots): no branch. */
     .balign 0x80
     sub     sp, sp, #{frame_size}
     stp     x0, x1, [sp, #0x00]
-    b       el2_lower_irq
+    stp     x2, x3, [sp, #0x10]
+    stp     x4, x5, [sp, #0x20]
+    stp     x6, x7, [sp, #0x30]
+    stp     x8, x9, [sp, #0x40]
+    stp     x10, x11, [sp, #0x50]
+    stp     x12, x13, [sp, #0x60]
+    stp     x14, x15, [sp, #0x70]
+    stp     x16, x17, [sp, #0x80]
+    str     x18, [sp, #0x90]
+    stp     x29, x30, [sp, #0xe8]
+    mov     x0, sp
+    bl      {lower_irq}
+    cbz     x0, el2_lower_return
+    b       el2_lower_irq_slow
     VECTOR {lower_fiq}
     VECTOR {lower_serror}
     /* Lower EL, AArch32 (guests are AArch64 only). */
@@ -334,22 +348,10 @@ el2_lower_return:
     ldp     x27, x28, [sp, #0xd8]
     b       el2_lower_return
 
-/* Lower-EL IRQ, x0/x1 saved: as el2_lower_sync, but the slow half also
-   saves ELR/SPSR itself (the first half leaves them in their registers). */
-el2_lower_irq:
-    stp     x2, x3, [sp, #0x10]
-    stp     x4, x5, [sp, #0x20]
-    stp     x6, x7, [sp, #0x30]
-    stp     x8, x9, [sp, #0x40]
-    stp     x10, x11, [sp, #0x50]
-    stp     x12, x13, [sp, #0x60]
-    stp     x14, x15, [sp, #0x70]
-    stp     x16, x17, [sp, #0x80]
-    str     x18, [sp, #0x90]
-    stp     x29, x30, [sp, #0xe8]
-    mov     x0, sp
-    bl      {lower_irq}
-    cbz     x0, el2_lower_return
+/* Lower-EL IRQ, second half (the first is in the vector): as for
+   el2_lower_sync, but this also saves ELR/SPSR itself (the first half leaves
+   them in their registers). */
+el2_lower_irq_slow:
     stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
     stp     x23, x24, [sp, #0xb8]

@@ -318,6 +318,43 @@ pub fn acknowledge() -> Option<Acked> {
     (!acked.intid.is_special()).then_some(acked)
 }
 
+/// Whether the CPU interface is GICv3's system registers (then
+/// [`acknowledge_sysreg`] and [`end_of_interrupt_sysreg`] apply): one load,
+/// for the timer interrupt's path, which asks once for both.
+#[inline(always)]
+pub fn sysreg_cpuif() -> bool {
+    SYSREG_CPUIF.load(Ordering::Relaxed)
+}
+
+/// [`acknowledge`] through the system registers (only when
+/// [`sysreg_cpuif`]), without the special-INTID check: the caller compares
+/// the INTID with the one it expects first (the EL2 timer's, never special)
+/// and asks [`Acked::is_none`] only otherwise.
+#[inline(always)]
+pub fn acknowledge_sysreg() -> Acked {
+    let intid = gicv3::cpuif::acknowledge();
+    Acked {
+        intid,
+        raw: intid.get(),
+    }
+}
+
+/// [`end_of_interrupt`] through the system registers (only when
+/// [`sysreg_cpuif`]).
+#[inline(always)]
+pub fn end_of_interrupt_sysreg(irq: Acked) {
+    gicv3::cpuif::priority_drop(irq.intid);
+    gicv3::cpuif::deactivate(irq.intid);
+}
+
+/// [`end_of_interrupt_sysreg`] for a caller that returns to the guest right
+/// after (see `gicv3::cpuif::deactivate_before_eret`).
+#[inline(always)]
+pub fn end_of_interrupt_sysreg_before_eret(irq: Acked) {
+    gicv3::cpuif::priority_drop(irq.intid);
+    gicv3::cpuif::deactivate_before_eret(irq.intid);
+}
+
 /// Drops the running priority to what it was before `irq` was acknowledged
 /// (lets other interrupts in; the interrupt stays active).
 pub fn priority_drop(irq: Acked) {
@@ -340,9 +377,8 @@ pub fn deactivate(irq: Acked) {
 /// Ends `irq`: priority drop, then deactivation (one look at the driver for
 /// both: this is on every interrupt's path).
 pub fn end_of_interrupt(irq: Acked) {
-    if SYSREG_CPUIF.load(Ordering::Relaxed) {
-        gicv3::cpuif::priority_drop(irq.intid);
-        gicv3::cpuif::deactivate(irq.intid);
+    if sysreg_cpuif() {
+        end_of_interrupt_sysreg(irq);
         return;
     }
     match DRIVER.get() {

@@ -149,27 +149,47 @@ pub(super) fn timer_irq() -> IntId {
 /// ends with nothing else due, takes [`own_timer`]; anything else, or
 /// whatever that refuses, the generic [`guest_irq_events`].
 pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
-    let Some(irq) = gic::acknowledge() else {
-        return 0;
+    // GICv3's system registers are asked for once, and the INTID compared
+    // with the timer's (never special) before it is checked for "none".
+    let sysreg = gic::sysreg_cpuif();
+    let irq = if sysreg {
+        gic::acknowledge_sysreg()
+    } else {
+        match gic::acknowledge() {
+            Some(irq) => irq,
+            None => return 0,
+        }
     };
     if irq.intid() != timer_irq() {
         return other_irq_events(irq);
     }
-    timer::cancel();
-    gic::end_of_interrupt(irq);
+    // The EL2 timer's line stays up until `own_timer` re-arms it (or it is
+    // stopped below): the interrupt is ended only then, or the GIC would
+    // make it pending again. Until then it is active: not taken again.
     if timer_fast() {
+        // Returning 0: the vector ERETs to the guest at once.
+        if sysreg {
+            gic::end_of_interrupt_sysreg_before_eret(irq);
+        } else {
+            gic::end_of_interrupt(irq);
+        }
         return 0;
     }
+    timer::cancel();
+    gic::end_of_interrupt(irq);
     guest_irq_events(Irqs {
         timer: true,
         ..Irqs::default()
     })
 }
 
-/// [`guest_irq`] for an interrupt other than the EL2 timer, out of line so
-/// that `guest_irq` reaches it by a tail call.
+/// [`guest_irq`] for an interrupt other than the EL2 timer (or none: a
+/// special INTID), out of line so that `guest_irq` reaches it by a tail call.
 #[inline(never)]
 fn other_irq_events(irq: gic::Acked) -> u64 {
+    if irq.is_none() {
+        return 0;
+    }
     guest_irq_events(other_irq(irq))
 }
 
@@ -182,19 +202,30 @@ fn timer_fast() -> bool {
     if let Some(mut lock) = STATE.try_lock()
         && let Some(st) = lock.as_mut()
     {
-        return own_timer(st, this_cpu());
+        return own_timer(st, cpu_slot());
     }
     false
+}
+
+/// This CPU's index for `get` on per-CPU arrays: as `this_cpu`, but a CPU
+/// without an index yet (TPIDR_EL2 still 0) wraps to `usize::MAX`, which no
+/// array has, instead of taking CPU 0's entries: one instruction less on
+/// the timer interrupt's path, and such a CPU runs no vCPU anyway.
+#[inline(always)]
+fn cpu_slot() -> usize {
+    use aarch64_cpu::registers::{Readable, TPIDR_EL2};
+    (TPIDR_EL2.get() as usize).wrapping_sub(1)
 }
 
 /// The timer interrupt of [`guest_irq`] when it ended the running vCPU's own
 /// guest timer and nothing else: delivers `Virq::Timer` (see
 /// `Events::fire_running_timer`, which checks every case the generic
 /// delivery handles differently and refuses them unchanged), raises the
-/// upcall line to match, and re-arms the EL2 timer for the next deadline.
-/// Runs under `STATE`, like every delivery: the ports, the page and the
-/// timer list it reads cannot change under it, whichever CPU changes them.
-/// Returns false, having changed nothing, when the case does not apply.
+/// upcall line to match, and re-arms the EL2 timer for the next deadline
+/// (or stops it). Runs under `STATE`, like every delivery: the ports, the
+/// page and the timer list it reads cannot change under it, whichever CPU
+/// changes them. Returns false, having changed nothing, when the case does
+/// not apply; the EL2 timer is then still as the interrupt found it.
 #[inline(always)]
 fn own_timer(st: &mut State, cpu: usize) -> bool {
     // `get`, not indexing: no panic branch, so this stays a leaf.
@@ -202,32 +233,34 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
     else {
         return false;
     };
-    let now = timer::now();
+    // The acknowledge's DSB already holds the counter read after the
+    // interrupt was taken.
+    let now = timer::now_after_dsb();
     // Notifications queued by an earlier operation go the generic way.
     if now >= run_until || st.hv.events.has_notifies() {
         return false;
     }
-    let Some(raised) = st.hv.events.fire_running_timer(&super::MEM, now, dom, v) else {
+    let Some(fired) = st.hv.events.fire_running_timer(&super::MEM, now, dom, v) else {
         return false;
     };
     // Each branch a constant: a read-modify-write of HCR_EL2 with no select.
-    if raised {
+    if fired.upcall {
         super::super::guest::set_upcall(true);
     } else {
         super::super::guest::set_upcall(false);
     }
-    // As `arm_timer`, with the scheduler's deadline unchanged: the EL2
-    // timer was stopped when the interrupt was taken, so `NEVER` leaves it so.
-    let at = st
-        .hv
-        .events
-        .next_deadline()
-        .map_or(run_until, |g| g.min(run_until));
+    // As `arm_timer`, with the scheduler's deadline unchanged.
+    let at = fired.next.min(run_until);
     if let Some(armed) = st.armed.get_mut(cpu) {
         *armed = at;
     }
+    // A new compare value later than now drops the timer's line before the
+    // caller ends the interrupt.
     if at != crate::sched::NEVER {
         timer::set_deadline(at);
+    } else {
+        core::hint::cold_path();
+        timer::cancel();
     }
     true
 }
