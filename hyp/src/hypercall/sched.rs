@@ -1,6 +1,7 @@
 //! `sched_op`: yield, block, shutdown, poll.
 
 use tern_abi::Error;
+use tern_abi::domctl::DomainId;
 use tern_abi::sched::{Op, ShutdownReason};
 
 use super::{Args, Next};
@@ -17,21 +18,7 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        Op::Block => {
-            // An upcall already pending ends the block at once; checked here,
-            // under the hypervisor lock, so an event cannot slip in between.
-            // So does a guest timer that fired since it last blocked (set in
-            // one call, blocked on in the next: the expiry may fall between).
-            let timer_fired = hv.events.take_timer_fired(a.caller, a.vcpu);
-            let mem: &dyn PhysMem = hv.mem;
-            let vc = &mut hv.domains.get_mut(a.caller)?.vcpus[a.vcpu];
-            if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
-                return Ok(Next::Resume);
-            }
-            vc.state = VcpuState::Blocked;
-            hv.block_vcpu((a.caller, a.vcpu));
-            Ok(Next::Block)
-        }
+        Op::Block => block(hv, a.caller, a.vcpu),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;
             hv.shutdown_domain(a.caller, reason);
@@ -39,4 +26,26 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
         }
         Op::Poll => super::evtchn::poll(hv, a),
     }
+}
+
+/// `sched_op block` of `caller`'s vCPU `vcpu` (also called straight from
+/// `hypercall`, the round trip's fast path).
+pub(super) fn block<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    caller: DomainId,
+    vcpu: usize,
+) -> Result<Next, Error> {
+    // An upcall already pending ends the block at once; checked here,
+    // under the hypervisor lock, so an event cannot slip in between.
+    // So does a guest timer that fired since it last blocked (set in
+    // one call, blocked on in the next: the expiry may fall between).
+    let timer_fired = hv.events.take_timer_fired(caller, vcpu);
+    let mem: &dyn PhysMem = hv.mem;
+    let vc = &mut hv.domains.get_mut(caller)?.vcpus[vcpu];
+    if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
+        return Ok(Next::Resume);
+    }
+    vc.state = VcpuState::Blocked;
+    hv.block_vcpu((caller, vcpu));
+    Ok(Next::Block)
 }
