@@ -18,7 +18,8 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        Op::Block => block(hv, a.caller, a.vcpu),
+        // Reached only if `hot_call` did not take it: it takes every block.
+        Op::Block => block(hv, a.caller, a.vcpu, false),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;
             hv.shutdown_domain(a.caller, reason);
@@ -28,12 +29,14 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     }
 }
 
-/// `sched_op block` of `caller`'s vCPU `vcpu` (also called straight from
-/// `hypercall`, the round trip's fast path).
+/// `sched_op block` of `caller`'s vCPU `vcpu` (called straight from
+/// `hot_call`, the round trip's fast path); `count`: counts the call in
+/// `DomainInfo::hypercalls` with its lookup of the caller.
 pub(super) fn block<M: PhysMem, F: FrameSource>(
     hv: &mut Hypervisor<'_, M, F>,
     caller: DomainId,
     vcpu: usize,
+    count: bool,
 ) -> Result<Next, Error> {
     // An upcall already pending ends the block at once; checked here,
     // under the hypervisor lock, so an event cannot slip in between.
@@ -41,7 +44,9 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
     // one call, blocked on in the next: the expiry may fall between).
     let timer_fired = hv.events.take_timer_fired(caller, vcpu);
     let mem: &dyn PhysMem = hv.mem;
-    let vc = &mut hv.domains.get_mut(caller)?.vcpus[vcpu];
+    let d = hv.domains.get_mut(caller)?;
+    d.hypercalls += u64::from(count);
+    let vc = &mut d.vcpus[vcpu];
     if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
         return Ok(Next::Resume);
     }
