@@ -126,7 +126,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         }
     }
 
-    /// Every call but the two of [`Self::hot_call`]: counted, then through
+    /// Every call but those of [`Self::hot_call`]: counted, then through
     /// the table.
     fn table_call(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
         // `DomainInfo::hypercalls`: one increment per call (the discovery
@@ -146,10 +146,10 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     }
 
     /// The two calls of every event round trip, `evtchn_op send` and
-    /// `sched_op block`, straight to their code rather than through the
-    /// table and `Args`: both are open to any caller (checked at compile
-    /// time below), set no results, and their handlers' checks are the same
-    /// functions. Each is counted in `DomainInfo::hypercalls` with a lookup
+    /// `sched_op block`, and `sched_op yield`, straight to their code rather
+    /// than through the table and `Args`: all are open to any caller (checked
+    /// at compile time below), set no results, and their handlers' checks are
+    /// the same functions. Each is counted in `DomainInfo::hypercalls` with a lookup
     /// of the caller it makes anyway (after the call: neither reads the
     /// count). Writes the results; answers what the vCPU does next and, when
     /// that lookup told, whether it may run on. `None` for any other call.
@@ -181,6 +181,12 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 (result.map(|()| Next::Resume), Some(runnable))
             } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
                 (sched::block(self, caller, vcpu, true), None)
+            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
+                if let Ok(d) = self.domains.get_mut(caller) {
+                    d.hypercalls += 1;
+                }
+                self.yield_vcpu((caller, vcpu));
+                (Ok(Next::Yield), None)
             } else {
                 return None;
             };

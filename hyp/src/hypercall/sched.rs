@@ -14,11 +14,12 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     a: &mut Args,
 ) -> Result<Next, Error> {
     match Op::from_reg(a.arg(1))? {
+        // `hot_call` takes every yield (and block) before the table: these
+        // arms are for completeness.
         Op::Yield => {
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        // Reached only if `hot_call` did not take it: it takes every block.
         Op::Block => block(hv, a.caller, a.vcpu, false),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;

@@ -109,6 +109,10 @@ fn the_round_trip_calls_are_counted_and_a_caller_that_may_not_run_yields() {
     let mut x = [0u64; 31];
     x[..2].copy_from_slice(&[SCHED_OP.into(), SchedOp::Block.raw().into()]);
     assert_eq!(hv.guest_hypercall(DomainId(U2), 0, &mut x), Next::Block);
+    let mut x = [9u64; 31];
+    x[..2].copy_from_slice(&[SCHED_OP.into(), SchedOp::Yield.raw().into()]);
+    assert_eq!(hv.guest_hypercall(DomainId(U2), 0, &mut x), Next::Yield);
+    assert_eq!(x[..4], [0; 4], "success, no results");
     let u2 = info(&mut hv, U2, size_of::<DomainInfo>() as u64);
-    assert_eq!((u2.hypercalls - before, u2.events_sent), (3, 2));
+    assert_eq!((u2.hypercalls - before, u2.events_sent), (4, 2));
 }
