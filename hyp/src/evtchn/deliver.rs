@@ -55,7 +55,7 @@ impl Events {
     /// Makes `port` of `dom` pending and delivers it (`specs/hypercalls.md`,
     /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it.
     pub(super) fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
-        let Some(d) = self.domains.get_mut(&dom) else {
+        let Some(d) = self.domains.get_mut_hot(&dom) else {
             return;
         };
         let (woken, upcall) = deliver(d, mem, port);

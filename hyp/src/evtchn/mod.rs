@@ -258,7 +258,9 @@ impl Events {
     /// `send` from `from`'s `port`: makes the other end pending. Queues the
     /// notifications it causes.
     pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
-        let d = self.domains.get_mut(&from).ok_or(Error::NotFound)?;
+        let Some(d) = self.domains.get_mut_hot(&from) else {
+            return Err(Error::NotFound);
+        };
         let slot = d.ports.bound(port)?;
         let (to, to_port) = match slot.binding {
             Binding::Interdomain {

@@ -97,6 +97,38 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and
     /// writes the results to `x0`..`x3` of `x`, which holds at least 7 registers.
     pub fn hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
+        match self.hot_call(caller, vcpu, x) {
+            Some((next, _)) => next,
+            None => self.table_call(caller, vcpu, x),
+        }
+    }
+
+    /// [`Self::hypercall`] from a guest's trap: answers `Yield` instead of
+    /// `Resume` when the caller's vCPU may no longer run (its domain paused
+    /// or dying while the call waited for the lock: the call completes, but
+    /// the vCPU does not run on).
+    pub fn guest_hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
+        let (next, runnable) = match self.hot_call(caller, vcpu, x) {
+            Some((next, runnable)) => (next, runnable),
+            None => (self.table_call(caller, vcpu, x), None),
+        };
+        let runnable = match (next, runnable) {
+            (Next::Resume, None) => self
+                .domains
+                .get(caller)
+                .is_ok_and(|d| d.vcpu_runnable(vcpu)),
+            (_, r) => r.unwrap_or(true),
+        };
+        if next == Next::Resume && !runnable {
+            Next::Yield
+        } else {
+            next
+        }
+    }
+
+    /// Every call but those of [`Self::hot_call`]: counted, then through
+    /// the table.
+    fn table_call(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
         // `DomainInfo::hypercalls`: one increment per call (the discovery
         // calls answered before the lock never get here, and are not counted).
         if let Ok(d) = self.domains.get_mut(caller) {
@@ -111,6 +143,59 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         let next = self.dispatch(&mut args);
         x[..4].copy_from_slice(&args.out);
         next
+    }
+
+    /// The two calls of every event round trip, `evtchn_op send` and
+    /// `sched_op block`, and `sched_op yield`, straight to their code rather
+    /// than through the table and `Args`: all are open to any caller (checked
+    /// at compile time below), set no results, and their handlers' checks are
+    /// the same functions. Each is counted in `DomainInfo::hypercalls` with a lookup
+    /// of the caller it makes anyway (after the call: neither reads the
+    /// count). Writes the results; answers what the vCPU does next and, when
+    /// that lookup told, whether it may run on. `None` for any other call.
+    fn hot_call(
+        &mut self,
+        caller: DomainId,
+        vcpu: usize,
+        x: &mut [u64],
+    ) -> Option<(Next, Option<bool>)> {
+        const _: () = assert!(
+            matches!(Call::EvtchnOp.caller(), Caller::Any)
+                && matches!(Call::SchedOp.caller(), Caller::Any)
+        );
+        let id = x[0] as u32;
+        let (result, runnable) =
+            if id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw()) {
+                let mem: &dyn PhysMem = self.mem;
+                let result = match tern_abi::evtchn::Port::from_reg(x[2]) {
+                    Ok(port) => self.events.send(mem, caller, port),
+                    Err(e) => Err(e),
+                };
+                let runnable = match self.domains.get_mut(caller) {
+                    Ok(d) => {
+                        d.hypercalls += 1;
+                        d.vcpu_runnable(vcpu)
+                    }
+                    Err(_) => false,
+                };
+                (result.map(|()| Next::Resume), Some(runnable))
+            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
+                (sched::block(self, caller, vcpu, true), None)
+            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
+                if let Ok(d) = self.domains.get_mut(caller) {
+                    d.hypercalls += 1;
+                }
+                self.yield_vcpu((caller, vcpu));
+                (Ok(Next::Yield), None)
+            } else {
+                return None;
+            };
+        let (next, out) = match result {
+            Ok(next) => (next, [0; 4]),
+            Err(e) => (Next::Resume, [e.to_reg(), 0, 0, 0]),
+        };
+        x[..4].copy_from_slice(&out);
+        Some((next, runnable))
     }
 
     fn dispatch(&mut self, args: &mut Args) -> Next {

@@ -1,6 +1,7 @@
 //! `sched_op`: yield, block, shutdown, poll.
 
 use tern_abi::Error;
+use tern_abi::domctl::DomainId;
 use tern_abi::sched::{Op, ShutdownReason};
 
 use super::{Args, Next};
@@ -13,25 +14,13 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     a: &mut Args,
 ) -> Result<Next, Error> {
     match Op::from_reg(a.arg(1))? {
+        // `hot_call` takes every yield (and block) before the table: these
+        // arms are for completeness.
         Op::Yield => {
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        Op::Block => {
-            // An upcall already pending ends the block at once; checked here,
-            // under the hypervisor lock, so an event cannot slip in between.
-            // So does a guest timer that fired since it last blocked (set in
-            // one call, blocked on in the next: the expiry may fall between).
-            let timer_fired = hv.events.take_timer_fired(a.caller, a.vcpu);
-            let mem: &dyn PhysMem = hv.mem;
-            let vc = &mut hv.domains.get_mut(a.caller)?.vcpus[a.vcpu];
-            if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
-                return Ok(Next::Resume);
-            }
-            vc.state = VcpuState::Blocked;
-            hv.block_vcpu((a.caller, a.vcpu));
-            Ok(Next::Block)
-        }
+        Op::Block => block(hv, a.caller, a.vcpu, false),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;
             hv.shutdown_domain(a.caller, reason);
@@ -39,4 +28,30 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
         }
         Op::Poll => super::evtchn::poll(hv, a),
     }
+}
+
+/// `sched_op block` of `caller`'s vCPU `vcpu` (called straight from
+/// `hot_call`, the round trip's fast path); `count`: counts the call in
+/// `DomainInfo::hypercalls` with its lookup of the caller.
+pub(super) fn block<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    caller: DomainId,
+    vcpu: usize,
+    count: bool,
+) -> Result<Next, Error> {
+    // An upcall already pending ends the block at once; checked here,
+    // under the hypervisor lock, so an event cannot slip in between.
+    // So does a guest timer that fired since it last blocked (set in
+    // one call, blocked on in the next: the expiry may fall between).
+    let timer_fired = hv.events.take_timer_fired(caller, vcpu);
+    let mem: &dyn PhysMem = hv.mem;
+    let d = hv.domains.get_mut(caller)?;
+    d.hypercalls += u64::from(count);
+    let vc = &mut d.vcpus[vcpu];
+    if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
+        return Ok(Next::Resume);
+    }
+    vc.state = VcpuState::Blocked;
+    hv.block_vcpu((caller, vcpu));
+    Ok(Next::Block)
 }

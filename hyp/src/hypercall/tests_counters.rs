@@ -79,3 +79,40 @@ fn a_control_abi_1_0_caller_gets_80_bytes_and_nothing_beyond() {
     assert_eq!(new.hypercalls, 1, "init_shared");
     assert_eq!(&read(&hv, 96)[80..88], 1u64.as_bytes());
 }
+
+#[test]
+fn the_round_trip_calls_are_counted_and_a_caller_that_may_not_run_yields() {
+    use tern_abi::call::{EVTCHN_OP, SCHED_OP};
+    use tern_abi::sched::Op as SchedOp;
+
+    use super::Next;
+    let mut hv = hyp();
+    init(&mut hv, U1);
+    init(&mut hv, U2);
+    let [p1, ..] = ev(&mut hv, U1, EvOp::AllocUnbound, &[U2.into()]).unwrap();
+    let [p2, ..] = ev(&mut hv, U2, EvOp::BindInterdomain, &[U1.into(), p1]).unwrap();
+    let before = info(&mut hv, U2, size_of::<DomainInfo>() as u64).hypercalls;
+    let send = |hv: &mut Hv| {
+        let mut x = [0u64; 31];
+        x[..3].copy_from_slice(&[EVTCHN_OP.into(), EvOp::Send.raw().into(), p2]);
+        x[3] = 7;
+        let next = hv.guest_hypercall(DomainId(U2), 0, &mut x);
+        assert_eq!(x[..4], [0; 4], "success, no results");
+        next
+    };
+    // Created, not unpaused: the send completes, the vCPU does not run on.
+    assert_eq!(send(&mut hv), Next::Yield);
+    // Given an entry state (as the loader does) and unpaused, it runs on.
+    hv.domains.get_mut(DomainId(U2)).unwrap().vcpus[0].state = crate::domain::VcpuState::Runnable;
+    hv.unpause_domain(DomainId(U2));
+    assert_eq!(send(&mut hv), Next::Resume);
+    let mut x = [0u64; 31];
+    x[..2].copy_from_slice(&[SCHED_OP.into(), SchedOp::Block.raw().into()]);
+    assert_eq!(hv.guest_hypercall(DomainId(U2), 0, &mut x), Next::Block);
+    let mut x = [9u64; 31];
+    x[..2].copy_from_slice(&[SCHED_OP.into(), SchedOp::Yield.raw().into()]);
+    assert_eq!(hv.guest_hypercall(DomainId(U2), 0, &mut x), Next::Yield);
+    assert_eq!(x[..4], [0; 4], "success, no results");
+    let u2 = info(&mut hv, U2, size_of::<DomainInfo>() as u64);
+    assert_eq!((u2.hypercalls - before, u2.events_sent), (4, 2));
+}

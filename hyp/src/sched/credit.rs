@@ -256,7 +256,7 @@ impl Scheduler {
     /// vCPU `r` no longer wants to run (blocked, brought down). If it is
     /// running, it stays on its CPU until that CPU calls `schedule`.
     pub fn block(&mut self, r: VcpuRef) {
-        let Some(v) = self.vcpus.get_mut(&r) else {
+        let Some(v) = self.vcpus.get_mut_hot(&r) else {
             return;
         };
         v.awake = false;

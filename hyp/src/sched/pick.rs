@@ -73,8 +73,8 @@ impl Scheduler {
         let Self {
             vcpus, doms, cpus, ..
         } = self;
-        let v = vcpus.get_mut(&r)?;
-        let mut d = doms.get_mut(&r.0);
+        let v = vcpus.get_mut_hot(&r)?;
+        let mut d = doms.get_mut_hot(&r.0);
         charge_vcpu(v, d.as_deref_mut(), cpus, now);
         v.at = Place::Off;
         v.boost = false;
@@ -134,7 +134,7 @@ impl Scheduler {
             parked,
             ..
         } = self;
-        let v = vcpus.get_mut(&r)?;
+        let v = vcpus.get_mut_hot(&r)?;
         if waking {
             if v.awake {
                 return None;
@@ -173,7 +173,10 @@ impl Scheduler {
         cpus[target].runq.push_back(r);
         v.at = Place::Queued(target);
         v.last_cpu = target;
-        let busy_with = cpus[target].current.and_then(|o| vcpus.get(&o));
+        let busy_with = match cpus[target].current {
+            Some(o) => vcpus.get_hot(&o),
+            None => None,
+        };
         let worth_it = busy_with.is_none_or(|o| prio > o.prio());
         (target != from && worth_it).then_some(target)
     }
@@ -323,7 +326,7 @@ impl Scheduler {
             }
         }
         self.cpus[c].current = Some(r);
-        let Some(v) = self.vcpus.get_mut(&r) else {
+        let Some(v) = self.vcpus.get_mut_hot(&r) else {
             return now.saturating_add(len);
         };
         v.at = Place::Running(c);

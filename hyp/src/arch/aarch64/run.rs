@@ -439,14 +439,7 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
         super::trap::unexpected_guest(frame)
     };
     let next = if hvc {
-        match st.hv.hypercall(dom, v, &mut frame.x) {
-            // Paused or dying while this call waited for the lock: it
-            // completes, but the vCPU does not run on.
-            Next::Resume if !st.hv.domains.get(dom).is_ok_and(|d| d.vcpu_runnable(v)) => {
-                Next::Yield
-            }
-            next => next,
-        }
+        st.hv.guest_hypercall(dom, v, &mut frame.x)
     } else {
         match frame.exception_class() {
             Some(ESR_EL2::EC::Value::SMC64) => {
