@@ -68,10 +68,7 @@ impl Queue for Blk {
         self.wait_ready(deadline)
     }
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)> {
-        Blk::complete(self).map(|d| {
-            let io = *d.io;
-            (io.tag, io.data, d.result.map_err(|_| IoFailed))
-        })
+        Blk::complete(self).map(|d| (d.tag, d.data, d.result.map_err(|_| IoFailed)))
     }
 }
 

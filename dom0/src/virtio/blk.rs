@@ -63,23 +63,26 @@ impl fmt::Display for BlkError {
 /// data, status): bounds how many fit in the queue at once.
 const DESCRIPTORS_PER_REQUEST: usize = 3;
 
-/// A request handed to the device by [`Blk::submit`].
-pub struct Io {
+/// A request handed to the device by [`Blk::submit`], while the device
+/// has it.
+struct Io {
     req: BlkReq,
     resp: BlkResp,
     token: u16,
     /// The data: read into, or written from.
-    pub data: Vec<u8>,
-    /// Whether it writes.
-    pub write: bool,
-    /// The submitter's name for it.
-    pub tag: u64,
+    data: Vec<u8>,
+    write: bool,
+    tag: u64,
 }
 
 /// A request the device finished, and how.
 pub struct Done {
-    /// The request, its buffers the submitter's again.
-    pub io: Box<Io>,
+    /// The submitter's name for it.
+    pub tag: u64,
+    /// Its data buffer, the submitter's again.
+    pub data: Vec<u8>,
+    /// Whether it wrote.
+    pub write: bool,
     /// Its outcome.
     pub result: Result<(), BlkError>,
 }
@@ -94,6 +97,10 @@ pub struct Blk {
     /// vector grows.
     #[allow(clippy::vec_box)]
     inflight: Vec<Box<Io>>,
+    /// Boxes of finished requests, for the next submissions: no heap
+    /// allocation per request.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Io>>,
     /// Returned by the device, not yet taken by [`Blk::complete`].
     done: Vec<Done>,
 }
@@ -117,6 +124,7 @@ impl Blk {
             irq,
             base,
             inflight: Vec::new(),
+            spare: Vec::new(),
             done: Vec::new(),
         })
     }
@@ -185,14 +193,21 @@ impl Blk {
         if let Err(e) = checked {
             return Err((e, data));
         }
-        let mut io = Box::new(Io {
+        let fresh = Io {
             req: BlkReq::default(),
             resp: BlkResp::default(),
             token: 0,
             data,
             write,
             tag,
-        });
+        };
+        let mut io = match self.spare.pop() {
+            Some(mut b) => {
+                *b = fresh;
+                b
+            }
+            None => Box::new(fresh),
+        };
         let Io {
             req, resp, data, ..
         } = &mut *io;
@@ -213,7 +228,11 @@ impl Blk {
                 self.inflight.push(io);
                 Ok(())
             }
-            Err(e) => Err((BlkError::Device(e), core::mem::take(&mut io.data))),
+            Err(e) => {
+                let data = core::mem::take(&mut io.data);
+                self.spare.push(io);
+                Err((BlkError::Device(e), data))
+            }
         }
     }
 
@@ -272,7 +291,15 @@ impl Blk {
             }
         }
         .map_err(BlkError::Device);
-        Some(Done { io, result })
+        let done = Done {
+            tag: io.tag,
+            data: core::mem::take(&mut io.data),
+            write: io.write,
+            result,
+        };
+        // At most one box per request the queue holds is kept.
+        self.spare.push(io);
+        Some(done)
     }
 
     /// Waits until every submitted request is back, keeping them for
