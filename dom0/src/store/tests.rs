@@ -523,3 +523,21 @@ fn shell_verbs_parse() {
         "store-ls: unexpected argument 'b' (usage: store-ls [<Path>])"
     );
 }
+
+#[test]
+fn an_idle_pass_skips_nothing_that_is_due() {
+    let (mut s, mut c1, _) = setup();
+    c1.send(T::Watch, b"name\0mine\0");
+    assert_eq!(s.service(), vec![1]);
+    assert_eq!(c1.recv().len(), 2, "the answer and the first event");
+    assert_eq!(s.service(), Vec::<u32>::new(), "nothing to do");
+    assert!(c1.recv().is_empty());
+    // A change made by dom0 itself queues an event with no request pending:
+    // the next pass still writes it out.
+    write(&mut s, DOM0, "/local/domain/1/name", "renamed").unwrap();
+    assert_eq!(s.service(), vec![1]);
+    assert_eq!(c1.recv().len(), 1, "the watch event");
+    c1.send(T::Read, b"name\0");
+    assert_eq!(s.service(), vec![1]);
+    assert_eq!(c1.recv().last().unwrap().2, b"renamed");
+}
