@@ -254,17 +254,6 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
         }
     }
 
-    /// The value of `key` if its index slot holds it, inline (no call, no
-    /// binary search): for a fast path that takes the general one on `None`.
-    #[inline(always)]
-    pub(crate) fn get_mut_indexed(&mut self, key: &K) -> Option<&mut V> {
-        let i = usize::from(self.index[key.slot() % INDEX_SLOTS]).checked_sub(1)?;
-        match self.map.entries.get_mut(i) {
-            Some((k, v)) if k == key => Some(v),
-            _ => None,
-        }
-    }
-
     /// The value of `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self.find(key) {
