@@ -287,8 +287,12 @@ fn guest_irq_events(irqs: Irqs) -> u64 {
     };
     // Whatever made the fast path refuse may have passed (a poll ended, a
     // port was bound, the vCPU is new on this CPU): the next timer
-    // interrupt may take it again.
-    st.hv.events.refresh_slot(cpu);
+    // interrupt may take it again. Only after a timer interrupt: the
+    // others (dom0's devices) would pay a lookup for a vCPU without a
+    // timer port each time.
+    if irqs.timer {
+        st.hv.events.refresh_slot(cpu);
+    }
     if irqs.resched || kicked || now >= st.run_until[cpu] {
         return 1;
     }
