@@ -264,17 +264,6 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
         }
     }
 
-    /// The value of `key` if its index slot holds it, inline (no call, no
-    /// binary search): for a fast path that takes the general one on `None`.
-    #[inline(always)]
-    pub(crate) fn get_mut_indexed(&mut self, key: &K) -> Option<&mut V> {
-        let i = self.indexed(key)?;
-        match self.map.entries.get_mut(i) {
-            Some((_, v)) => Some(v),
-            None => None,
-        }
-    }
-
     /// [`Self::get`] with the index hit inline and the rest out of line: for
     /// the few lookups of the event round trip and the vCPU switch (inlined at
     /// every lookup it would cost kilobytes of image, see `find`).

@@ -6,12 +6,11 @@
 use alloc::vec::Vec;
 
 use tern_abi::domctl::DomainId;
-use tern_abi::evtchn::{BITS_PER_WORD, EVENT_VCPUS, EventPage, Port, Virq};
+use tern_abi::evtchn::{Port, Virq};
 
 use super::page::PageRef;
 use super::timers::TimerKind;
 use super::{DomainEvents, Events, Notify};
-use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
 
 impl Events {
@@ -109,95 +108,10 @@ impl Events {
 }
 
 impl Events {
-    /// The usual timer interrupt, fast: `(dom, vcpu)` runs on the calling CPU
-    /// and its guest timer is the only deadline due at `now`. Fires it as
-    /// [`Events::fire_due`] would, except that no notification is queued for
-    /// `(dom, vcpu)` itself: running, it has nothing to wake from, and the
-    /// caller sets its upcall line from the answer. Answers whether the
-    /// vCPU's `upcall_pending` is set after the delivery and the earliest
-    /// deadline left, or `None`, changing nothing, when the case does not
-    /// apply: another deadline is due too, or a vCPU of the domain polls
-    /// (use `fire_due`).
-    ///
-    /// Generic over the memory so that the board's identity map inlines its
-    /// atomics: this is the whole timer-interrupt-to-guest path, and it
-    /// makes no call.
-    #[inline(always)]
-    pub fn fire_running_timer<M: PhysMem + ?Sized>(
-        &mut self,
-        mem: &M,
-        now: u64,
-        dom: DomainId,
-        vcpu: usize,
-    ) -> Option<Fired> {
-        // Every check before any change: a refusal leaves all as it was.
-        // A domain the index does not find at once goes the generic way.
-        let d = self.domains.get_mut_indexed(&dom)?;
-        if d.polling != 0 || vcpu >= EVENT_VCPUS {
-            return None;
-        }
-        // A per-vCPU virq's port notifies the vCPU it was bound for and
-        // cannot be moved (`bind_vcpu` refuses), so `deliver` would signal
-        // `vcpu` itself: no other vCPU to upcall.
-        let port = d.ports.virq_port(Virq::Timer, vcpu);
-        debug_assert!(port.is_none_or(|p| d.ports.get(p).vcpu == vcpu));
-        let page = d.page;
-        let next = self
-            .timers
-            .pop_only_due(now, (dom, vcpu, TimerKind::Guest))?;
-        // `vcpu < EVENT_VCPUS`, checked above.
-        let bit = 1 << vcpu;
-        if d.timer_fired & bit == 0 {
-            d.timer_fired |= bit;
-            self.timer_latches += 1;
-        }
-        let fired = |upcall| Some(Fired { upcall, next });
-        // Even with no port bound (or no page) the timer ends: `block`
-        // returns through the latch above.
-        let Some(base) = page else {
-            return fired(false);
-        };
-        let at = |offset: u64| PhysAddr(base.0 + offset);
-        let upcall = at(EventPage::upcall_pending_offset(vcpu));
-        if let Some(port) = port {
-            // `deliver`, steps 1 to 4, with the poll and other-vCPU cases
-            // excluded above.
-            // Word offsets in 64-bit arithmetic (words are 8 bytes apart):
-            // `Port::word` is a `usize` of a `u32`, which costs zero
-            // extensions on this path.
-            let p = u64::from(port.0);
-            let bit = 1 << (p % u64::from(BITS_PER_WORD));
-            let word = p / u64::from(BITS_PER_WORD);
-            let pending = at(EventPage::pending_offset(0) + 8 * word);
-            if mem.fetch_or_u64(pending, bit) & bit == 0
-                && mem.load_u64(at(EventPage::mask_offset(0) + 8 * word)) & bit == 0
-            {
-                let sel = 1u64 << word;
-                if mem.fetch_or_u64(at(EventPage::pending_sel_offset(vcpu)), sel) & sel == 0 {
-                    // Step 4 sets the word to 1: a store, as the answer
-                    // (set) does not depend on what it held.
-                    mem.store_u64(upcall, 1);
-                    return fired(true);
-                }
-            }
-        }
-        fired(mem.load_u64(upcall) != 0)
-    }
-
     /// Whether notifications are queued (see [`Events::pop_notify`]).
     pub fn has_notifies(&self) -> bool {
         self.notify_head < self.notify.len()
     }
-}
-
-/// What [`Events::fire_running_timer`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fired {
-    /// The vCPU's `upcall_pending` is set.
-    pub upcall: bool,
-    /// The earliest deadline still armed (of any vCPU), `u64::MAX` when
-    /// none is (`sched::NEVER`).
-    pub next: u64,
 }
 
 /// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,

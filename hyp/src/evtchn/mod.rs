@@ -25,6 +25,7 @@ mod deliver;
 pub mod page;
 pub mod ports;
 pub mod sched_ctl;
+mod slots;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use crate::physmem::PhysMem;
 use crate::vec_map::IndexedMap;
 use page::PageRef;
 use ports::{Binding, PortTable};
+pub use slots::Fired;
 use timers::{TimerKind, Timers};
 
 /// A vCPU that needs attention: it may have a new upcall pending, its timer
@@ -107,6 +109,8 @@ pub struct Events {
     /// How many `DomainEvents::timer_fired` bits are set, all domains: while
     /// none is, `take_timer_fired` (on every `block`) answers with no lookup.
     timer_latches: u32,
+    /// Per CPU, what the timer interrupt's fast path needs (`slots`).
+    slots: [slots::Slot; crate::percpu::MAX_CPUS],
 }
 
 impl Default for Events {
@@ -134,6 +138,7 @@ impl Events {
             notify: Vec::new(),
             notify_head: 0,
             timer_latches: 0,
+            slots: Default::default(),
         }
     }
 
@@ -149,6 +154,7 @@ impl Events {
             return Err(Error::Exists);
         }
         d.page = Some(page);
+        self.forget_slots(dom);
         Ok(())
     }
 
@@ -242,6 +248,7 @@ impl Events {
         {
             return Err(Error::Exists);
         }
+        self.forget_slots(dom);
         self.alloc(mem, dom, Binding::Virq(virq), vcpu)
     }
 
@@ -308,6 +315,7 @@ impl Events {
     /// `close`: frees `port` of `dom`. The remote end of an interdomain
     /// channel becomes unbound, reserved for `dom`.
     pub fn close(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) -> Result<(), Error> {
+        self.forget_slots(dom);
         let d = self.domains.get_mut(&dom).ok_or(Error::NotFound)?;
         d.ports.bound(port)?;
         let old = d.ports.free(port);
@@ -420,6 +428,7 @@ impl Events {
         d.polls[vcpu] = Some(ports);
         d.polling |= 1 << vcpu;
         let offset = d.counter_offset;
+        self.forget_slots(dom);
         if deadline != 0 {
             self.timers.set(
                 (dom, vcpu, TimerKind::Poll),
@@ -525,14 +534,15 @@ impl Events {
         if self.timer_latches == 0 {
             return false;
         }
+        let slot_fired = self.take_slot_fired(dom, vcpu);
         let Some(d) = self.domains.get_mut(&dom) else {
-            return false;
+            return slot_fired;
         };
         let bit = vcpu_bit(vcpu);
         let fired = d.timer_fired & bit != 0;
         d.timer_fired &= !bit;
         self.timer_latches -= u32::from(fired);
-        fired
+        fired || slot_fired
     }
 
     /// `dom` is gone (its RAM already freed): forgets its ports, pages and
@@ -540,6 +550,7 @@ impl Events {
     /// interdomain channels become unbound (reserved for the dead domain, so
     /// they can only be closed).
     pub fn destroy_domain(&mut self, dom: DomainId) {
+        self.drop_slots(dom);
         if let Some(d) = self.domains.remove(&dom) {
             self.timer_latches -= d.timer_fired.count_ones();
             for (_, slot) in d.ports.iter() {

@@ -43,13 +43,13 @@ const DOM_SHIFT: u32 = 32;
 
 /// `key` as one word ordered as the tuple is (domain, then vCPU, then kind).
 /// vCPU indices are far below 2^31 (a domain has at most a few hundred).
-fn pack((dom, vcpu, kind): TimerKey) -> u64 {
+pub(super) fn pack((dom, vcpu, kind): TimerKey) -> u64 {
     debug_assert!(vcpu < 1 << (DOM_SHIFT - 1));
     (u64::from(dom.0) << DOM_SHIFT) | ((vcpu as u64) << 1) | kind as u64
 }
 
 /// The [`TimerKey`] that [`pack`] made `k`.
-fn unpack(k: u64) -> TimerKey {
+pub(super) fn unpack(k: u64) -> TimerKey {
     let kind = if k & 1 == 0 {
         TimerKind::Guest
     } else {
@@ -97,13 +97,14 @@ impl Timers {
         self.queue.last().map(|&(at, _)| at)
     }
 
-    /// Pops `key`'s deadline if it is the only one due at `now` (the usual
-    /// timer interrupt: the running vCPU's own timer ended), answering the
+    /// Pops the deadline of `key` (packed, [`pack`]) if it is the only one
+    /// due at `now` (the usual timer interrupt: the running vCPU's own timer
+    /// ended), answering the
     /// earliest deadline left ([`Timers::next`] after the pop, `u64::MAX`
     /// when none is), which this has read anyway. Returns `None`, changing
     /// nothing, otherwise. Inline: the timer interrupt's fast path is a leaf.
     #[inline(always)]
-    pub fn pop_only_due(&mut self, now: u64, key: TimerKey) -> Option<u64> {
+    pub fn pop_only_due(&mut self, now: u64, key: u64) -> Option<u64> {
         let n = self.queue.len();
         let &(at, k) = self.queue.last()?;
         // The queue is sorted latest first: the one before the last is the
@@ -112,7 +113,7 @@ impl Timers {
             .checked_sub(2)
             .and_then(|i| self.queue.get(i))
             .map_or(u64::MAX, |e| e.0);
-        if at > now || k != pack(key) || next <= now {
+        if at > now || k != key || next <= now {
             // Laid out of line: the timer interrupt's path falls through.
             core::hint::cold_path();
             return None;
@@ -215,7 +216,7 @@ mod tests {
                         if want {
                             model.remove(&k);
                         }
-                        let popped = t.pop_only_due(now, k);
+                        let popped = t.pop_only_due(now, super::pack(k));
                         prop_assert_eq!(popped.is_some(), want);
                         if let Some(next) = popped {
                             prop_assert_eq!(next, t.next().unwrap_or(u64::MAX));

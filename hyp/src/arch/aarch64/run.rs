@@ -266,6 +266,7 @@ fn this_cpu() -> usize {
 /// `run_until`.
 fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame, run_until: u64) {
     st.current[cpu] = Some((dom, v));
+    st.hv.events.load_slot(cpu, dom, v);
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
     if let Ok(d) = st.hv.domains.get_mut(dom) {
@@ -314,6 +315,7 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     let Some((dom, v)) = st.current[cpu].take() else {
         return false;
     };
+    st.hv.events.unload_slot(cpu);
     CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
     UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
     match st.hv.domains.get_mut(dom) {

@@ -219,18 +219,18 @@ fn cpu_slot() -> usize {
 
 /// The timer interrupt of [`guest_irq`] when it ended the running vCPU's own
 /// guest timer and nothing else: delivers `Virq::Timer` (see
-/// `Events::fire_running_timer`, which checks every case the generic
-/// delivery handles differently and refuses them unchanged), raises the
-/// upcall line to match, and re-arms the EL2 timer for the next deadline
-/// (or stops it). Runs under `STATE`, like every delivery: the ports, the
-/// page and the timer list it reads cannot change under it, whichever CPU
+/// `Events::fire_loaded_timer`, which refuses unchanged every case the
+/// generic delivery handles differently), raises the upcall line to match,
+/// and re-arms the EL2 timer for the next deadline (or stops it). Runs under
+/// `STATE`, like every delivery: the ports, the page, the timer list and
+/// this CPU's timer slot it reads cannot change under it, whichever CPU
 /// changes them. Returns false, having changed nothing, when the case does
 /// not apply; the EL2 timer is then still as the interrupt found it.
 #[inline(always)]
 fn own_timer(st: &mut State, cpu: usize) -> bool {
-    // `get`, not indexing: no panic branch, so this stays a leaf.
-    let (Some(&Some((dom, v))), Some(&run_until)) = (st.current.get(cpu), st.run_until.get(cpu))
-    else {
+    // `get`, not indexing: no panic branch, so this stays a leaf. A CPU with
+    // no vCPU loaded has no ready slot.
+    let Some(&run_until) = st.run_until.get(cpu) else {
         return false;
     };
     // The acknowledge's DSB already holds the counter read after the
@@ -240,7 +240,7 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
     if now >= run_until || st.hv.events.has_notifies() {
         return false;
     }
-    let Some(fired) = st.hv.events.fire_running_timer(&super::MEM, now, dom, v) else {
+    let Some(fired) = st.hv.events.fire_loaded_timer(&super::MEM, now, cpu) else {
         return false;
     };
     // Each branch a constant: a read-modify-write of HCR_EL2 with no select.
@@ -285,6 +285,14 @@ fn guest_irq_events(irqs: Irqs) -> u64 {
     let Some(cur) = st.current[cpu] else {
         return 0;
     };
+    // Whatever made the fast path refuse may have passed (a poll ended, a
+    // port was bound, the vCPU is new on this CPU): the next timer
+    // interrupt may take it again. Only after a timer interrupt: the
+    // others (dom0's devices) would pay a lookup for a vCPU without a
+    // timer port each time.
+    if irqs.timer {
+        st.hv.events.refresh_slot(cpu);
+    }
     if irqs.resched || kicked || now >= st.run_until[cpu] {
         return 1;
     }
