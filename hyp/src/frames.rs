@@ -14,18 +14,20 @@
 //!   [`GlobalHeap`] type the boot code installs as `#[global_allocator]`.
 //!
 //! Checking: every outstanding allocation is recorded (start page -> order) in a
-//! `BTreeMap`, so freeing a page twice, freeing a foreign or never-allocated
+//! sorted map (`VecMap`: a `BTreeMap` instantiation costs kilobytes of image,
+//! and allocations come and go at domain creation and destruction, not on hot
+//! paths), so freeing a page twice, freeing a foreign or never-allocated
 //! address, or freeing with a different order than allocated is reported as a
 //! [`FrameError`] and changes nothing. Cost: one map entry per outstanding
-//! allocation (about 40 bytes of heap), which is why domain memory should be taken
-//! in large orders.
+//! allocation (16 bytes, and an insert or remove moves the entries after it),
+//! which is why domain memory should be taken in large orders.
 #![forbid(unsafe_code)]
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, PhysRange};
 use crate::memmap::FreeRegions;
+use crate::vec_map::VecMap;
 
 /// Orders of the buddy system: blocks of up to `2^(BUDDY_ORDER - 1)` pages.
 pub const BUDDY_ORDER: usize = 32;
@@ -61,7 +63,7 @@ pub enum FrameError {
 pub struct FrameAllocator {
     buddy: buddy_system_allocator::FrameAllocator<BUDDY_ORDER>,
     regions: Vec<PhysRange>,
-    outstanding: BTreeMap<u64, u32>,
+    outstanding: VecMap<u64, u32>,
     total_pages: u64,
     free_pages: u64,
 }
@@ -92,7 +94,7 @@ impl FrameAllocator {
         Self {
             buddy: buddy_system_allocator::FrameAllocator::new(),
             regions: Vec::new(),
-            outstanding: BTreeMap::new(),
+            outstanding: VecMap::new(),
             total_pages: 0,
             free_pages: 0,
         }

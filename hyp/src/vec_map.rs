@@ -88,7 +88,6 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 
     /// Whether `key` has a value.
-    #[cfg(test)]
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.find(key).is_ok()
     }
