@@ -1,7 +1,8 @@
 //! Exceptions from a lower EL (guests). The contract with `vectors.rs`:
 //! `frame` holds the guest's x0..x30, ELR_EL2, SPSR_EL2, ESR_EL2, FAR_EL2, and
 //! whatever the handler leaves in `frame.x`, `frame.elr`, `frame.spsr` is what
-//! the CPU enters with (`eret`) when the handler returns.
+//! the CPU enters with (`eret`) when the handler returns, unless a switch path
+//! loaded another vCPU, which is entered from its own context instead.
 
 use super::vectors::{Report, TrapFrame};
 

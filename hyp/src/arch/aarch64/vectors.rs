@@ -17,6 +17,8 @@ use aarch64_cpu::registers::{ESR_EL2, VBAR_EL2};
 use tock_registers::LocalRegisterCopy;
 use tock_registers::interfaces::Writeable;
 
+use crate::vcpu::GuestRegs;
+
 /// Register state saved on every exception taken to EL2.
 ///
 /// `#[repr(C)]` layout, shared with the assembly in this file (byte offsets):
@@ -172,9 +174,11 @@ extern "C" fn lower_sync_locked(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_sync(frame)
 }
 /// Second half: x19..x28 are now in `frame` too, so the vCPU can be switched.
-/// `next` is what the first half returned.
-extern "C" fn lower_sync_slow(frame: &mut TrapFrame, next: u64) {
-    super::trap::lower_sync_switch(frame, next)
+/// `next` is what the first half returned. Returns the general registers of
+/// the vCPU to enter (see `run::take_loaded`), or null to resume from `frame`.
+extern "C" fn lower_sync_slow(frame: &mut TrapFrame, next: u64) -> *const GuestRegs {
+    super::trap::lower_sync_switch(frame, next);
+    super::run::take_loaded()
 }
 /// Lower-EL IRQ, first half: `frame` holds the caller-saved registers only
 /// (as for [`lower_sync_fast`]). Returns 0 to resume the guest at once.
@@ -182,9 +186,10 @@ extern "C" fn lower_irq(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_irq(frame)
 }
 /// Lower-EL IRQ, second half: the frame is whole (ELR/SPSR included), the
-/// vCPU may be switched.
-extern "C" fn lower_irq_slow(frame: &mut TrapFrame) {
-    super::trap::lower_irq_switch(frame)
+/// vCPU may be switched. Returns as [`lower_sync_slow`] does.
+extern "C" fn lower_irq_slow(frame: &mut TrapFrame) -> *const GuestRegs {
+    super::trap::lower_irq_switch(frame);
+    super::run::take_loaded()
 }
 extern "C" fn lower_fiq(frame: &mut TrapFrame) {
     unexpected("FIQ, lower EL", frame)
@@ -328,8 +333,7 @@ el2_lower_return:
     bl      {lower_sync_locked}
     cbz     x0, el2_lower_return
     /* Slow half: a vCPU switch. Complete the frame with x19..x28 (the first
-       half's callee preserved them); the switch may replace the whole frame,
-       including ELR/SPSR, which are reloaded from it. */
+       half's callee preserved them) for the switch to save. */
     stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
     stp     x23, x24, [sp, #0xb8]
@@ -338,7 +342,14 @@ el2_lower_return:
     mov     x1, x0
     mov     x0, sp
     bl      {lower_sync_slow}
-    ldp     x2, x3, [sp, #0x100]
+    /* x0: the registers of the vCPU to enter, straight from its context
+       (the frame is dropped: the stack is empty again at the guest's next
+       trap); null: resume the frame, ELR/SPSR included. */
+el2_slow_return:
+    cbz     x0, 4f
+    add     sp, sp, #{frame_size}
+    b       tern_enter_guest
+4:  ldp     x2, x3, [sp, #0x100]
     msr     elr_el2, x2
     msr     spsr_el2, x3
     ldp     x19, x20, [sp, #0x98]
@@ -350,7 +361,7 @@ el2_lower_return:
 
 /* Lower-EL IRQ, second half (the first is in the vector): as for
    el2_lower_sync, but this also saves ELR/SPSR itself (the first half leaves
-   them in their registers). */
+   them in their registers); it returns the same way. */
 el2_lower_irq_slow:
     stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
@@ -362,15 +373,7 @@ el2_lower_irq_slow:
     stp     x2, x3, [sp, #0x100]
     mov     x0, sp
     bl      {lower_irq_slow}
-    ldp     x2, x3, [sp, #0x100]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x19, x20, [sp, #0x98]
-    ldp     x21, x22, [sp, #0xa8]
-    ldp     x23, x24, [sp, #0xb8]
-    ldp     x25, x26, [sp, #0xc8]
-    ldp     x27, x28, [sp, #0xd8]
-    b       el2_lower_return
+    b       el2_slow_return
 
 /* x0/x1 saved, x1 = handler. Save the rest, call handler(&mut frame), restore. */
 el2_trap_common:
