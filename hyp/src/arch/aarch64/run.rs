@@ -360,25 +360,6 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     }
 }
 
-/// How a trap that needs a vCPU switch travels through the assembly slow path.
-fn next_code(next: Next) -> u64 {
-    match next {
-        Next::Resume => 0,
-        Next::Yield => 1,
-        Next::Block => 2,
-        Next::Stop => 3,
-    }
-}
-
-fn next_of(code: u64) -> Next {
-    match code {
-        1 => Next::Yield,
-        2 => Next::Block,
-        3 => Next::Stop,
-        _ => Next::Resume,
-    }
-}
-
 /// A synchronous exception from a guest, first look, before anything else is
 /// saved: answers discovery calls, which read only constants and whether the
 /// caller is dom0 (the null hypercall `version` above all). A leaf function
@@ -413,8 +394,12 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
 }
 
 /// A synchronous exception from a guest that is not a discovery call. `frame`
-/// holds the caller-saved registers; returns 0 to resume the guest, else the
-/// code of what [`guest_sync_switch`] must do once the frame is whole.
+/// holds every general register (the vector saved x19..x28 too, so that a
+/// switch needs no second pass); returns 0 to resume the guest (`ELR_EL2`
+/// and `SPSR_EL2` as the frame has them, the frame's registers as they are),
+/// else the address of the general registers of the vCPU to enter
+/// ([`take_loaded`]), after this one's state went from the frame into its
+/// context.
 pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
     let esr = ESR_EL2.get();
     let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
@@ -451,16 +436,21 @@ fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
 fn guest_sync_locked(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
     frame.elr = ELR_EL2.get();
     frame.spsr = SPSR_EL2.get();
-    let code = guest_sync_inner(frame, esr, cpu, hvc);
-    if code == 0 {
-        // Resuming this vCPU straight from the first half (see vectors.rs).
+    let regs = guest_sync_inner(frame, esr, cpu, hvc);
+    if regs.is_null() {
+        // Resuming from the frame (see vectors.rs).
         ELR_EL2.set(frame.elr);
         SPSR_EL2.set(frame.spsr);
     }
-    code
+    regs as u64
 }
 
-fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
+fn guest_sync_inner(
+    frame: &mut TrapFrame,
+    esr: u64,
+    cpu: usize,
+    hvc: bool,
+) -> *const crate::vcpu::GuestRegs {
     frame.esr = esr;
     frame.far = FAR_EL2.get();
     let mut lock = STATE.lock();
@@ -516,23 +506,14 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if next == Next::Resume {
         update_upcall(st, (dom, v));
         rearm_for_guest_timers(st, cpu);
+        return core::ptr::null();
     }
-    next_code(next)
-}
-
-/// The second half of [`guest_sync`] when the vCPU cannot go on at once:
-/// `frame` is whole now, so the vCPU can be taken off this CPU.
-pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
-    let cpu = this_cpu();
-    let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
-        drop(lock);
-        super::trap::unexpected_guest(frame)
-    };
-    if !switch(st, cpu, frame, next_of(code)) {
+    // The vCPU cannot go on: switched under the same lock.
+    if !switch(st, cpu, frame, next) {
         drop(lock);
         wait_for_work(cpu);
     }
+    take_loaded()
 }
 
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {

@@ -14,16 +14,10 @@ pub fn lower_sync_discovery(frame: &mut TrapFrame) -> u64 {
 }
 
 /// Synchronous exception from EL1/EL0 (HVC, trapped instruction, stage-2
-/// abort). `frame` holds the caller-saved registers only; returns 0 to resume
-/// the guest, or a code for [`lower_sync_switch`].
+/// abort). `frame` holds every general register but not ELR/SPSR; returns 0
+/// to resume the guest, or the registers of the vCPU to enter instead.
 pub fn lower_sync(frame: &mut TrapFrame) -> u64 {
     super::run::guest_sync(frame)
-}
-
-/// Completes a synchronous exception that needs another vCPU on this CPU;
-/// `frame` is whole.
-pub fn lower_sync_switch(frame: &mut TrapFrame, next: u64) {
-    super::run::guest_sync_switch(frame, next)
 }
 
 /// IRQ taken to EL2 while a guest was running (time slice, guest timer,
