@@ -276,7 +276,7 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
     let mut regs = core::ptr::null_mut();
-    if let Ok(d) = st.hv.domains.get_mut(dom) {
+    if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
         vc.on_cpu = Some(cpu);
@@ -350,7 +350,7 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     };
     CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
     UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
-    match st.hv.domains.get_mut(dom) {
+    match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
             guest::save(&mut d.vcpus[v].ctx, frame);
             d.vcpus[v].on_cpu = None;
