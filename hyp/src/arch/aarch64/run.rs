@@ -489,12 +489,14 @@ fn guest_sync_inner(
     }
     // Grant maps and unmaps changed live stage-2 tables: publish new entries,
     // drop stale ones, and only then free frames whose last mapping went.
-    if st.hv.grants.barrier_needed() {
-        guest::stage2_barrier();
+    if st.hv.grants.work_pending() {
+        if st.hv.grants.barrier_needed() {
+            guest::stage2_barrier();
+        }
+        st.hv.complete_grant_flushes(|f| {
+            guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
+        });
     }
-    st.hv.complete_grant_flushes(|f| {
-        guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
-    });
     if !st.hv.pirq_requests.is_empty() {
         super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
