@@ -94,7 +94,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// upcall line, one brought down elsewhere is taken off its CPU.
     pub fn apply_notifies(&mut self) {
         while let Some(Notify { dom, vcpu }) = self.events.pop_notify() {
-            let Ok(d) = self.domains.get_mut(dom) else {
+            let Ok(d) = self.domains.get_mut_hot(dom) else {
                 continue;
             };
             let Some(vc) = d.vcpus.get_mut(vcpu) else {

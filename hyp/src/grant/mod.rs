@@ -151,6 +151,13 @@ impl Grants {
         !self.flushes.is_empty()
     }
 
+    /// Whether [`Hypervisor::complete_grant_flushes`] has anything to do (a
+    /// barrier, flushes or frees pending): mostly not, and then the trap
+    /// path skips the call.
+    pub fn work_pending(&self) -> bool {
+        self.barrier || !self.flushes.is_empty() || !self.deferred.is_empty()
+    }
+
     /// Whether a stage 2 gained entries since the last
     /// [`Hypervisor::complete_grant_flushes`]: the arch layer issues
     /// `dsb ishst` before a guest runs.

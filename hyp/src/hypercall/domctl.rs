@@ -198,7 +198,9 @@ fn set_vcpu_context<M: PhysMem, F: FrameSource>(
         return Err(Error::NotFound);
     }
     d.check_entry(&e)?;
-    if d.life != Lifecycle::Paused {
+    // Paused, and the vCPU off every CPU (a pause takes effect at each
+    // vCPU's next switch): its context is not in use.
+    if d.life != Lifecycle::Paused || d.vcpus[v].on_cpu.is_some() {
         return Err(Error::InvalidState);
     }
     d.set_vcpu_entry(v, &e, loader::SCTLR_EL1_RESET);

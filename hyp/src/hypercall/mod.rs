@@ -171,7 +171,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                     Ok(port) => self.events.send(mem, caller, port),
                     Err(e) => Err(e),
                 };
-                let runnable = match self.domains.get_mut(caller) {
+                let runnable = match self.domains.get_mut_hot(caller) {
                     Ok(d) => {
                         d.hypercalls += 1;
                         d.vcpu_runnable(vcpu)
@@ -182,7 +182,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
                 (sched::block(self, caller, vcpu, true), None)
             } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
-                if let Ok(d) = self.domains.get_mut(caller) {
+                if let Ok(d) = self.domains.get_mut_hot(caller) {
                     d.hypercalls += 1;
                 }
                 self.yield_vcpu((caller, vcpu));

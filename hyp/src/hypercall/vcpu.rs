@@ -34,7 +34,11 @@ pub(super) fn vcpu_op<M: PhysMem, F: FrameSource>(
             let e: VcpuEntry = read_in(hv, me, a.arg(3), a.arg(4), VcpuEntry::MIN_SIZE)?;
             let d = hv.domains.get_mut(me)?;
             d.check_entry(&e)?;
-            if d.vcpus[v].state != VcpuState::Down {
+            // A vCPU downed from another one may still be on its CPU until
+            // the kick switches it away: its context is in use there (the
+            // exit path enters from it, the switch saves into it).
+            let vc = &d.vcpus[v];
+            if vc.state != VcpuState::Down || vc.on_cpu.is_some() {
                 return Err(Error::InvalidState);
             }
             d.set_vcpu_entry(v, &e, loader::SCTLR_EL1_RESET);

@@ -22,7 +22,7 @@ use super::sysreg::{
 };
 use super::vectors::TrapFrame;
 use crate::pagetable::STAGE2_LAYOUT;
-use crate::vcpu::{El1Regs, FpRegs, VcpuContext};
+use crate::vcpu::{El1Regs, FpRegs, GuestRegs, VcpuContext};
 
 /// Configures this CPU's EL2 controls for running paravirtualized guests.
 /// Called once per CPU before its first guest entry.
@@ -198,12 +198,10 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
     VTTBR_EL2.set(saved);
 }
 
-/// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD, stage 2, and the
-/// general registers into `frame` (which the exception return restores).
-pub fn load(ctx: &VcpuContext, frame: &mut TrapFrame, vttbr: u64, vmpidr: u64) {
-    copy_gprs(&mut frame.x, &ctx.gp.x);
-    frame.elr = ctx.gp.pc;
-    frame.spsr = ctx.gp.pstate;
+/// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD and stage 2. The
+/// general registers, PC and PSTATE are not copied: the exception return
+/// restores them from `ctx.gp` itself ([`enter`]).
+pub fn load(ctx: &VcpuContext, vttbr: u64, vmpidr: u64) {
     load_el1(&ctx.el1);
     fp_load(&ctx.fp);
     VTTBR_EL2.set(vttbr);
@@ -373,11 +371,13 @@ tern_copy_gprs:
     str x2, [x0, #0xf0]
     ret
 
-    /* x0 = &TrapFrame: load ELR/SPSR and every GPR from it and enter the guest. */
+    /* x0 = &GuestRegs (x0..x30, PC at 0xf8, PSTATE at 0x100): load
+       ELR/SPSR and every GPR from it and enter the guest. Also the tail of
+       the vectors' switch paths (vectors.rs), with the EL2 stack reset. */
     .section .text.guest_entry, "ax"
     .global tern_enter_guest
 tern_enter_guest:
-    ldp x2, x3, [x0, #0x100]
+    ldp x2, x3, [x0, #0xf8]
     msr elr_el2, x2
     msr spsr_el2, x3
     ldp x2, x3, [x0, #0x10]
@@ -402,7 +402,8 @@ tern_enter_guest:
 
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
-const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 0xf8);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, pstate) == 0x100);
 
 /// The general registers x0..x30 as the frame and the vCPU context hold them.
 type Gprs = [u64; 31];
@@ -411,7 +412,7 @@ unsafe extern "C" {
     fn tern_copy_gprs(dst: *mut Gprs, src: *const Gprs);
     fn tern_fp_save(regs: *mut FpRegs);
     fn tern_fp_load(regs: *const FpRegs);
-    fn tern_enter_guest(frame: *const TrapFrame) -> !;
+    fn tern_enter_guest(regs: *const GuestRegs) -> !;
 }
 
 /// `*dst = *src`, in 33 instructions instead of a `memcpy` call.
@@ -434,12 +435,13 @@ fn fp_load(fp: &FpRegs) {
     unsafe { tern_fp_load(fp) }
 }
 
-/// Enters the guest whose state `frame` holds (loaded with [`load`]); the
-/// current stack stays below as this CPU's EL2 stack for the guest's traps.
-pub fn enter(frame: &TrapFrame) -> ! {
-    // SAFETY: `frame` holds a complete guest state prepared by `load` (ELR is
-    // a guest PC, SPSR an EL1 state with interrupts masked as the guest
-    // chose), and stage 2 and the EL1 registers are loaded, so the `eret`
+/// Enters the guest whose general registers `regs` holds (the rest of its
+/// context loaded with [`load`]); the current stack stays below as this
+/// CPU's EL2 stack for the guest's traps.
+pub fn enter(regs: &GuestRegs) -> ! {
+    // SAFETY: `regs` is a vCPU's saved state (its PC a guest PC, its PSTATE
+    // an EL1 state the vCPU's own trap saved or `VcpuContext::at_entry`
+    // set), and stage 2 and the EL1 registers are loaded, so the `eret`
     // lands in the guest; nothing after this call runs.
-    unsafe { tern_enter_guest(frame) }
+    unsafe { tern_enter_guest(regs) }
 }

@@ -4,14 +4,15 @@
 //! Trap path: the vector saves the guest's GPRs in a [`TrapFrame`];
 //! [`guest_sync`] decodes the syndrome, hands hypercalls to the safe
 //! dispatcher and turns every guest fault into that guest's crash; if the
-//! vCPU cannot go on, the frame is refilled with the next vCPU's state, so the
-//! vector's own exception return enters it. Interrupts taken from a guest
-//! are handled in `run/irq.rs`.
+//! vCPU cannot go on, its state is saved from the frame into its context and
+//! the vector's exception return enters the next vCPU straight from that
+//! one's context (`take_loaded`). Interrupts taken from a guest are handled
+//! in `run/irq.rs`.
 
 use alloc::boxed::Box;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
@@ -74,6 +75,9 @@ pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
 /// caller's upcall line, be answered without taking `STATE` (two of the six
 /// traps of an event round trip are that call).
 static UPCALL_WORD: [AtomicU64; DOM0_SLOTS] = [const { AtomicU64::new(0) }; DOM0_SLOTS];
+/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: see [`take_loaded`].
+static LOADED_REGS: [AtomicPtr<crate::vcpu::GuestRegs>; DOM0_SLOTS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; DOM0_SLOTS];
 /// Number of [`CURRENT_IS_DOM0`] slots.
 pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// The result registers of `version`, indexed by whether the caller is dom0
@@ -195,14 +199,17 @@ fn run_cpu(cpu: usize) -> ! {
             log::error!("cpu{cpu}: cannot enable {irq:?}: {e:?}");
         }
     }
-    let mut frame = TrapFrame::default();
-    wait_for_work(cpu, &mut frame);
-    guest::enter(&frame)
+    wait_for_work(cpu);
+    let regs = take_loaded();
+    assert!(!regs.is_null(), "wait_for_work loads a vCPU");
+    // SAFETY: `take_loaded`'s contract: a vCPU was just loaded here, and its
+    // context stays in place while it is on this CPU.
+    guest::enter(unsafe { &*regs })
 }
 
-/// Idles this CPU (WFI) until a vCPU can run on it, then loads that vCPU into
-/// `frame`. Called with no vCPU on the CPU and `STATE` not held.
-fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
+/// Idles this CPU (WFI) until a vCPU can run on it, then loads that vCPU
+/// (see [`take_loaded`]). Called with no vCPU on the CPU and `STATE` not held.
+fn wait_for_work(cpu: usize) {
     loop {
         {
             let mut lock = STATE.lock();
@@ -211,7 +218,7 @@ fn wait_for_work(cpu: usize, frame: &mut TrapFrame) {
             kick(st, cpu, d.kick.0);
             if let Some(r) = d.next {
                 st.idle_mask &= !(1 << cpu);
-                load_vcpu(st, cpu, r, frame, d.run_until);
+                load_vcpu(st, cpu, r, d.run_until);
                 return;
             }
             st.idle_mask |= 1 << cpu;
@@ -261,22 +268,25 @@ fn this_cpu() -> usize {
     super::cpu_index().unwrap_or(0)
 }
 
-/// Puts vCPU `(dom, v)` on this CPU: its state into `frame` and the CPU's
-/// registers, its virtual time and upcall line, and arms the timer for
-/// `run_until`.
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, frame: &mut TrapFrame, run_until: u64) {
+/// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers (its
+/// general registers are entered from its context, see [`take_loaded`]), its
+/// virtual time and upcall line, and arms the timer for `run_until`.
+fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
-    if let Ok(d) = st.hv.domains.get_mut(dom) {
+    let mut regs = core::ptr::null_mut();
+    if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
         vc.on_cpu = Some(cpu);
-        guest::load(&vc.ctx, frame, vttbr, MPIDR_RES1 | v as u64);
+        guest::load(&vc.ctx, vttbr, MPIDR_RES1 | v as u64);
         guest::set_virtual_time_offset(d.counter_offset);
         word = vc.upcall_word.map_or(0, |pa| pa.0);
+        regs = &raw mut vc.ctx.gp;
     }
+    LOADED_REGS[cpu + 1].store(regs, Ordering::Relaxed);
     UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
@@ -303,6 +313,30 @@ fn upcall_raised(word: u64) -> bool {
     word != 0 && MEM.load_u64(crate::addr::PhysAddr(word)) != 0
 }
 
+/// The general registers of the vCPU [`load_vcpu`] last put on this CPU,
+/// taken (null afterwards; null too if none was loaded since the last take):
+/// a switch path enters the guest from them instead of from its trap frame,
+/// which saves copying them into the frame. Null: the trap frame still holds
+/// the guest to resume.
+///
+/// The pointer is dereferenced after `STATE` is released, until the `eret`.
+/// It stays valid and unaliased for that long because:
+/// - the vCPU is on this CPU (`on_cpu` set by `load_vcpu`, cleared only by
+///   `unload_vcpu`, both under `STATE` on this CPU itself), and
+///   `Hypervisor::destroy_domain` refuses (`Busy`) while any vCPU of the
+///   domain has `on_cpu` set, so its `Domain` is not freed;
+/// - domains are `Box<Domain>` in the `DomainTable` (inserting or removing
+///   other domains moves the box, not the domain), and a domain's `vcpus`
+///   vector is built at creation and never grows or shrinks, so the
+///   context does not move;
+/// - the only writers of a context are `unload_vcpu` (this CPU, not before
+///   the next trap) and `Domain::set_vcpu_entry`, whose callers refuse a
+///   vCPU that is on a CPU (`vcpu_op up`, `domctl set_vcpu_context`) or set
+///   up a domain that never ran (the loader).
+pub(super) fn take_loaded() -> *const crate::vcpu::GuestRegs {
+    LOADED_REGS[this_slot()].swap(core::ptr::null_mut(), Ordering::Relaxed)
+}
+
 /// This CPU's slot in [`CURRENT_IS_DOM0`] and [`UPCALL_WORD`]: `TPIDR_EL2`
 /// as it is (see `percpu`).
 fn this_slot() -> usize {
@@ -318,32 +352,13 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     st.hv.events.unload_slot(cpu);
     CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
     UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
-    match st.hv.domains.get_mut(dom) {
+    match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
             guest::save(&mut d.vcpus[v].ctx, frame);
             d.vcpus[v].on_cpu = None;
             d.vcpu_runnable(v)
         }
         Err(_) => false,
-    }
-}
-
-/// How a trap that needs a vCPU switch travels through the assembly slow path.
-fn next_code(next: Next) -> u64 {
-    match next {
-        Next::Resume => 0,
-        Next::Yield => 1,
-        Next::Block => 2,
-        Next::Stop => 3,
-    }
-}
-
-fn next_of(code: u64) -> Next {
-    match code {
-        1 => Next::Yield,
-        2 => Next::Block,
-        3 => Next::Stop,
-        _ => Next::Resume,
     }
 }
 
@@ -381,8 +396,12 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
 }
 
 /// A synchronous exception from a guest that is not a discovery call. `frame`
-/// holds the caller-saved registers; returns 0 to resume the guest, else the
-/// code of what [`guest_sync_switch`] must do once the frame is whole.
+/// holds every general register (the vector saved x19..x28 too, so that a
+/// switch needs no second pass); returns 0 to resume the guest (`ELR_EL2`
+/// and `SPSR_EL2` as the frame has them, the frame's registers as they are),
+/// else the address of the general registers of the vCPU to enter
+/// ([`take_loaded`]), after this one's state went from the frame into its
+/// context.
 pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
     let esr = ESR_EL2.get();
     let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
@@ -419,16 +438,21 @@ fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
 fn guest_sync_locked(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
     frame.elr = ELR_EL2.get();
     frame.spsr = SPSR_EL2.get();
-    let code = guest_sync_inner(frame, esr, cpu, hvc);
-    if code == 0 {
-        // Resuming this vCPU straight from the first half (see vectors.rs).
+    let regs = guest_sync_inner(frame, esr, cpu, hvc);
+    if regs.is_null() {
+        // Resuming from the frame (see vectors.rs).
         ELR_EL2.set(frame.elr);
         SPSR_EL2.set(frame.spsr);
     }
-    code
+    regs as u64
 }
 
-fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
+fn guest_sync_inner(
+    frame: &mut TrapFrame,
+    esr: u64,
+    cpu: usize,
+    hvc: bool,
+) -> *const crate::vcpu::GuestRegs {
     frame.esr = esr;
     frame.far = FAR_EL2.get();
     let mut lock = STATE.lock();
@@ -467,12 +491,14 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     }
     // Grant maps and unmaps changed live stage-2 tables: publish new entries,
     // drop stale ones, and only then free frames whose last mapping went.
-    if st.hv.grants.barrier_needed() {
-        guest::stage2_barrier();
+    if st.hv.grants.work_pending() {
+        if st.hv.grants.barrier_needed() {
+            guest::stage2_barrier();
+        }
+        st.hv.complete_grant_flushes(|f| {
+            guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
+        });
     }
-    st.hv.complete_grant_flushes(|f| {
-        guest::flush_stage2(f.vmid.0, f.range.map(|(ipa, n)| (ipa.0, n)));
-    });
     if !st.hv.pirq_requests.is_empty() {
         super::pirq::apply_requests(&mut st.hv.pirq_requests);
     }
@@ -484,23 +510,14 @@ fn guest_sync_inner(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u
     if next == Next::Resume {
         update_upcall(st, (dom, v));
         rearm_for_guest_timers(st, cpu);
+        return core::ptr::null();
     }
-    next_code(next)
-}
-
-/// The second half of [`guest_sync`] when the vCPU cannot go on at once:
-/// `frame` is whole now, so the vCPU can be taken off this CPU.
-pub fn guest_sync_switch(frame: &mut TrapFrame, code: u64) {
-    let cpu = this_cpu();
-    let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
+    // The vCPU cannot go on: switched under the same lock.
+    if !switch(st, cpu, frame, next) {
         drop(lock);
-        super::trap::unexpected_guest(frame)
-    };
-    if !switch(st, cpu, frame, next_of(code)) {
-        drop(lock);
-        wait_for_work(cpu, frame);
+        wait_for_work(cpu);
     }
+    take_loaded()
 }
 
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
@@ -516,7 +533,8 @@ fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::E
     );
 }
 
-/// Takes the current vCPU off this CPU and loads the next one into `frame`.
+/// Takes the current vCPU off this CPU (its state from `frame`) and loads
+/// the next one.
 /// Returns false when nothing can run here (the caller then waits for work
 /// with the lock released).
 fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool {
@@ -534,7 +552,7 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     kick(st, cpu, d.kick.0);
     match d.next {
         Some(r) => {
-            load_vcpu(st, cpu, r, frame, d.run_until);
+            load_vcpu(st, cpu, r, d.run_until);
             true
         }
         None => false,

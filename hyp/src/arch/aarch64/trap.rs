@@ -1,7 +1,8 @@
 //! Exceptions from a lower EL (guests). The contract with `vectors.rs`:
 //! `frame` holds the guest's x0..x30, ELR_EL2, SPSR_EL2, ESR_EL2, FAR_EL2, and
 //! whatever the handler leaves in `frame.x`, `frame.elr`, `frame.spsr` is what
-//! the CPU enters with (`eret`) when the handler returns.
+//! the CPU enters with (`eret`) when the handler returns, unless a switch path
+//! loaded another vCPU, which is entered from its own context instead.
 
 use super::vectors::{Report, TrapFrame};
 
@@ -13,16 +14,10 @@ pub fn lower_sync_discovery(frame: &mut TrapFrame) -> u64 {
 }
 
 /// Synchronous exception from EL1/EL0 (HVC, trapped instruction, stage-2
-/// abort). `frame` holds the caller-saved registers only; returns 0 to resume
-/// the guest, or a code for [`lower_sync_switch`].
+/// abort). `frame` holds every general register but not ELR/SPSR; returns 0
+/// to resume the guest, or the registers of the vCPU to enter instead.
 pub fn lower_sync(frame: &mut TrapFrame) -> u64 {
     super::run::guest_sync(frame)
-}
-
-/// Completes a synchronous exception that needs another vCPU on this CPU;
-/// `frame` is whole.
-pub fn lower_sync_switch(frame: &mut TrapFrame, next: u64) {
-    super::run::guest_sync_switch(frame, next)
 }
 
 /// IRQ taken to EL2 while a guest was running (time slice, guest timer,

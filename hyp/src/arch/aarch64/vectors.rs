@@ -5,8 +5,10 @@
 //! call a Rust handler with `&mut TrapFrame`; on return, every GPR and
 //! ELR_EL2/SPSR_EL2 are reloaded from the (possibly modified) frame and the
 //! CPU `eret`s. Lower-EL synchronous exceptions and IRQs, the hot paths, save
-//! only the caller-saved registers first and complete the frame only when a
-//! vCPU switch needs it (see `el2_lower_sync` and the lower-EL IRQ entry). Layout of
+//! only the caller-saved registers first (the null hypercall not even those)
+//! and complete the frame only when the state may be switched (see
+//! `el2_lower_sync` and the lower-EL IRQ entry); a switch enters the next
+//! vCPU straight from its context, not through the frame. Layout of
 //! the table: Arm ARM D1.10.2, "Exception vectors" (4 groups of 4 entries,
 //! 0x80 bytes each, 2 KiB aligned).
 
@@ -16,6 +18,8 @@ use core::fmt;
 use aarch64_cpu::registers::{ESR_EL2, VBAR_EL2};
 use tock_registers::LocalRegisterCopy;
 use tock_registers::interfaces::Writeable;
+
+use crate::vcpu::GuestRegs;
 
 /// Register state saved on every exception taken to EL2.
 ///
@@ -164,17 +168,12 @@ extern "C" fn current_sp0(frame: &mut TrapFrame) {
 extern "C" fn lower_sync_fast(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_sync_discovery(frame)
 }
-/// Lower-EL synchronous exception, first half: everything but discovery
-/// calls. `frame` as for [`lower_sync_fast`]. Returns 0 to resume the guest
-/// at once, anything else to take the slow half (with `frame.elr`/
-/// `frame.spsr` filled in).
+/// Lower-EL synchronous exception: everything but discovery calls. `frame`
+/// as for [`lower_sync_fast`], plus x19..x28. Returns 0 to resume the guest
+/// from the frame, anything else is the address of the general registers
+/// of the vCPU to enter (a switch; see `run::take_loaded`).
 extern "C" fn lower_sync_locked(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_sync(frame)
-}
-/// Second half: x19..x28 are now in `frame` too, so the vCPU can be switched.
-/// `next` is what the first half returned.
-extern "C" fn lower_sync_slow(frame: &mut TrapFrame, next: u64) {
-    super::trap::lower_sync_switch(frame, next)
 }
 /// Lower-EL IRQ, first half: `frame` holds the caller-saved registers only
 /// (as for [`lower_sync_fast`]). Returns 0 to resume the guest at once.
@@ -182,9 +181,11 @@ extern "C" fn lower_irq(frame: &mut TrapFrame) -> u64 {
     super::trap::lower_irq(frame)
 }
 /// Lower-EL IRQ, second half: the frame is whole (ELR/SPSR included), the
-/// vCPU may be switched.
-extern "C" fn lower_irq_slow(frame: &mut TrapFrame) {
-    super::trap::lower_irq_switch(frame)
+/// vCPU may be switched. Returns the general registers of the vCPU to
+/// enter (see `run::take_loaded`), or null to resume from `frame`.
+extern "C" fn lower_irq_slow(frame: &mut TrapFrame) -> *const GuestRegs {
+    super::trap::lower_irq_switch(frame);
+    super::run::take_loaded()
 }
 extern "C" fn lower_fiq(frame: &mut TrapFrame) {
     unexpected("FIQ, lower EL", frame)
@@ -323,21 +324,28 @@ el2_lower_return:
     ldp     x0, x1, [sp, #0x00]
     add     sp, sp, #{frame_size}
     eret
-    /* Not a discovery call: the hypervisor state is needed. */
-3:  mov     x0, sp
-    bl      {lower_sync_locked}
-    cbz     x0, el2_lower_return
-    /* Slow half: a vCPU switch. Complete the frame with x19..x28 (the first
-       half's callee preserved them); the switch may replace the whole frame,
-       including ELR/SPSR, which are reloaded from it. */
-    stp     x19, x20, [sp, #0x98]
+    /* Not a discovery call: the hypervisor state is needed, and the frame
+       whole (x19..x28 too), so that a vCPU switch can be done at once. A
+       resume leaves x19..x28 as they are (the handler preserves them). */
+3:  stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
     stp     x23, x24, [sp, #0xb8]
     stp     x25, x26, [sp, #0xc8]
     stp     x27, x28, [sp, #0xd8]
-    mov     x1, x0
     mov     x0, sp
-    bl      {lower_sync_slow}
+    bl      {lower_sync_locked}
+    cbz     x0, el2_lower_return
+    /* x0: the registers of the vCPU to enter, straight from its context
+       (the frame is dropped: the stack is empty again at the guest's next
+       trap). */
+el2_enter_regs:
+    add     sp, sp, #{frame_size}
+    b       tern_enter_guest
+
+/* The IRQ second half's return: x0 as above, or null to resume the frame,
+   ELR/SPSR included. */
+el2_slow_return:
+    cbnz    x0, el2_enter_regs
     ldp     x2, x3, [sp, #0x100]
     msr     elr_el2, x2
     msr     spsr_el2, x3
@@ -350,7 +358,7 @@ el2_lower_return:
 
 /* Lower-EL IRQ, second half (the first is in the vector): as for
    el2_lower_sync, but this also saves ELR/SPSR itself (the first half leaves
-   them in their registers). */
+   them in their registers); it returns the same way. */
 el2_lower_irq_slow:
     stp     x19, x20, [sp, #0x98]
     stp     x21, x22, [sp, #0xa8]
@@ -362,15 +370,7 @@ el2_lower_irq_slow:
     stp     x2, x3, [sp, #0x100]
     mov     x0, sp
     bl      {lower_irq_slow}
-    ldp     x2, x3, [sp, #0x100]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x19, x20, [sp, #0x98]
-    ldp     x21, x22, [sp, #0xa8]
-    ldp     x23, x24, [sp, #0xb8]
-    ldp     x25, x26, [sp, #0xc8]
-    ldp     x27, x28, [sp, #0xd8]
-    b       el2_lower_return
+    b       el2_slow_return
 
 /* x0/x1 saved, x1 = handler. Save the rest, call handler(&mut frame), restore. */
 el2_trap_common:
@@ -439,7 +439,6 @@ el2_trap_common:
     current_serror = sym current_serror,
     lower_sync_fast = sym lower_sync_fast,
     lower_sync_locked = sym lower_sync_locked,
-    lower_sync_slow = sym lower_sync_slow,
     lower_irq = sym lower_irq,
     lower_irq_slow = sym lower_irq_slow,
     lower_fiq = sym lower_fiq,

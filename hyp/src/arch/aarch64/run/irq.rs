@@ -332,10 +332,10 @@ pub fn guest_irq_switch(frame: &mut TrapFrame) {
     // `runnable` was answered before the decision.
     let _ = unload_vcpu(st, cpu, frame);
     match d.next {
-        Some(r) => load_vcpu(st, cpu, r, frame, d.run_until),
+        Some(r) => load_vcpu(st, cpu, r, d.run_until),
         None => {
             drop(lock);
-            wait_for_work(cpu, frame);
+            wait_for_work(cpu);
         }
     }
 }
