@@ -107,6 +107,10 @@ mod imp {
         Ok(base as usize + STACK_SIZE)
     }
 
+    /// How often `start` asks again for a vCPU that is down but still on
+    /// its CPU (each after a yield; one CPU switch is enough in practice).
+    const UP_RETRIES: u32 = 1000;
+
     pub(super) fn start(index: usize, f: Boxed) -> Result<(), Error> {
         let sp = stack_top(index)?;
         let closure = Box::into_raw(f);
@@ -115,12 +119,27 @@ mod imp {
             sp: sp as u64,
             x: [closure as usize as u64, 0, 0, 0],
         };
-        // `entry` is borrowed for the call; the hypervisor copies it.
-        let r = vcpu_call(
-            Op::Up,
-            index,
-            [ipa_of(&entry), size_of::<VcpuEntry>() as u64],
-        );
+        // `entry` is borrowed for the call; the hypervisor copies it. A
+        // vCPU that is down but has not left its CPU yet (downed a moment
+        // ago) is refused with `InvalidState` too: it leaves at that CPU's
+        // next switch, so yield and ask again, a bounded number of times.
+        let mut r;
+        let mut tries = 0;
+        loop {
+            r = vcpu_call(
+                Op::Up,
+                index,
+                [ipa_of(&entry), size_of::<VcpuEntry>() as u64],
+            );
+            if r != Err(Error::InvalidState)
+                || tries == UP_RETRIES
+                || super::is_up(index).unwrap_or(true)
+            {
+                break;
+            }
+            tries += 1;
+            crate::yield_now();
+        }
         if let Err(e) = r {
             // SAFETY: the vCPU did not start, so the pointer from
             // `into_raw` above was handed to no one: take it back.
