@@ -104,7 +104,7 @@ fn dom0_main(si: &StartInfo) {
     if si.cmdline().has("dom0.blk-bench") {
         // `dom0.blk-bench=N` reads N times (scripts/bench.sh); bare, 1000.
         let reads = si.cmdline().get_u64("dom0.blk-bench").unwrap_or(1000);
-        dom0::blkback::service::bench_direct(reads, bench_region);
+        dom0::blkback::bench::bench_direct(reads, bench_region);
     }
     // The NIC is the virtual switch's uplink (domains' `vif = [...]`).
     netback::start_uplink(found.nets);
