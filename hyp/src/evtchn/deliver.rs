@@ -61,6 +61,24 @@ impl Events {
         self.after_delivery(dom, woken, upcall);
     }
 
+    /// [`Self::set_pending`], answering the vCPU to upcall instead of
+    /// queueing it when the queue is empty and no poll ended (see
+    /// [`Events::send_direct`]).
+    pub(super) fn set_pending_direct(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        port: Port,
+    ) -> Option<Notify> {
+        let d = self.domains.get_mut_hot(&dom)?;
+        let (woken, upcall) = deliver(d, mem, port);
+        if woken == 0 && !self.has_notifies() {
+            return upcall.map(|vcpu| Notify { dom, vcpu });
+        }
+        self.after_delivery(dom, woken, upcall);
+        None
+    }
+
     /// Queues what [`deliver`] found: pollers woken (their poll timeouts
     /// end), then the vCPU to upcall.
     pub(super) fn after_delivery(&mut self, dom: DomainId, mut woken: u64, upcall: Option<usize>) {

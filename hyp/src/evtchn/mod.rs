@@ -265,6 +265,22 @@ impl Events {
     /// `send` from `from`'s `port`: makes the other end pending. Queues the
     /// notifications it causes.
     pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
+        if let Some(n) = self.send_direct(mem, from, port)? {
+            self.push(n);
+        }
+        Ok(())
+    }
+
+    /// [`Self::send`], but the one notification of the common case (nothing
+    /// queued before, no poll ended: the vCPU to upcall) is answered instead
+    /// of queued, for the caller to apply at once: what draining the queue
+    /// at the end of the trap would do, in the same order.
+    pub fn send_direct(
+        &mut self,
+        mem: &dyn PhysMem,
+        from: DomainId,
+        port: Port,
+    ) -> Result<Option<Notify>, Error> {
         let Some(d) = self.domains.get_mut_hot(&from) else {
             return Err(Error::NotFound);
         };
@@ -278,8 +294,7 @@ impl Events {
             _ => return Err(Error::InvalidState),
         };
         d.sent += 1;
-        self.set_pending(mem, to, to_port);
-        Ok(())
+        Ok(self.set_pending_direct(mem, to, to_port))
     }
 
     /// How many events `dom` has sent (successful [`Self::send`] calls).

@@ -168,7 +168,13 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             if id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw()) {
                 let mem: &dyn PhysMem = self.mem;
                 let result = match tern_abi::evtchn::Port::from_reg(x[2]) {
-                    Ok(port) => self.events.send(mem, caller, port),
+                    // The notification of the common case applied here:
+                    // no queue round trip at the end of the trap.
+                    Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
+                        if let Some(n) = n {
+                            self.apply_notify(n);
+                        }
+                    }),
                     Err(e) => Err(e),
                 };
                 let runnable = match self.domains.get_mut_hot(caller) {
