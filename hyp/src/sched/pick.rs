@@ -164,11 +164,16 @@ impl Scheduler {
                 .find(|&c| c != from && cpus[c].current.is_none());
         }
         let (prio, last) = (v.prio(), v.last_cpu);
-        let target = v
-            .affinity
-            .iter()
-            .map(|c| c.0)
-            .min_by_key(|&c| (cpus[c].load(), c != last, c))?;
+        let target = if v.affinity.0.is_power_of_two() {
+            // One CPU allowed (every vCPU on a one-CPU machine): the search
+            // below could only answer it.
+            v.affinity.0.trailing_zeros() as usize
+        } else {
+            v.affinity
+                .iter()
+                .map(|c| c.0)
+                .min_by_key(|&c| (cpus[c].load(), c != last, c))?
+        };
         // `enqueue`, with the vCPU at hand.
         cpus[target].runq.push_back(r);
         v.at = Place::Queued(target);
