@@ -69,21 +69,28 @@ impl Scheduler {
         kick: &mut CpuMask,
     ) -> Option<VcpuRef> {
         self.cpus[c].current = None;
-        // One lookup of each for the charge, the requeue and the rest.
+        // One lookup of the vCPU for the charge, the requeue and the rest;
+        // its domain is looked up only for a cap's bookkeeping (a vCPU of
+        // an uncapped domain keeps its charge in `uncharged`).
         let Self {
             vcpus, doms, cpus, ..
         } = self;
         let v = vcpus.get_mut_hot(&r)?;
-        let mut d = doms.get_mut_hot(&r.0);
+        let mut d = if v.dom_capped || v.grant != 0 {
+            Some(doms.get_mut_hot(&r.0)?)
+        } else {
+            None
+        };
         charge_vcpu(v, d.as_deref_mut(), cpus, now);
         v.at = Place::Off;
         v.boost = false;
         v.awake &= runnable;
         let yielded = core::mem::take(&mut v.yielded);
         let grant_back = core::mem::take(&mut v.grant);
-        let d = d?;
-        d.cap_granted = d.cap_granted.saturating_sub(grant_back);
-        if v.awake && !d.paused {
+        if let Some(d) = d {
+            d.cap_granted = d.cap_granted.saturating_sub(grant_back);
+        }
+        if v.awake && !v.dom_paused {
             if v.affinity.contains(CpuIndex(c)) {
                 // `enqueue`, with the vCPU at hand.
                 cpus[c].runq.push_back(r);

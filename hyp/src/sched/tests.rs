@@ -149,6 +149,37 @@ fn a_capped_vcpu_woken_on_a_sleeping_machine_is_not_forgotten() {
 }
 
 #[test]
+fn time_used_before_a_cap_is_set_counts_against_it() {
+    let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
+    let r = (DomainId(1), 0);
+    s.add_domain(r.0, params(256, 0), 1, CpuMask::first(1))
+        .unwrap();
+    s.wake(r);
+    s.unpause_domain(r.0).unwrap();
+    let p = s.period_ticks();
+    let t0 = 10 * p;
+    let d = s.schedule(CpuIndex(0), t0, None);
+    assert_eq!(d.next, Some(r));
+    // Uncapped, it runs a twentieth of the period and blocks; then it is
+    // capped at a tenth of a CPU in the same period.
+    let used = p / 20;
+    s.block(r);
+    let d = s.schedule(CpuIndex(0), t0 + used, Some((r, false)));
+    assert_eq!(d.next, None);
+    s.set_cap(r.0, 10).unwrap();
+    s.check_invariants().unwrap();
+    s.wake(r);
+    let t1 = t0 + used;
+    let d = s.schedule(CpuIndex(0), t1, None);
+    assert_eq!(
+        (d.next, d.run_until),
+        (Some(r), t1 + p / 10 - used),
+        "what is left of the cap"
+    );
+    assert_eq!(s.domain_time(r.0, t1), Some(used));
+}
+
+#[test]
 fn blocked_time_is_not_charged() {
     let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
     let r = (DomainId(1), 0);
