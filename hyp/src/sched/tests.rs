@@ -180,6 +180,24 @@ fn time_used_before_a_cap_is_set_counts_against_it() {
 }
 
 #[test]
+fn descheduled_not_runnable_is_blocked_without_block() {
+    // The hot `sched_op block` path: the running vCPU's CPU deschedules it
+    // in the same trap, and the scheduler is not told `block` first.
+    let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
+    let r = (DomainId(1), 0);
+    s.add_domain(r.0, params(256, 0), 1, CpuMask::first(1))
+        .unwrap();
+    s.wake(r);
+    s.unpause_domain(r.0).unwrap();
+    assert_eq!(s.schedule(CpuIndex(0), 100, None).next, Some(r));
+    let d = s.schedule(CpuIndex(0), 200, Some((r, false)));
+    assert_eq!((d.next, d.run_until), (None, NEVER), "it does not run on");
+    s.check_invariants().unwrap();
+    assert_eq!(s.wake(r), Some(CpuIndex(0)), "a wake finds it blocked");
+    assert_eq!(s.schedule(CpuIndex(0), 300, None).next, Some(r));
+}
+
+#[test]
 fn blocked_time_is_not_charged() {
     let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
     let r = (DomainId(1), 0);
