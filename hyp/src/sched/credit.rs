@@ -278,7 +278,8 @@ impl Scheduler {
     /// vCPU `r` (running) gives way: at its CPU's next `schedule`, any other
     /// vCPU queued on that CPU runs first.
     pub fn yield_now(&mut self, r: VcpuRef) {
-        if let Some(v) = self.vcpus.get_mut(&r) {
+        // On every `sched_op yield` (the domain-switch round trip).
+        if let Some(v) = self.vcpus.get_mut_hot(&r) {
             v.yielded = true;
         }
     }
