@@ -250,7 +250,12 @@ impl Scheduler {
             Some((i, ..)) => i,
             None => self.cpus[c].runq.iter().position(|&r| Some(r) == yielder)?,
         };
-        self.cpus[c].runq.remove(i)
+        // The front (the usual pick) without `remove`'s general shifting.
+        if i == 0 {
+            self.cpus[c].runq.pop_front()
+        } else {
+            self.cpus[c].runq.remove(i)
+        }
     }
 
     /// Whether a CPU other than `c` has vCPUs queued (something to steal).
@@ -265,6 +270,11 @@ impl Scheduler {
     /// above `above` (any, if `None`): the highest priority, from the longest
     /// queue, with the most credit.
     fn steal(&mut self, c: usize, above: Option<Prio>) -> Option<VcpuRef> {
+        // One CPU: no other queue (two vCPUs both OVER on one CPU, as when
+        // they take turns yielding, ask on every pick).
+        if self.cpus.len() == 1 {
+            return None;
+        }
         let me = CpuIndex(c);
         let mut best: Option<((Prio, usize, i64), usize, usize)> = None;
         for (p, cpu) in self.cpus.iter().enumerate() {
