@@ -262,41 +262,6 @@ impl Events {
         self.alloc(mem, dom, Binding::Ipi, vcpu)
     }
 
-    /// `send` from `from`'s `port`: makes the other end pending. Queues the
-    /// notifications it causes.
-    pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
-        if let Some(n) = self.send_direct(mem, from, port)? {
-            self.push(n);
-        }
-        Ok(())
-    }
-
-    /// [`Self::send`], but the one notification of the common case (nothing
-    /// queued before, no poll ended: the vCPU to upcall) is answered instead
-    /// of queued, for the caller to apply at once: what draining the queue
-    /// at the end of the trap would do, in the same order.
-    pub fn send_direct(
-        &mut self,
-        mem: &dyn PhysMem,
-        from: DomainId,
-        port: Port,
-    ) -> Result<Option<Notify>, Error> {
-        let Some(d) = self.domains.get_mut_hot(&from) else {
-            return Err(Error::NotFound);
-        };
-        let slot = d.ports.bound(port)?;
-        let (to, to_port) = match slot.binding {
-            Binding::Interdomain {
-                remote,
-                remote_port,
-            } => (remote, remote_port),
-            Binding::Ipi => (from, port),
-            _ => return Err(Error::InvalidState),
-        };
-        d.sent += 1;
-        Ok(self.set_pending_direct(mem, to, to_port))
-    }
-
     /// How many events `dom` has sent (successful [`Self::send`] calls).
     pub fn sent(&self, dom: DomainId) -> u64 {
         self.domains.get(&dom).map_or(0, |d| d.sent)
