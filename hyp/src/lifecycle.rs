@@ -93,36 +93,41 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// vCPU wakes, a running one's CPU is kicked so it re-evaluates the
     /// upcall line, one brought down elsewhere is taken off its CPU.
     pub fn apply_notifies(&mut self) {
-        while let Some(Notify { dom, vcpu }) = self.events.pop_notify() {
-            let Ok(d) = self.domains.get_mut_hot(dom) else {
-                continue;
-            };
-            let Some(vc) = d.vcpus.get_mut(vcpu) else {
-                continue;
-            };
-            let on_cpu = vc.on_cpu;
-            let state = vc.state;
-            let mut polled = false;
-            if state == VcpuState::Blocked {
-                vc.state = VcpuState::Runnable;
-                polled = core::mem::take(&mut vc.polled);
-            }
-            let active = d.life == Lifecycle::Active;
-            match state {
-                VcpuState::Down => self.sched.block((dom, vcpu)),
-                // A vCPU that blocked in `block` has no poll to end.
-                VcpuState::Blocked if polled => self.events.end_poll(dom, vcpu),
-                VcpuState::Blocked | VcpuState::Runnable => {}
-            }
-            if state != VcpuState::Down
-                && active
-                && let Some(c) = self.sched.wake((dom, vcpu))
-            {
-                self.kick(CpuMask::only(c));
-            }
-            if let Some(c) = on_cpu {
-                self.upcall_mask |= 1 << c;
-            }
+        while let Some(n) = self.events.pop_notify() {
+            self.apply_notify(n);
+        }
+    }
+
+    /// Applies one notification (see [`Self::apply_notifies`]).
+    pub fn apply_notify(&mut self, Notify { dom, vcpu }: Notify) {
+        let Ok(d) = self.domains.get_mut_hot(dom) else {
+            return;
+        };
+        let Some(vc) = d.vcpus.get_mut(vcpu) else {
+            return;
+        };
+        let on_cpu = vc.on_cpu;
+        let state = vc.state;
+        let mut polled = false;
+        if state == VcpuState::Blocked {
+            vc.state = VcpuState::Runnable;
+            polled = core::mem::take(&mut vc.polled);
+        }
+        let active = d.life == Lifecycle::Active;
+        match state {
+            VcpuState::Down => self.sched.block((dom, vcpu)),
+            // A vCPU that blocked in `block` has no poll to end.
+            VcpuState::Blocked if polled => self.events.end_poll(dom, vcpu),
+            VcpuState::Blocked | VcpuState::Runnable => {}
+        }
+        if state != VcpuState::Down
+            && active
+            && let Some(c) = self.sched.wake((dom, vcpu))
+        {
+            self.kick(CpuMask::only(c));
+        }
+        if let Some(c) = on_cpu {
+            self.upcall_mask |= 1 << c;
         }
     }
 

@@ -1,16 +1,18 @@
-//! Delivery: setting a port pending on a domain's event page, raising the
-//! upcall, waking blocked or polling vCPUs, and the queue of notifications
-//! that tells the scheduler and the arch layer who to wake and which upcall
-//! lines to re-evaluate. Split from `mod.rs` (the port operations).
+//! Delivery: `send`, setting a port pending on a domain's event page,
+//! raising the upcall, waking blocked or polling vCPUs, and the queue of
+//! notifications that tells the scheduler and the arch layer who to wake and
+//! which upcall lines to re-evaluate. Split from `mod.rs` (the port
+//! operations).
 
 use alloc::vec::Vec;
 
+use tern_abi::Error;
 use tern_abi::domctl::DomainId;
 use tern_abi::evtchn::{Port, Virq};
 
 use super::page::PageRef;
 use super::timers::TimerKind;
-use super::{DomainEvents, Events, Notify};
+use super::{Binding, DomainEvents, Events, Notify};
 use crate::physmem::PhysMem;
 
 impl Events {
@@ -51,6 +53,41 @@ impl Events {
         }
     }
 
+    /// `send` from `from`'s `port`: makes the other end pending. Queues the
+    /// notifications it causes.
+    pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
+        if let Some(n) = self.send_direct(mem, from, port)? {
+            self.push(n);
+        }
+        Ok(())
+    }
+
+    /// [`Self::send`], but the one notification of the common case (nothing
+    /// queued before, no poll ended: the vCPU to upcall) is answered instead
+    /// of queued, for the caller to apply at once: what draining the queue
+    /// at the end of the trap would do, in the same order.
+    pub fn send_direct(
+        &mut self,
+        mem: &dyn PhysMem,
+        from: DomainId,
+        port: Port,
+    ) -> Result<Option<Notify>, Error> {
+        let Some(d) = self.domains.get_mut_hot(&from) else {
+            return Err(Error::NotFound);
+        };
+        let slot = d.ports.bound(port)?;
+        let (to, to_port) = match slot.binding {
+            Binding::Interdomain {
+                remote,
+                remote_port,
+            } => (remote, remote_port),
+            Binding::Ipi => (from, port),
+            _ => return Err(Error::InvalidState),
+        };
+        d.sent += 1;
+        Ok(self.set_pending_direct(mem, to, to_port))
+    }
+
     /// Makes `port` of `dom` pending and delivers it (`specs/hypercalls.md`,
     /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it.
     pub(super) fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
@@ -59,6 +96,24 @@ impl Events {
         };
         let (woken, upcall) = deliver(d, mem, port);
         self.after_delivery(dom, woken, upcall);
+    }
+
+    /// [`Self::set_pending`], answering the vCPU to upcall instead of
+    /// queueing it when the queue is empty and no poll ended (see
+    /// [`Events::send_direct`]).
+    pub(super) fn set_pending_direct(
+        &mut self,
+        mem: &dyn PhysMem,
+        dom: DomainId,
+        port: Port,
+    ) -> Option<Notify> {
+        let d = self.domains.get_mut_hot(&dom)?;
+        let (woken, upcall) = deliver(d, mem, port);
+        if woken == 0 && !self.has_notifies() {
+            return upcall.map(|vcpu| Notify { dom, vcpu });
+        }
+        self.after_delivery(dom, woken, upcall);
+        None
     }
 
     /// Queues what [`deliver`] found: pollers woken (their poll timeouts

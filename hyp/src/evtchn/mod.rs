@@ -262,26 +262,6 @@ impl Events {
         self.alloc(mem, dom, Binding::Ipi, vcpu)
     }
 
-    /// `send` from `from`'s `port`: makes the other end pending. Queues the
-    /// notifications it causes.
-    pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
-        let Some(d) = self.domains.get_mut_hot(&from) else {
-            return Err(Error::NotFound);
-        };
-        let slot = d.ports.bound(port)?;
-        let (to, to_port) = match slot.binding {
-            Binding::Interdomain {
-                remote,
-                remote_port,
-            } => (remote, remote_port),
-            Binding::Ipi => (from, port),
-            _ => return Err(Error::InvalidState),
-        };
-        d.sent += 1;
-        self.set_pending(mem, to, to_port);
-        Ok(())
-    }
-
     /// How many events `dom` has sent (successful [`Self::send`] calls).
     pub fn sent(&self, dom: DomainId) -> u64 {
         self.domains.get(&dom).map_or(0, |d| d.sent)

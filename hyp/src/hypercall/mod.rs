@@ -97,7 +97,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// Handles `hvc #0` from `caller`'s vCPU `vcpu`: reads `x0`..`x6` and
     /// writes the results to `x0`..`x3` of `x`, which holds at least 7 registers.
     pub fn hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
-        match self.hot_call(caller, vcpu, x) {
+        match self.hot_call(caller, vcpu, x, false) {
             Some((next, _)) => next,
             None => self.table_call(caller, vcpu, x),
         }
@@ -106,9 +106,11 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// [`Self::hypercall`] from a guest's trap: answers `Yield` instead of
     /// `Resume` when the caller's vCPU may no longer run (its domain paused
     /// or dying while the call waited for the lock: the call completes, but
-    /// the vCPU does not run on).
+    /// the vCPU does not run on). The caller must take the vCPU off its CPU
+    /// in the same trap when the answer is `Block` (`Scheduler::schedule`
+    /// with the vCPU not runnable: the hot `block` leaves that to it).
     pub fn guest_hypercall(&mut self, caller: DomainId, vcpu: usize, x: &mut [u64]) -> Next {
-        let (next, runnable) = match self.hot_call(caller, vcpu, x) {
+        let (next, runnable) = match self.hot_call(caller, vcpu, x, true) {
             Some((next, runnable)) => (next, runnable),
             None => (self.table_call(caller, vcpu, x), None),
         };
@@ -153,11 +155,14 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// of the caller it makes anyway (after the call: neither reads the
     /// count). Writes the results; answers what the vCPU does next and, when
     /// that lookup told, whether it may run on. `None` for any other call.
+    /// `switching`: a `Block` answer is followed at once by the caller's
+    /// CPU descheduling the vCPU (see [`Self::guest_hypercall`]).
     fn hot_call(
         &mut self,
         caller: DomainId,
         vcpu: usize,
         x: &mut [u64],
+        switching: bool,
     ) -> Option<(Next, Option<bool>)> {
         const _: () = assert!(
             matches!(Call::EvtchnOp.caller(), Caller::Any)
@@ -168,7 +173,13 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             if id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw()) {
                 let mem: &dyn PhysMem = self.mem;
                 let result = match tern_abi::evtchn::Port::from_reg(x[2]) {
-                    Ok(port) => self.events.send(mem, caller, port),
+                    // The notification of the common case applied here:
+                    // no queue round trip at the end of the trap.
+                    Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
+                        if let Some(n) = n {
+                            self.apply_notify(n);
+                        }
+                    }),
                     Err(e) => Err(e),
                 };
                 let runnable = match self.domains.get_mut_hot(caller) {
@@ -180,7 +191,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 };
                 (result.map(|()| Next::Resume), Some(runnable))
             } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
-                (sched::block(self, caller, vcpu, true), None)
+                (sched::block(self, caller, vcpu, true, switching), None)
             } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
                 if let Ok(d) = self.domains.get_mut_hot(caller) {
                     d.hypercalls += 1;

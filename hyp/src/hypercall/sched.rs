@@ -20,7 +20,7 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        Op::Block => block(hv, a.caller, a.vcpu, false),
+        Op::Block => block(hv, a.caller, a.vcpu, false, false),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;
             hv.shutdown_domain(a.caller, reason);
@@ -32,12 +32,16 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
 
 /// `sched_op block` of `caller`'s vCPU `vcpu` (called straight from
 /// `hot_call`, the round trip's fast path); `count`: counts the call in
-/// `DomainInfo::hypercalls` with its lookup of the caller.
+/// `DomainInfo::hypercalls` with its lookup of the caller. `switching`: the
+/// caller's CPU deschedules the vCPU in this same trap, not runnable, which
+/// does all `Scheduler::block` does to a running vCPU (it stops being awake
+/// and loses its boost): the scheduler is not told separately.
 pub(super) fn block<M: PhysMem, F: FrameSource>(
     hv: &mut Hypervisor<'_, M, F>,
     caller: DomainId,
     vcpu: usize,
     count: bool,
+    switching: bool,
 ) -> Result<Next, Error> {
     // An upcall already pending ends the block at once; checked here,
     // under the hypervisor lock, so an event cannot slip in between.
@@ -52,6 +56,8 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
         return Ok(Next::Resume);
     }
     vc.state = VcpuState::Blocked;
-    hv.block_vcpu((caller, vcpu));
+    if !switching {
+        hv.block_vcpu((caller, vcpu));
+    }
     Ok(Next::Block)
 }

@@ -60,6 +60,11 @@ impl Scheduler {
             };
             d.cap_granted = 0;
         }
+        // What uncapped domains' vCPUs kept uncharged belongs to the old
+        // period (their domains' `cap_used` just restarted from 0).
+        for v in self.vcpus.values_mut() {
+            v.uncharged = 0;
+        }
         self.distribute();
         for _ in 0..self.parked.len() {
             let Some(r) = self.parked.pop_front() else {
@@ -181,8 +186,13 @@ impl Scheduler {
         let mut granted = alloc::collections::BTreeMap::new();
         for (r, v) in &self.vcpus {
             let d = self.doms.get(&r.0).ok_or(format!("{r:?} without domain"))?;
-            if v.dom_paused != d.paused {
-                return Err(format!("{r:?}: its copy of the paused flag is stale"));
+            if v.dom_paused != d.paused || v.dom_capped != (d.cap > 0) {
+                return Err(format!(
+                    "{r:?}: its copy of the paused or cap flag is stale"
+                ));
+            }
+            if d.cap > 0 && v.uncharged != 0 {
+                return Err(format!("{r:?}: uncharged ticks in a capped domain"));
             }
             let wants = v.awake && !d.paused;
             let times = |n: usize, what: &str| {
@@ -247,7 +257,9 @@ impl Scheduler {
 }
 
 /// [`Scheduler::charge`] for a vCPU and its domain already looked up (the
-/// callers on the switch path have them at hand).
+/// callers on the switch path have them at hand); without the domain (one
+/// uncapped and holding no grant), its cap bookkeeping is left in
+/// `VcpuSched::uncharged`.
 pub(super) fn charge_vcpu(
     v: &mut VcpuSched,
     d: Option<&mut DomSched>,
@@ -269,9 +281,12 @@ pub(super) fn charge_vcpu(
     let from_grant = ran.min(v.grant);
     v.grant -= from_grant;
     cpus[c].busy = cpus[c].busy.saturating_add(ran);
-    if let Some(d) = d {
-        d.time = d.time.saturating_add(ran);
-        d.cap_used = d.cap_used.saturating_add(ran);
-        d.cap_granted = d.cap_granted.saturating_sub(from_grant);
+    match d {
+        Some(d) => {
+            d.cap_used = d.cap_used.saturating_add(ran);
+            d.cap_granted = d.cap_granted.saturating_sub(from_grant);
+        }
+        // Not looked up: uncapped and holding no grant (see `uncharged`).
+        None => v.uncharged = v.uncharged.saturating_add(ran),
     }
 }

@@ -53,6 +53,14 @@ pub(super) struct VcpuSched {
     /// Its domain is paused (`DomSched::paused`, copied here so that placing
     /// a woken vCPU needs no look-up of its domain).
     pub(super) dom_paused: bool,
+    /// Its domain has a cap (`DomSched::cap > 0`, copied here so that
+    /// descheduling a vCPU of an uncapped domain needs no look-up of it).
+    pub(super) dom_capped: bool,
+    /// Ticks charged to it while its domain was uncapped and not yet added
+    /// to the domain's `cap_used` (descheduling skipped the look-up): folded
+    /// in when the domain is capped, dropped at the period's end (when an
+    /// uncapped domain's `cap_used` restarts from 0 anyway).
+    pub(super) uncharged: u64,
 }
 
 impl VcpuSched {
@@ -75,9 +83,8 @@ pub(super) struct DomSched {
     pub(super) cap: u32,
     pub(super) paused: bool,
     pub(super) nr_vcpus: usize,
-    /// CPU time used by all its vCPUs, in ticks.
-    pub(super) time: u64,
-    /// Ticks used in the current period (counted only when capped).
+    /// Ticks used in the current period (while uncapped, part of it may
+    /// still be in its vCPUs' `VcpuSched::uncharged`).
     pub(super) cap_used: u64,
     /// Ticks of this period's cap reserved by its running vCPUs.
     pub(super) cap_granted: u64,
@@ -193,6 +200,8 @@ impl Scheduler {
                 ran_in_period: false,
                 time: 0,
                 dom_paused: true,
+                dom_capped: params.cap > 0,
+                uncharged: 0,
             };
             self.vcpus.insert((dom, v), s);
         }
@@ -204,7 +213,6 @@ impl Scheduler {
                 cap: params.cap,
                 paused: true,
                 nr_vcpus: vcpus,
-                time: 0,
                 cap_used: 0,
                 cap_granted: 0,
                 active: 0,
@@ -270,7 +278,8 @@ impl Scheduler {
     /// vCPU `r` (running) gives way: at its CPU's next `schedule`, any other
     /// vCPU queued on that CPU runs first.
     pub fn yield_now(&mut self, r: VcpuRef) {
-        if let Some(v) = self.vcpus.get_mut(&r) {
+        // On every `sched_op yield` (the domain-switch round trip).
+        if let Some(v) = self.vcpus.get_mut_hot(&r) {
             v.yielded = true;
         }
     }
@@ -322,8 +331,20 @@ impl Scheduler {
     /// finish its slice); a higher one releases parked vCPUs at once. The
     /// answer holds the CPUs to kick.
     pub fn set_cap(&mut self, dom: DomainId, cap: u32) -> Result<CpuMask, SchedError> {
+        let d = self.doms.get(&dom).ok_or(SchedError::NoSuchDomain)?;
+        let n = d.nr_vcpus;
+        check_cap(cap, n)?;
+        // Its vCPUs' uncharged ticks join `cap_used`, which counts from here
+        // on through the domain again if it is capped now.
+        let mut uncharged = 0u64;
+        for v in 0..n {
+            if let Some(s) = self.vcpus.get_mut(&(dom, v)) {
+                uncharged = uncharged.saturating_add(core::mem::take(&mut s.uncharged));
+                s.dom_capped = cap > 0;
+            }
+        }
         let d = self.doms.get_mut(&dom).ok_or(SchedError::NoSuchDomain)?;
-        check_cap(cap, d.nr_vcpus)?;
+        d.cap_used = d.cap_used.saturating_add(uncharged);
         let was_capped = d.cap > 0;
         d.cap = cap;
         self.capped = self.capped + usize::from(cap > 0) - usize::from(was_capped);
@@ -398,11 +419,12 @@ impl Scheduler {
     /// CPU time all vCPUs of `dom` used up to `now`, in ticks.
     pub fn domain_time(&self, dom: DomainId, now: u64) -> Option<u64> {
         let d = self.doms.get(&dom)?;
-        let running: u64 = (0..d.nr_vcpus)
-            .filter_map(|v| self.vcpus.get(&(dom, v)))
-            .map(|v| self.running_for(v, now))
-            .sum();
-        Some(d.time + running)
+        Some(
+            (0..d.nr_vcpus)
+                .filter_map(|v| self.vcpus.get(&(dom, v)))
+                .map(|v| v.time + self.running_for(v, now))
+                .sum(),
+        )
     }
 
     /// Ticks `cpu` spent running vCPUs up to `now` (the rest it idled).

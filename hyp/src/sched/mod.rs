@@ -42,7 +42,8 @@
 //!   `unpause_domain` / `pause_domain`; IPI the CPUs in the answer.
 //! - Domain destroyed: `remove_domain`; IPI the CPUs in the answer.
 //! - Hypercall block / `vcpu_down`: `block(r)`, then `schedule(cpu, now,
-//!   Some((r, false)))`. Hypercall yield: `yield_now(r)`, then `schedule(cpu,
+//!   Some((r, false)))` (for the running `r` on its own CPU in the same
+//!   trap, that `schedule` alone does what `block` would). Hypercall yield: `yield_now(r)`, then `schedule(cpu,
 //!   now, Some((r, true)))`.
 //! - EL2 physical timer fired or IPI received: `schedule(cpu, now,
 //!   current.map(|r| (r, true)))`. The flag says whether the vCPU can run

@@ -69,21 +69,28 @@ impl Scheduler {
         kick: &mut CpuMask,
     ) -> Option<VcpuRef> {
         self.cpus[c].current = None;
-        // One lookup of each for the charge, the requeue and the rest.
+        // One lookup of the vCPU for the charge, the requeue and the rest;
+        // its domain is looked up only for a cap's bookkeeping (a vCPU of
+        // an uncapped domain keeps its charge in `uncharged`).
         let Self {
             vcpus, doms, cpus, ..
         } = self;
         let v = vcpus.get_mut_hot(&r)?;
-        let mut d = doms.get_mut_hot(&r.0);
+        let mut d = if v.dom_capped || v.grant != 0 {
+            Some(doms.get_mut_hot(&r.0)?)
+        } else {
+            None
+        };
         charge_vcpu(v, d.as_deref_mut(), cpus, now);
         v.at = Place::Off;
         v.boost = false;
         v.awake &= runnable;
         let yielded = core::mem::take(&mut v.yielded);
         let grant_back = core::mem::take(&mut v.grant);
-        let d = d?;
-        d.cap_granted = d.cap_granted.saturating_sub(grant_back);
-        if v.awake && !d.paused {
+        if let Some(d) = d {
+            d.cap_granted = d.cap_granted.saturating_sub(grant_back);
+        }
+        if v.awake && !v.dom_paused {
             if v.affinity.contains(CpuIndex(c)) {
                 // `enqueue`, with the vCPU at hand.
                 cpus[c].runq.push_back(r);
@@ -164,11 +171,16 @@ impl Scheduler {
                 .find(|&c| c != from && cpus[c].current.is_none());
         }
         let (prio, last) = (v.prio(), v.last_cpu);
-        let target = v
-            .affinity
-            .iter()
-            .map(|c| c.0)
-            .min_by_key(|&c| (cpus[c].load(), c != last, c))?;
+        let target = if v.affinity.0.is_power_of_two() {
+            // One CPU allowed (every vCPU on a one-CPU machine): the search
+            // below could only answer it.
+            v.affinity.0.trailing_zeros() as usize
+        } else {
+            v.affinity
+                .iter()
+                .map(|c| c.0)
+                .min_by_key(|&c| (cpus[c].load(), c != last, c))?
+        };
         // `enqueue`, with the vCPU at hand.
         cpus[target].runq.push_back(r);
         v.at = Place::Queued(target);
@@ -238,7 +250,12 @@ impl Scheduler {
             Some((i, ..)) => i,
             None => self.cpus[c].runq.iter().position(|&r| Some(r) == yielder)?,
         };
-        self.cpus[c].runq.remove(i)
+        // The front (the usual pick) without `remove`'s general shifting.
+        if i == 0 {
+            self.cpus[c].runq.pop_front()
+        } else {
+            self.cpus[c].runq.remove(i)
+        }
     }
 
     /// Whether a CPU other than `c` has vCPUs queued (something to steal).
@@ -253,6 +270,11 @@ impl Scheduler {
     /// above `above` (any, if `None`): the highest priority, from the longest
     /// queue, with the most credit.
     fn steal(&mut self, c: usize, above: Option<Prio>) -> Option<VcpuRef> {
+        // One CPU: no other queue (two vCPUs both OVER on one CPU, as when
+        // they take turns yielding, ask on every pick).
+        if self.cpus.len() == 1 {
+            return None;
+        }
         let me = CpuIndex(c);
         let mut best: Option<((Prio, usize, i64), usize, usize)> = None;
         for (p, cpu) in self.cpus.iter().enumerate() {

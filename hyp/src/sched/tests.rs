@@ -149,6 +149,55 @@ fn a_capped_vcpu_woken_on_a_sleeping_machine_is_not_forgotten() {
 }
 
 #[test]
+fn time_used_before_a_cap_is_set_counts_against_it() {
+    let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
+    let r = (DomainId(1), 0);
+    s.add_domain(r.0, params(256, 0), 1, CpuMask::first(1))
+        .unwrap();
+    s.wake(r);
+    s.unpause_domain(r.0).unwrap();
+    let p = s.period_ticks();
+    let t0 = 10 * p;
+    let d = s.schedule(CpuIndex(0), t0, None);
+    assert_eq!(d.next, Some(r));
+    // Uncapped, it runs a twentieth of the period and blocks; then it is
+    // capped at a tenth of a CPU in the same period.
+    let used = p / 20;
+    s.block(r);
+    let d = s.schedule(CpuIndex(0), t0 + used, Some((r, false)));
+    assert_eq!(d.next, None);
+    s.set_cap(r.0, 10).unwrap();
+    s.check_invariants().unwrap();
+    s.wake(r);
+    let t1 = t0 + used;
+    let d = s.schedule(CpuIndex(0), t1, None);
+    assert_eq!(
+        (d.next, d.run_until),
+        (Some(r), t1 + p / 10 - used),
+        "what is left of the cap"
+    );
+    assert_eq!(s.domain_time(r.0, t1), Some(used));
+}
+
+#[test]
+fn descheduled_not_runnable_is_blocked_without_block() {
+    // The hot `sched_op block` path: the running vCPU's CPU deschedules it
+    // in the same trap, and the scheduler is not told `block` first.
+    let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
+    let r = (DomainId(1), 0);
+    s.add_domain(r.0, params(256, 0), 1, CpuMask::first(1))
+        .unwrap();
+    s.wake(r);
+    s.unpause_domain(r.0).unwrap();
+    assert_eq!(s.schedule(CpuIndex(0), 100, None).next, Some(r));
+    let d = s.schedule(CpuIndex(0), 200, Some((r, false)));
+    assert_eq!((d.next, d.run_until), (None, NEVER), "it does not run on");
+    s.check_invariants().unwrap();
+    assert_eq!(s.wake(r), Some(CpuIndex(0)), "a wake finds it blocked");
+    assert_eq!(s.schedule(CpuIndex(0), 300, None).next, Some(r));
+}
+
+#[test]
 fn blocked_time_is_not_charged() {
     let mut s = Scheduler::new(1, SchedConfig::new(HZ)).unwrap();
     let r = (DomainId(1), 0);
