@@ -221,15 +221,25 @@ impl Scheduler {
     /// CPU if there is one. A `yielder` runs only if nothing else can.
     fn pick(&mut self, c: usize, yielder: Option<VcpuRef>) -> Option<VcpuRef> {
         let q = &self.cpus[c].runq;
-        // One vCPU waiting (a blocking vCPU handing over to the one it woke),
-        // not a yielder, and either not OVER or with no other CPU's queue to
-        // steal a better one from: it is the best local one and nothing is
-        // stolen for it. The general search below agrees.
-        if q.len() == 1
+        // One vCPU waiting that is not a yielder (a blocking vCPU handing
+        // over to the one it woke), or that one and, behind it, the yielder
+        // just queued (two vCPUs taking turns yielding), and either not OVER
+        // or with no other CPU's queue to steal a better one from: it is the
+        // best local one and nothing is stolen for it. The general search
+        // below agrees.
+        let alone = match q.len() {
+            1 => true,
+            2 => yielder.is_some() && q.back() == yielder.as_ref(),
+            _ => false,
+        };
+        if alone
             && let Some(only) = q.front()
             && Some(*only) != yielder
             && (!self.others_queued(c)
-                || self.vcpus.get(only).is_some_and(|v| v.prio() != Prio::Over))
+                || self
+                    .vcpus
+                    .get_hot(only)
+                    .is_some_and(|v| v.prio() != Prio::Over))
         {
             return self.cpus[c].runq.pop_front();
         }
