@@ -130,7 +130,10 @@ fi
 if [ "$board" = virt ] && [ -f "$IMAGES/library.img" ]; then
     disks+=("$IMAGES/library.img") disk_flags+=(",readonly=on")
 fi
-for i in "${!disks[@]}"; do
+# QEMU's virt board hands virtio-mmio transports out from the top address
+# down, in command-line order, and dom0 names disks by ascending address: so
+# the disks go on the command line last first, for vda to be the first.
+for ((i = ${#disks[@]} - 1; i >= 0; i--)); do
     cmd+=(-drive "file=${disks[$i]},if=none,format=raw,id=d$i${disk_flags[$i]}"
         -device "virtio-blk-device,drive=d$i")
 done

@@ -76,7 +76,7 @@ impl Scratch {
         Scratch(path)
     }
 
-    /// QEMU arguments attaching it as the first virtio disk.
+    /// QEMU arguments attaching it as a virtio disk.
     fn args(&self) -> [String; 4] {
         [
             "-drive".into(),
@@ -94,12 +94,26 @@ impl Drop for Scratch {
 }
 
 /// What `scripts/run.sh` boots: the default bundle, the echo guest started,
-/// `disk` as its disk and (with `port`) a NIC with 127.0.0.1:`port`
-/// forwarded to its TCP port 7.
+/// `disk` as its disk (vda) with the guest library after it (vdb, read-only)
+/// and (with `port`) a NIC with 127.0.0.1:`port` forwarded to its TCP port 7.
+/// The disks go on the command line in run.sh's order, last first (QEMU's
+/// virt board hands out virtio transports from the top address down, and
+/// dom0 names disks by ascending address): with the order wrong the echo
+/// guest's disk would be the read-only library and its boot count fail.
 fn boot_demo(disk: &Scratch, port: Option<u16>) -> Qemu {
+    let lib = image("library.img").unwrap();
     let mut b = Qemu::builder()
         .smp(2)
         .append("-- dom0.start=echo")
+        .args([
+            "-drive".to_string(),
+            format!(
+                "file={},if=none,format=raw,readonly=on,id=lib",
+                lib.display()
+            ),
+            "-device".to_string(),
+            "virtio-blk-device,drive=lib".to_string(),
+        ])
         .args(disk.args())
         .fail_on("echo: FAIL")
         .fail_on("echo: disk xvda: ");
