@@ -25,6 +25,12 @@ pv_guest_sdk::entry!(client_main);
 /// The whole exchange must end within this.
 const LIMIT_MS: u64 = 60_000;
 const SOCKET_BUFFER: usize = 16 * 1024;
+/// Connection attempts refused before anything was sent (the peer, started
+/// at the same time, not listening yet) that are tried again, each after
+/// [`RETRY_MS`]: what a client of a service that is still starting does.
+const CONNECT_TRIES: u16 = 50;
+/// Pause before trying a refused connection again.
+const RETRY_MS: u64 = 20;
 /// How long `ip=dhcp` waits for a lease.
 const DHCP_MS: u64 = 10_000;
 
@@ -109,6 +115,7 @@ fn client_main(si: &StartInfo) {
         tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
     ));
     let local_port = 49152 + (si.domain_id().0 % 1000) as u16;
+    let mut tries = 1;
     if let Err(e) = sockets.get_mut::<tcp::Socket>(h).connect(
         iface.context(),
         (IpAddress::Ipv4(peer), port),
@@ -163,6 +170,22 @@ fn client_main(si: &StartInfo) {
                 "net-client: PASS sent {total} bytes, {got} echoed back intact in {us} us ({} frames out, {} in)",
                 st.sent, st.received
             );
+        }
+        if !s.is_open() && sent == 0 && tries < CONNECT_TRIES {
+            // Refused (reset) before the handshake completed: the peer is
+            // not listening yet. A fresh local port each time, so that no
+            // segment of the last attempt is taken for this one.
+            let _ = dev.wait(Some(Deadline::after_ms(RETRY_MS).0));
+            let again = s.connect(
+                iface.context(),
+                (IpAddress::Ipv4(peer), port),
+                49152 + (local_port - 49152 + tries * 1000) % 16384,
+            );
+            if let Err(e) = again {
+                return println!("net-client: FAIL connect: {e}");
+            }
+            tries += 1;
+            continue;
         }
         if !s.is_open() {
             return println!("net-client: FAIL connection closed: {sent} sent, {got} back");
