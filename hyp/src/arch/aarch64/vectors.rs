@@ -209,6 +209,29 @@ global_asm!(
     b       el2_trap_common
 .endm
 
+/* The caller-saved registers but x0..x3, into their frame slots (the short
+   paths: x19..x28 stay live, the Rust handler preserves them). */
+.macro SAVE_X4_X18_FP_LR
+    stp     x4, x5, [sp, #0x20]
+    stp     x6, x7, [sp, #0x30]
+    stp     x8, x9, [sp, #0x40]
+    stp     x10, x11, [sp, #0x50]
+    stp     x12, x13, [sp, #0x60]
+    stp     x14, x15, [sp, #0x70]
+    stp     x16, x17, [sp, #0x80]
+    str     x18, [sp, #0x90]
+    stp     x29, x30, [sp, #0xe8]
+.endm
+
+/* x19..x28 into their frame slots, once a vCPU switch may need them. */
+.macro SAVE_X19_X28
+    stp     x19, x20, [sp, #0x98]
+    stp     x21, x22, [sp, #0xa8]
+    stp     x23, x24, [sp, #0xb8]
+    stp     x25, x26, [sp, #0xc8]
+    stp     x27, x28, [sp, #0xd8]
+.endm
+
     .section .text.vectors, "ax"
     .balign 0x800
     .global el2_vectors
@@ -235,15 +258,7 @@ el2_vectors:
     sub     sp, sp, #{frame_size}
     stp     x0, x1, [sp, #0x00]
     stp     x2, x3, [sp, #0x10]
-    stp     x4, x5, [sp, #0x20]
-    stp     x6, x7, [sp, #0x30]
-    stp     x8, x9, [sp, #0x40]
-    stp     x10, x11, [sp, #0x50]
-    stp     x12, x13, [sp, #0x60]
-    stp     x14, x15, [sp, #0x70]
-    stp     x16, x17, [sp, #0x80]
-    str     x18, [sp, #0x90]
-    stp     x29, x30, [sp, #0xe8]
+    SAVE_X4_X18_FP_LR
     mov     x0, sp
     bl      {lower_irq}
     cbz     x0, el2_lower_return
@@ -294,15 +309,7 @@ el2_lower_sync:
     movk    w3, #{abi_lo}
     cmp     w2, w3
     ldr     x1, [sp, #0x08]
-    stp     x4, x5, [sp, #0x20]
-    stp     x6, x7, [sp, #0x30]
-    stp     x8, x9, [sp, #0x40]
-    stp     x10, x11, [sp, #0x50]
-    stp     x12, x13, [sp, #0x60]
-    stp     x14, x15, [sp, #0x70]
-    stp     x16, x17, [sp, #0x80]
-    str     x18, [sp, #0x90]
-    stp     x29, x30, [sp, #0xe8]
+    SAVE_X4_X18_FP_LR
     /* ELR_EL2/SPSR_EL2 stay in their registers: with interrupts masked nothing
        at EL2 overwrites them. The first half copies them into the frame when
        it needs them, and writes them back before returning 0. */
@@ -327,11 +334,8 @@ el2_lower_return:
     /* Not a discovery call: the hypervisor state is needed, and the frame
        whole (x19..x28 too), so that a vCPU switch can be done at once. A
        resume leaves x19..x28 as they are (the handler preserves them). */
-3:  stp     x19, x20, [sp, #0x98]
-    stp     x21, x22, [sp, #0xa8]
-    stp     x23, x24, [sp, #0xb8]
-    stp     x25, x26, [sp, #0xc8]
-    stp     x27, x28, [sp, #0xd8]
+3:
+    SAVE_X19_X28
     mov     x0, sp
     bl      {lower_sync_locked}
     cbz     x0, el2_lower_return
@@ -360,11 +364,7 @@ el2_slow_return:
    el2_lower_sync, but this also saves ELR/SPSR itself (the first half leaves
    them in their registers); it returns the same way. */
 el2_lower_irq_slow:
-    stp     x19, x20, [sp, #0x98]
-    stp     x21, x22, [sp, #0xa8]
-    stp     x23, x24, [sp, #0xb8]
-    stp     x25, x26, [sp, #0xc8]
-    stp     x27, x28, [sp, #0xd8]
+    SAVE_X19_X28
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [sp, #0x100]
