@@ -147,8 +147,9 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         next
     }
 
-    /// The two calls of every event round trip, `evtchn_op send` and
-    /// `sched_op block`, and `sched_op yield`, straight to their code rather
+    /// The calls of every event round trip, `evtchn_op send`, `sched_op
+    /// block` and the two in one (`sched_op send_block`), and `sched_op
+    /// yield`, straight to their code rather
     /// than through the table and `Args`: all are open to any caller (checked
     /// at compile time below), set no results, and their handlers' checks are
     /// the same functions. Each is counted in `DomainInfo::hypercalls` with a lookup
@@ -169,19 +170,25 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 && matches!(Call::SchedOp.caller(), Caller::Any)
         );
         let id = x[0] as u32;
-        let (result, runnable) =
-            if id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw()) {
-                let mem: &dyn PhysMem = self.mem;
-                let result = match tern_abi::evtchn::Port::from_reg(x[2]) {
-                    // The notification of the common case applied here:
-                    // no queue round trip at the end of the trap.
-                    Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
-                        if let Some(n) = n {
-                            self.apply_notify(n);
-                        }
-                    }),
-                    Err(e) => Err(e),
-                };
+        let send = id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw());
+        let send_block =
+            id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::SendBlock.raw());
+        let (result, runnable) = if send || send_block {
+            let mem: &dyn PhysMem = self.mem;
+            let sent = match tern_abi::evtchn::Port::from_reg(x[2]) {
+                // The notification of the common case applied here:
+                // no queue round trip at the end of the trap.
+                Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
+                    if let Some(n) = n {
+                        self.apply_notify(n);
+                    }
+                }),
+                Err(e) => Err(e),
+            };
+            if send_block && sent.is_ok() {
+                // Counted by `block`'s lookup.
+                (sched::block(self, caller, vcpu, true, switching), None)
+            } else {
                 let runnable = match self.domains.get_mut_hot(caller) {
                     Ok(d) => {
                         d.hypercalls += 1;
@@ -189,18 +196,19 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                     }
                     Err(_) => false,
                 };
-                (result.map(|()| Next::Resume), Some(runnable))
-            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
-                (sched::block(self, caller, vcpu, true, switching), None)
-            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
-                if let Ok(d) = self.domains.get_mut_hot(caller) {
-                    d.hypercalls += 1;
-                }
-                self.yield_vcpu((caller, vcpu));
-                (Ok(Next::Yield), None)
-            } else {
-                return None;
-            };
+                (sent.map(|()| Next::Resume), Some(runnable))
+            }
+        } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
+            (sched::block(self, caller, vcpu, true, switching), None)
+        } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
+            if let Ok(d) = self.domains.get_mut_hot(caller) {
+                d.hypercalls += 1;
+            }
+            self.yield_vcpu((caller, vcpu));
+            (Ok(Next::Yield), None)
+        } else {
+            return None;
+        };
         let (next, out) = match result {
             Ok(next) => (next, [0; 4]),
             Err(e) => (Next::Resume, [e.to_reg(), 0, 0, 0]),

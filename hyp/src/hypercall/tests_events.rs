@@ -1,4 +1,4 @@
-//! Host tests of `evtchn_op`, `vcpu_op`, `time_op`, `sched_op poll`/`block`
+//! Host tests of `evtchn_op`, `vcpu_op`, `time_op`, `sched_op poll`/`block`/`send_block`
 //! and the scheduling and wall-clock sub-operations of `domctl`, through the
 //! dispatcher: the registers a guest sets, the registers and state it gets.
 
@@ -327,6 +327,54 @@ fn block_and_poll() {
     assert_eq!(
         call_on(&mut hv, U1, 1, &sched(SchedOp::Block)).1,
         Next::Block
+    );
+}
+
+#[test]
+fn send_block_sends_then_blocks() {
+    let mut hv = hyp();
+    init(&mut hv, U1);
+    init(&mut hv, U2);
+    let [p1, ..] = ev(&mut hv, U1, EvOp::AllocUnbound, &[U2.into()]).unwrap();
+    let [p2, ..] = ev(&mut hv, U2, EvOp::BindInterdomain, &[U1.into(), p1]).unwrap();
+    let send_block = |port: u64| -> Vec<u64> {
+        std::vec![SCHED_OP.into(), SchedOp::SendBlock.raw().into(), port]
+    };
+    let state = |hv: &Hv, who: u32| hv.domains.get(DomainId(who)).unwrap().vcpus[0].state;
+    let calls = |hv: &Hv, who: u32| hv.domains.get(DomainId(who)).unwrap().hypercalls;
+    let block = [SCHED_OP.into(), SchedOp::Block.raw().into()];
+    assert_eq!(call_on(&mut hv, U2, 0, &block).1, Next::Block);
+    // A failed send neither blocks nor changes anything; it is counted.
+    let before = calls(&hv, U1);
+    for (port, e) in [(4096, Error::InvalidArgument), (99, Error::NotFound)] {
+        let (r, next) = call_on(&mut hv, U1, 0, &send_block(port));
+        assert_eq!((result(r), next), (Err(e), Next::Resume));
+        assert_ne!(state(&hv, U1), VcpuState::Blocked);
+    }
+    assert_eq!(calls(&hv, U1), before + 2);
+    // The send wakes U2, then U1 blocks: one call.
+    assert_eq!(
+        call_on(&mut hv, U1, 0, &send_block(p1)),
+        ([0; 4], Next::Block)
+    );
+    assert_eq!(calls(&hv, U1), before + 3);
+    assert_eq!(state(&hv, U1), VcpuState::Blocked);
+    assert_eq!(state(&hv, U2), VcpuState::Runnable);
+    assert_eq!(
+        guest_word(&hv, U2, EV_PAGE + EventPage::pending_offset(0)),
+        1 << p2
+    );
+    // U2's own upcall is still pending (not consumed): its answer is sent
+    // and the block returns at once, as `block` would.
+    assert_eq!(
+        call_on(&mut hv, U2, 0, &send_block(p2)),
+        ([0; 4], Next::Resume)
+    );
+    assert_ne!(state(&hv, U2), VcpuState::Blocked);
+    assert_eq!(state(&hv, U1), VcpuState::Runnable, "woken by the answer");
+    assert_eq!(
+        guest_word(&hv, U1, EV_PAGE + EventPage::upcall_pending_offset(0)),
+        1
     );
 }
 
