@@ -418,10 +418,10 @@ fn wait_loop(
             } else {
                 None
             };
-            if end.is_some() || !upcalls_live() {
-                if let Some(p) = unsent.take() {
-                    send(p)?;
-                }
+            if (end.is_some() || !upcalls_live())
+                && let Some(p) = unsent.take()
+            {
+                send(p)?;
             }
             if end.is_some() {
                 return Ok(end);
