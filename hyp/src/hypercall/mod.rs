@@ -176,27 +176,35 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         let (result, runnable) = if send || send_block {
             let mem: &dyn PhysMem = self.mem;
             let sent = match tern_abi::evtchn::Port::from_reg(x[2]) {
-                // The notification of the common case applied here:
-                // no queue round trip at the end of the trap.
-                Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
-                    if let Some(n) = n {
-                        self.apply_notify(n);
-                    }
-                }),
+                Ok(port) => self.events.send_direct(mem, caller, port),
                 Err(e) => Err(e),
             };
-            if send_block && sent.is_ok() {
-                // Counted by `block`'s lookup.
-                (sched::block(self, caller, vcpu, true, switching), None)
-            } else {
-                let runnable = match self.domains.get_mut_hot(caller) {
-                    Ok(d) => {
-                        d.hypercalls += 1;
-                        d.vcpu_runnable(vcpu)
+            match sent {
+                Ok(woken) if send_block => {
+                    // Blocks (or not) first, so the notification knows
+                    // whether this CPU switches; counted by that lookup.
+                    let next = sched::block(self, caller, vcpu, true, switching);
+                    // The notification of the common case applied here:
+                    // no queue round trip at the end of the trap.
+                    if let Some(n) = woken {
+                        let from = (switching && next == Ok(Next::Block)).then_some((caller, vcpu));
+                        self.apply_notify_from(n, from);
                     }
-                    Err(_) => false,
-                };
-                (sent.map(|()| Next::Resume), Some(runnable))
+                    (next, None)
+                }
+                sent => {
+                    if let Ok(Some(n)) = sent {
+                        self.apply_notify(n);
+                    }
+                    let runnable = match self.domains.get_mut_hot(caller) {
+                        Ok(d) => {
+                            d.hypercalls += 1;
+                            d.vcpu_runnable(vcpu)
+                        }
+                        Err(_) => false,
+                    };
+                    (sent.map(|_| Next::Resume), Some(runnable))
+                }
             }
         } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
             (sched::block(self, caller, vcpu, true, switching), None)

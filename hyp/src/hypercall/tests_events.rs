@@ -379,6 +379,52 @@ fn send_block_sends_then_blocks() {
 }
 
 #[test]
+fn send_block_hands_the_cpu_to_the_vcpu_it_woke() {
+    let mut hv = hyp();
+    init(&mut hv, U1);
+    init(&mut hv, U2);
+    let [p1, ..] = ev(&mut hv, U1, EvOp::AllocUnbound, &[U2.into()]).unwrap();
+    let [p2, ..] = ev(&mut hv, U2, EvOp::BindInterdomain, &[U1.into(), p1]).unwrap();
+    // U1's vCPU 0 runs on CPU 0; U2's is blocked.
+    for (who, state) in [(U1, VcpuState::Runnable), (U2, VcpuState::Blocked)] {
+        hv.domains.get_mut(DomainId(who)).unwrap().vcpus[0].state = state;
+        hv.unpause_domain(DomainId(who));
+    }
+    let (u1, u2) = ((DomainId(U1), 0), (DomainId(U2), 0));
+    let cpu0 = crate::percpu::CpuIndex(0);
+    assert_eq!(hv.sched.schedule(cpu0, 0, None).next, Some(u1));
+    let mut x = [0u64; 31];
+    let mut send_block = |hv: &mut Hv, who: u32, port: u64| {
+        x[..3].copy_from_slice(&[SCHED_OP.into(), SchedOp::SendBlock.raw().into(), port]);
+        let next = hv.guest_hypercall(DomainId(who), 0, &mut x);
+        (x[0], next, hv.handed.take())
+    };
+    let (r, next, handed) = send_block(&mut hv, U1, p1);
+    assert_eq!((r, next), (0, Next::Block));
+    let (cpu, d) = handed.expect("U2 was blocked and nothing else waits");
+    assert_eq!((cpu, d.next), (cpu0, Some(u2)));
+    assert_eq!(hv.sched.current(cpu0), Some(u2));
+    assert_eq!(
+        hv.domains.get(DomainId(U2)).unwrap().vcpus[0].state,
+        VcpuState::Runnable
+    );
+    // U2 has not taken its event yet: its send_block sends and returns at
+    // once, and U1 is woken the general way (queued), nothing handed.
+    let (r, next, handed) = send_block(&mut hv, U2, p2);
+    assert_eq!((r, next, handed), (0, Next::Resume, None));
+    assert_eq!(
+        hv.domains.get(DomainId(U1)).unwrap().vcpus[0].state,
+        VcpuState::Runnable
+    );
+    // A bad port: an error, no block, nothing handed.
+    let (r, next, handed) = send_block(&mut hv, U2, 99);
+    assert_eq!(
+        (r, next, handed),
+        (Error::NotFound.to_reg(), Next::Resume, None)
+    );
+}
+
+#[test]
 fn vcpu_up_down() {
     let mut hv = hyp();
     let entry = VcpuEntry {
