@@ -290,6 +290,28 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
         }
     }
 
+    /// The values of two distinct keys, both mutable (`None` if either is
+    /// missing or they are the same key), each found as by
+    /// [`Self::get_mut_hot`].
+    #[inline(always)]
+    pub(crate) fn get_pair_mut_hot(&mut self, a: &K, b: &K) -> Option<(&mut V, &mut V)> {
+        let i = match self.indexed(a) {
+            Some(i) => i,
+            None => self.find(a).ok()?,
+        };
+        let j = match self.indexed(b) {
+            Some(j) => j,
+            None => self.find(b).ok()?,
+        };
+        if i == j {
+            return None;
+        }
+        let (low, high) = self.map.entries.split_at_mut(i.max(j));
+        let near = &mut low.get_mut(i.min(j))?.1;
+        let far = &mut high.first_mut()?.1;
+        Some(if i < j { (near, far) } else { (far, near) })
+    }
+
     /// The value of `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self.find(key) {
@@ -415,6 +437,14 @@ mod tests {
         }
         assert_eq!(m.get_hot(&DomainId(769)), None);
         assert_eq!(m.get_mut_hot(&DomainId(3)), None);
+        // Pairs, in either order, indexed or not; never one key twice.
+        for (a, b) in [(1u32, 2u32), (2, 1), (257, 1), (2, 513)] {
+            let (x, y) = m.get_pair_mut_hot(&DomainId(a), &DomainId(b)).unwrap();
+            assert_eq!((*x, *y), (a * 10, b * 10));
+        }
+        assert!(m.get_pair_mut_hot(&DomainId(2), &DomainId(2)).is_none());
+        assert!(m.get_pair_mut_hot(&DomainId(2), &DomainId(3)).is_none());
+        assert!(m.get_pair_mut_hot(&DomainId(769), &DomainId(2)).is_none());
         assert_eq!(m.get(&DomainId(769)), None);
         assert_eq!(m.remove(&DomainId(1)), Some(10));
         // Positions moved: the index must follow.

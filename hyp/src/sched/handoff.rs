@@ -8,6 +8,7 @@ use super::account::charge_vcpu;
 use super::cpumask::CpuMask;
 use super::credit::{Place, Scheduler};
 use super::params::Decision;
+use super::pick::{idle_cpus, others_queued};
 use crate::percpu::CpuIndex;
 
 impl Scheduler {
@@ -27,32 +28,30 @@ impl Scheduler {
         to: VcpuRef,
         now: u64,
     ) -> Option<(CpuIndex, Decision)> {
-        if from == to || self.capped != 0 || now >= self.period_start.saturating_add(self.period) {
+        if self.capped != 0 || now >= self.period_start.saturating_add(self.period) {
             return None;
         }
-        let Place::Running(c) = self.vcpus.get_hot(&from)?.at else {
+        let Self { vcpus, cpus, .. } = self;
+        // `None` for `from == to` too.
+        let (f, t) = vcpus.get_pair_mut_hot(&from, &to)?;
+        let Place::Running(c) = f.at else {
             return None;
         };
-        if self.cpus[c].current != Some(from) || !self.cpus[c].runq.is_empty() {
-            return None;
-        }
-        let others_queued = self.others_queued(c);
-        let t = self.vcpus.get_hot(&to)?;
+        let cpu = cpus.get(c)?;
         // As `wake` leaves it: boosted if it has credit left, else OVER.
         let boost = t.credit >= 0;
-        if t.awake
+        if cpu.current != Some(from)
+            || !cpu.runq.is_empty()
+            || f.dom_capped
+            || f.grant != 0
+            || t.awake
             || t.at != Place::Off
             || t.dom_paused
             || t.affinity != CpuMask::only(CpuIndex(c))
             // With another queue to steal from, the pick keeps an OVER
             // vCPU only after searching it: left to the general way.
-            || (others_queued && !boost)
+            || (!boost && others_queued(cpus, c))
         {
-            return None;
-        }
-        let Self { vcpus, cpus, .. } = self;
-        let f = vcpus.get_mut_hot(&from)?;
-        if f.dom_capped || f.grant != 0 {
             return None;
         }
         // `deschedule` of a vCPU that is not runnable: charged, off, and
@@ -62,9 +61,6 @@ impl Scheduler {
         f.boost = false;
         f.awake = false;
         f.yielded = false;
-        let mut kick = CpuMask::EMPTY;
-        self.tickle_idlers(c, &mut kick);
-        let t = self.vcpus.get_mut_hot(&to)?;
         t.awake = true;
         t.boost = boost;
         // `start`, uncapped.
@@ -73,7 +69,12 @@ impl Scheduler {
         t.started = now;
         t.grant = 0;
         t.ran_in_period = true;
-        self.cpus[c].current = Some(to);
+        cpus[c].current = Some(to);
+        // `tickle_idlers` with nothing left on this CPU's queue.
+        let mut kick = CpuMask::EMPTY;
+        if cpus.len() > 1 {
+            idle_cpus(cpus, c, &mut kick);
+        }
         Some((
             CpuIndex(c),
             Decision {

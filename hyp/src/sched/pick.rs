@@ -4,7 +4,7 @@
 use super::VcpuRef;
 use super::account::charge_vcpu;
 use super::cpumask::CpuMask;
-use super::credit::{Place, Scheduler};
+use super::credit::{CpuSched, Place, Scheduler};
 use super::params::{Decision, NEVER, Prio};
 use crate::percpu::CpuIndex;
 
@@ -235,7 +235,7 @@ impl Scheduler {
         if alone
             && let Some(only) = q.front()
             && Some(*only) != yielder
-            && (!self.others_queued(c)
+            && (!others_queued(&self.cpus, c)
                 || self
                     .vcpus
                     .get_hot(only)
@@ -266,14 +266,6 @@ impl Scheduler {
         } else {
             self.cpus[c].runq.remove(i)
         }
-    }
-
-    /// Whether a CPU other than `c` has vCPUs queued (something to steal).
-    pub(super) fn others_queued(&self, c: usize) -> bool {
-        self.cpus
-            .iter()
-            .enumerate()
-            .any(|(p, cpu)| p != c && !cpu.runq.is_empty())
     }
 
     /// Takes from another CPU's queue a vCPU allowed on `c` with a priority
@@ -315,21 +307,12 @@ impl Scheduler {
     /// Kicks idle CPUs that have work queued, or that could take work still
     /// waiting on `c`'s queue (one per waiting vCPU), so no CPU sleeps while a
     /// vCPU it may run waits (a safety net behind the kicks of `make_ready`).
-    pub(super) fn tickle_idlers(&self, c: usize, kick: &mut CpuMask) {
+    fn tickle_idlers(&self, c: usize, kick: &mut CpuMask) {
         // One CPU: no other to tickle.
         if self.cpus.len() == 1 {
             return;
         }
-        let mut idle = CpuMask::EMPTY;
-        for (i, cpu) in self.cpus.iter().enumerate() {
-            if i != c && cpu.current.is_none() {
-                if cpu.runq.is_empty() {
-                    idle.insert(CpuIndex(i));
-                } else {
-                    kick.insert(CpuIndex(i));
-                }
-            }
-        }
+        let mut idle = idle_cpus(&self.cpus, c, kick);
         for r in &self.cpus[c].runq {
             if idle.is_empty() {
                 return;
@@ -368,4 +351,28 @@ impl Scheduler {
         v.ran_in_period = true;
         now.saturating_add(len)
     }
+}
+
+/// Whether a CPU other than `c` has vCPUs queued (something to steal).
+pub(super) fn others_queued(cpus: &[CpuSched], c: usize) -> bool {
+    cpus.iter()
+        .enumerate()
+        .any(|(p, cpu)| p != c && !cpu.runq.is_empty())
+}
+
+/// The first half of `Scheduler::tickle_idlers`: adds to `kick` the CPUs
+/// other than `c` that idle with work queued; answers those that idle with
+/// none.
+pub(super) fn idle_cpus(cpus: &[CpuSched], c: usize, kick: &mut CpuMask) -> CpuMask {
+    let mut idle = CpuMask::EMPTY;
+    for (i, cpu) in cpus.iter().enumerate() {
+        if i != c && cpu.current.is_none() {
+            if cpu.runq.is_empty() {
+                idle.insert(CpuIndex(i));
+            } else {
+                kick.insert(CpuIndex(i));
+            }
+        }
+    }
+    idle
 }
