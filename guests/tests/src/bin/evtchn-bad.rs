@@ -3,6 +3,8 @@
 //! `evtchn-bad: PASS (<n> checks)` or `evtchn-bad: FAIL ...` lines.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use pv_guest_sdk::StartInfo;
 use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::evtchn::{Op, PortState};
@@ -12,6 +14,13 @@ use pv_guest_sdk::hypercall::{call, ipa_of};
 use test_guests::Checker;
 
 pv_guest_sdk::entry!(bad);
+
+/// Events the loopback port's handler saw.
+static LOOPBACK: AtomicU32 = AtomicU32::new(0);
+
+fn count_loopback(_: Port) {
+    LOOPBACK.fetch_add(1, Ordering::AcqRel);
+}
 
 fn raw(c: Call, op: u16, args: [u64; 5]) -> Result<[u64; 3], Error> {
     call(c, op, args)
@@ -49,6 +58,18 @@ fn bad(si: &StartInfo) {
         ("send port 4095 (free)", 4095, Error::NotFound),
     ] {
         c.expect_eq(what, events::send_raw(port), Err(e));
+        // A failed send_block returns its send's error and does not block
+        // (were it to block, nothing would wake this vCPU: no timer is set).
+        c.expect_eq(
+            what,
+            raw(
+                Call::SchedOp,
+                sched::Op::SendBlock.raw(),
+                [port, 0, 0, 0, 0],
+            )
+            .map(|_| ()),
+            Err(e),
+        );
     }
     let free = Port(7);
     c.expect_eq("close free", events::close(free), Err(Error::NotFound));
@@ -97,8 +118,24 @@ fn bad(si: &StartInfo) {
     match events::alloc_unbound(me) {
         Ok(p) => {
             c.expect_eq("send on unbound", events::send(p), Err(Error::InvalidState));
+            c.expect_eq(
+                "send_block on unbound",
+                pv_guest_sdk::hypercall::send_block(p),
+                Err(Error::InvalidState),
+            );
             match events::bind_interdomain(me, p) {
                 Ok(q) => {
+                    // To itself: the send makes its own upcall pending, so
+                    // the block returns at once and the handler runs.
+                    events::on(p, count_loopback);
+                    let deadline = pv_guest_sdk::time::Deadline::after_ms(500).0;
+                    let answered = events::send_and_wait(
+                        q,
+                        || LOOPBACK.load(Ordering::Acquire) > 0,
+                        Some(deadline),
+                    );
+                    c.expect_eq("send_and_wait loopback", answered, Ok(true));
+                    events::off(p);
                     c.expect_eq("send loopback", events::send(q), Ok(()));
                     c.check("loopback pending", events::page().is_pending(p));
                     c.expect_eq("close one end", events::close(p), Ok(()));
