@@ -11,6 +11,8 @@
 //! front.push(&req)?;
 //! front.publish()?;               // sends an event only if the back end asked
 //! front.wait(None)?;              // final check, then block until notified
+//! // or both in one: the event and the first block are one hypercall
+//! front.publish_and_wait(None)?;
 //! let rsp = front.take()?;
 //! // Back end:
 //! let mut back = BackRing::<Req, Rsp>::new(front_dom, gref, port)?;
@@ -67,22 +69,26 @@ impl core::fmt::Display for Fault {
 }
 
 /// Runs `check` (a ring's final check) inside [`events::wait_until`] until
-/// it finds work, fails, or `deadline` (virtual counter) passes.
+/// it finds work, fails, or `deadline` (virtual counter) passes. With
+/// `notify`, first sends an event on that port, together with the first
+/// block ([`events::send_and_wait`]).
 fn wait_on(
+    notify: Option<Port>,
     mut check: impl FnMut() -> Result<bool, RingError>,
     deadline: Option<u64>,
 ) -> Result<(), Fault> {
     let mut failed = None;
-    let done = events::wait_until(
-        || match check() {
-            Ok(found) => found,
-            Err(e) => {
-                failed = Some(e);
-                true
-            }
-        },
-        deadline,
-    );
+    let done = || match check() {
+        Ok(found) => found,
+        Err(e) => {
+            failed = Some(e);
+            true
+        }
+    };
+    let done = match notify {
+        Some(port) => events::send_and_wait(port, done, deadline)?,
+        None => events::wait_until(done, deadline),
+    };
     match (failed, done) {
         (Some(e), _) => Err(Fault::Ring(e)),
         (None, true) => Ok(()),
@@ -190,7 +196,16 @@ where
     /// Blocks until a response is there to take (after the final check),
     /// or `deadline` (virtual counter) passes.
     pub fn wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
-        wait_on(|| self.ring.final_check(), deadline)
+        wait_on(None, || self.ring.final_check(), deadline)
+    }
+
+    /// [`Self::publish`], then [`Self::wait`]: when the back end must be
+    /// told, the event and the first block are one hypercall
+    /// (`sched_op send_block`).
+    pub fn publish_and_wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
+        let notify = self.ring.publish().then_some(self.port);
+        self.sent += u64::from(notify.is_some());
+        wait_on(notify, || self.ring.final_check(), deadline)
     }
 
     /// Takes the ring page back from the back end. `Busy` if the back end
@@ -285,7 +300,15 @@ where
     /// Blocks until a request is there to take (after the final check), or
     /// `deadline` passes.
     pub fn wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
-        wait_on(|| self.ring.final_check(), deadline)
+        wait_on(None, || self.ring.final_check(), deadline)
+    }
+
+    /// [`Self::publish`], then [`Self::wait`]: when the front end must be
+    /// told, the event and the first block are one hypercall.
+    pub fn publish_and_wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
+        let notify = self.ring.publish().then_some(self.port);
+        self.sent += u64::from(notify.is_some());
+        wait_on(notify, || self.ring.final_check(), deadline)
     }
 
     /// Unmaps the ring page.

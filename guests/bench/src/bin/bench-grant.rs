@@ -134,13 +134,13 @@ fn front(peer: DomainId, iters: u64, warmup: u64) -> Result<(), Failure> {
 /// One request out and its response back.
 fn round_trip(ring: &mut Front, id: u64) -> Result<(), Failure> {
     ring.push(&id).map_err(|_| "push refused")?;
-    ring.publish().map_err(|_| "notify failed")?;
+    ring.publish_and_wait(None)
+        .map_err(|_| "notify or wait failed")?;
     loop {
-        ring.wait(None).map_err(|_| "wait failed")?;
         match ring.take() {
             Ok(Some(rsp)) if rsp == id => return Ok(()),
             Ok(Some(_)) => return Err("response out of order"),
-            Ok(None) => {}
+            Ok(None) => ring.wait(None).map_err(|_| "wait failed")?,
             Err(_) => return Err("bad response index"),
         }
     }
@@ -160,19 +160,22 @@ fn back(peer: DomainId, iters: u64) -> Result<(), Failure> {
             Err(_) => pv_guest_sdk::yield_now(),
         }
     };
+    ring.wait(None).map_err(|_| "wait failed")?;
     loop {
-        ring.wait(None).map_err(|_| "wait failed")?;
         while let Some(req) = ring.take().map_err(|_| "bad request index")? {
             if req == MEASURE_GRANTS {
                 measure_map(peer, iters)?;
                 measure_copy(peer, iters)?;
-            }
-            ring.push(&req).map_err(|_| "push refused")?;
-            ring.publish().map_err(|_| "notify failed")?;
-            if req == MEASURE_GRANTS {
+                ring.push(&req).map_err(|_| "push refused")?;
+                ring.publish().map_err(|_| "notify failed")?;
                 return ring.close().map_err(|_| "ring unmap failed");
             }
+            ring.push(&req).map_err(|_| "push refused")?;
         }
+        // The responses out and the next request awaited: one hypercall
+        // when the front end must be told.
+        ring.publish_and_wait(None)
+            .map_err(|_| "notify or wait failed")?;
     }
 }
 
