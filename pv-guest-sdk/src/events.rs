@@ -27,6 +27,9 @@ pub use tern_abi::evtchn::{Port, Virq};
 
 use crate::hypercall::{self, ipa_of};
 
+mod later;
+pub use later::send_later;
+
 /// A handler for one port. It runs in the upcall (IRQs masked) or inside
 /// [`wait_until`]/[`dispatch`] on the vCPU the port notifies.
 pub type Handler = fn(Port);
@@ -391,12 +394,16 @@ pub fn send_and_wait(
     wait_loop(Some(port), done, deadline)
 }
 
-/// [`wait_until`], sending on `unsent` first if given.
+/// [`wait_until`], sending on `first` first if given, and on the ports
+/// marked by [`send_later`].
 fn wait_loop(
-    mut unsent: Option<Port>,
+    first: Option<Port>,
     mut done: impl FnMut() -> bool,
     deadline: Option<u64>,
 ) -> Result<bool, Error> {
+    // The port to send on with the next block, and whether its error is
+    // the caller's (a marked port's is not, see `send_later`).
+    let mut unsent = first.map(|p| (p, true));
     loop {
         // Masked, so no upcall can slip in between the check and `block`:
         // a new event sets upcall_pending and `block` returns at once.
@@ -411,6 +418,14 @@ fn wait_loop(
             if READY.load(Ordering::Acquire) {
                 scan_here();
             }
+            // Marked by the caller or by handlers the scan ran: all but
+            // one go now, the last with the block.
+            later::take(|p| match unsent {
+                None => unsent = Some((p, false)),
+                Some(_) => {
+                    let _ = send(p);
+                }
+            });
             let end = if done() {
                 Some(true)
             } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
@@ -419,9 +434,9 @@ fn wait_loop(
                 None
             };
             if (end.is_some() || !upcalls_live())
-                && let Some(p) = unsent.take()
+                && let Some((p, mine)) = unsent.take()
             {
-                send(p)?;
+                send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
             }
             if end.is_some() {
                 return Ok(end);
@@ -431,7 +446,12 @@ fn wait_loop(
                     crate::time::set_timer(d);
                 }
                 match unsent.take() {
-                    Some(p) => crate::hypercall::send_block(p)?,
+                    Some((p, mine)) => match crate::hypercall::send_block(p) {
+                        Err(e) if mine => return Err(e),
+                        // A marked port's failed send did not block: the
+                        // next pass does.
+                        _ => {}
+                    },
                     None => crate::block(),
                 }
             } else {

@@ -1,0 +1,63 @@
+//! Notifications sent later ([`send_later`]): a back end that answers
+//! several requests, or several peers, in one pass marks the ports to
+//! notify and sends each event once, when it next waits; the last one goes
+//! with its block in one hypercall (`sched_op send_block`).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use tern_abi::evtchn::PORT_WORDS;
+
+use super::Port;
+
+/// Ports marked, one bit each, in the event page's word layout.
+static MARKED: [AtomicU64; PORT_WORDS] = [const { AtomicU64::new(0) }; PORT_WORDS];
+/// Bit `w` set: word `w` of [`MARKED`] may have ports (a summary, so that
+/// taking finds them without reading every word).
+static WORDS: AtomicU64 = AtomicU64::new(0);
+
+const _: () = assert!(PORT_WORDS <= u64::BITS as usize);
+
+/// Marks `port` to be notified by this domain's next [`super::wait_until`]
+/// or [`super::send_and_wait`] (on any vCPU), once however often it was
+/// marked since. Errors of those sends are not reported (a peer that
+/// closed its end has nobody left to tell). A port out of range is
+/// ignored.
+pub fn send_later(port: Port) {
+    if port.word() >= PORT_WORDS {
+        return;
+    }
+    MARKED[port.word()].fetch_or(port.bit(), Ordering::Release);
+    WORDS.fetch_or(1 << port.word(), Ordering::Release);
+}
+
+/// Unmarks every marked port, calling `each` on it, lowest first.
+pub(super) fn take(mut each: impl FnMut(Port)) {
+    let mut words = WORDS.swap(0, Ordering::AcqRel);
+    while words != 0 {
+        let w = words.trailing_zeros();
+        words &= words - 1;
+        let mut bits = MARKED[w as usize].swap(0, Ordering::AcqRel);
+        while bits != 0 {
+            let b = bits.trailing_zeros();
+            bits &= bits - 1;
+            each(Port(w * u64::BITS + b));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn marked_ports_are_taken_once_each() {
+        for p in [3, 4095, 3, 64, 9999] {
+            send_later(Port(p));
+        }
+        let mut seen = std::vec::Vec::new();
+        take(|p| seen.push(p.0));
+        assert_eq!(seen, [3, 64, 4095]);
+        take(|_| panic!("nothing left"));
+    }
+}
