@@ -19,6 +19,9 @@ pub trait PhysMem {
     fn write(&self, pa: PhysAddr, data: &[u8]);
     /// Sets `len` bytes starting at `pa` to zero.
     fn zero(&self, pa: PhysAddr, len: u64);
+    /// Copies `len` bytes from `src` to `dst`; the ranges may overlap (the
+    /// result is as if through a buffer).
+    fn copy(&self, src: PhysAddr, dst: PhysAddr, len: u64);
     /// A pointer through which the hypervisor edits the translation table page
     /// at `pa` (a frame it allocated for tables and nothing else).
     fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512];
@@ -120,6 +123,11 @@ pub mod testing {
             let p = self.ptr(pa, len);
             // SAFETY: `ptr` checked the range.
             unsafe { core::ptr::write_bytes(p, 0, len as usize) }
+        }
+        fn copy(&self, src: PhysAddr, dst: PhysAddr, len: u64) {
+            let (s, d) = (self.ptr(src, len), self.ptr(dst, len));
+            // SAFETY: `ptr` checked both ranges; `copy` allows overlap.
+            unsafe { core::ptr::copy(s, d, len as usize) }
         }
         fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
             assert!(pa.is_aligned(PAGE_SIZE));

@@ -462,6 +462,9 @@ impl PhysMem for SharedMem {
     fn zero(&self, _: PhysAddr, _: u64) {
         unimplemented!("atomics only")
     }
+    fn copy(&self, _: PhysAddr, _: PhysAddr, _: u64) {
+        unimplemented!("atomics only")
+    }
     fn table_ptr(&self, _: PhysAddr) -> *mut [u64; 512] {
         unimplemented!("atomics only")
     }

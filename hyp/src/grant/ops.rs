@@ -1,7 +1,5 @@
 //! The mapper's side: `map`, `unmap` and `copy`.
 
-use alloc::vec;
-
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
 use tern_abi::grant::{self, GrantRef, MAPTRACK_MAX};
@@ -125,9 +123,9 @@ impl Grants {
         Ok(())
     }
 
-    /// Resolves one end of a copy for `caller`, pinning a grant (to be
-    /// released with [`Grants::release_end`]). Returns the host-physical
-    /// address of the first byte.
+    /// Resolves one end of a copy for `caller`, using a grant (to be
+    /// ended with [`Grants::release_end`] on the entry returned). Returns
+    /// the host-physical address of the first byte.
     fn resolve_end(
         &mut self,
         domains: &DomainTable,
@@ -136,14 +134,14 @@ impl Grants {
         end: CopyEnd,
         len: u64,
         write: bool,
-    ) -> Result<PhysAddr, Error> {
+    ) -> Result<(PhysAddr, Option<PhysAddr>), Error> {
         match end {
             CopyEnd::Own(ipa) => {
                 let ram = &domains.get(caller)?.ram;
                 if !in_one_page(ipa.0, len) || !ram.contains(ipa, len) {
                     return Err(Error::BadAddress);
                 }
-                ram.translate(ipa).ok_or(Error::BadAddress)
+                Ok((ram.translate(ipa).ok_or(Error::BadAddress)?, None))
             }
             CopyEnd::Grant {
                 granter,
@@ -153,15 +151,15 @@ impl Grants {
                 if offset >= PAGE_SIZE || !in_one_page(offset, len) {
                     return Err(Error::BadAddress);
                 }
-                let pa = self.pin(domains, mem, caller, granter, gref, write)?;
-                Ok(PhysAddr(pa.0 + offset))
+                let (pa, entry) = self.use_entry(domains, mem, caller, granter, gref, write)?;
+                Ok((PhysAddr(pa.0 + offset), Some(entry)))
             }
         }
     }
 
-    fn release_end(&mut self, domains: &DomainTable, mem: &dyn PhysMem, end: CopyEnd, write: bool) {
-        if let CopyEnd::Grant { granter, gref, .. } = end {
-            self.unpin(domains, mem, granter, gref, write);
+    fn release_end(&self, mem: &dyn PhysMem, end: CopyEnd, entry: Option<PhysAddr>, write: bool) {
+        if let (CopyEnd::Grant { granter, gref, .. }, Some(entry)) = (end, entry) {
+            self.end_use(mem, granter, gref, entry, write);
         }
     }
 
@@ -176,20 +174,18 @@ impl Grants {
         if op.len > PAGE_SIZE {
             return Err(Error::BadAddress);
         }
-        let src = self.resolve_end(domains, mem, caller, op.src, op.len, false)?;
-        let dst = match self.resolve_end(domains, mem, caller, op.dst, op.len, true) {
-            Ok(pa) => pa,
+        let (src, src_entry) = self.resolve_end(domains, mem, caller, op.src, op.len, false)?;
+        let (dst, dst_entry) = match self.resolve_end(domains, mem, caller, op.dst, op.len, true) {
+            Ok(end) => end,
             Err(e) => {
-                self.release_end(domains, mem, op.src, false);
+                self.release_end(mem, op.src, src_entry, false);
                 return Err(e);
             }
         };
-        // Through a buffer: the ranges may overlap.
-        let mut buf = vec![0u8; op.len as usize];
-        mem.read(src, &mut buf);
-        mem.write(dst, &buf);
-        self.release_end(domains, mem, op.dst, true);
-        self.release_end(domains, mem, op.src, false);
+        // The ranges may overlap: `copy` behaves as if through a buffer.
+        mem.copy(src, dst, op.len);
+        self.release_end(mem, op.dst, dst_entry, true);
+        self.release_end(mem, op.src, src_entry, false);
         Ok(())
     }
 }

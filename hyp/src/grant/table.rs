@@ -97,12 +97,35 @@ impl Grants {
         gref: GrantRef,
         write: bool,
     ) -> Result<PhysAddr, Error> {
+        let (pa, _) = self.use_entry(domains, mem, caller, granter, gref, write)?;
+        let pins = &mut self.dom(granter).pins;
+        let p = pins.get(&gref.0).copied().unwrap_or_default();
+        pins.insert(
+            gref.0,
+            Pin {
+                readers: p.readers + 1,
+                writers: p.writers + u32::from(write),
+            },
+        );
+        Ok(pa)
+    }
+
+    /// [`Self::pin`] for the length of one operation under the hypervisor
+    /// lock (a copy): the entry's bits are set and checked the same way,
+    /// but no use is recorded; [`Self::end_use`] puts them back. Returns the
+    /// frame and the entry's address.
+    pub(super) fn use_entry(
+        &mut self,
+        domains: &DomainTable,
+        mem: &dyn PhysMem,
+        caller: DomainId,
+        granter: DomainId,
+        gref: GrantRef,
+        write: bool,
+    ) -> Result<(PhysAddr, PhysAddr), Error> {
         live(domains, caller)?;
         let entry = self.entry_pa(domains, granter, gref)?;
-        let mut bits = GrantFlags::READING;
-        if write {
-            bits |= GrantFlags::WRITING;
-        }
+        let bits = use_bits(write);
         let (old, domid) = GrantEntry::split_word0(mem.fetch_or_u64(entry, bits.bits().into()));
         // Not granted, granted to someone else, or read-only for a write.
         let permitted = old.contains(GrantFlags::PERMIT_ACCESS)
@@ -116,26 +139,31 @@ impl Grants {
                 mem.load_u64(PhysAddr(entry.0 + FRAME_OFFSET)),
             ),
         };
-        let pin = self
-            .dom(granter)
-            .pins
-            .get(&gref.0)
-            .copied()
-            .unwrap_or_default();
         match frame {
-            Ok(pa) => {
-                let p = Pin {
-                    readers: pin.readers + 1,
-                    writers: pin.writers + u32::from(write),
-                };
-                self.dom(granter).pins.insert(gref.0, p);
-                Ok(pa)
-            }
+            Ok(pa) => Ok((pa, entry)),
             Err(e) => {
-                restore_bits(mem, entry, bits, pin);
+                self.end_use(mem, granter, gref, entry, write);
                 Err(e)
             }
         }
+    }
+
+    /// Ends a use of [`Self::use_entry`]: clears the bits it set that no
+    /// recorded use (a mapping) still needs.
+    pub(super) fn end_use(
+        &self,
+        mem: &dyn PhysMem,
+        granter: DomainId,
+        gref: GrantRef,
+        entry: PhysAddr,
+        write: bool,
+    ) {
+        let left = self
+            .doms
+            .get(&granter.0)
+            .and_then(|d| d.pins.get(&gref.0).copied())
+            .unwrap_or_default();
+        restore_bits(mem, entry, use_bits(write), left);
     }
 
     /// The frame behind frame number `frame` of `granter`'s RAM.
@@ -176,14 +204,18 @@ impl Grants {
         if left.readers == 0 {
             d.pins.remove(&gref.0);
         }
-        let bits = if write {
-            GrantFlags::READING | GrantFlags::WRITING
-        } else {
-            GrantFlags::READING
-        };
         if let Ok(entry) = self.entry_pa(domains, granter, gref) {
-            restore_bits(mem, entry, bits, left);
+            restore_bits(mem, entry, use_bits(write), left);
         }
+    }
+}
+
+/// The entry bits a use sets: `reading`, and `writing` for a write.
+fn use_bits(write: bool) -> GrantFlags {
+    if write {
+        GrantFlags::READING | GrantFlags::WRITING
+    } else {
+        GrantFlags::READING
     }
 }
 

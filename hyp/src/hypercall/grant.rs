@@ -1,13 +1,11 @@
 //! `grant_op`: argument checks, then `crate::grant`.
 
-use alloc::vec;
-
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
 use tern_abi::grant::{
     COPY_BATCH_MAX, CopyFlags, CopyPtr, GRANT_TABLE_MAX_PAGES, GrantCopy, GrantRef, MapFlags, Op,
 };
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 use super::{Args, Next};
 use crate::addr::GuestPhysAddr;
@@ -96,16 +94,18 @@ fn copy<M: PhysMem, F: FrameSource>(
     if !ipa.is_multiple_of(COPY_ALIGN) {
         return Err(Error::BadAddress);
     }
-    let mut raw = vec![0u8; (count * size) as usize];
-    hv.domains
-        .get(me)?
-        .ram
-        .read(hv.mem, GuestPhysAddr(ipa), &mut raw)?;
+    let mem: &dyn PhysMem = hv.mem;
+    let ram = &hv.domains.get(me)?.ram;
+    if !ram.contains(GuestPhysAddr(ipa), count * size) {
+        return Err(Error::BadAddress);
+    }
     let mut failed = 0;
-    for (i, bytes) in raw.chunks_exact(size as usize).enumerate() {
-        let Ok(c) = GrantCopy::read_from_bytes(bytes) else {
-            continue;
-        };
+    for i in 0..count {
+        // Each operation is read just before it runs (specs/hypercalls.md):
+        // one that copies into the array changes those after it.
+        let at = ipa + i * size;
+        let mut c = GrantCopy::default();
+        ram.read(mem, GuestPhysAddr(at), c.as_mut_bytes())?;
         let status = match CopyFlags::from_bits(c.flags) {
             None => Err(Error::InvalidArgument),
             Some(f) => {
@@ -114,7 +114,7 @@ fn copy<M: PhysMem, F: FrameSource>(
                     dst: end(&c.dst, f.contains(CopyFlags::DST_GREF)),
                     len: c.len.into(),
                 };
-                hv.grants.copy(&hv.domains, hv.mem, me, &op)
+                hv.grants.copy(&hv.domains, mem, me, &op)
             }
         };
         let code: i32 = match status {
@@ -124,11 +124,8 @@ fn copy<M: PhysMem, F: FrameSource>(
                 e.raw() as i32
             }
         };
-        let at = GuestPhysAddr(ipa + i as u64 * size + STATUS_OFFSET);
-        // The array was readable a moment ago and RAM does not move; a
-        // copy into the array itself may have changed its bytes, not its
-        // place.
-        hv.domains.get(me)?.ram.write(hv.mem, at, code.as_bytes())?;
+        // Inside the array checked above, and RAM does not move.
+        ram.write(mem, GuestPhysAddr(at + STATUS_OFFSET), code.as_bytes())?;
     }
     Ok(failed)
 }

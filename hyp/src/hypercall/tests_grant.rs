@@ -381,6 +381,59 @@ fn copy_moves_bytes_both_ways_and_checks_each_operation() {
 }
 
 #[test]
+fn copies_overlap_keep_mappings_and_read_each_operation_when_it_runs() {
+    let mut hv = hv();
+    grant(&mut hv, A, 1, B, PAGE, GrantFlags::PERMIT_ACCESS);
+    let (handle, _) = map(&mut hv, B, A, 1, false).unwrap();
+    let pattern: Vec<u8> = (0..=255u8).collect();
+    write(&hv, B, OPS + 0x900, &pattern);
+    // Overlapping ranges of one page: as if through a buffer.
+    let overlap = GrantCopy {
+        src: own(OPS + 0x900),
+        dst: own(OPS + 0x910),
+        len: 256,
+        flags: 0,
+        status: 0x7777,
+    };
+    // Operation 1 is refused as written (unknown flag), but operation 0
+    // copies a good one over it first: it runs as it reads then.
+    let good = GrantCopy {
+        src: own(OPS + 0x900),
+        dst: CopyPtr {
+            domid: A,
+            gref: 1,
+            offset: 0,
+        },
+        len: 16,
+        flags: CopyFlags::DST_GREF.bits(),
+        status: 0x7777,
+    };
+    let size = size_of::<GrantCopy>() as u64;
+    write(&hv, B, OPS + 0xc00, good.as_bytes());
+    let rewrite = GrantCopy {
+        src: own(OPS + 0xc00),
+        dst: own(OPS + size),
+        len: size as u16,
+        flags: 0,
+        status: 0x7777,
+    };
+    let mut refused = good;
+    refused.flags = 1 << 7;
+    write(&hv, B, OPS + 2 * size, overlap.as_bytes());
+    write(&hv, B, OPS + size, refused.as_bytes());
+    write(&hv, B, OPS, rewrite.as_bytes());
+    assert_eq!(gcall(&mut hv, B, Op::Copy, &[OPS, 3]).map(|r| r[0]), Ok(0));
+    let mut shifted = pattern[..16].to_vec();
+    shifted.extend_from_slice(&pattern);
+    assert_eq!(read::<[u8; 272]>(&hv, B, OPS + 0x900).to_vec(), shifted);
+    assert_eq!(read::<[u8; 16]>(&hv, A, PAGE).to_vec(), pattern[..16]);
+    // The mapping's use of the entry outlives the copies' own.
+    assert_eq!(in_use(&hv, A, 1), GrantFlags::READING | GrantFlags::WRITING);
+    gcall(&mut hv, B, Op::Unmap, &[handle]).unwrap();
+    assert_eq!(in_use(&hv, A, 1), GrantFlags::EMPTY);
+}
+
+#[test]
 fn mapped_grants_cannot_be_moved_and_hostile_entries_are_refused() {
     let mut hv = hv();
     assert_eq!(

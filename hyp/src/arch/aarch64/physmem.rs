@@ -50,6 +50,37 @@ fn zero_range(start: u64, len: u64) {
     }
 }
 
+/// Bytes `tern_copy_forward` moves per iteration.
+const COPY_STRIDE: u64 = 64;
+
+unsafe extern "C" {
+    /// Copies `len` bytes (a non-zero multiple of [`COPY_STRIDE`]) from
+    /// `src` to `dst`, both 8-byte aligned, front to back.
+    fn tern_copy_forward(dst: *mut u8, src: *const u8, len: u64);
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .text.copy_forward, "ax"
+    .global tern_copy_forward
+tern_copy_forward:
+1:  ldp x3, x4, [x1]
+    ldp x5, x6, [x1, #16]
+    ldp x7, x8, [x1, #32]
+    ldp x9, x10, [x1, #48]
+    add x1, x1, #{stride}
+    stp x3, x4, [x0]
+    stp x5, x6, [x0, #16]
+    stp x7, x8, [x0, #32]
+    stp x9, x10, [x0, #48]
+    add x0, x0, #{stride}
+    subs x2, x2, #{stride}
+    b.ne 1b
+    ret
+"#,
+    stride = const COPY_STRIDE,
+);
+
 /// The identity map of all RAM, set up by `mmu` at boot.
 #[derive(Debug)]
 pub struct IdentityMem;
@@ -68,6 +99,34 @@ impl PhysMem for IdentityMem {
     }
     fn zero(&self, pa: PhysAddr, len: u64) {
         zero_range(pa.0, len);
+    }
+    fn copy(&self, src: PhysAddr, dst: PhysAddr, len: u64) {
+        // The bulk in 64-byte strides when a forward copy is right (no
+        // overlap, or the destination below the source) and both ends are
+        // 8-byte aligned: the generic memmove moves one word per four
+        // instructions (about 2,000 for a page), this 64 bytes per twelve.
+        let forward = dst.0 <= src.0 || dst.0 >= src.0 + len;
+        let bulk = if forward && (src.0 | dst.0).is_multiple_of(8) {
+            len & !(COPY_STRIDE - 1)
+        } else {
+            0
+        };
+        // SAFETY: as in `read`: both ranges lie in frames the hypervisor
+        // allocated, checked by the caller, mapped read-write at their
+        // physical addresses. `tern_copy_forward` reads each stride before
+        // writing it and moves forward, which is correct for the overlaps
+        // `forward` admits; `bulk` is a multiple of its stride. `ptr::copy`
+        // takes the rest and allows any overlap.
+        unsafe {
+            if bulk > 0 {
+                tern_copy_forward(dst.0 as *mut u8, src.0 as *const u8, bulk);
+            }
+            core::ptr::copy(
+                (src.0 + bulk) as *const u8,
+                (dst.0 + bulk) as *mut u8,
+                (len - bulk) as usize,
+            );
+        }
     }
     fn table_ptr(&self, pa: PhysAddr) -> *mut [u64; 512] {
         pa.0 as *mut [u64; 512]
