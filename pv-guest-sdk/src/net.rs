@@ -238,6 +238,23 @@ impl NetDevice {
     /// Sends one Ethernet frame (header included, no FCS). `Busy` if every
     /// tx buffer is in flight: [`NetDevice::wait_tx`] then try again.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        self.put(frame)?;
+        self.tx.publish()?;
+        Ok(())
+    }
+
+    /// [`Self::send`], but dom0 is told at this domain's next wait (any
+    /// `wait` here, or an `events` wait), with that wait's block, in one
+    /// hypercall: for a frame followed by waiting for the answer, or
+    /// several frames in a row.
+    pub fn queue(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        self.put(frame)?;
+        self.tx.publish_later();
+        Ok(())
+    }
+
+    /// Puts `frame` on the tx ring, unpublished.
+    fn put(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() < usize::from(netif::NETIF_FRAME_MIN)
             || frame.len() > usize::from(NETIF_FRAME_MAX)
         {
@@ -255,7 +272,6 @@ impl NetDevice {
             size: frame.len() as u16,
             reserved: 0,
         })?;
-        self.tx.publish()?;
         Ok(())
     }
 

@@ -199,6 +199,18 @@ where
         wait_on(None, || self.ring.final_check(), deadline)
     }
 
+    /// [`Self::publish`], but an event the back end asked for is only
+    /// marked ([`events::send_later`]): it goes with this domain's next
+    /// wait, together with its block. Returns whether one was marked.
+    pub fn publish_later(&mut self) -> bool {
+        let needed = self.ring.publish();
+        if needed {
+            events::send_later(self.port);
+            self.sent += 1;
+        }
+        needed
+    }
+
     /// [`Self::publish`], then [`Self::wait`]: when the back end must be
     /// told, the event and the first block are one hypercall
     /// (`sched_op send_block`).

@@ -80,10 +80,11 @@ fn parse(f: &[u8]) -> Option<([u8; 6], u8, u64)> {
     Some((src, f[KIND], seq))
 }
 
-/// Sends `f`, waiting for a free tx buffer if all are in flight.
+/// Sends `f`, waiting for a free tx buffer if all are in flight. dom0 is
+/// told with the wait for the answer that follows (`NetDevice::queue`).
 fn send(dev: &mut NetDevice, f: &[u8]) -> Result<(), NetError> {
     loop {
-        match dev.send(f) {
+        match dev.queue(f) {
             Err(NetError::Busy) => dev.wait_tx(Some(Deadline::after_ms(ANSWER_MS).0))?,
             r => return r,
         }
@@ -209,7 +210,14 @@ fn pong(dev: &mut NetDevice) -> Result<(), NetError> {
             return Ok(());
         };
         if kind == Kind::Done as u8 {
-            send(dev, &frame(src, me, Kind::Done, seq))?;
+            // Told at once: no wait follows, only the yields below.
+            let f = frame(src, me, Kind::Done, seq);
+            loop {
+                match dev.send(&f) {
+                    Err(NetError::Busy) => dev.wait_tx(Some(Deadline::after_ms(ANSWER_MS).0))?,
+                    r => break r?,
+                }
+            }
             break;
         }
         if kind == Kind::Ping as u8 {
