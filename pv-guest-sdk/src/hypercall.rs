@@ -117,14 +117,18 @@ pub fn console_write_ipa(ipa: u64, len: u64) -> Result<u64, Error> {
     .map(|[n, _, _]| n)
 }
 
-/// Gives up the rest of this vCPU's time slice; it stays runnable.
+/// Gives up the rest of this vCPU's time slice; it stays runnable. First
+/// sends the events marked with [`crate::events::send_later`].
 pub fn yield_now() {
+    crate::events::send_marked();
     // No errors are defined for yield.
     let _ = call(Call::SchedOp, sched::Op::Yield.raw(), [0; 5]);
 }
 
-/// Stops this vCPU until an interrupt is pending for it.
+/// Stops this vCPU until an interrupt is pending for it. First sends the
+/// events marked with [`crate::events::send_later`].
 pub fn block() {
+    crate::events::send_marked();
     // No errors are defined for block.
     let _ = call(Call::SchedOp, sched::Op::Block.raw(), [0; 5]);
 }

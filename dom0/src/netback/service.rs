@@ -525,7 +525,9 @@ fn pass(s: &mut Service) -> u64 {
                 }
                 v.spoofed += m.spoofed;
                 if m.notify {
-                    let _ = events::send(l.port);
+                    // Sent when dom0 next waits (its loop does, after
+                    // this pass), the last of them with its block.
+                    events::send_later(l.port);
                 }
             }
             Err(e) => close(v, &format!("{e}")),

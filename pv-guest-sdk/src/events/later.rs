@@ -18,8 +18,8 @@ static WORDS: AtomicU64 = AtomicU64::new(0);
 const _: () = assert!(PORT_WORDS <= u64::BITS as usize);
 
 /// Marks `port` to be notified by this domain's next [`super::wait_until`]
-/// or [`super::send_and_wait`] (on any vCPU), once however often it was
-/// marked since. Errors of those sends are not reported (a peer that
+/// or [`super::send_and_wait`], or [`crate::yield_now`] or [`crate::block`]
+/// (on any vCPU), once however often it was marked since. Errors of those sends are not reported (a peer that
 /// closed its end has nobody left to tell). A port out of range is
 /// ignored.
 pub fn send_later(port: Port) {
@@ -48,6 +48,14 @@ pub(super) fn take(mut each: impl FnMut(Port)) {
             each(Port(w * u64::BITS + b));
         }
     }
+}
+
+/// Sends on every marked port now (before a yield or a block that is not
+/// one of the events waits, which send them with their block).
+pub(crate) fn send_marked() {
+    take(|p| {
+        let _ = super::send(p);
+    });
 }
 
 #[cfg(test)]

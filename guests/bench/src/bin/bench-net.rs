@@ -210,14 +210,8 @@ fn pong(dev: &mut NetDevice) -> Result<(), NetError> {
             return Ok(());
         };
         if kind == Kind::Done as u8 {
-            // Told at once: no wait follows, only the yields below.
-            let f = frame(src, me, Kind::Done, seq);
-            loop {
-                match dev.send(&f) {
-                    Err(NetError::Busy) => dev.wait_tx(Some(Deadline::after_ms(ANSWER_MS).0))?,
-                    r => break r?,
-                }
-            }
+            // Queued: the yields below send its event.
+            send(dev, &frame(src, me, Kind::Done, seq))?;
             break;
         }
         if kind == Kind::Ping as u8 {
