@@ -132,7 +132,10 @@ fn exchange(ring: &mut Front, pages: &Pages, count: u64) -> Result<(), alloc::st
             sent += 1;
         }
         if sent != before {
-            ring.publish().map_err(|e| format!("notify: {e}"))?;
+            // The event and the wait for responses in one hypercall
+            // (`sched_op send_block`); at once if some are there already.
+            ring.publish_and_wait(Some(Deadline::after_ms(5_000).0))
+                .map_err(|e| format!("notify and wait for response {done}: {e}"))?;
         }
         let mut got = 0;
         while let Some(rsp) = ring.take().map_err(|e| format!("ring: {e}"))? {
@@ -140,7 +143,7 @@ fn exchange(ring: &mut Front, pages: &Pages, count: u64) -> Result<(), alloc::st
             done += 1;
             got += 1;
         }
-        if got == 0 {
+        if got == 0 && sent == before {
             ring.wait(Some(Deadline::after_ms(5_000).0))
                 .map_err(|e| format!("waiting for response {done}: {e}"))?;
         }
