@@ -444,7 +444,7 @@ fn wait_loop(
             }
             if upcalls_live() {
                 if let Some(d) = deadline {
-                    crate::time::set_timer(d);
+                    crate::time::arm_by(d);
                 }
                 match unsent.take() {
                     Some((p, mine)) => match crate::hypercall::send_block(p) {

@@ -9,6 +9,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use tern_abi::evtchn::EVENT_VCPUS;
 use tern_abi::time::{self, Op, TimeInfo, ns_to_ticks, ticks_to_ns};
 use tern_abi::{Call, Error};
 
@@ -61,9 +62,35 @@ impl Deadline {
 /// Arms this vCPU's one-shot timer for counter value `deadline` (0
 /// cancels): `Virq::Timer` is raised, and the vCPU woken, at or after it.
 pub fn set_timer(deadline: u64) {
+    if let Some(armed) = ARMED.get(crate::vcpu_index()) {
+        armed.store(deadline, Ordering::Relaxed);
+    }
     // set_timer defines no errors; without time_op there is nothing to arm
     // and sleeping falls back to polling the counter.
     let _ = hypercall::call(Call::TimeOp, Op::SetTimer.raw(), [deadline, 0, 0, 0, 0]);
+}
+
+/// Per vCPU: the deadline its timer was last armed for by [`set_timer`]
+/// (0: cancelled, or never armed). Every arming goes through `set_timer`.
+static ARMED: [AtomicU64; EVENT_VCPUS] = [const { AtomicU64::new(0) }; EVENT_VCPUS];
+
+/// Makes sure this vCPU is woken by `deadline`: arms the timer for it,
+/// unless the timer is armed for no later, has not fired yet (the counter
+/// is still before it; the hypervisor never fires a timer early), and is
+/// at least half as far off as `deadline`. Waits with a timeout a little
+/// later each time (one per request) then arm the timer about once per
+/// half timeout instead of once per wait, and the timer armed is always
+/// replaced before it fires as long as the waits come more often than
+/// that (an early firing would cost more than the `set_timer` saved).
+pub(crate) fn arm_by(deadline: u64) {
+    let armed = ARMED
+        .get(crate::vcpu_index())
+        .map_or(0, |a| a.load(Ordering::Relaxed));
+    let now = counter();
+    if armed != 0 && armed <= deadline && now < armed && (armed - now) >= (deadline - now) / 2 {
+        return;
+    }
+    set_timer(deadline);
 }
 
 /// Sleeps until `deadline`, handling events meanwhile.
@@ -155,5 +182,25 @@ mod tests {
         );
         assert_eq!(wallclock(), None);
         assert_eq!(init(), Err(Error::NotImplemented));
+    }
+
+    #[test]
+    fn a_timer_armed_no_later_and_at_least_half_as_far_is_kept() {
+        // The counter reads 0 on the host, and this is vCPU 0.
+        let armed = || ARMED[0].load(Ordering::Relaxed);
+        set_timer(0);
+        arm_by(100);
+        assert_eq!(armed(), 100, "nothing armed");
+        arm_by(150);
+        assert_eq!(armed(), 100, "kept: fires first, at least half as far");
+        arm_by(200);
+        assert_eq!(armed(), 100, "exactly half as far: kept");
+        arm_by(202);
+        assert_eq!(armed(), 202, "less than half as far: replaced");
+        arm_by(50);
+        assert_eq!(armed(), 50, "later than wanted: replaced");
+        set_timer(0);
+        arm_by(70);
+        assert_eq!(armed(), 70, "cancelled: armed again");
     }
 }
