@@ -45,6 +45,10 @@
 //!   Some((r, false)))` (for the running `r` on its own CPU in the same
 //!   trap, that `schedule` alone does what `block` would). Hypercall yield: `yield_now(r)`, then `schedule(cpu,
 //!   now, Some((r, true)))`.
+//! - Hypercall `send_block` that woke a blocked vCPU: `hand_off(from, to,
+//!   now)` first; when it answers, that is the CPU's decision (what `wake`
+//!   then `schedule` would have made); when it refuses, `wake` and
+//!   `schedule` as usual.
 //! - EL2 physical timer fired or IPI received: `schedule(cpu, now,
 //!   current.map(|r| (r, true)))`. The flag says whether the vCPU can run
 //!   *now* (false: it blocked, went down, its domain stopped); the scheduler
