@@ -39,7 +39,7 @@ use build::{Image, destroy, start, start_from};
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dom0::blkback::service as blkback;
 use dom0::config::{self, DomainConfig};
 use dom0::consback::service as consback;
@@ -278,32 +278,87 @@ fn input_deadline() -> u64 {
 /// the hypervisor meanwhile, so an idle dom0 uses no CPU and wakes as soon
 /// as a front end's event comes. Without the domain-exit event, just
 /// yields once.
+///
+/// A back end is polled only for its own event, a store change (its
+/// handshakes follow the peers' `state`) or, at most [`SWEEP_MS`] apart,
+/// on any wake (netback's NAT expiry and dom0's own network stack run on
+/// time): a block request then costs no pass over the network and console
+/// back ends.
 fn wait_for_work(deadline: Option<u64>) {
+    let mut kicks = Kicks::default();
     if EXIT_EVENT.load(Ordering::Acquire) {
         // Every flag is looked at (no short cut), so that one wake-up takes
         // them all; `serve`/`poll` below do their work. The wait checks
         // them with upcalls masked before blocking: none is lost.
         events::wait_until(
             || {
+                kicks.blk |= blkback::take_kick();
+                kicks.net |= netback::take_kick();
+                kicks.cons |= consback::take_kick();
                 EXITED.load(Ordering::Acquire)
                     | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
                     | store::take_kick()
-                    | blkback::take_kick()
-                    | netback::take_kick()
-                    | consback::take_kick()
+                    | kicks.blk
+                    | kicks.net
+                    | kicks.cons
                     | dom0::uart::take_kick()
             },
             deadline,
         );
     } else {
         pv_guest_sdk::yield_now();
+        kicks = Kicks::all();
     }
     store::serve();
-    blkback::poll();
-    netback::poll();
-    consback::poll();
+    let now = time::counter();
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    let sweep = now.saturating_sub(last) >= ns_to_ticks(SWEEP_MS * 1_000_000, time::frequency());
+    // Every back end's handshake reads the store: any change wakes them all.
+    let mut seen = STORE_SEEN.load(Ordering::Relaxed);
+    let moved = store::changed_since(&mut seen);
+    STORE_SEEN.store(seen, Ordering::Relaxed);
+    if sweep || moved {
+        LAST_SWEEP.store(now, Ordering::Relaxed);
+        kicks = Kicks::all();
+    }
+    if kicks.blk {
+        blkback::poll();
+    }
+    if kicks.net {
+        netback::poll();
+    }
+    if kicks.cons {
+        consback::poll();
+    }
     dom0::uart::poll();
 }
+
+/// Which back ends' events [`wait_for_work`] took.
+#[derive(Default)]
+struct Kicks {
+    blk: bool,
+    net: bool,
+    cons: bool,
+}
+
+impl Kicks {
+    /// Every back end polled.
+    fn all() -> Self {
+        Self {
+            blk: true,
+            net: true,
+            cons: true,
+        }
+    }
+}
+
+/// The longest [`wait_for_work`] goes between polls of every back end
+/// while woken for other work.
+const SWEEP_MS: u64 = 10;
+/// The virtual counter at [`wait_for_work`]'s last poll of every back end.
+static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+/// The store generation [`wait_for_work`] last polled every back end at.
+static STORE_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// The CPU time of every watched domain, for `dom0.top`.
 fn samples(watch: &Watchlist) -> Vec<Sample> {
