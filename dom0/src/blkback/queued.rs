@@ -5,15 +5,15 @@
 
 use alloc::vec::Vec;
 
-use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
+use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifStatus};
 use pv_guest_sdk::abi::ring::RingError;
 use pv_guest_sdk::time::Deadline;
 
 use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Queue, Real};
-use super::engine::{self, Grants};
+use super::engine::{self, Grants, IoFailed};
 use super::request::{Checked, check};
-use super::service::{PER_PASS, Phase, Stop, Vbd, respond};
+use super::service::{PER_PASS, Phase, Stop, Vbd, answer_with, respond};
 
 /// Data buffers kept for reuse between requests in flight.
 const POOL: usize = 16;
@@ -21,21 +21,26 @@ const POOL: usize = 16;
 /// serves nothing else meanwhile. A slower disk is answered the queued way.
 const INLINE_WAIT_MS: u64 = 2;
 
-/// A request at a real disk that takes several at once.
+/// A request at a real disk that takes several at once. Only what its
+/// answer needs: every move of it is a memcpy (dom0's memory is uncached).
 struct Pending {
+    /// The disk's name for it.
+    tag: u64,
     /// [`Vbd::serial`] of the virtual disk it came from.
     vbd: u64,
-    req: BlkifRequest,
+    /// The request's `id` and `op`, echoed in its response.
+    id: u64,
+    op: u8,
     checked: Checked,
 }
 
 /// What requests in flight at queued disks need besides their disk.
 #[derive(Default)]
 pub(super) struct InFlight {
-    /// The requests at the disks, with their tags: few (the disks' queue
-    /// depths), and a vector keeps its room between requests where a map
-    /// allocated and freed a node for the one request of a lone reader.
-    pending: Vec<(u64, Pending)>,
+    /// The requests at the disks: few (the disks' queue depths), and a
+    /// vector keeps its room between requests where a map allocated and
+    /// freed a node for the one request of a lone reader.
+    pending: Vec<Pending>,
     /// The next tag.
     next_tag: u64,
     /// Spare data buffers.
@@ -135,14 +140,13 @@ fn take_all(
             t.next_tag += 1;
             match q.submit(write, checked.sector, data, tag) {
                 Ok(()) => {
-                    t.pending.push((
+                    t.pending.push(Pending {
                         tag,
-                        Pending {
-                            vbd: v.serial,
-                            req,
-                            checked,
-                        },
-                    ));
+                        vbd: v.serial,
+                        id: req.id,
+                        op: req.op,
+                        checked,
+                    });
                     v.in_flight += 1;
                     v.peak = v.peak.max(v.in_flight);
                     None
@@ -177,42 +181,49 @@ pub(super) fn collect(disks: &mut [Disk], vbds: &mut [Vbd], t: &mut InFlight) {
 /// Answers every request `q` finished, as [`collect`] does.
 fn drain(q: &mut dyn Queue, vbds: &mut [Vbd], t: &mut InFlight) {
     while let Some((tag, data, result)) = q.complete() {
-        let p = t
-            .pending
-            .iter()
-            .position(|(g, _)| *g == tag)
-            .map(|i| t.pending.swap_remove(i).1);
-        let v = p
-            .as_ref()
-            .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
-        if let (Some(p), Some(v)) = (p, v) {
-            v.in_flight = v.in_flight.saturating_sub(1);
-            if let Phase::Connected(c) = &mut v.phase {
-                let read = p.checked.op == BlkifOp::Read;
-                let status = match result {
-                    Err(_) => BlkifStatus::IoError,
-                    Ok(())
-                        if read
-                            && !Copier::new(v.front, c.cache.as_mut())
-                                .copy_out(p.checked.segments(), &data) =>
-                    {
-                        BlkifStatus::BadRequest
-                    }
-                    Ok(()) => BlkifStatus::Okay,
-                };
-                match respond(&mut c.ring, &p.req, status) {
-                    Ok(()) => {
-                        v.requests += 1;
-                        v.unpublished = true;
-                    }
-                    Err(e) => {
-                        v.broken.get_or_insert(e);
-                    }
-                }
+        if let Some(i) = t.pending.iter().position(|p| p.tag == tag) {
+            // Answered in place: moving it out would copy it.
+            let p = &t.pending[i];
+            if let Some(v) = vbds.iter_mut().find(|v| v.serial == p.vbd) {
+                answer(v, p, &data, result);
+            }
+            if i + 1 == t.pending.len() {
+                t.pending.truncate(i);
+            } else {
+                t.pending.swap_remove(i);
             }
         }
         if t.pool.len() < POOL {
             t.pool.push(data);
+        }
+    }
+}
+
+/// Answers `p`, a request of `v` the disk finished with `result` (a read's
+/// data in `data`, copied out first).
+fn answer(v: &mut Vbd, p: &Pending, data: &[u8], result: Result<(), IoFailed>) {
+    v.in_flight = v.in_flight.saturating_sub(1);
+    let Phase::Connected(c) = &mut v.phase else {
+        return;
+    };
+    let read = p.checked.op == BlkifOp::Read;
+    let status = match result {
+        Err(_) => BlkifStatus::IoError,
+        Ok(())
+            if read
+                && !Copier::new(v.front, c.cache.as_mut()).copy_out(p.checked.segments(), data) =>
+        {
+            BlkifStatus::BadRequest
+        }
+        Ok(()) => BlkifStatus::Okay,
+    };
+    match answer_with(&mut c.ring, p.id, p.op, status) {
+        Ok(()) => {
+            v.requests += 1;
+            v.unpublished = true;
+        }
+        Err(e) => {
+            v.broken.get_or_insert(e);
         }
     }
 }

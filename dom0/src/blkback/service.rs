@@ -440,9 +440,19 @@ pub(super) fn respond(
     req: &BlkifRequest,
     status: BlkifStatus,
 ) -> Result<(), RingError> {
+    answer_with(ring, req.id, req.op, status)
+}
+
+/// Answers the request `id` of operation `op` with `status`.
+pub(super) fn answer_with(
+    ring: &mut Back<'static, BlkifRequest, BlkifResponse>,
+    id: u64,
+    op: u8,
+    status: BlkifStatus,
+) -> Result<(), RingError> {
     ring.push(&BlkifResponse {
-        id: req.id,
-        op: req.op,
+        id,
+        op,
         status: status.raw(),
         ..BlkifResponse::default()
     })
