@@ -49,9 +49,10 @@ pub trait Queue {
     fn ready(&mut self) -> bool;
     /// A finished request: its tag, its buffer and its outcome.
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)>;
-    /// Blocks until [`Queue::complete`] has something or the virtual
-    /// counter reaches `deadline`; returns whether it has.
-    fn wait(&mut self, deadline: u64) -> bool;
+    /// Unless [`Queue::complete`] has something, blocks until the next
+    /// event of any kind (or yields once, without an interrupt); returns
+    /// whether it has something then.
+    fn wait(&mut self) -> bool;
 }
 
 impl Queue for Blk {
@@ -64,8 +65,8 @@ impl Queue for Blk {
     fn ready(&mut self) -> bool {
         Blk::ready(self)
     }
-    fn wait(&mut self, deadline: u64) -> bool {
-        self.wait_ready(deadline)
+    fn wait(&mut self) -> bool {
+        self.wait_once()
     }
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)> {
         Blk::complete(self).map(|d| (d.tag, d.data, d.result.map_err(|_| IoFailed)))

@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 
 use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifStatus};
 use pv_guest_sdk::abi::ring::RingError;
-use pv_guest_sdk::time::Deadline;
 
 use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Queue, Real};
@@ -17,9 +16,6 @@ use super::service::{PER_PASS, Phase, Stop, Vbd, answer_with, respond};
 
 /// Data buffers kept for reuse between requests in flight.
 const POOL: usize = 16;
-/// Longest wait for a lone request's completion inside [`serve`]: dom0
-/// serves nothing else meanwhile. A slower disk is answered the queued way.
-const INLINE_WAIT_MS: u64 = 2;
 
 /// A request at a real disk that takes several at once. Only what its
 /// answer needs: every move of it is a memcpy (dom0's memory is uncached).
@@ -54,11 +50,14 @@ pub(super) struct InFlight {
 /// (its data written, the disk flushed) before anything after it is taken.
 ///
 /// When the ring is empty and the one request at the disk is `v`'s (a
-/// front end waiting on a single request: a 4 KiB read), waits for it
-/// here, at most [`INLINE_WAIT_MS`], and answers it: its completion then
+/// front end waiting on a single request: a 4 KiB read), blocks until the
+/// next event and, if that was the disk's, answers it: its completion then
 /// costs no pass of dom0's main loop (waking, every back end's poll,
-/// blocking again). Several requests at the disk take the queued way, so
-/// a busy front end never holds up another's completions.
+/// blocking again). No timer is armed for this (a `set_timer` hypercall
+/// per request): any other event ends the wait too, and leaves the
+/// request to the loop, as a timer did. Several requests at the disk take
+/// the queued way, so a busy front end never holds up another's
+/// completions.
 pub(super) fn serve(
     v: &mut Vbd,
     dev: &mut dyn BlockDevice,
@@ -70,7 +69,7 @@ pub(super) fn serve(
         && v.in_flight == 1
         && t.pending.len() == 1
         && let Some(q) = dev.queue()
-        && q.wait(Deadline::after_ms(INLINE_WAIT_MS).0)
+        && q.wait()
     {
         // The only request at the disk is `v`'s: every completion is.
         drain(q, core::slice::from_mut(v), t);

@@ -243,10 +243,10 @@ impl Blk {
             || (!self.inflight.is_empty() && (self.irq.is_none() || self.dev.peek_used().is_some()))
     }
 
-    /// Blocks until [`Blk::complete`] has something or the virtual counter
-    /// reaches `deadline`; returns whether it has. `false` at once if
-    /// nothing is in flight.
-    pub fn wait_ready(&mut self, deadline: u64) -> bool {
+    /// Unless [`Blk::complete`] has something, blocks until the next event
+    /// (see [`irq::wait_once`]); returns whether it has something then.
+    /// `false` at once if nothing is in flight.
+    pub fn wait_once(&mut self) -> bool {
         if !self.done.is_empty() {
             return true;
         }
@@ -254,7 +254,7 @@ impl Blk {
             return false;
         }
         let Self { dev, irq, .. } = self;
-        irq::wait(irq.as_ref(), || dev.peek_used().is_some(), deadline)
+        irq::wait_once(irq.as_ref(), || dev.peek_used().is_some())
     }
 
     /// A request the device finished, if any. Acknowledges a fired
