@@ -103,6 +103,11 @@ pub struct Hypervisor<'m, M: PhysMem, F: FrameSource> {
     pub upcall_mask: u64,
     /// Console input: typed bytes and who receives them.
     pub console_in: ConsoleInput<'m>,
+    /// A scheduling decision a `sched_op send_block` made already (the
+    /// CPU it is for, and the decision): the blocking vCPU handed its CPU
+    /// to the one it woke (`Scheduler::hand_off`). The arch layer's switch
+    /// in the same trap takes it instead of calling `schedule`.
+    pub handed: Option<(crate::percpu::CpuIndex, crate::sched::Decision)>,
     /// Which vCPU runs where and for how long (see `crate::lifecycle`).
     pub sched: crate::sched::Scheduler,
     /// The physical counter now (`CNTPCT_EL0` on the board; a fake in tests).
@@ -140,6 +145,7 @@ impl<'m, M: PhysMem, F: FrameSource> Hypervisor<'m, M, F> {
             grants: crate::grant::Grants::new(),
             kick_mask: 0,
             upcall_mask: 0,
+            handed: None,
             console_in: ConsoleInput::new(console_in::registered_source()),
             sched: crate::sched::Scheduler::new(
                 1,

@@ -99,7 +99,16 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     }
 
     /// Applies one notification (see [`Self::apply_notifies`]).
-    pub fn apply_notify(&mut self, Notify { dom, vcpu }: Notify) {
+    pub fn apply_notify(&mut self, n: Notify) {
+        self.apply_notify_from(n, None);
+    }
+
+    /// [`Self::apply_notify`]; `from`: the vCPU that sent it blocks in this
+    /// same trap and its CPU switches (`sched_op send_block`). If the
+    /// notified vCPU then wakes and the scheduler can hand that CPU over
+    /// to it directly, the decision is left in [`Self::handed`] for the
+    /// switch; otherwise the woken vCPU is placed as for any wake.
+    pub fn apply_notify_from(&mut self, Notify { dom, vcpu }: Notify, from: Option<VcpuRef>) {
         let Ok(d) = self.domains.get_mut_hot(dom) else {
             return;
         };
@@ -120,11 +129,21 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             VcpuState::Blocked if polled => self.events.end_poll(dom, vcpu),
             VcpuState::Blocked | VcpuState::Runnable => {}
         }
-        if state != VcpuState::Down
-            && active
-            && let Some(c) = self.sched.wake((dom, vcpu))
-        {
-            self.kick(CpuMask::only(c));
+        if state != VcpuState::Down && active {
+            // Not while other notifications wait (they could change what
+            // the switch's `schedule` would pick), nor for a vCPU still on
+            // a CPU.
+            let handed = match from {
+                Some(f) if on_cpu.is_none() && !self.events.has_notifies() => {
+                    self.sched.hand_off(f, (dom, vcpu), (self.clock)())
+                }
+                _ => None,
+            };
+            if handed.is_some() {
+                self.handed = handed;
+            } else if let Some(c) = self.sched.wake((dom, vcpu)) {
+                self.kick(CpuMask::only(c));
+            }
         }
         if let Some(c) = on_cpu {
             self.upcall_mask |= 1 << c;

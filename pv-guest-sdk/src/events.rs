@@ -372,7 +372,31 @@ pub fn upcall_ack() {
 /// virtual counter reaches `deadline` (returns `false`). Blocks between
 /// checks when the hypervisor delivers upcalls, else yields. Handlers run on
 /// this vCPU from here (and from the IRQ vector if IRQs are unmasked).
-pub fn wait_until(mut done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
+pub fn wait_until(done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
+    // Nothing to send, so nothing can fail.
+    wait_loop(None, done, deadline).unwrap_or(false)
+}
+
+/// Sends on `port`, then waits like [`wait_until`]: the request/answer
+/// shape (notify the peer, wait for what it sends back). The send and the
+/// first block are one hypercall (`sched_op send_block`) instead of two.
+/// `done` is first checked before the send: it must hold only once the
+/// answer arrived, as it would after the send. The send happens in every
+/// case; its error (that of [`send`]) is returned without waiting.
+pub fn send_and_wait(
+    port: Port,
+    done: impl FnMut() -> bool,
+    deadline: Option<u64>,
+) -> Result<bool, Error> {
+    wait_loop(Some(port), done, deadline)
+}
+
+/// [`wait_until`], sending on `unsent` first if given.
+fn wait_loop(
+    mut unsent: Option<Port>,
+    mut done: impl FnMut() -> bool,
+    deadline: Option<u64>,
+) -> Result<bool, Error> {
     loop {
         // Masked, so no upcall can slip in between the check and `block`:
         // a new event sets upcall_pending and `block` returns at once.
@@ -387,24 +411,36 @@ pub fn wait_until(mut done: impl FnMut() -> bool, deadline: Option<u64>) -> bool
             if READY.load(Ordering::Acquire) {
                 scan_here();
             }
-            if done() {
-                return Some(true);
+            let end = if done() {
+                Some(true)
+            } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
+                Some(false)
+            } else {
+                None
+            };
+            if (end.is_some() || !upcalls_live())
+                && let Some(p) = unsent.take()
+            {
+                send(p)?;
             }
-            if deadline.is_some_and(|d| crate::time::counter() >= d) {
-                return Some(false);
+            if end.is_some() {
+                return Ok(end);
             }
             if upcalls_live() {
                 if let Some(d) = deadline {
                     crate::time::set_timer(d);
                 }
-                crate::block();
+                match unsent.take() {
+                    Some(p) => crate::hypercall::send_block(p)?,
+                    None => crate::block(),
+                }
             } else {
                 crate::yield_now();
             }
-            None
-        });
+            Ok(None)
+        })?;
         if let Some(r) = r {
-            return r;
+            return Ok(r);
         }
     }
 }

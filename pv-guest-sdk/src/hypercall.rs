@@ -129,6 +129,19 @@ pub fn block() {
     let _ = call(Call::SchedOp, sched::Op::Block.raw(), [0; 5]);
 }
 
+/// Makes the other end of event-channel `port` pending, then [`block`]s:
+/// one hypercall (`sched_op send_block`). Errors are those of the send,
+/// which does not block when it fails. Most callers want
+/// [`crate::events::send_and_wait`].
+pub fn send_block(port: crate::events::Port) -> Result<(), Error> {
+    call(
+        Call::SchedOp,
+        sched::Op::SendBlock.raw(),
+        [port.0.into(), 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
 /// Asks the hypervisor to stop the whole domain. Returns only on failure.
 pub fn try_shutdown(reason: sched::ShutdownReason) -> Result<(), Error> {
     call(

@@ -470,7 +470,7 @@ def profile(runs, run, iters, hyp_elf, tools, listing):
         by_fn[fn] = by_fn.get(fn, 0) + c
     out = [f"== {run}: EL2 instructions per iteration by function ({total / iters:,.1f} "
            f"in all; addresses are hyp.elf link addresses, runtime - {delta:#x}) =="]
-    for fn, c in sorted(by_fn.items(), key=lambda kv: -kv[1])[:25]:
+    for fn, c in sorted(by_fn.items(), key=lambda kv: -kv[1])[:int(os.environ.get("TERN_PROFILE_TOP", "25"))]:
         out.append(f"  {c / iters:9.1f}  {fn}")
     if listing:
         out.append(f"== {run}: the hot path, instruction by instruction (executions per "

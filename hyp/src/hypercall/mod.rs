@@ -147,8 +147,9 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         next
     }
 
-    /// The two calls of every event round trip, `evtchn_op send` and
-    /// `sched_op block`, and `sched_op yield`, straight to their code rather
+    /// The calls of every event round trip, `evtchn_op send`, `sched_op
+    /// block` and the two in one (`sched_op send_block`), and `sched_op
+    /// yield`, straight to their code rather
     /// than through the table and `Args`: all are open to any caller (checked
     /// at compile time below), set no results, and their handlers' checks are
     /// the same functions. Each is counted in `DomainInfo::hypercalls` with a lookup
@@ -169,38 +170,53 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 && matches!(Call::SchedOp.caller(), Caller::Any)
         );
         let id = x[0] as u32;
-        let (result, runnable) =
-            if id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw()) {
-                let mem: &dyn PhysMem = self.mem;
-                let result = match tern_abi::evtchn::Port::from_reg(x[2]) {
+        let send = id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw());
+        let send_block =
+            id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::SendBlock.raw());
+        let (result, runnable) = if send || send_block {
+            let mem: &dyn PhysMem = self.mem;
+            let sent = match tern_abi::evtchn::Port::from_reg(x[2]) {
+                Ok(port) => self.events.send_direct(mem, caller, port),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(woken) if send_block => {
+                    // Blocks (or not) first, so the notification knows
+                    // whether this CPU switches; counted by that lookup.
+                    let next = sched::block(self, caller, vcpu, true, switching);
                     // The notification of the common case applied here:
                     // no queue round trip at the end of the trap.
-                    Ok(port) => self.events.send_direct(mem, caller, port).map(|n| {
-                        if let Some(n) = n {
-                            self.apply_notify(n);
-                        }
-                    }),
-                    Err(e) => Err(e),
-                };
-                let runnable = match self.domains.get_mut_hot(caller) {
-                    Ok(d) => {
-                        d.hypercalls += 1;
-                        d.vcpu_runnable(vcpu)
+                    if let Some(n) = woken {
+                        let from = (switching && next == Ok(Next::Block)).then_some((caller, vcpu));
+                        self.apply_notify_from(n, from);
                     }
-                    Err(_) => false,
-                };
-                (result.map(|()| Next::Resume), Some(runnable))
-            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
-                (sched::block(self, caller, vcpu, true, switching), None)
-            } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
-                if let Ok(d) = self.domains.get_mut_hot(caller) {
-                    d.hypercalls += 1;
+                    (next, None)
                 }
-                self.yield_vcpu((caller, vcpu));
-                (Ok(Next::Yield), None)
-            } else {
-                return None;
-            };
+                sent => {
+                    if let Ok(Some(n)) = sent {
+                        self.apply_notify(n);
+                    }
+                    let runnable = match self.domains.get_mut_hot(caller) {
+                        Ok(d) => {
+                            d.hypercalls += 1;
+                            d.vcpu_runnable(vcpu)
+                        }
+                        Err(_) => false,
+                    };
+                    (sent.map(|_| Next::Resume), Some(runnable))
+                }
+            }
+        } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
+            (sched::block(self, caller, vcpu, true, switching), None)
+        } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
+            if let Ok(d) = self.domains.get_mut_hot(caller) {
+                d.hypercalls += 1;
+            }
+            self.yield_vcpu((caller, vcpu));
+            (Ok(Next::Yield), None)
+        } else {
+            return None;
+        };
         let (next, out) = match result {
             Ok(next) => (next, [0; 4]),
             Err(e) => (Next::Resume, [e.to_reg(), 0, 0, 0]),

@@ -1,4 +1,4 @@
-//! `sched_op`: yield, block, shutdown, poll.
+//! `sched_op`: yield, block, shutdown, poll, send_block.
 
 use tern_abi::Error;
 use tern_abi::domctl::DomainId;
@@ -14,8 +14,8 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
     a: &mut Args,
 ) -> Result<Next, Error> {
     match Op::from_reg(a.arg(1))? {
-        // `hot_call` takes every yield (and block) before the table: these
-        // arms are for completeness.
+        // `hot_call` takes every yield, block and send_block before the
+        // table: these arms are for completeness.
         Op::Yield => {
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
@@ -27,6 +27,11 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             Ok(Next::Stop)
         }
         Op::Poll => super::evtchn::poll(hv, a),
+        Op::SendBlock => {
+            let port = tern_abi::evtchn::Port::from_reg(a.arg(2))?;
+            hv.events.send(hv.mem, a.caller, port)?;
+            block(hv, a.caller, a.vcpu, false, false)
+        }
     }
 }
 

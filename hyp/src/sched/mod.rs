@@ -61,6 +61,9 @@ mod account;
 mod control;
 pub mod cpumask;
 pub mod credit;
+mod handoff;
+#[cfg(test)]
+mod handoff_tests;
 pub mod params;
 mod pick;
 

@@ -269,7 +269,7 @@ impl Scheduler {
     }
 
     /// Whether a CPU other than `c` has vCPUs queued (something to steal).
-    fn others_queued(&self, c: usize) -> bool {
+    pub(super) fn others_queued(&self, c: usize) -> bool {
         self.cpus
             .iter()
             .enumerate()
@@ -315,7 +315,7 @@ impl Scheduler {
     /// Kicks idle CPUs that have work queued, or that could take work still
     /// waiting on `c`'s queue (one per waiting vCPU), so no CPU sleeps while a
     /// vCPU it may run waits (a safety net behind the kicks of `make_ready`).
-    fn tickle_idlers(&self, c: usize, kick: &mut CpuMask) {
+    pub(super) fn tickle_idlers(&self, c: usize, kick: &mut CpuMask) {
         // One CPU: no other to tickle.
         if self.cpus.len() == 1 {
             return;

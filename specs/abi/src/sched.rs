@@ -42,6 +42,20 @@ abi_enum! {
         /// range), `TooBig` (count above `POLL_MAX`), `NotFound` (a port is
         /// free), `InvalidState` (no event page).
         Poll = 3 => "poll",
+        /// `evtchn_op send` on a port, then [`Op::Block`], in one call: the
+        /// shape of every request/answer exchange over an event channel
+        /// (notify the peer, wait for its answer), in one trap instead of
+        /// two.
+        ///
+        /// - `x2` = port to send on, as for `evtchn_op send`.
+        ///
+        /// If the send fails, its error is returned and the vCPU does not
+        /// block. Otherwise as `block`: returns at once if an upcall is
+        /// pending for the caller (the peer may answer before the caller
+        /// would block, on another CPU), else when one is.
+        /// Errors: those of `evtchn_op send`: `InvalidArgument` (port out of
+        /// range), `NotFound` (port free), `InvalidState` (no event page).
+        SendBlock = 4 => "send_block",
     }
 }
 
@@ -101,6 +115,13 @@ pub const SPEC: CallSpec = CallSpec {
                 Error::NotFound,
                 Error::InvalidState,
             ],
+        },
+        SubOpSpec {
+            name: Op::SendBlock.name(),
+            value: Some(Op::SendBlock.raw()),
+            args: &["x2=port"],
+            returns: &[],
+            errors: &[Error::InvalidArgument, Error::NotFound, Error::InvalidState],
         },
     ],
 };

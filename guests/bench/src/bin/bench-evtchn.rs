@@ -5,9 +5,10 @@
 //! (after `warmup=<w>` unmeasured ones, default 8). One round trip: ping
 //! sends, pong's handler runs and pong sends back, ping's handler runs.
 //!
-//! Waiting is block-until-event, the PV pattern: both sides wait with the
-//! SDK's `events::wait_until`, which (upcall masked) dispatches pending ports,
-//! checks, and calls `sched_op block` when nothing is there; `block` returns
+//! Waiting is block-until-event, the PV pattern: both sides send and wait
+//! with the SDK's `events::send_and_wait`, which (upcall masked) dispatches
+//! pending ports, checks, and sends and blocks in one call
+//! (`sched_op send_block`) when the answer is not there; the block returns
 //! once an event is pending and the handler runs from that dispatch. The
 //! upcall IRQ stays masked, so handlers never run from the IRQ vector and
 //! the path is the same on one CPU and on two.
@@ -102,14 +103,14 @@ fn bench_evtchn(si: &StartInfo) {
         // Lets pong go (see below).
         send(port);
     } else {
+        wait_for(1);
+        // Answers event `n` and waits for the next; after its last answer
+        // it stays blocked, as between round trips, until ping closed its
+        // region: what pong does then (print, shut down) is not part of
+        // the measurement.
         for n in 1..=total {
-            wait_for(n);
-            send(port);
+            send_and_wait(port, n + 1);
         }
-        // Blocked, as between round trips, until ping closed its region:
-        // what pong does after its last answer (print, shut down) is not
-        // part of the measurement.
-        wait_for(total + 1);
     }
     let seen = SEEN.load(Ordering::Acquire);
     let expected = if role == "pong" { total + 1 } else { total };
@@ -122,8 +123,15 @@ fn bench_evtchn(si: &StartInfo) {
 
 /// One round trip: the `n`-th event out and its answer back.
 fn round_trip(port: Port, n: u64) {
-    send(port);
-    wait_for(n);
+    send_and_wait(port, n);
+}
+
+/// Sends, then blocks until the handler has seen `n` events: one hypercall
+/// when the answer is not there yet (`sched_op send_block`).
+fn send_and_wait(port: Port, n: u64) {
+    if let Err(e) = events::send_and_wait(port, || SEEN.load(Ordering::Acquire) >= n, None) {
+        println!("bench-evtchn: FAIL send: {e}");
+    }
 }
 
 /// Blocks until the handler has seen `n` events.

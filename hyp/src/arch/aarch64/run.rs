@@ -545,10 +545,14 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
-    let d = st
-        .hv
-        .sched
-        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
+    // A `send_block` that handed this CPU to the vCPU it woke decided already.
+    let d = match st.hv.handed.take() {
+        Some((c, d)) if c.0 == cpu => d,
+        _ => st
+            .hv
+            .sched
+            .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable))),
+    };
     kick(st, cpu, d.kick.0);
     match d.next {
         Some(r) => {
