@@ -39,7 +39,7 @@ use build::{Image, destroy, start, start_from};
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use dom0::blkback::service as blkback;
 use dom0::config::{self, DomainConfig};
 use dom0::consback::service as consback;
@@ -156,6 +156,10 @@ fn dom0_main(si: &StartInfo) {
         }
         reap_exited(&mut watch);
         restart_due(&mut watch);
+    }
+    // No wait_for_work follows: its deferred event goes now.
+    if let Some(p) = UNSENT.swap(0, Ordering::AcqRel).checked_sub(1) {
+        let _ = events::send(Port(p));
     }
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
@@ -286,26 +290,34 @@ fn input_deadline() -> u64 {
 /// back ends.
 fn wait_for_work(deadline: Option<u64>) {
     let mut kicks = Kicks::default();
+    // The event of the last front end the block back end answered, sent
+    // with this wait's block (one hypercall) rather than on its own.
+    let unsent = UNSENT.swap(0, Ordering::AcqRel).checked_sub(1).map(Port);
     if EXIT_EVENT.load(Ordering::Acquire) {
         // Every flag is looked at (no short cut), so that one wake-up takes
         // them all; `serve`/`poll` below do their work. The wait checks
         // them with upcalls masked before blocking: none is lost.
-        events::wait_until(
-            || {
-                kicks.blk |= blkback::take_kick();
-                kicks.net |= netback::take_kick();
-                kicks.cons |= consback::take_kick();
-                EXITED.load(Ordering::Acquire)
-                    | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
-                    | store::take_kick()
-                    | kicks.blk
-                    | kicks.net
-                    | kicks.cons
-                    | dom0::uart::take_kick()
-            },
-            deadline,
-        );
+        let done = || {
+            kicks.blk |= blkback::take_kick();
+            kicks.net |= netback::take_kick();
+            kicks.cons |= consback::take_kick();
+            EXITED.load(Ordering::Acquire)
+                | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
+                | store::take_kick()
+                | kicks.blk
+                | kicks.net
+                | kicks.cons
+                | dom0::uart::take_kick()
+        };
+        match unsent {
+            // A failed send (the port closed since) is the peer's loss only.
+            Some(p) => drop(events::send_and_wait(p, done, deadline)),
+            None => drop(events::wait_until(done, deadline)),
+        }
     } else {
+        if let Some(p) = unsent {
+            let _ = events::send(p);
+        }
         pv_guest_sdk::yield_now();
         kicks = Kicks::all();
     }
@@ -321,8 +333,10 @@ fn wait_for_work(deadline: Option<u64>) {
         LAST_SWEEP.store(now, Ordering::Relaxed);
         kicks = Kicks::all();
     }
-    if kicks.blk {
-        blkback::poll();
+    if kicks.blk
+        && let Some(p) = blkback::poll_deferred()
+    {
+        UNSENT.store(p.0 + 1, Ordering::Release);
     }
     if kicks.net {
         netback::poll();
@@ -357,6 +371,8 @@ impl Kicks {
 const SWEEP_MS: u64 = 10;
 /// The virtual counter at [`wait_for_work`]'s last poll of every back end.
 static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+/// A port [`wait_for_work`] sends on with its next wait, plus one (0: none).
+static UNSENT: AtomicU32 = AtomicU32::new(0);
 /// The store generation [`wait_for_work`] last polled every back end at.
 static STORE_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
 

@@ -261,7 +261,8 @@ impl BlockDevice {
             ..BlkifRequest::default()
         };
         self.ring.push(&req)?;
-        self.ring.publish()?;
+        self.ring
+            .publish_and_wait(Some(Deadline::after_ms(WAIT_MS).0))?;
         match self.next_response()? {
             (0, Ok(())) => Ok(()),
             (0, Err(e)) => Err(e),
@@ -307,11 +308,13 @@ impl BlockDevice {
                 issued += len;
                 pushed = true;
             }
-            if pushed {
-                self.ring.publish()?;
-            }
             if slots.iter().all(Option::is_none) {
                 return failed.map_or(Ok(()), Err);
+            }
+            if pushed {
+                // The event and the wait for the first answer: one trap.
+                self.ring
+                    .publish_and_wait(Some(Deadline::after_ms(WAIT_MS).0))?;
             }
             let (id, status) = self.next_response()?;
             let i = usize::try_from(id).map_err(|_| BlkError::Protocol)?;

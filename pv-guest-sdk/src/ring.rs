@@ -69,20 +69,31 @@ impl core::fmt::Display for Fault {
 /// Runs `check` (a ring's final check) inside [`events::wait_until`] until
 /// it finds work, fails, or `deadline` (virtual counter) passes.
 fn wait_on(
+    check: impl FnMut() -> Result<bool, RingError>,
+    deadline: Option<u64>,
+) -> Result<(), Fault> {
+    send_and_wait_on(None, check, deadline)
+}
+
+/// [`wait_on`], sending on `port` first if given, in the same hypercall as
+/// the first block ([`events::send_and_wait`]).
+fn send_and_wait_on(
+    port: Option<Port>,
     mut check: impl FnMut() -> Result<bool, RingError>,
     deadline: Option<u64>,
 ) -> Result<(), Fault> {
     let mut failed = None;
-    let done = events::wait_until(
-        || match check() {
-            Ok(found) => found,
-            Err(e) => {
-                failed = Some(e);
-                true
-            }
-        },
-        deadline,
-    );
+    let found = || match check() {
+        Ok(found) => found,
+        Err(e) => {
+            failed = Some(e);
+            true
+        }
+    };
+    let done = match port {
+        Some(p) => events::send_and_wait(p, found, deadline).map_err(Fault::Call)?,
+        None => events::wait_until(found, deadline),
+    };
     match (failed, done) {
         (Some(e), _) => Err(Fault::Ring(e)),
         (None, true) => Ok(()),
@@ -191,6 +202,15 @@ where
     /// or `deadline` (virtual counter) passes.
     pub fn wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
         wait_on(|| self.ring.final_check(), deadline)
+    }
+
+    /// [`FrontRing::publish`] then [`FrontRing::wait`], the event (if the
+    /// back end asked for one) sent in the same hypercall as the first
+    /// block: a request and the wait for its answer in one trap.
+    pub fn publish_and_wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
+        let port = self.ring.publish().then_some(self.port);
+        self.sent += u64::from(port.is_some());
+        send_and_wait_on(port, || self.ring.final_check(), deadline)
     }
 
     /// Takes the ring page back from the back end. `Busy` if the back end

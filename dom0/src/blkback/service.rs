@@ -340,6 +340,23 @@ fn disconnect(c: Conn) {
 /// Advances every handshake and serves every connected ring (see the
 /// module documentation). Never blocks but for the disks' own requests.
 pub fn poll() {
+    if let Some(port) = poll_deferred() {
+        let _ = events::send(port);
+    }
+}
+
+/// [`poll`], but the event of one front end answered is not sent: the
+/// caller sends it, with the block that follows (`events::send_and_wait`,
+/// one hypercall for both). Events of any further front ends answered
+/// are sent here.
+pub fn poll_deferred() -> Option<Port> {
+    let mut unsent = None;
+    serve_all(&mut unsent);
+    unsent
+}
+
+/// [`poll`]'s work; the first front end to notify goes into `unsent`.
+fn serve_all(unsent: &mut Option<Port>) {
     let mut g = BACK.lock();
     let Some(b) = g.as_mut() else { return };
     let Blkback {
@@ -393,7 +410,9 @@ pub fn poll() {
         let broken = match served {
             Ok(stop) => {
                 if v.unpublished && c.ring.publish() {
-                    let _ = events::send(c.port);
+                    if let Some(earlier) = unsent.replace(c.port) {
+                        let _ = events::send(earlier);
+                    }
                 }
                 v.unpublished = false;
                 // Work left, or arrived after the last look (the final
