@@ -409,10 +409,11 @@ fn serve_all(unsent: &mut Option<Port>) {
         };
         let broken = match served {
             Ok(stop) => {
-                if v.unpublished && c.ring.publish() {
-                    if let Some(earlier) = unsent.replace(c.port) {
-                        let _ = events::send(earlier);
-                    }
+                if v.unpublished
+                    && c.ring.publish()
+                    && let Some(earlier) = unsent.replace(c.port)
+                {
+                    let _ = events::send(earlier);
                 }
                 v.unpublished = false;
                 // Work left, or arrived after the last look (the final
