@@ -320,7 +320,16 @@ fn connect(v: &Vbd) -> Result<Conn, String> {
     })
 }
 
-/// Unmaps the ring and closes the port.
+/// Waits until `disk` gave back every request: before a ring's cache is
+/// dropped, as the disk may still be reading into its pages.
+fn settle(disk: &mut dyn BlockDevice) {
+    if let Some(q) = disk.queue() {
+        q.settle();
+    }
+}
+
+/// Unmaps the ring and closes the port. The disk must hold none of its
+/// requests ([`settle`]): their data may go straight into the cache's pages.
 fn disconnect(c: Conn) {
     // The ring's borrow of the page ends here, before the unmap.
     let Conn {
@@ -436,6 +445,9 @@ fn serve_all(unsent: &mut Option<Port>) {
                 "dom0: blkback: domain {} vbd {}: {e}: disconnected",
                 v.front.0, v.index
             );
+            if v.in_flight > 0 {
+                settle(&mut *disks[v.disk].dev);
+            }
             if let Phase::Connected(c) = core::mem::replace(&mut v.phase, Phase::Closed) {
                 disconnect(c);
             }
@@ -550,17 +562,20 @@ pub fn release(id: DomainId) {
     let gone: Vec<Vbd> = {
         let mut g = BACK.lock();
         let Some(b) = g.as_mut() else { return };
-        let (gone, keep) = core::mem::take(&mut b.vbds)
+        let (gone, keep): (Vec<Vbd>, Vec<Vbd>) = core::mem::take(&mut b.vbds)
             .into_iter()
             .partition(|v| v.front == id);
         b.vbds = keep;
+        for v in gone.iter().filter(|v| v.in_flight > 0) {
+            settle(&mut *b.disks[v.disk].dev);
+        }
         gone
     };
     if gone.is_empty() {
         return;
     }
     for v in gone {
-        // Its requests still at the disk keep their buffers there;
+        // Its requests the disk gave back (settled above) wait there;
         // `collect` drops their completions.
         let kept = match &v.phase {
             Phase::Connected(Conn {
