@@ -116,13 +116,16 @@ fn take_all(
             return Ok(Stop::Empty);
         };
         taken += 1;
-        let checked = match check(&req, &v.vdisk) {
+        // Looked at in place: each move of a `Checked` is a memcpy.
+        let result = check(&req, &v.vdisk);
+        let checked = match &result {
             Ok(ch) if ch.op == BlkifOp::Flush => {
-                v.flush = Some((req, ch));
+                v.flush = Some((req, *ch));
                 continue;
             }
             Ok(ch) => ch,
             Err(status) => {
+                let status = *status;
                 respond(&mut c.ring, &req, status)?;
                 v.requests += 1;
                 v.unpublished = true;
@@ -148,7 +151,7 @@ fn take_all(
                     vbd: v.serial,
                     id: req.id,
                     op: req.op,
-                    checked,
+                    checked: *checked,
                     direct: true,
                 });
                 v.in_flight += 1;
@@ -177,7 +180,7 @@ fn take_all(
                         vbd: v.serial,
                         id: req.id,
                         op: req.op,
-                        checked,
+                        checked: *checked,
                         direct: false,
                     });
                     v.in_flight += 1;
