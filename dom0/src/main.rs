@@ -324,7 +324,7 @@ fn wait_for_work(deadline: Option<u64>) {
     store::serve();
     let now = time::counter();
     let last = LAST_SWEEP.load(Ordering::Relaxed);
-    let sweep = now.saturating_sub(last) >= ns_to_ticks(SWEEP_MS * 1_000_000, time::frequency());
+    let sweep = now.saturating_sub(last) >= sweep_ticks();
     // Every back end's handshake reads the store: any change wakes them all.
     let mut seen = STORE_SEEN.load(Ordering::Relaxed);
     let moved = store::changed_since(&mut seen);
@@ -369,6 +369,19 @@ impl Kicks {
 /// The longest [`wait_for_work`] goes between polls of every back end
 /// while woken for other work.
 const SWEEP_MS: u64 = 10;
+/// [`SWEEP_MS`] in counter ticks, worked out once (a 128-bit division).
+fn sweep_ticks() -> u64 {
+    static TICKS: AtomicU64 = AtomicU64::new(0);
+    match TICKS.load(Ordering::Relaxed) {
+        0 => {
+            let t = ns_to_ticks(SWEEP_MS * 1_000_000, time::frequency()).max(1);
+            TICKS.store(t, Ordering::Relaxed);
+            t
+        }
+        t => t,
+    }
+}
+
 /// The virtual counter at [`wait_for_work`]'s last poll of every back end.
 static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
 /// A port [`wait_for_work`] sends on with its next wait, plus one (0: none).
@@ -423,6 +436,9 @@ fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
 
 /// Reports how each domain ended and does what its [`fate`] says.
 fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
+    if ended.is_empty() {
+        return;
+    }
     // Their last output comes before the news of their end.
     consback::poll();
     for (w, exit) in ended {
@@ -453,6 +469,10 @@ fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
 
 /// Creates again the crashed domains whose back-off has passed.
 fn restart_due(watch: &mut Watchlist) {
+    // Most wakes have no restart waiting: no clock read, no list.
+    if watch.next_due().is_none() {
+        return;
+    }
     for w in watch.due(time::now()) {
         recreate(watch, &w, "restarted");
     }
