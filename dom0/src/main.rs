@@ -34,12 +34,13 @@ extern crate alloc;
 
 mod build;
 mod toolstack;
+mod wake;
 
 use build::{Image, destroy, start, start_from};
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use dom0::blkback::service as blkback;
 use dom0::config::{self, DomainConfig};
 use dom0::consback::service as consback;
@@ -158,8 +159,8 @@ fn dom0_main(si: &StartInfo) {
         restart_due(&mut watch);
     }
     // No wait_for_work follows: its deferred event goes now.
-    if let Some(p) = UNSENT.swap(0, Ordering::AcqRel).checked_sub(1) {
-        let _ = events::send(Port(p));
+    if let Some(p) = wake::take_unsent() {
+        let _ = events::send(p);
     }
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
@@ -283,30 +284,21 @@ fn input_deadline() -> u64 {
 /// as a front end's event comes. Without the domain-exit event, just
 /// yields once.
 ///
-/// A back end is polled only for its own event, a store change (its
-/// handshakes follow the peers' `state`) or, at most [`SWEEP_MS`] apart,
-/// on any wake (netback's NAT expiry and dom0's own network stack run on
-/// time): a block request then costs no pass over the network and console
-/// back ends.
+/// Which back ends are polled: [`wake`].
 fn wait_for_work(deadline: Option<u64>) {
-    let mut kicks = Kicks::default();
+    let mut kicks = wake::Kicks::default();
     // The event of the last front end the block back end answered, sent
     // with this wait's block (one hypercall) rather than on its own.
-    let unsent = UNSENT.swap(0, Ordering::AcqRel).checked_sub(1).map(Port);
+    let unsent = wake::take_unsent();
     if EXIT_EVENT.load(Ordering::Acquire) {
         // Every flag is looked at (no short cut), so that one wake-up takes
         // them all; `serve`/`poll` below do their work. The wait checks
         // them with upcalls masked before blocking: none is lost.
         let done = || {
-            kicks.blk |= blkback::take_kick();
-            kicks.net |= netback::take_kick();
-            kicks.cons |= consback::take_kick();
-            EXITED.load(Ordering::Acquire)
+            kicks.take()
+                | EXITED.load(Ordering::Acquire)
                 | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
                 | store::take_kick()
-                | kicks.blk
-                | kicks.net
-                | kicks.cons
                 | dom0::uart::take_kick()
         };
         match unsent {
@@ -319,75 +311,12 @@ fn wait_for_work(deadline: Option<u64>) {
             let _ = events::send(p);
         }
         pv_guest_sdk::yield_now();
-        kicks = Kicks::all();
+        kicks = wake::Kicks::all();
     }
     store::serve();
-    let now = time::counter();
-    let last = LAST_SWEEP.load(Ordering::Relaxed);
-    let sweep = now.saturating_sub(last) >= sweep_ticks();
-    // Every back end's handshake reads the store: any change wakes them all.
-    let mut seen = STORE_SEEN.load(Ordering::Relaxed);
-    let moved = store::changed_since(&mut seen);
-    STORE_SEEN.store(seen, Ordering::Relaxed);
-    if sweep || moved {
-        LAST_SWEEP.store(now, Ordering::Relaxed);
-        kicks = Kicks::all();
-    }
-    if kicks.blk
-        && let Some(p) = blkback::poll_deferred()
-    {
-        UNSENT.store(p.0 + 1, Ordering::Release);
-    }
-    if kicks.net {
-        netback::poll();
-    }
-    if kicks.cons {
-        consback::poll();
-    }
+    kicks.poll();
     dom0::uart::poll();
 }
-
-/// Which back ends' events [`wait_for_work`] took.
-#[derive(Default)]
-struct Kicks {
-    blk: bool,
-    net: bool,
-    cons: bool,
-}
-
-impl Kicks {
-    /// Every back end polled.
-    fn all() -> Self {
-        Self {
-            blk: true,
-            net: true,
-            cons: true,
-        }
-    }
-}
-
-/// The longest [`wait_for_work`] goes between polls of every back end
-/// while woken for other work.
-const SWEEP_MS: u64 = 10;
-/// [`SWEEP_MS`] in counter ticks, worked out once (a 128-bit division).
-fn sweep_ticks() -> u64 {
-    static TICKS: AtomicU64 = AtomicU64::new(0);
-    match TICKS.load(Ordering::Relaxed) {
-        0 => {
-            let t = ns_to_ticks(SWEEP_MS * 1_000_000, time::frequency()).max(1);
-            TICKS.store(t, Ordering::Relaxed);
-            t
-        }
-        t => t,
-    }
-}
-
-/// The virtual counter at [`wait_for_work`]'s last poll of every back end.
-static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
-/// A port [`wait_for_work`] sends on with its next wait, plus one (0: none).
-static UNSENT: AtomicU32 = AtomicU32::new(0);
-/// The store generation [`wait_for_work`] last polled every back end at.
-static STORE_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// The CPU time of every watched domain, for `dom0.top`.
 fn samples(watch: &Watchlist) -> Vec<Sample> {

@@ -354,20 +354,13 @@ pub fn poll() {
     }
 }
 
-/// [`poll`], but the event of one front end answered is not sent: the
-/// caller sends it, with the block that follows (`events::send_and_wait`,
-/// one hypercall for both). Events of any further front ends answered
-/// are sent here.
+/// [`poll`], but the event of the last front end answered is not sent but
+/// returned: the caller sends it with the block that follows
+/// (`events::send_and_wait`, one hypercall for both).
 pub fn poll_deferred() -> Option<Port> {
     let mut unsent = None;
-    serve_all(&mut unsent);
-    unsent
-}
-
-/// [`poll`]'s work; the first front end to notify goes into `unsent`.
-fn serve_all(unsent: &mut Option<Port>) {
     let mut g = BACK.lock();
-    let Some(b) = g.as_mut() else { return };
+    let b = g.as_mut()?;
     let Blkback {
         disks,
         vbds,
@@ -454,6 +447,7 @@ fn serve_all(unsent: &mut Option<Port>) {
             store::set_state(&v.back_dir(), XenbusState::Closed);
         }
     }
+    unsent
 }
 
 /// Why a pass over one ring stopped.

@@ -148,7 +148,21 @@ unsafe impl Hal for Dom0Hal {
 
 #[cfg(test)]
 mod tests {
-    use super::dma_addr;
+    use super::{MAP_WINDOW_BASE, allow_dma, dma_addr, forbid_dma, foreign_addr};
+
+    #[test]
+    fn registered_foreign_pages_translate_within_the_page_only() {
+        let page = MAP_WINDOW_BASE + 7 * 4096;
+        assert_eq!(foreign_addr(page, 512), None, "not registered yet");
+        allow_dma(page, 0x1234_5000);
+        assert_eq!(foreign_addr(page + 512, 512), Some(0x1234_5200));
+        assert_eq!(foreign_addr(page, 4096), Some(0x1234_5000));
+        assert_eq!(foreign_addr(page + 512, 4096), None, "past the page");
+        assert_eq!(foreign_addr(page + 4096, 8), None, "the next slot");
+        assert_eq!(foreign_addr(MAP_WINDOW_BASE - 4096, 8), None);
+        forbid_dma(page);
+        assert_eq!(foreign_addr(page, 512), None);
+    }
 
     #[test]
     fn device_addresses_follow_the_ram_run() {
