@@ -314,7 +314,18 @@ impl Blk {
             return false;
         }
         let Self { dev, irq, .. } = self;
-        irq::wait_once(irq.as_ref(), || dev.peek_used().is_some())
+        irq::wait_once(irq.as_ref(), || {
+            // A fired interrupt is acknowledged first, as `wait_until_used`
+            // does: one taken after its completion was already seen (and
+            // popped) would otherwise stay active, and the completion
+            // waited for here could not raise it again.
+            if let Some(irq) = irq.as_ref() {
+                irq.acknowledge(|| {
+                    dev.ack_interrupt();
+                });
+            }
+            dev.peek_used().is_some()
+        })
     }
 
     /// A request the device finished, if any. Acknowledges a fired
