@@ -34,6 +34,7 @@ extern crate alloc;
 
 mod build;
 mod toolstack;
+mod wake;
 
 use build::{Image, destroy, start, start_from};
 
@@ -157,6 +158,8 @@ fn dom0_main(si: &StartInfo) {
         reap_exited(&mut watch);
         restart_due(&mut watch);
     }
+    // No wait_for_work follows: the events the back ends marked go now.
+    events::send_marked();
     println!("dom0: no domains left");
     if si.cmdline().has("dom0.stay") {
         loop {
@@ -278,30 +281,29 @@ fn input_deadline() -> u64 {
 /// the hypervisor meanwhile, so an idle dom0 uses no CPU and wakes as soon
 /// as a front end's event comes. Without the domain-exit event, just
 /// yields once.
+///
+/// Which back ends are polled: [`wake`].
 fn wait_for_work(deadline: Option<u64>) {
+    let mut kicks = wake::Kicks::default();
     if EXIT_EVENT.load(Ordering::Acquire) {
         // Every flag is looked at (no short cut), so that one wake-up takes
         // them all; `serve`/`poll` below do their work. The wait checks
         // them with upcalls masked before blocking: none is lost.
-        events::wait_until(
-            || {
-                EXITED.load(Ordering::Acquire)
-                    | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
-                    | store::take_kick()
-                    | blkback::take_kick()
-                    | netback::take_kick()
-                    | consback::take_kick()
-                    | dom0::uart::take_kick()
-            },
-            deadline,
-        );
+        let done = || {
+            kicks.take()
+                | EXITED.load(Ordering::Acquire)
+                | CONSOLE_INPUT.swap(false, Ordering::AcqRel)
+                | store::take_kick()
+                | dom0::uart::take_kick()
+        };
+        // Sends the events the back ends marked, the last with the block.
+        events::wait_until(done, deadline);
     } else {
         pv_guest_sdk::yield_now();
+        kicks = wake::Kicks::all();
     }
     store::serve();
-    blkback::poll();
-    netback::poll();
-    consback::poll();
+    kicks.poll();
     dom0::uart::poll();
 }
 
@@ -352,6 +354,9 @@ fn poll_exits(watch: &mut Watchlist) -> Vec<(Watched, Exit)> {
 
 /// Reports how each domain ended and does what its [`fate`] says.
 fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
+    if ended.is_empty() {
+        return;
+    }
     // Their last output comes before the news of their end.
     consback::poll();
     for (w, exit) in ended {
@@ -382,6 +387,10 @@ fn reap(watch: &mut Watchlist, ended: Vec<(Watched, Exit)>) {
 
 /// Creates again the crashed domains whose back-off has passed.
 fn restart_due(watch: &mut Watchlist) {
+    // Most wakes have no restart waiting: no clock read, no list.
+    if watch.next_due().is_none() {
+        return;
+    }
     for w in watch.due(time::now()) {
         recreate(watch, &w, "restarted");
     }

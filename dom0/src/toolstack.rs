@@ -72,6 +72,9 @@ pub fn run(mut watch: Watchlist) -> ! {
             typed = true;
             shell_io::with_terminal(port, |t| {
                 s.feed(&input[..n], t, |line| {
+                    // A verb may run long without waiting: the events the
+                    // back ends marked for their front ends go first.
+                    pv_guest_sdk::events::send_marked();
                     // Output goes where the line was typed.
                     shell_io::set_current(port);
                     execute(line, &mut watch);

@@ -26,6 +26,7 @@ use tern_abi::blkif::{
     KEY_SECTOR_SIZE, KEY_SECTORS,
 };
 use tern_abi::domctl::DomainId;
+use tern_abi::time::ns_to_ticks;
 
 pub use tern_abi::blkif::BlkifStatus;
 
@@ -137,6 +138,9 @@ pub struct BlockDevice {
     sector_size: u32,
     read_only: bool,
     flush: bool,
+    /// [`WAIT_MS`] in counter ticks, worked out once: the conversion is a
+    /// 128-bit division, which two per request made a tenth of a read.
+    wait_ticks: u64,
 }
 
 impl fmt::Debug for BlockDevice {
@@ -208,7 +212,13 @@ impl BlockDevice {
             sector_size,
             read_only,
             flush,
+            wait_ticks: ns_to_ticks(WAIT_MS * 1_000_000, crate::time::frequency()),
         })
+    }
+
+    /// When a response waited for from now on is late (virtual counter).
+    fn deadline(&self) -> u64 {
+        crate::time::counter().saturating_add(self.wait_ticks)
     }
 
     /// Size in 512-byte sectors.
@@ -261,7 +271,7 @@ impl BlockDevice {
             ..BlkifRequest::default()
         };
         self.ring.push(&req)?;
-        self.ring.publish()?;
+        self.ring.publish_and_wait(Some(self.deadline()))?;
         match self.next_response()? {
             (0, Ok(())) => Ok(()),
             (0, Err(e)) => Err(e),
@@ -271,7 +281,7 @@ impl BlockDevice {
 
     /// Waits for the next response: its id and status.
     fn next_response(&mut self) -> Result<(u64, Result<(), BlkError>), BlkError> {
-        let deadline = Deadline::after_ms(WAIT_MS);
+        let deadline = Deadline(self.deadline());
         loop {
             if let Some(r) = self.ring.take()? {
                 let st = match BlkifStatus::from_raw(r.status) {
@@ -307,11 +317,12 @@ impl BlockDevice {
                 issued += len;
                 pushed = true;
             }
-            if pushed {
-                self.ring.publish()?;
-            }
             if slots.iter().all(Option::is_none) {
                 return failed.map_or(Ok(()), Err);
+            }
+            if pushed {
+                // The event and the wait for the first answer: one trap.
+                self.ring.publish_and_wait(Some(self.deadline()))?;
             }
             let (id, status) = self.next_response()?;
             let i = usize::try_from(id).map_err(|_| BlkError::Protocol)?;

@@ -28,8 +28,7 @@ pub use tern_abi::evtchn::{Port, Virq};
 use crate::hypercall::{self, ipa_of};
 
 mod later;
-pub use later::send_later;
-pub(crate) use later::send_marked;
+pub use later::{send_later, send_marked};
 
 /// A handler for one port. It runs in the upcall (IRQs masked) or inside
 /// [`wait_until`]/[`dispatch`] on the vCPU the port notifies.

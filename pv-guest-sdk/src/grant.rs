@@ -455,6 +455,8 @@ impl Drop for Grant {
 pub struct Mapping {
     handle: u64,
     ipa: u64,
+    /// The page's machine address (dom0 only; else 0).
+    machine: u64,
     writable: bool,
 }
 
@@ -465,10 +467,12 @@ pub fn map(granter: DomainId, gref: GrantRef, readonly: bool) -> Result<Mapping,
     } else {
         MapFlags::EMPTY
     };
-    let [handle, ipa, _] = grant_call(Op::Map, [granter.0.into(), gref.0.into(), flags.bits(), 0])?;
+    let [handle, ipa, machine] =
+        grant_call(Op::Map, [granter.0.into(), gref.0.into(), flags.bits(), 0])?;
     Ok(Mapping {
         handle,
         ipa,
+        machine,
         writable: !readonly,
     })
 }
@@ -491,6 +495,12 @@ impl Mapping {
     /// Where the page appears in this domain (in the mapping window).
     pub fn ipa(&self) -> u64 {
         self.ipa
+    }
+
+    /// The page's machine address, which the hypervisor tells dom0 alone
+    /// (for its devices' DMA); `None` elsewhere.
+    pub fn machine(&self) -> Option<u64> {
+        (self.machine != 0).then_some(self.machine)
     }
 
     /// Whether the mapping may be written.

@@ -53,6 +53,20 @@ impl Copier<'_> {
             .filter(Mapping::is_writable)
     }
 
+    /// Where the disk may read segment `s` straight into: its address and
+    /// length in the front end's page, if the cache keeps the page mapped
+    /// writable and registered for DMA (it has a machine address).
+    pub(super) fn dma_target(&mut self, s: &Seg) -> Option<(usize, usize)> {
+        if !fits(s) {
+            return None;
+        }
+        let front = self.front;
+        let m = self.cache.as_mut()?.get(front, s.gref)?;
+        m.machine()?;
+        let at = usize::try_from(m.ipa()).ok()? + s.offset();
+        Some((at, s.bytes()))
+    }
+
     /// The words of segment `s` in its persistently mapped page, if the
     /// cache holds (or can take) the page.
     fn kept(&mut self, s: &Seg) -> Option<&[core::sync::atomic::AtomicU64]> {

@@ -45,13 +45,28 @@ pub trait Queue {
     /// Starts a read into `data` (`write` false) or a write of `data` from
     /// `sector` on, named `tag`. On failure `data` comes back.
     fn submit(&mut self, write: bool, sector: u64, data: Vec<u8>, tag: u64) -> Result<(), Vec<u8>>;
+    /// Starts a read of `len` bytes from `sector` on straight into the
+    /// bytes at `at`, a foreign page registered for DMA
+    /// ([`crate::virtio::hal::allow_dma`]); `false` if it could not. Its
+    /// completion gives back an empty buffer.
+    ///
+    /// # Safety
+    ///
+    /// The bytes stay mapped writable, and dom0 does not rely on them,
+    /// until [`Queue::complete`] gave the request back (or
+    /// [`Queue::settle`] returned).
+    unsafe fn submit_into(&mut self, sector: u64, at: usize, len: usize, tag: u64) -> bool;
+    /// Waits until the disk gave every request back (keeping their
+    /// completions for [`Queue::complete`]).
+    fn settle(&mut self);
     /// Whether [`Queue::complete`] has something (or must be polled).
     fn ready(&mut self) -> bool;
     /// A finished request: its tag, its buffer and its outcome.
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)>;
-    /// Blocks until [`Queue::complete`] has something or the virtual
-    /// counter reaches `deadline`; returns whether it has.
-    fn wait(&mut self, deadline: u64) -> bool;
+    /// Unless [`Queue::complete`] has something, blocks until the next
+    /// event of any kind (or yields once, without an interrupt); returns
+    /// whether it has something then.
+    fn wait(&mut self) -> bool;
 }
 
 impl Queue for Blk {
@@ -61,11 +76,18 @@ impl Queue for Blk {
     fn submit(&mut self, write: bool, sector: u64, data: Vec<u8>, tag: u64) -> Result<(), Vec<u8>> {
         Blk::submit(self, write, sector, data, tag).map_err(|(_, d)| d)
     }
+    unsafe fn submit_into(&mut self, sector: u64, at: usize, len: usize, tag: u64) -> bool {
+        // SAFETY: the caller's contract, which is `Blk::submit_into`'s.
+        unsafe { Blk::submit_into(self, sector, at, len, tag) }.is_ok()
+    }
+    fn settle(&mut self) {
+        Blk::settle(self);
+    }
     fn ready(&mut self) -> bool {
         Blk::ready(self)
     }
-    fn wait(&mut self, deadline: u64) -> bool {
-        self.wait_ready(deadline)
+    fn wait(&mut self) -> bool {
+        self.wait_once()
     }
     fn complete(&mut self) -> Option<(u64, Vec<u8>, Result<(), IoFailed>)> {
         Blk::complete(self).map(|d| (d.tag, d.data, d.result.map_err(|_| IoFailed)))

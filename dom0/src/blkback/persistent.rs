@@ -17,6 +17,8 @@ use pv_guest_sdk::abi::domctl::DomainId;
 use pv_guest_sdk::abi::grant::GrantRef;
 use pv_guest_sdk::grant::{self, Mapping};
 
+use crate::virtio::hal;
+
 /// Most persistent mappings of all virtual disks together: a quarter of
 /// dom0's mappings.
 const TOTAL_MAX: usize = 256;
@@ -44,6 +46,12 @@ impl Cache {
         }
         match grant::map(front, gref, false) {
             Ok(m) if m.is_writable() => {
+                // The disk may read straight into it: unregistered in `drop`,
+                // which the back end lets happen only once the disk gave
+                // back every request of this front end.
+                if let Some(machine) = m.machine() {
+                    hal::allow_dma(m.ipa(), machine);
+                }
                 self.maps.push((gref, m));
                 self.maps.last().map(|(_, m)| m)
             }
@@ -71,9 +79,12 @@ fn reserve() -> bool {
 }
 
 impl Drop for Cache {
-    /// Unmaps every page (each [`Mapping`]'s own drop) and gives its share
-    /// of [`TOTAL_MAX`] back.
+    /// Unregisters every page for DMA, unmaps it (each [`Mapping`]'s own
+    /// drop) and gives its share of [`TOTAL_MAX`] back.
     fn drop(&mut self) {
+        for (_, m) in &self.maps {
+            hal::forbid_dma(m.ipa());
+        }
         TOTAL.fetch_sub(self.maps.len(), Ordering::Relaxed);
     }
 }

@@ -5,37 +5,41 @@
 
 use alloc::vec::Vec;
 
-use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
+use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifStatus};
 use pv_guest_sdk::abi::ring::RingError;
-use pv_guest_sdk::time::Deadline;
 
 use super::copier::Copier;
 use super::disk::{BlockDevice, Disk, Queue, Real};
-use super::engine::{self, Grants};
+use super::engine::{self, Grants, IoFailed};
 use super::request::{Checked, check};
-use super::service::{PER_PASS, Phase, Stop, Vbd, respond};
+use super::service::{PER_PASS, Phase, Stop, Vbd, answer_with, respond};
 
 /// Data buffers kept for reuse between requests in flight.
 const POOL: usize = 16;
-/// Longest wait for a lone request's completion inside [`serve`]: dom0
-/// serves nothing else meanwhile. A slower disk is answered the queued way.
-const INLINE_WAIT_MS: u64 = 2;
 
-/// A request at a real disk that takes several at once.
+/// A request at a real disk that takes several at once. Only what its
+/// answer needs: every move of it is a memcpy (dom0's memory is uncached).
 struct Pending {
+    /// The disk's name for it.
+    tag: u64,
     /// [`Vbd::serial`] of the virtual disk it came from.
     vbd: u64,
-    req: BlkifRequest,
+    /// The request's `id` and `op`, echoed in its response.
+    id: u64,
+    op: u8,
     checked: Checked,
+    /// A read the disk made straight into the front end's page (nothing
+    /// to copy out).
+    direct: bool,
 }
 
 /// What requests in flight at queued disks need besides their disk.
 #[derive(Default)]
 pub(super) struct InFlight {
-    /// The requests at the disks, with their tags: few (the disks' queue
-    /// depths), and a vector keeps its room between requests where a map
-    /// allocated and freed a node for the one request of a lone reader.
-    pending: Vec<(u64, Pending)>,
+    /// The requests at the disks: few (the disks' queue depths), and a
+    /// vector keeps its room between requests where a map allocated and
+    /// freed a node for the one request of a lone reader.
+    pending: Vec<Pending>,
     /// The next tag.
     next_tag: u64,
     /// Spare data buffers.
@@ -49,11 +53,14 @@ pub(super) struct InFlight {
 /// (its data written, the disk flushed) before anything after it is taken.
 ///
 /// When the ring is empty and the one request at the disk is `v`'s (a
-/// front end waiting on a single request: a 4 KiB read), waits for it
-/// here, at most [`INLINE_WAIT_MS`], and answers it: its completion then
+/// front end waiting on a single request: a 4 KiB read), blocks until the
+/// next event and, if that was the disk's, answers it: its completion then
 /// costs no pass of dom0's main loop (waking, every back end's poll,
-/// blocking again). Several requests at the disk take the queued way, so
-/// a busy front end never holds up another's completions.
+/// blocking again). No timer is armed for this (a `set_timer` hypercall
+/// per request): any other event ends the wait too, and leaves the
+/// request to the loop, as a timer did. Several requests at the disk take
+/// the queued way, so a busy front end never holds up another's
+/// completions.
 pub(super) fn serve(
     v: &mut Vbd,
     dev: &mut dyn BlockDevice,
@@ -65,7 +72,7 @@ pub(super) fn serve(
         && v.in_flight == 1
         && t.pending.len() == 1
         && let Some(q) = dev.queue()
-        && q.wait(Deadline::after_ms(INLINE_WAIT_MS).0)
+        && q.wait()
     {
         // The only request at the disk is `v`'s: every completion is.
         drain(q, core::slice::from_mut(v), t);
@@ -109,13 +116,16 @@ fn take_all(
             return Ok(Stop::Empty);
         };
         taken += 1;
-        let checked = match check(&req, &v.vdisk) {
+        // Looked at in place: each move of a `Checked` is a memcpy.
+        let result = check(&req, &v.vdisk);
+        let checked = match &result {
             Ok(ch) if ch.op == BlkifOp::Flush => {
-                v.flush = Some((req, ch));
+                v.flush = Some((req, *ch));
                 continue;
             }
             Ok(ch) => ch,
             Err(status) => {
+                let status = *status;
                 respond(&mut c.ring, &req, status)?;
                 v.requests += 1;
                 v.unpublished = true;
@@ -123,6 +133,36 @@ fn take_all(
             }
         };
         let write = checked.op == BlkifOp::Write;
+        // Zero copy: a one-page read into a persistently mapped page goes
+        // straight there (the 4 KiB reads of a file system or a benchmark).
+        if !write
+            && checked.nr == 1
+            && let Some((at, len)) = copier.dma_target(&checked.segs[0])
+        {
+            let tag = t.next_tag;
+            t.next_tag += 1;
+            // SAFETY: the page stays mapped writable in `c.cache` until the
+            // disk gave back every request of this ring: the back end lets
+            // the disk settle before it drops the cache
+            // (`service::disconnect`); dom0 reads nothing of the page.
+            if unsafe { q.submit_into(checked.sector, at, len, tag) } {
+                t.pending.push(Pending {
+                    tag,
+                    vbd: v.serial,
+                    id: req.id,
+                    op: req.op,
+                    checked: *checked,
+                    direct: true,
+                });
+                v.in_flight += 1;
+                v.peak = v.peak.max(v.in_flight);
+            } else {
+                respond(&mut c.ring, &req, BlkifStatus::IoError)?;
+                v.requests += 1;
+                v.unpublished = true;
+            }
+            continue;
+        }
         let mut data = t.pool.pop().unwrap_or_default();
         // Not cleared: a read's buffer is filled whole by the disk before
         // anything is copied out, a write's is copied in whole.
@@ -135,14 +175,14 @@ fn take_all(
             t.next_tag += 1;
             match q.submit(write, checked.sector, data, tag) {
                 Ok(()) => {
-                    t.pending.push((
+                    t.pending.push(Pending {
                         tag,
-                        Pending {
-                            vbd: v.serial,
-                            req,
-                            checked,
-                        },
-                    ));
+                        vbd: v.serial,
+                        id: req.id,
+                        op: req.op,
+                        checked: *checked,
+                        direct: false,
+                    });
                     v.in_flight += 1;
                     v.peak = v.peak.max(v.in_flight);
                     None
@@ -177,42 +217,50 @@ pub(super) fn collect(disks: &mut [Disk], vbds: &mut [Vbd], t: &mut InFlight) {
 /// Answers every request `q` finished, as [`collect`] does.
 fn drain(q: &mut dyn Queue, vbds: &mut [Vbd], t: &mut InFlight) {
     while let Some((tag, data, result)) = q.complete() {
-        let p = t
-            .pending
-            .iter()
-            .position(|(g, _)| *g == tag)
-            .map(|i| t.pending.swap_remove(i).1);
-        let v = p
-            .as_ref()
-            .and_then(|p| vbds.iter_mut().find(|v| v.serial == p.vbd));
-        if let (Some(p), Some(v)) = (p, v) {
-            v.in_flight = v.in_flight.saturating_sub(1);
-            if let Phase::Connected(c) = &mut v.phase {
-                let read = p.checked.op == BlkifOp::Read;
-                let status = match result {
-                    Err(_) => BlkifStatus::IoError,
-                    Ok(())
-                        if read
-                            && !Copier::new(v.front, c.cache.as_mut())
-                                .copy_out(p.checked.segments(), &data) =>
-                    {
-                        BlkifStatus::BadRequest
-                    }
-                    Ok(()) => BlkifStatus::Okay,
-                };
-                match respond(&mut c.ring, &p.req, status) {
-                    Ok(()) => {
-                        v.requests += 1;
-                        v.unpublished = true;
-                    }
-                    Err(e) => {
-                        v.broken.get_or_insert(e);
-                    }
-                }
+        if let Some(i) = t.pending.iter().position(|p| p.tag == tag) {
+            // Answered in place: moving it out would copy it.
+            let p = &t.pending[i];
+            if let Some(v) = vbds.iter_mut().find(|v| v.serial == p.vbd) {
+                answer(v, p, &data, result);
+            }
+            if i + 1 == t.pending.len() {
+                t.pending.truncate(i);
+            } else {
+                t.pending.swap_remove(i);
             }
         }
         if t.pool.len() < POOL {
             t.pool.push(data);
+        }
+    }
+}
+
+/// Answers `p`, a request of `v` the disk finished with `result` (a read's
+/// data in `data`, copied out first).
+fn answer(v: &mut Vbd, p: &Pending, data: &[u8], result: Result<(), IoFailed>) {
+    v.in_flight = v.in_flight.saturating_sub(1);
+    let Phase::Connected(c) = &mut v.phase else {
+        return;
+    };
+    let read = p.checked.op == BlkifOp::Read;
+    let status = match result {
+        Err(_) => BlkifStatus::IoError,
+        Ok(())
+            if read
+                && !p.direct
+                && !Copier::new(v.front, c.cache.as_mut()).copy_out(p.checked.segments(), data) =>
+        {
+            BlkifStatus::BadRequest
+        }
+        Ok(()) => BlkifStatus::Okay,
+    };
+    match answer_with(&mut c.ring, p.id, p.op, status) {
+        Ok(()) => {
+            v.requests += 1;
+            v.unpublished = true;
+        }
+        Err(e) => {
+            v.broken.get_or_insert(e);
         }
     }
 }

@@ -320,7 +320,16 @@ fn connect(v: &Vbd) -> Result<Conn, String> {
     })
 }
 
-/// Unmaps the ring and closes the port.
+/// Waits until `disk` gave back every request: before a ring's cache is
+/// dropped, as the disk may still be reading into its pages.
+fn settle(disk: &mut dyn BlockDevice) {
+    if let Some(q) = disk.queue() {
+        q.settle();
+    }
+}
+
+/// Unmaps the ring and closes the port. The disk must hold none of its
+/// requests ([`settle`]): their data may go straight into the cache's pages.
 fn disconnect(c: Conn) {
     // The ring's borrow of the page ends here, before the unmap.
     let Conn {
@@ -339,9 +348,14 @@ fn disconnect(c: Conn) {
 
 /// Advances every handshake and serves every connected ring (see the
 /// module documentation). Never blocks but for the disks' own requests.
+/// The events of the front ends it answered are marked
+/// ([`events::send_later`]): dom0's next wait sends them, the last with its
+/// block (one hypercall for both).
 pub fn poll() {
     let mut g = BACK.lock();
-    let Some(b) = g.as_mut() else { return };
+    let Some(b) = g.as_mut() else {
+        return;
+    };
     let Blkback {
         disks,
         vbds,
@@ -393,7 +407,7 @@ pub fn poll() {
         let broken = match served {
             Ok(stop) => {
                 if v.unpublished && c.ring.publish() {
-                    let _ = events::send(c.port);
+                    events::send_later(c.port);
                 }
                 v.unpublished = false;
                 // Work left, or arrived after the last look (the final
@@ -416,6 +430,9 @@ pub fn poll() {
                 "dom0: blkback: domain {} vbd {}: {e}: disconnected",
                 v.front.0, v.index
             );
+            if v.in_flight > 0 {
+                settle(&mut *disks[v.disk].dev);
+            }
             if let Phase::Connected(c) = core::mem::replace(&mut v.phase, Phase::Closed) {
                 disconnect(c);
             }
@@ -440,9 +457,19 @@ pub(super) fn respond(
     req: &BlkifRequest,
     status: BlkifStatus,
 ) -> Result<(), RingError> {
+    answer_with(ring, req.id, req.op, status)
+}
+
+/// Answers the request `id` of operation `op` with `status`.
+pub(super) fn answer_with(
+    ring: &mut Back<'static, BlkifRequest, BlkifResponse>,
+    id: u64,
+    op: u8,
+    status: BlkifStatus,
+) -> Result<(), RingError> {
     ring.push(&BlkifResponse {
-        id: req.id,
-        op: req.op,
+        id,
+        op,
         status: status.raw(),
         ..BlkifResponse::default()
     })
@@ -520,17 +547,20 @@ pub fn release(id: DomainId) {
     let gone: Vec<Vbd> = {
         let mut g = BACK.lock();
         let Some(b) = g.as_mut() else { return };
-        let (gone, keep) = core::mem::take(&mut b.vbds)
+        let (gone, keep): (Vec<Vbd>, Vec<Vbd>) = core::mem::take(&mut b.vbds)
             .into_iter()
             .partition(|v| v.front == id);
         b.vbds = keep;
+        for v in gone.iter().filter(|v| v.in_flight > 0) {
+            settle(&mut *b.disks[v.disk].dev);
+        }
         gone
     };
     if gone.is_empty() {
         return;
     }
     for v in gone {
-        // Its requests still at the disk keep their buffers there;
+        // Its requests the disk gave back (settled above) wait there;
         // `collect` drops their completions.
         let kept = match &v.phase {
             Phase::Connected(Conn {

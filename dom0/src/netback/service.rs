@@ -442,10 +442,16 @@ pub fn poll() {
             handshake(v);
         }
         s.nat.expire(now_ms());
+        let mut idle = false;
         for _ in 0..PASSES {
             if pass(s) == 0 {
+                idle = true;
                 break;
             }
+        }
+        if !idle {
+            // Frames still moving: dom0's loop polls only on a kick.
+            KICK.store(true, Ordering::Release);
         }
     });
 }

@@ -71,8 +71,27 @@ struct Io {
     token: u16,
     /// The data: read into, or written from.
     data: Vec<u8>,
+    /// Instead of `data`, a read straight into memory the submitter keeps
+    /// for the device ([`Blk::submit_into`]): its address and length.
+    into: Option<(usize, usize)>,
     write: bool,
     tag: u64,
+}
+
+impl Io {
+    /// The buffer the device reads into or writes from.
+    ///
+    /// # Safety
+    ///
+    /// With `into`, the submitter's contract of [`Blk::submit_into`].
+    unsafe fn buf(&mut self) -> &mut [u8] {
+        match self.into {
+            // SAFETY: the caller's: `len` writable bytes at `at`, kept
+            // for the device until the request is complete.
+            Some((at, len)) => unsafe { core::slice::from_raw_parts_mut(at as *mut u8, len) },
+            None => &mut self.data,
+        }
+    }
 }
 
 /// A request the device finished, and how.
@@ -181,14 +200,52 @@ impl Blk {
         data: Vec<u8>,
         tag: u64,
     ) -> Result<(), (BlkError, Vec<u8>)> {
+        // SAFETY: no `into`: the buffer is `data`, owned by the request.
+        unsafe { self.start(write, sector, data, None, tag) }
+    }
+
+    /// Like a read by [`Blk::submit`], but the device writes straight into
+    /// the `len` bytes at `at` (a foreign page registered with
+    /// [`super::hal::allow_dma`]); [`Blk::complete`] gives back an empty
+    /// buffer.
+    ///
+    /// # Safety
+    ///
+    /// The bytes must stay mapped writable, and must not be relied on by
+    /// dom0, until [`Blk::complete`] gave the request back.
+    pub unsafe fn submit_into(
+        &mut self,
+        sector: u64,
+        at: usize,
+        len: usize,
+        tag: u64,
+    ) -> Result<(), BlkError> {
+        // SAFETY: the caller's contract.
+        unsafe { self.start(false, sector, Vec::new(), Some((at, len)), tag) }.map_err(|(e, _)| e)
+    }
+
+    /// [`Blk::submit`] and [`Blk::submit_into`].
+    ///
+    /// # Safety
+    ///
+    /// With `into`, the contract of [`Blk::submit_into`].
+    unsafe fn start(
+        &mut self,
+        write: bool,
+        sector: u64,
+        data: Vec<u8>,
+        into: Option<(usize, usize)>,
+        tag: u64,
+    ) -> Result<(), (BlkError, Vec<u8>)> {
+        let len = into.map_or(data.len(), |(_, n)| n);
         let checked = if write && self.read_only() {
             Err(BlkError::ReadOnly)
-        } else if data.len() > MAX_REQUEST_BYTES {
+        } else if len > MAX_REQUEST_BYTES {
             Err(BlkError::BadLength)
         } else if self.inflight.len() >= self.depth() {
             Err(BlkError::Device(virtio_drivers::Error::QueueFull))
         } else {
-            self.check(sector, data.len())
+            self.check(sector, len)
         };
         if let Err(e) = checked {
             return Err((e, data));
@@ -198,6 +255,7 @@ impl Blk {
             resp: BlkResp::default(),
             token: 0,
             data,
+            into,
             write,
             tag,
         };
@@ -208,14 +266,16 @@ impl Blk {
             }
             None => Box::new(fresh),
         };
-        let Io {
-            req, resp, data, ..
-        } = &mut *io;
-        // SAFETY: `req`, `resp` (in the box) and `data`'s heap buffer stay
-        // at their addresses and untouched until `complete` passes them to
-        // `complete_*_blocks`: the box is kept in `inflight` until then and
-        // nothing else reaches into it.
+        // SAFETY: with `into`, the caller's contract.
+        let data: *mut [u8] = unsafe { io.buf() };
+        let Io { req, resp, .. } = &mut *io;
+        // SAFETY: `req`, `resp` (in the box) and `data` (`data`'s heap
+        // buffer, or the caller's bytes) stay at their addresses and
+        // untouched until `complete` passes them to `complete_*_blocks`: the
+        // box is kept in `inflight` until then and nothing else reaches into
+        // it.
         let token = unsafe {
+            let data = &mut *data;
             if write {
                 self.dev.write_blocks_nb(sector as usize, req, data, resp)
             } else {
@@ -243,10 +303,10 @@ impl Blk {
             || (!self.inflight.is_empty() && (self.irq.is_none() || self.dev.peek_used().is_some()))
     }
 
-    /// Blocks until [`Blk::complete`] has something or the virtual counter
-    /// reaches `deadline`; returns whether it has. `false` at once if
-    /// nothing is in flight.
-    pub fn wait_ready(&mut self, deadline: u64) -> bool {
+    /// Unless [`Blk::complete`] has something, blocks until the next event
+    /// (see [`irq::wait_once`]); returns whether it has something then.
+    /// `false` at once if nothing is in flight.
+    pub fn wait_once(&mut self) -> bool {
         if !self.done.is_empty() {
             return true;
         }
@@ -254,7 +314,18 @@ impl Blk {
             return false;
         }
         let Self { dev, irq, .. } = self;
-        irq::wait(irq.as_ref(), || dev.peek_used().is_some(), deadline)
+        irq::wait_once(irq.as_ref(), || {
+            // A fired interrupt is acknowledged first, as `wait_until_used`
+            // does: one taken after its completion was already seen (and
+            // popped) would otherwise stay active, and the completion
+            // waited for here could not raise it again.
+            if let Some(irq) = irq.as_ref() {
+                irq.acknowledge(|| {
+                    dev.ack_interrupt();
+                });
+            }
+            dev.peek_used().is_some()
+        })
     }
 
     /// A request the device finished, if any. Acknowledges a fired
@@ -273,17 +344,19 @@ impl Blk {
         let token = self.dev.peek_used()?;
         let i = self.inflight.iter().position(|io| io.token == token)?;
         let mut io = self.inflight.swap_remove(i);
+        // SAFETY: the same bytes `start` gave the device, still kept.
+        let data: *mut [u8] = unsafe { io.buf() };
         let Io {
             req,
             resp,
             token,
-            data,
             write,
             ..
         } = &mut *io;
         // SAFETY: the same buffers `submit` gave the device for `token`,
         // which it has put in the used ring.
         let result = unsafe {
+            let data = &mut *data;
             if *write {
                 self.dev.complete_write_blocks(*token, req, data, resp)
             } else {
@@ -303,8 +376,9 @@ impl Blk {
     }
 
     /// Waits until every submitted request is back, keeping them for
-    /// [`Blk::complete`]: the blocking calls need the queue to themselves.
-    fn settle(&mut self) {
+    /// [`Blk::complete`]: the blocking calls need the queue to themselves,
+    /// and memory given by [`Blk::submit_into`] is free again after it.
+    pub fn settle(&mut self) {
         while !self.inflight.is_empty() {
             self.wait_for_any();
             while let Some(d) = self.pop_used() {

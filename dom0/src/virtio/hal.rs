@@ -7,11 +7,18 @@
 //! contiguous for the device too, at `ipa - ram_base + ram_phys_base`. With
 //! the MMU off every access is Device-nGnRnE (uncached), so no cache
 //! maintenance is needed around DMA.
+//!
+//! Besides its own RAM, a device may DMA into a foreign page dom0 has
+//! mapped writable and registered with [`allow_dma`] (the block back end's
+//! persistently mapped data pages): its mapping-window address translates
+//! to the machine address the hypervisor gave with the mapping.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use tern_abi::grant::MAPTRACK_MAX;
+use tern_abi::layout::MAP_WINDOW_BASE;
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 /// Where dom0's RAM is: its first IPA, its size, and the physical address
@@ -19,6 +26,43 @@ use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 static RAM_IPA: AtomicU64 = AtomicU64::new(0);
 static RAM_SIZE: AtomicU64 = AtomicU64::new(0);
 static RAM_PHYS: AtomicU64 = AtomicU64::new(0);
+
+/// Machine addresses of the foreign pages devices may DMA into, by slot of
+/// the mapping window (0: none).
+static FOREIGN: [AtomicU64; MAPTRACK_MAX as usize] =
+    [const { AtomicU64::new(0) }; MAPTRACK_MAX as usize];
+
+/// The mapping-window slot of the page at `ipa`, and the offset in it.
+fn slot_of(ipa: u64) -> Option<(usize, u64)> {
+    let off = ipa.checked_sub(MAP_WINDOW_BASE)?;
+    let slot = usize::try_from(off / PAGE_SIZE as u64).ok()?;
+    (slot < FOREIGN.len()).then_some((slot, off % PAGE_SIZE as u64))
+}
+
+/// Lets devices DMA into the foreign page mapped writable at `ipa` (a
+/// mapping-window page), whose machine address is `machine`. The caller
+/// keeps the mapping until [`forbid_dma`] and until every DMA into the
+/// page is done.
+pub fn allow_dma(ipa: u64, machine: u64) {
+    if let Some((slot, 0)) = slot_of(ipa) {
+        FOREIGN[slot].store(machine, Ordering::Release);
+    }
+}
+
+/// Undoes [`allow_dma`] for the page at `ipa`, before it is unmapped.
+pub fn forbid_dma(ipa: u64) {
+    if let Some((slot, _)) = slot_of(ipa) {
+        FOREIGN[slot].store(0, Ordering::Release);
+    }
+}
+
+/// The device address of `len` bytes at `ipa` in a page [`allow_dma`]
+/// registered, if they lie within it.
+fn foreign_addr(ipa: u64, len: u64) -> Option<u64> {
+    let (slot, off) = slot_of(ipa)?;
+    let machine = FOREIGN[slot].load(Ordering::Acquire);
+    (machine != 0 && off.checked_add(len)? <= PAGE_SIZE as u64).then(|| machine + off)
+}
 
 /// Records where dom0's RAM is (from the start-info page). Until this is
 /// called every DMA allocation fails.
@@ -35,15 +79,16 @@ pub fn dma_addr(ipa: u64, len: u64, ram_ipa: u64, ram_size: u64, ram_phys: u64) 
     (offset.checked_add(len)? <= ram_size).then(|| ram_phys + offset)
 }
 
-/// The device address of a buffer in dom0's RAM. A buffer elsewhere is a
-/// driver bug, which must never reach a device as a wild address.
+/// The device address of a buffer in dom0's RAM or in a foreign page
+/// registered for DMA. A buffer elsewhere is a driver bug, which must
+/// never reach a device as a wild address.
 fn device_addr(ipa: u64, len: usize) -> PhysAddr {
     let size = RAM_SIZE.load(Ordering::Acquire);
     let (base, phys) = (
         RAM_IPA.load(Ordering::Relaxed),
         RAM_PHYS.load(Ordering::Relaxed),
     );
-    match dma_addr(ipa, len as u64, base, size, phys) {
+    match dma_addr(ipa, len as u64, base, size, phys).or_else(|| foreign_addr(ipa, len as u64)) {
         Some(pa) => pa,
         None => panic!("DMA buffer {ipa:#x}+{len:#x} is not in dom0's RAM"),
     }
@@ -103,7 +148,21 @@ unsafe impl Hal for Dom0Hal {
 
 #[cfg(test)]
 mod tests {
-    use super::dma_addr;
+    use super::{MAP_WINDOW_BASE, allow_dma, dma_addr, forbid_dma, foreign_addr};
+
+    #[test]
+    fn registered_foreign_pages_translate_within_the_page_only() {
+        let page = MAP_WINDOW_BASE + 7 * 4096;
+        assert_eq!(foreign_addr(page, 512), None, "not registered yet");
+        allow_dma(page, 0x1234_5000);
+        assert_eq!(foreign_addr(page + 512, 512), Some(0x1234_5200));
+        assert_eq!(foreign_addr(page, 4096), Some(0x1234_5000));
+        assert_eq!(foreign_addr(page + 512, 4096), None, "past the page");
+        assert_eq!(foreign_addr(page + 4096, 8), None, "the next slot");
+        assert_eq!(foreign_addr(MAP_WINDOW_BASE - 4096, 8), None);
+        forbid_dma(page);
+        assert_eq!(foreign_addr(page, 512), None);
+    }
 
     #[test]
     fn device_addresses_follow_the_ram_run() {

@@ -59,6 +59,22 @@ impl Pirq {
     }
 }
 
+/// Unless `done()` holds, blocks until the next event of any kind comes
+/// (without an interrupt: yields once); returns whether `done()` holds
+/// then. Arms no timer: a timer dom0's loop armed before still wakes it,
+/// and whatever else woke it is left to the loop.
+pub fn wait_once(irq: Option<&Pirq>, mut done: impl FnMut() -> bool) -> bool {
+    if irq.is_none() {
+        if !done() {
+            pv_guest_sdk::yield_now();
+        }
+        return done();
+    }
+    let mut woken = false;
+    events::wait_until(|| done() || core::mem::replace(&mut woken, true), None);
+    done()
+}
+
 /// Waits until `done()` holds or the virtual counter reaches `deadline`;
 /// returns whether `done()` held. With an interrupt, blocks between checks
 /// (its event, or any other, wakes dom0); without one, yields (polling).

@@ -54,7 +54,7 @@ impl Grants {
         granter: DomainId,
         gref: GrantRef,
         writable: bool,
-    ) -> Result<(u64, GuestPhysAddr), Error> {
+    ) -> Result<(u64, GuestPhysAddr, PhysAddr), Error> {
         let d = self.dom(caller);
         let slot = match d.maps.iter().position(|s| s.map.is_none()) {
             Some(i) => i,
@@ -86,7 +86,7 @@ impl Grants {
             orphan: false,
         });
         d.live_maps += 1;
-        Ok((grant::handle(slot as u32, s.generation), ipa))
+        Ok((grant::handle(slot as u32, s.generation), ipa, pa))
     }
 
     /// `unmap`: removes `caller`'s mapping `handle`.

@@ -39,7 +39,7 @@ pub(super) fn grant_op<M: PhysMem, F: FrameSource>(
             let gref = GrantRef::from_reg(a.arg(3))?;
             let flags = MapFlags::from_bits(a.arg(4)).ok_or(Error::InvalidArgument)?;
             let writable = !flags.contains(MapFlags::READONLY);
-            let (handle, ipa) = hv.grants.map(
+            let (handle, ipa, pa) = hv.grants.map(
                 &mut hv.domains,
                 &mut hv.frames,
                 mem,
@@ -50,6 +50,9 @@ pub(super) fn grant_op<M: PhysMem, F: FrameSource>(
             )?;
             a.ret(1, handle);
             a.ret(2, ipa.0);
+            // dom0 drives the devices: it may point DMA at the frame.
+            let dom0 = hv.domains.get(me).is_ok_and(|d| d.is_dom0());
+            a.ret(3, if dom0 { pa.0 } else { 0 });
         }
         Op::Unmap => {
             hv.grants

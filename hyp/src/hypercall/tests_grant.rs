@@ -170,6 +170,17 @@ fn setup_table_checks_its_range_and_query_size_reports_it() {
 }
 
 #[test]
+fn map_tells_dom0_alone_the_machine_address() {
+    let mut hv = hv();
+    grant(&mut hv, A, 3, 0, PAGE, GrantFlags::PERMIT_ACCESS);
+    grant(&mut hv, A, 4, B, PAGE, GrantFlags::PERMIT_ACCESS);
+    let [_, _, machine] = gcall(&mut hv, 0, Op::Map, &[A.into(), 3, 0]).unwrap();
+    assert_eq!(PhysAddr(machine), frame_of(&hv, A, PAGE));
+    let [_, _, hidden] = gcall(&mut hv, B, Op::Map, &[A.into(), 4, 0]).unwrap();
+    assert_eq!(hidden, 0);
+}
+
+#[test]
 fn map_shows_the_granters_page_and_unmap_takes_it_away() {
     let mut hv = hv();
     grant(&mut hv, A, 3, B, PAGE, GrantFlags::PERMIT_ACCESS);

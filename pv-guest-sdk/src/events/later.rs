@@ -50,9 +50,10 @@ pub(super) fn take(mut each: impl FnMut(Port)) {
     }
 }
 
-/// Sends on every marked port now (before a yield or a block that is not
-/// one of the events waits, which send them with their block).
-pub(crate) fn send_marked() {
+/// Sends on every marked port now: before work that may take a while
+/// with no wait in it (the waits, [`crate::yield_now`] and
+/// [`crate::block`] send them themselves).
+pub fn send_marked() {
     take(|p| {
         let _ = super::send(p);
     });

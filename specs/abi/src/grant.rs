@@ -211,7 +211,8 @@ abi_enum! {
         /// GRANT_TABLE_MAX_PAGES. No errors.
         QuerySize = 1 => "query_size",
         /// Map grant `x3` of domain `x2` with [`MapFlags`] `x4`. Returns
-        /// `x1` = handle, `x2` = the IPA where the page now appears.
+        /// `x1` = handle, `x2` = the IPA where the page now appears, `x3` =
+        /// the page's machine address for dom0 (its devices' DMA), else 0.
         /// Errors: `NoSuchDomain`, `InvalidArgument` (unknown flag),
         /// `InvalidState` (no table), `NotFound` (ref beyond the table),
         /// `PermissionDenied`, `BadAddress` (frame not in the granter's
@@ -288,7 +289,7 @@ pub const SPEC: CallSpec = CallSpec {
         row(
             Op::Map,
             &["x2=domid", "x3=ref", "x4=flags"],
-            &["x1=handle", "x2=ipa"],
+            &["x1=handle", "x2=ipa", "x3=machine"],
             &[
                 Error::NoSuchDomain,
                 Error::InvalidArgument,
