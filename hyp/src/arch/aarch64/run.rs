@@ -541,18 +541,24 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     let Some(cur) = st.current[cpu] else {
         return false;
     };
+    // A `send_block` that handed this CPU to the vCPU it woke decided
+    // already, and its vCPU blocked (it is not dom0 stopping).
+    if let Some((c, d)) = st.hv.handed.take()
+        && c.0 == cpu
+        && let Some(to) = d.next
+    {
+        hand_over(st, cpu, frame, cur, to, d.run_until);
+        kick(st, cpu, d.kick.0);
+        return true;
+    }
     let runnable = unload_vcpu(st, cpu, frame);
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
-    // A `send_block` that handed this CPU to the vCPU it woke decided already.
-    let d = match st.hv.handed.take() {
-        Some((c, d)) if c.0 == cpu => d,
-        _ => st
-            .hv
-            .sched
-            .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable))),
-    };
+    let d = st
+        .hv
+        .sched
+        .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
     kick(st, cpu, d.kick.0);
     match d.next {
         Some(r) => {
@@ -561,6 +567,24 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
         }
         None => false,
     }
+}
+
+/// [`unload_vcpu`] of `from` (which blocked: nobody asks whether it could
+/// run on) then [`load_vcpu`] of `to`, without the per-CPU bookkeeping the
+/// second would overwrite at once.
+fn hand_over(
+    st: &mut State,
+    cpu: usize,
+    frame: &TrapFrame,
+    from: VcpuRef,
+    to: VcpuRef,
+    run_until: u64,
+) {
+    if let Ok(d) = st.hv.domains.get_mut_hot(from.0) {
+        guest::save(&mut d.vcpus[from.1].ctx, frame);
+        d.vcpus[from.1].on_cpu = None;
+    }
+    load_vcpu(st, cpu, to, run_until);
 }
 
 /// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.
