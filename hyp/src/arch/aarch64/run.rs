@@ -199,7 +199,7 @@ fn run_cpu(cpu: usize) -> ! {
             log::error!("cpu{cpu}: cannot enable {irq:?}: {e:?}");
         }
     }
-    wait_for_work(cpu);
+    wait_for_work(cpu, false);
     let regs = take_loaded();
     assert!(!regs.is_null(), "wait_for_work loads a vCPU");
     // SAFETY: `take_loaded`'s contract: a vCPU was just loaded here, and its
@@ -209,9 +209,13 @@ fn run_cpu(cpu: usize) -> ! {
 
 /// Idles this CPU (WFI) until a vCPU can run on it, then loads that vCPU
 /// (see [`take_loaded`]). Called with no vCPU on the CPU and `STATE` not held.
-fn wait_for_work(cpu: usize) {
+/// `idle`: the caller's `schedule` found nothing to run and [`go_idle`] was
+/// done under that same lock, so the first pass goes straight to WFI
+/// instead of asking the scheduler again (an IPI or timer meanwhile ends
+/// that WFI at once).
+fn wait_for_work(cpu: usize, mut idle: bool) {
     loop {
-        {
+        if !core::mem::take(&mut idle) {
             let mut lock = STATE.lock();
             let st = lock.as_mut().expect("READY implies STATE");
             let d = st.hv.sched.schedule(CpuIndex(cpu), timer::now(), None);
@@ -221,8 +225,7 @@ fn wait_for_work(cpu: usize) {
                 load_vcpu(st, cpu, r, d.run_until);
                 return;
             }
-            st.idle_mask |= 1 << cpu;
-            arm_timer(st, cpu, d.run_until);
+            go_idle(st, cpu, d.run_until);
         }
         // WFI wakes on a pending interrupt even with interrupts masked at EL2
         // (Arm ARM D1.16.2); the interrupt is then taken from the GIC here.
@@ -234,6 +237,13 @@ fn wait_for_work(cpu: usize) {
             after_events(st, cpu, timer::now(), irqs);
         }
     }
+}
+
+/// Marks this CPU idle (other CPUs then interrupt it when they give it
+/// work) and arms its timer for `run_until`, the scheduler's deadline.
+fn go_idle(st: &mut State, cpu: usize, run_until: u64) {
+    st.idle_mask |= 1 << cpu;
+    arm_timer(st, cpu, run_until);
 }
 
 /// After a hypercall: if a guest timer now falls before this CPU's armed
@@ -515,7 +525,7 @@ fn guest_sync_inner(
     // The vCPU cannot go on: switched under the same lock.
     if !switch(st, cpu, frame, next) {
         drop(lock);
-        wait_for_work(cpu);
+        wait_for_work(cpu, true);
     }
     take_loaded()
 }
@@ -535,8 +545,8 @@ fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::E
 
 /// Takes the current vCPU off this CPU (its state from `frame`) and loads
 /// the next one.
-/// Returns false when nothing can run here (the caller then waits for work
-/// with the lock released).
+/// Returns false when nothing can run here: the CPU is then idle
+/// ([`go_idle`]), and the caller waits for work with the lock released.
 fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool {
     let Some(cur) = st.current[cpu] else {
         return false;
@@ -565,7 +575,10 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
             load_vcpu(st, cpu, r, d.run_until);
             true
         }
-        None => false,
+        None => {
+            go_idle(st, cpu, d.run_until);
+            false
+        }
     }
 }
 
