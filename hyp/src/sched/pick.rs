@@ -354,6 +354,7 @@ impl Scheduler {
 }
 
 /// Whether a CPU other than `c` has vCPUs queued (something to steal).
+#[inline]
 pub(super) fn others_queued(cpus: &[CpuSched], c: usize) -> bool {
     cpus.iter()
         .enumerate()

@@ -553,7 +553,8 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
     };
     // A `send_block` that handed this CPU to the vCPU it woke decided
     // already, and its vCPU blocked (it is not dom0 stopping).
-    if let Some((c, d)) = st.hv.handed.take()
+    if st.hv.handed.is_some()
+        && let Some((c, d)) = st.hv.handed.take()
         && c.0 == cpu
         && let Some(to) = d.next
     {
