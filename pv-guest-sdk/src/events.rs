@@ -15,6 +15,13 @@
 //! the hypervisor with [`upcall_ack`]. Code that waits for events without
 //! taking the interrupt uses [`wait_until`], which scans itself and needs
 //! no acknowledgement (its `block` is one).
+//!
+//! Request/answer exchanges send and wait in one hypercall
+//! (`sched_op send_block`): [`send_and_wait`] sends on a port and then
+//! waits like `wait_until`. A back end that answers several peers in one
+//! pass marks their ports with [`send_later`] instead of sending: the next
+//! wait (or yield, or block) sends each once, the last with its block;
+//! [`send_marked`] sends them at once.
 //! Nothing here touches the GIC.
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
