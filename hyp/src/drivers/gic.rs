@@ -170,7 +170,7 @@ pub enum SgiTarget {
 }
 
 /// Why a GIC operation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GicError {
     /// The platform describes no GIC.
     NoGic,
@@ -186,6 +186,22 @@ pub enum GicError {
     SelfTestTimeout,
     /// The self-test acknowledged a different interrupt.
     SelfTestWrongIntid(IntId),
+}
+
+// By hand: the derived one was 524 bytes of image for boot-time log lines.
+impl core::fmt::Debug for GicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = match self {
+            Self::NoGic => "NoGic",
+            Self::NotInitialised => "NotInitialised",
+            Self::NoRedistributor => "NoRedistributor",
+            Self::NoSystemRegisterInterface => "NoSystemRegisterInterface",
+            Self::BadCpu => "BadCpu",
+            Self::SelfTestTimeout => "SelfTestTimeout",
+            Self::SelfTestWrongIntid(i) => return write!(f, "SelfTestWrongIntid({})", i.get()),
+        };
+        f.write_str(name)
+    }
 }
 
 #[cfg(target_arch = "aarch64")]
