@@ -615,7 +615,8 @@ fn dom0_stopped(st: &State) {
             let e = crate::power::system_reset();
             log::error!("SYSTEM_RESET failed: {e:?}");
         }
-        _ => log::error!("dom0 stopped ({life:?}); the system cannot go on"),
+        Ok(life) => log::error!("dom0 stopped ({life:?}); the system cannot go on"),
+        Err(_) => log::error!("dom0 is gone; the system cannot go on"),
     }
     super::halt_this_cpu()
 }
