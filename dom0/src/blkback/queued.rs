@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifStatus};
+use pv_guest_sdk::abi::blkif::{BlkifOp, BlkifRequest, BlkifStatus};
 use pv_guest_sdk::abi::ring::RingError;
 
 use super::copier::Copier;
@@ -44,6 +44,29 @@ pub(super) struct InFlight {
     next_tag: u64,
     /// Spare data buffers.
     pool: Vec<Vec<u8>>,
+}
+
+impl InFlight {
+    /// A tag no request in flight has.
+    fn take_tag(&mut self) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        tag
+    }
+
+    /// Notes `req` of the virtual disk `vbd` ([`Vbd::serial`]), checked as
+    /// `checked`, as at the disk under `tag`; `direct`: read straight into
+    /// the front end's page.
+    fn track(&mut self, vbd: u64, tag: u64, req: &BlkifRequest, checked: &Checked, direct: bool) {
+        self.pending.push(Pending {
+            tag,
+            vbd,
+            id: req.id,
+            op: req.op,
+            checked: *checked,
+            direct,
+        });
+    }
 }
 
 /// Serves `v`'s ring on a disk with a queue: every request it can take is
@@ -139,21 +162,13 @@ fn take_all(
             && checked.nr == 1
             && let Some((at, len)) = copier.dma_target(&checked.segs[0])
         {
-            let tag = t.next_tag;
-            t.next_tag += 1;
+            let tag = t.take_tag();
             // SAFETY: the page stays mapped writable in `c.cache` until the
             // disk gave back every request of this ring: the back end lets
             // the disk settle before it drops the cache
             // (`service::disconnect`); dom0 reads nothing of the page.
             if unsafe { q.submit_into(checked.sector, at, len, tag) } {
-                t.pending.push(Pending {
-                    tag,
-                    vbd: v.serial,
-                    id: req.id,
-                    op: req.op,
-                    checked: *checked,
-                    direct: true,
-                });
+                t.track(v.serial, tag, &req, checked, true);
                 v.in_flight += 1;
                 v.peak = v.peak.max(v.in_flight);
             } else {
@@ -171,18 +186,10 @@ fn take_all(
             t.pool.push(data);
             Some(BlkifStatus::BadRequest)
         } else {
-            let tag = t.next_tag;
-            t.next_tag += 1;
+            let tag = t.take_tag();
             match q.submit(write, checked.sector, data, tag) {
                 Ok(()) => {
-                    t.pending.push(Pending {
-                        tag,
-                        vbd: v.serial,
-                        id: req.id,
-                        op: req.op,
-                        checked: *checked,
-                        direct: false,
-                    });
+                    t.track(v.serial, tag, &req, checked, false);
                     v.in_flight += 1;
                     v.peak = v.peak.max(v.in_flight);
                     None
