@@ -28,7 +28,11 @@ mod tests_events;
 #[cfg(test)]
 mod tests_grant;
 #[cfg(test)]
+mod tests_grant_copy;
+#[cfg(test)]
 mod tests_pirq;
+#[cfg(test)]
+mod tests_send_block;
 mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};

@@ -1,4 +1,4 @@
-//! Host tests of `evtchn_op`, `vcpu_op`, `time_op`, `sched_op poll`/`block`/`send_block`
+//! Host tests of `evtchn_op`, `vcpu_op`, `time_op`, `sched_op poll`/`block`
 //! and the scheduling and wall-clock sub-operations of `domctl`, through the
 //! dispatcher: the registers a guest sets, the registers and state it gets.
 
@@ -33,7 +33,7 @@ const SCRATCH: u64 = 0x4010_0000;
 const RAM_PAGES: u64 = 512;
 pub(super) const DOM0: u32 = 0;
 pub(super) const U1: u32 = 1;
-const U2: u32 = 2;
+pub(super) const U2: u32 = 2;
 
 /// dom0 (1 vCPU) and two domUs with 2 vCPUs each.
 pub(super) fn hyp() -> Hv {
@@ -84,7 +84,7 @@ pub(super) fn ev(hv: &mut Hv, who: u32, op: EvOp, args: &[u64]) -> Result<[u64; 
     result(r)
 }
 
-fn result(r: [u64; 4]) -> Result<[u64; 3], Error> {
+pub(super) fn result(r: [u64; 4]) -> Result<[u64; 3], Error> {
     match r[0] {
         0 => Ok([r[1], r[2], r[3]]),
         e => {
@@ -98,7 +98,7 @@ pub(super) fn init(hv: &mut Hv, who: u32) {
     ev(hv, who, EvOp::InitShared, &[EV_PAGE]).unwrap();
 }
 
-fn guest_word(hv: &Hv, who: u32, ipa: u64) -> u64 {
+pub(super) fn guest_word(hv: &Hv, who: u32, ipa: u64) -> u64 {
     let mut b = [0u8; 8];
     let ram = &hv.domains.get(DomainId(who)).unwrap().ram;
     ram.read(hv.mem, GuestPhysAddr(ipa), &mut b).unwrap();
@@ -327,100 +327,6 @@ fn block_and_poll() {
     assert_eq!(
         call_on(&mut hv, U1, 1, &sched(SchedOp::Block)).1,
         Next::Block
-    );
-}
-
-#[test]
-fn send_block_sends_then_blocks() {
-    let mut hv = hyp();
-    init(&mut hv, U1);
-    init(&mut hv, U2);
-    let [p1, ..] = ev(&mut hv, U1, EvOp::AllocUnbound, &[U2.into()]).unwrap();
-    let [p2, ..] = ev(&mut hv, U2, EvOp::BindInterdomain, &[U1.into(), p1]).unwrap();
-    let send_block = |port: u64| -> Vec<u64> {
-        std::vec![SCHED_OP.into(), SchedOp::SendBlock.raw().into(), port]
-    };
-    let state = |hv: &Hv, who: u32| hv.domains.get(DomainId(who)).unwrap().vcpus[0].state;
-    let calls = |hv: &Hv, who: u32| hv.domains.get(DomainId(who)).unwrap().hypercalls;
-    let block = [SCHED_OP.into(), SchedOp::Block.raw().into()];
-    assert_eq!(call_on(&mut hv, U2, 0, &block).1, Next::Block);
-    // A failed send neither blocks nor changes anything; it is counted.
-    let before = calls(&hv, U1);
-    for (port, e) in [(4096, Error::InvalidArgument), (99, Error::NotFound)] {
-        let (r, next) = call_on(&mut hv, U1, 0, &send_block(port));
-        assert_eq!((result(r), next), (Err(e), Next::Resume));
-        assert_ne!(state(&hv, U1), VcpuState::Blocked);
-    }
-    assert_eq!(calls(&hv, U1), before + 2);
-    // The send wakes U2, then U1 blocks: one call.
-    assert_eq!(
-        call_on(&mut hv, U1, 0, &send_block(p1)),
-        ([0; 4], Next::Block)
-    );
-    assert_eq!(calls(&hv, U1), before + 3);
-    assert_eq!(state(&hv, U1), VcpuState::Blocked);
-    assert_eq!(state(&hv, U2), VcpuState::Runnable);
-    assert_eq!(
-        guest_word(&hv, U2, EV_PAGE + EventPage::pending_offset(0)),
-        1 << p2
-    );
-    // U2's own upcall is still pending (not consumed): its answer is sent
-    // and the block returns at once, as `block` would.
-    assert_eq!(
-        call_on(&mut hv, U2, 0, &send_block(p2)),
-        ([0; 4], Next::Resume)
-    );
-    assert_ne!(state(&hv, U2), VcpuState::Blocked);
-    assert_eq!(state(&hv, U1), VcpuState::Runnable, "woken by the answer");
-    assert_eq!(
-        guest_word(&hv, U1, EV_PAGE + EventPage::upcall_pending_offset(0)),
-        1
-    );
-}
-
-#[test]
-fn send_block_hands_the_cpu_to_the_vcpu_it_woke() {
-    let mut hv = hyp();
-    init(&mut hv, U1);
-    init(&mut hv, U2);
-    let [p1, ..] = ev(&mut hv, U1, EvOp::AllocUnbound, &[U2.into()]).unwrap();
-    let [p2, ..] = ev(&mut hv, U2, EvOp::BindInterdomain, &[U1.into(), p1]).unwrap();
-    // U1's vCPU 0 runs on CPU 0; U2's is blocked.
-    for (who, state) in [(U1, VcpuState::Runnable), (U2, VcpuState::Blocked)] {
-        hv.domains.get_mut(DomainId(who)).unwrap().vcpus[0].state = state;
-        hv.unpause_domain(DomainId(who));
-    }
-    let (u1, u2) = ((DomainId(U1), 0), (DomainId(U2), 0));
-    let cpu0 = crate::percpu::CpuIndex(0);
-    assert_eq!(hv.sched.schedule(cpu0, 0, None).next, Some(u1));
-    let mut x = [0u64; 31];
-    let mut send_block = |hv: &mut Hv, who: u32, port: u64| {
-        x[..3].copy_from_slice(&[SCHED_OP.into(), SchedOp::SendBlock.raw().into(), port]);
-        let next = hv.guest_hypercall(DomainId(who), 0, &mut x);
-        (x[0], next, hv.handed.take())
-    };
-    let (r, next, handed) = send_block(&mut hv, U1, p1);
-    assert_eq!((r, next), (0, Next::Block));
-    let (cpu, d) = handed.expect("U2 was blocked and nothing else waits");
-    assert_eq!((cpu, d.next), (cpu0, Some(u2)));
-    assert_eq!(hv.sched.current(cpu0), Some(u2));
-    assert_eq!(
-        hv.domains.get(DomainId(U2)).unwrap().vcpus[0].state,
-        VcpuState::Runnable
-    );
-    // U2 has not taken its event yet: its send_block sends and returns at
-    // once, and U1 is woken the general way (queued), nothing handed.
-    let (r, next, handed) = send_block(&mut hv, U2, p2);
-    assert_eq!((r, next, handed), (0, Next::Resume, None));
-    assert_eq!(
-        hv.domains.get(DomainId(U1)).unwrap().vcpus[0].state,
-        VcpuState::Runnable
-    );
-    // A bad port: an error, no block, nothing handed.
-    let (r, next, handed) = send_block(&mut hv, U2, 99);
-    assert_eq!(
-        (r, next, handed),
-        (Error::NotFound.to_reg(), Next::Resume, None)
     );
 }
 

@@ -9,8 +9,7 @@ use std::vec::Vec;
 use tern_abi::call::GRANT_OP;
 use tern_abi::domctl::{DomainFlags, DomainId};
 use tern_abi::grant::{
-    self, COPY_BATCH_MAX, CopyFlags, CopyPtr, GrantCopy, GrantEntry, GrantFlags, MAPTRACK_MAX,
-    MapFlags, Op,
+    self, CopyFlags, CopyPtr, GrantCopy, GrantEntry, GrantFlags, MAPTRACK_MAX, MapFlags, Op,
 };
 use tern_abi::layout::MAP_WINDOW_BASE;
 use tern_abi::{Error, PAGE_SIZE};
@@ -28,22 +27,22 @@ impl ConsoleSink for Quiet {
     fn domain_line(&mut self, _: &str, _: &[u8]) {}
 }
 
-type Hv = Hypervisor<'static, Arena, Arena>;
+pub(super) type Hv = Hypervisor<'static, Arena, Arena>;
 
-const RAM: u64 = 0x4000_0000;
-const RAM_PAGES: u64 = 512;
+pub(super) const RAM: u64 = 0x4000_0000;
+pub(super) const RAM_PAGES: u64 = 512;
 /// Where each test domain keeps its grant table.
 const TABLE: u64 = RAM + 0x10_0000;
 /// A page each granter grants.
-const PAGE: u64 = RAM + 0x20_0000 - PAGE_SIZE;
+pub(super) const PAGE: u64 = RAM + 0x20_0000 - PAGE_SIZE;
 /// Scratch for copy batches.
-const OPS: u64 = RAM + 0x8_0000;
+pub(super) const OPS: u64 = RAM + 0x8_0000;
 /// dom0, then A (granter), B (mapper), C (bystander).
-const A: u32 = 1;
-const B: u32 = 2;
+pub(super) const A: u32 = 1;
+pub(super) const B: u32 = 2;
 const C: u32 = 3;
 
-fn hv() -> Hv {
+pub(super) fn hv() -> Hv {
     let mem: &'static Arena = Box::leak(Box::new(Arena::new(0x8000_0000, 8192)));
     let console: &'static mut Quiet = Box::leak(Box::new(Quiet));
     let mut hv = Hypervisor::new(
@@ -71,7 +70,7 @@ fn hv() -> Hv {
     hv
 }
 
-fn gcall(hv: &mut Hv, who: u32, op: Op, args: &[u64]) -> Result<[u64; 3], Error> {
+pub(super) fn gcall(hv: &mut Hv, who: u32, op: Op, args: &[u64]) -> Result<[u64; 3], Error> {
     let mut x = [0u64; 31];
     x[0] = GRANT_OP.into();
     x[1] = op.raw().into();
@@ -80,12 +79,12 @@ fn gcall(hv: &mut Hv, who: u32, op: Op, args: &[u64]) -> Result<[u64; 3], Error>
     tern_abi::status_to_result(x[0] as i64).map(|()| [x[1], x[2], x[3]])
 }
 
-fn write(hv: &Hv, who: u32, ipa: u64, bytes: &[u8]) {
+pub(super) fn write(hv: &Hv, who: u32, ipa: u64, bytes: &[u8]) {
     let ram = &hv.domains.get(DomainId(who)).unwrap().ram;
     ram.write(hv.mem, GuestPhysAddr(ipa), bytes).unwrap();
 }
 
-fn read<T: FromBytes>(hv: &Hv, who: u32, ipa: u64) -> T {
+pub(super) fn read<T: FromBytes>(hv: &Hv, who: u32, ipa: u64) -> T {
     let mut b = std::vec![0u8; size_of::<T>()];
     let ram = &hv.domains.get(DomainId(who)).unwrap().ram;
     ram.read(hv.mem, GuestPhysAddr(ipa), &mut b).unwrap();
@@ -93,7 +92,7 @@ fn read<T: FromBytes>(hv: &Hv, who: u32, ipa: u64) -> T {
 }
 
 /// Registers `who`'s one-page table and writes entry `r`.
-fn grant(hv: &mut Hv, who: u32, r: u32, to: u32, frame_ipa: u64, flags: GrantFlags) {
+pub(super) fn grant(hv: &mut Hv, who: u32, r: u32, to: u32, frame_ipa: u64, flags: GrantFlags) {
     if hv.grants.table_pages(DomainId(who)) == 0 {
         gcall(hv, who, Op::SetupTable, &[TABLE, 1]).unwrap();
     }
@@ -109,12 +108,18 @@ fn entry(hv: &Hv, who: u32, r: u32) -> GrantEntry {
     read(hv, who, TABLE + u64::from(r) * 16)
 }
 
-fn in_use(hv: &Hv, who: u32, r: u32) -> GrantFlags {
+pub(super) fn in_use(hv: &Hv, who: u32, r: u32) -> GrantFlags {
     let f = GrantFlags::from_bits_retain(entry(hv, who, r).flags);
     GrantFlags::from_bits_retain(f.bits() & GrantFlags::IN_USE.bits())
 }
 
-fn map(hv: &mut Hv, who: u32, granter: u32, r: u32, ro: bool) -> Result<(u64, u64), Error> {
+pub(super) fn map(
+    hv: &mut Hv,
+    who: u32,
+    granter: u32,
+    r: u32,
+    ro: bool,
+) -> Result<(u64, u64), Error> {
     let flags = if ro { MapFlags::READONLY.bits() } else { 0 };
     gcall(hv, who, Op::Map, &[granter.into(), r.into(), flags]).map(|[h, ipa, _]| (h, ipa))
 }
@@ -294,7 +299,7 @@ fn a_read_only_grant_cannot_be_mapped_writable_or_written() {
     assert_eq!(in_use(&hv, A, 0), GrantFlags::EMPTY);
 }
 
-fn own(ipa: u64) -> CopyPtr {
+pub(super) fn own(ipa: u64) -> CopyPtr {
     CopyPtr {
         domid: 0,
         gref: 0,
@@ -302,7 +307,7 @@ fn own(ipa: u64) -> CopyPtr {
     }
 }
 
-fn copy_from_grant(granter: u32, r: u32, offset: u64, to: u64, len: u16) -> GrantCopy {
+pub(super) fn copy_from_grant(granter: u32, r: u32, offset: u64, to: u64, len: u16) -> GrantCopy {
     GrantCopy {
         src: CopyPtr {
             domid: granter,
@@ -316,132 +321,9 @@ fn copy_from_grant(granter: u32, r: u32, offset: u64, to: u64, len: u16) -> Gran
     }
 }
 
-fn run_copies(hv: &mut Hv, who: u32, ops: &[GrantCopy]) -> Result<u64, Error> {
+pub(super) fn run_copies(hv: &mut Hv, who: u32, ops: &[GrantCopy]) -> Result<u64, Error> {
     write(hv, who, OPS, ops.as_bytes());
     gcall(hv, who, Op::Copy, &[OPS, ops.len() as u64]).map(|r| r[0])
-}
-
-#[test]
-fn copy_moves_bytes_both_ways_and_checks_each_operation() {
-    let mut hv = hv();
-    grant(&mut hv, A, 0, B, PAGE, GrantFlags::PERMIT_ACCESS);
-    let pattern: Vec<u8> = (0..=255u8).collect();
-    write(&hv, A, PAGE + 0x100, &pattern);
-    write(&hv, B, OPS + 0x800, &[0xee; 64]);
-    let to_grant = GrantCopy {
-        src: own(OPS + 0x800),
-        dst: CopyPtr {
-            domid: A,
-            gref: 0,
-            offset: 0xfc0,
-        },
-        len: 64,
-        flags: CopyFlags::DST_GREF.bits(),
-        status: 0,
-    };
-    let crossing = copy_from_grant(A, 0, 0xf00, OPS + 0xa00, 0x101);
-    let mut bad_flags = copy_from_grant(A, 0, 0, OPS + 0xa00, 1);
-    bad_flags.flags = 1 << 7;
-    let own_crossing = copy_from_grant(A, 0, 0, OPS + 0xfff, 2);
-    let ops = [
-        copy_from_grant(A, 0, 0x100, OPS + 0x900, 256),
-        to_grant,
-        crossing,
-        bad_flags,
-        own_crossing,
-        copy_from_grant(A, 99, 0, OPS + 0xa00, 1),
-    ];
-    assert_eq!(run_copies(&mut hv, B, &ops), Ok(4));
-    let back: [GrantCopy; 6] = read(&hv, B, OPS);
-    let statuses: Vec<i32> = back.iter().map(|c| c.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            0,
-            0,
-            Error::BadAddress.raw() as i32,
-            Error::InvalidArgument.raw() as i32,
-            Error::BadAddress.raw() as i32,
-            Error::PermissionDenied.raw() as i32,
-        ]
-    );
-    assert_eq!(read::<[u8; 256]>(&hv, B, OPS + 0x900).to_vec(), pattern);
-    assert_eq!(read::<[u8; 64]>(&hv, A, PAGE + 0xfc0), [0xee; 64]);
-    assert_eq!(
-        in_use(&hv, A, 0),
-        GrantFlags::EMPTY,
-        "copies hold nothing afterwards"
-    );
-    // The batch itself.
-    assert_eq!(
-        gcall(&mut hv, B, Op::Copy, &[OPS, 0]),
-        Err(Error::InvalidArgument)
-    );
-    assert_eq!(
-        gcall(&mut hv, B, Op::Copy, &[OPS, COPY_BATCH_MAX + 1]),
-        Err(Error::TooBig)
-    );
-    assert_eq!(
-        gcall(&mut hv, B, Op::Copy, &[OPS + 4, 1]),
-        Err(Error::BadAddress)
-    );
-    assert_eq!(
-        gcall(&mut hv, B, Op::Copy, &[RAM + RAM_PAGES * PAGE_SIZE - 8, 1]),
-        Err(Error::BadAddress)
-    );
-}
-
-#[test]
-fn copies_overlap_keep_mappings_and_read_each_operation_when_it_runs() {
-    let mut hv = hv();
-    grant(&mut hv, A, 1, B, PAGE, GrantFlags::PERMIT_ACCESS);
-    let (handle, _) = map(&mut hv, B, A, 1, false).unwrap();
-    let pattern: Vec<u8> = (0..=255u8).collect();
-    write(&hv, B, OPS + 0x900, &pattern);
-    // Overlapping ranges of one page: as if through a buffer.
-    let overlap = GrantCopy {
-        src: own(OPS + 0x900),
-        dst: own(OPS + 0x910),
-        len: 256,
-        flags: 0,
-        status: 0x7777,
-    };
-    // Operation 1 is refused as written (unknown flag), but operation 0
-    // copies a good one over it first: it runs as it reads then.
-    let good = GrantCopy {
-        src: own(OPS + 0x900),
-        dst: CopyPtr {
-            domid: A,
-            gref: 1,
-            offset: 0,
-        },
-        len: 16,
-        flags: CopyFlags::DST_GREF.bits(),
-        status: 0x7777,
-    };
-    let size = size_of::<GrantCopy>() as u64;
-    write(&hv, B, OPS + 0xc00, good.as_bytes());
-    let rewrite = GrantCopy {
-        src: own(OPS + 0xc00),
-        dst: own(OPS + size),
-        len: size as u16,
-        flags: 0,
-        status: 0x7777,
-    };
-    let mut refused = good;
-    refused.flags = 1 << 7;
-    write(&hv, B, OPS + 2 * size, overlap.as_bytes());
-    write(&hv, B, OPS + size, refused.as_bytes());
-    write(&hv, B, OPS, rewrite.as_bytes());
-    assert_eq!(gcall(&mut hv, B, Op::Copy, &[OPS, 3]).map(|r| r[0]), Ok(0));
-    let mut shifted = pattern[..16].to_vec();
-    shifted.extend_from_slice(&pattern);
-    assert_eq!(read::<[u8; 272]>(&hv, B, OPS + 0x900).to_vec(), shifted);
-    assert_eq!(read::<[u8; 16]>(&hv, A, PAGE).to_vec(), pattern[..16]);
-    // The mapping's use of the entry outlives the copies' own.
-    assert_eq!(in_use(&hv, A, 1), GrantFlags::READING | GrantFlags::WRITING);
-    gcall(&mut hv, B, Op::Unmap, &[handle]).unwrap();
-    assert_eq!(in_use(&hv, A, 1), GrantFlags::EMPTY);
 }
 
 #[test]
