@@ -100,6 +100,21 @@ pub struct FpRegs {
     pub fpcr: u64,
 }
 
+/// Where a vCPU's FP/SIMD state may still be in a CPU's registers: the
+/// arch layer's bookkeeping for switching it lazily
+/// (`arch/aarch64/fp.rs`). Not part of the state: a reset value only costs
+/// one reload, so any write of the context resets it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FpHold {
+    /// The copy of its state a CPU's registers may hold (0: none), unique
+    /// over the hypervisor's life.
+    pub token: u64,
+    /// For how many more runs it is put on a CPU that holds its state with
+    /// FP/SIMD enabled, untrapped: set by a run that trapped, counted down
+    /// by each run that did not.
+    pub eager: u8,
+}
+
 /// Everything needed to resume a vCPU on any physical CPU.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[repr(C)]

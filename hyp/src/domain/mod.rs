@@ -16,7 +16,7 @@ use tern_abi::strings::{NAME_MAX, set_field};
 
 use crate::physmem::{FrameSource, PhysMem};
 use crate::stage2::Stage2;
-use crate::vcpu::VcpuContext;
+use crate::vcpu::{FpHold, VcpuContext};
 use ram::GuestRam;
 
 /// Most vCPUs one domain may have.
@@ -70,6 +70,8 @@ pub struct Vcpu {
     /// (a copy of `Events::upcall_word`, which never changes after that):
     /// the switch and `block` read it without looking the events up.
     pub upcall_word: Option<crate::addr::PhysAddr>,
+    /// Whether a CPU may still hold its FP/SIMD state (see [`FpHold`]).
+    pub fp_hold: FpHold,
 }
 
 /// A domain.
@@ -217,6 +219,7 @@ impl Domain {
     pub fn set_vcpu_entry(&mut self, v: usize, entry: &VcpuEntry, sctlr_reset: u64) {
         let vcpu = &mut self.vcpus[v];
         vcpu.ctx = VcpuContext::at_entry(entry, sctlr_reset);
+        vcpu.fp_hold = FpHold::default();
         vcpu.state = VcpuState::Runnable;
     }
 
@@ -298,6 +301,7 @@ impl Domain {
                 on_cpu: None,
                 polled: false,
                 upcall_word: None,
+                fp_hold: FpHold::default(),
             })
             .collect();
         Ok(Self {

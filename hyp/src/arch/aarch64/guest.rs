@@ -22,7 +22,7 @@ use super::sysreg::{
 };
 use super::vectors::TrapFrame;
 use crate::pagetable::STAGE2_LAYOUT;
-use crate::vcpu::{El1Regs, FpRegs, GuestRegs, VcpuContext};
+use crate::vcpu::{El1Regs, FpHold, FpRegs, GuestRegs, VcpuContext};
 
 /// Configures this CPU's EL2 controls for running paravirtualized guests.
 /// Called once per CPU before its first guest entry.
@@ -89,6 +89,7 @@ pub fn init_cpu() {
     if guest_pmu {
         start_cycle_counter();
     }
+    super::fp::init_cpu();
     // SAFETY: `isb` only synchronizes the context changes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
@@ -198,25 +199,28 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
     VTTBR_EL2.set(saved);
 }
 
-/// Puts `ctx` on this CPU: EL1 system registers, FP/SIMD and stage 2. The
-/// general registers, PC and PSTATE are not copied: the exception return
-/// restores them from `ctx.gp` itself ([`enter`]).
-pub fn load(ctx: &VcpuContext, vttbr: u64, vmpidr: u64) {
+/// Puts `ctx` on this CPU: EL1 system registers and stage 2. The general
+/// registers, PC and PSTATE are not copied: the exception return restores
+/// them from `ctx.gp` itself ([`enter`]); FP/SIMD is loaded at its first
+/// use (`fp.rs`). `slot`: this CPU's per-CPU slot (`TPIDR_EL2`, its index
+/// + 1).
+pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, vmpidr: u64) {
     load_el1(&ctx.el1);
-    fp_load(&ctx.fp);
+    super::fp::loaded(slot, &raw mut ctx.fp, hold);
     VTTBR_EL2.set(vttbr);
     VMPIDR_EL2.set(vmpidr);
     // SAFETY: `isb` only synchronizes the register writes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
 
-/// Takes the running vCPU's state off this CPU into `ctx`.
-pub fn save(ctx: &mut VcpuContext, frame: &TrapFrame) {
+/// Takes the running vCPU's state off this CPU (`slot` as for [`load`])
+/// into `ctx`.
+pub fn save(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, frame: &TrapFrame) {
     copy_gprs(&mut ctx.gp.x, &frame.x);
     ctx.gp.pc = frame.elr;
     ctx.gp.pstate = frame.spsr;
     save_el1(&mut ctx.el1);
-    fp_save(&mut ctx.fp);
+    super::fp::save(slot, &mut ctx.fp, hold);
 }
 
 fn load_el1(r: &El1Regs) {
@@ -423,13 +427,13 @@ fn copy_gprs(dst: &mut Gprs, src: &Gprs) {
     unsafe { tern_copy_gprs(dst, src) }
 }
 
-fn fp_save(fp: &mut FpRegs) {
+pub(super) fn fp_save(fp: &mut FpRegs) {
     // SAFETY: writes exactly `size_of::<FpRegs>()` bytes through a valid,
     // 16-byte aligned `&mut`; clobbers only x1, x2 (caller-saved).
     unsafe { tern_fp_save(fp) }
 }
 
-fn fp_load(fp: &FpRegs) {
+pub(super) fn fp_load(fp: &FpRegs) {
     // SAFETY: reads a valid `FpRegs`; the hypervisor is soft-float, so
     // overwriting V0..V31/FPSR/FPCR disturbs no hypervisor state.
     unsafe { tern_fp_load(fp) }

@@ -11,6 +11,7 @@ mod dom0_boot;
 mod early;
 pub mod el3;
 mod entry;
+mod fp;
 pub mod gic_sysreg;
 pub mod guest;
 pub mod mmu;

@@ -91,6 +91,8 @@ pub(super) static VERSION_REGS: [[u64; 4]; 2] = [
 ];
 /// `ESR_EL2.EC` of an HVC from AArch64 state (Arm ARM D23.2, ESR_EL2).
 pub(super) const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
+/// `ESR_EL2.EC` of a trapped FP/SIMD access (`CPTR_EL2.TFP`, see `fp.rs`).
+const EC_FP: u64 = ESR_EL2::EC::Value::TrappedFP as u64;
 /// The EL2 timer's INTID, readable without `STATE` (idle CPUs check their
 /// interrupts without taking the lock another CPU may hold).
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -226,7 +228,13 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
         vc.on_cpu = Some(cpu);
-        guest::load(&vc.ctx, vttbr, MPIDR_RES1 | v as u64);
+        guest::load(
+            &mut vc.ctx,
+            &mut vc.fp_hold,
+            cpu + 1,
+            vttbr,
+            MPIDR_RES1 | v as u64,
+        );
         guest::set_virtual_time_offset(d.counter_offset);
         word = vc.upcall_word.map_or(0, |pa| pa.0);
         regs = &raw mut vc.ctx.gp;
@@ -299,8 +307,9 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
     UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
     match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
-            guest::save(&mut d.vcpus[v].ctx, frame);
-            d.vcpus[v].on_cpu = None;
+            let vc = &mut d.vcpus[v];
+            guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
+            vc.on_cpu = None;
             d.vcpu_runnable(v)
         }
         Err(_) => false,
@@ -315,8 +324,10 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
 #[inline(always)]
 pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
     let esr = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(ESR_EL2.get());
-    if esr.read(ESR_EL2::EC) != EC_HVC64 {
-        return 1;
+    let ec = esr.read(ESR_EL2::EC);
+    if ec != EC_HVC64 {
+        // The vCPU's first FP/SIMD access since it was put on this CPU.
+        return u64::from(!(ec == EC_FP && super::fp::trap(this_slot())));
     }
     let id = frame.x[0] as u32;
     // `version` (the null hypercall) is answered by `discovery` first; any
@@ -530,8 +541,9 @@ fn hand_over(
     run_until: u64,
 ) {
     if let Ok(d) = st.hv.domains.get_mut_hot(from.0) {
-        guest::save(&mut d.vcpus[from.1].ctx, frame);
-        d.vcpus[from.1].on_cpu = None;
+        let vc = &mut d.vcpus[from.1];
+        guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
+        vc.on_cpu = None;
     }
     load_vcpu(st, cpu, to, run_until);
 }

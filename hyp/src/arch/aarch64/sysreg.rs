@@ -7,6 +7,27 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 
 register_bitfields! {u64,
+    /// CPTR_EL2, Architectural Feature Trap Register (EL2), as laid out when
+    /// HCR_EL2.E2H == 0; Arm ARM D23.2. (`aarch64-cpu` names only `TAM`.)
+    pub CPTR_EL2 [
+        /// Trap EL1 accesses to CPACR_EL1 to EL2.
+        TCPAC OFFSET(31) NUMBITS(1) [],
+        /// Trap activity monitor accesses.
+        TAM OFFSET(30) NUMBITS(1) [],
+        /// Trap trace register accesses.
+        TTA OFFSET(20) NUMBITS(1) [],
+        /// RES1 (bit 12 is `TSM` with SME, which then traps SME).
+        RES1_12 OFFSET(12) NUMBITS(2) [],
+        /// Trap Advanced SIMD and floating-point (EL0, EL1 and EL2).
+        TFP OFFSET(10) NUMBITS(1) [],
+        /// RES1.
+        RES1_9 OFFSET(9) NUMBITS(1) [],
+        /// Trap SVE (RES1 without SVE).
+        TZ OFFSET(8) NUMBITS(1) [],
+        /// RES1.
+        RES1_0 OFFSET(0) NUMBITS(8) []
+    ],
+
     /// CPTR_EL3, Architectural Feature Trap Register (EL3); Arm ARM D23.2.
     pub CPTR_EL3 [
         /// Trap accesses to CPACR_EL1/CPTR_EL2 from EL1/EL2 to EL3.
@@ -130,6 +151,10 @@ macro_rules! sysreg {
     };
 }
 
+sysreg!(
+    /// Accessor for CPTR_EL2.
+    CptrEl2, CPTR_EL2::Register, "cptr_el2", rw
+);
 sysreg!(
     /// Accessor for CPTR_EL3 (EL3 only).
     CptrEl3, CPTR_EL3::Register, "cptr_el3", rw
