@@ -83,8 +83,8 @@ fn raspi4b_sd_card_serves_a_guest_disk_region() {
         .unwrap_or_else(|e| panic!("{e}"));
     vm.expect_all(
         &[
-            re(r"dom0: device \[0x00fe300000-0x00fe300100\) \(irq Some\(IntId\(158\)\)\)"),
-            re(r"dom0: device \[0x00fe340000-0x00fe340100\) \(irq Some\(IntId\(158\)\)\)"),
+            re(r"dom0: device \[0x00fe300000-0x00fe300100\) \(irq 158\)"),
+            re(r"dom0: device \[0x00fe340000-0x00fe340100\) \(irq 158\)"),
         ],
         STEP,
     )

@@ -42,6 +42,19 @@ pub enum Lifecycle {
     Dying,
 }
 
+impl Lifecycle {
+    /// A word for logs (cheaper in the image than the derived `Debug`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Paused => "paused",
+            Self::Active => "active",
+            Self::Shutdown(_) => "shut down",
+            Self::Crashed => "crashed",
+            Self::Dying => "dying",
+        }
+    }
+}
+
 /// What a vCPU is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VcpuState {

@@ -81,11 +81,12 @@ fn give_devices<M: PhysMem, F: FrameSource>(
         .filter(|d| d.kind == Dom0DeviceKind::VirtioMmio)
         .count();
     for dev in &given {
+        let irq = IrqLabel(dev.irq);
         // Thirty-two empty virtio-mmio slots are noise in every boot log.
         if dev.kind == Dom0DeviceKind::VirtioMmio {
-            log::debug!("dom0: virtio-mmio {} (irq {:?})", dev.regs, dev.irq);
+            log::debug!("dom0: virtio-mmio {} (irq {irq})", dev.regs);
         } else {
-            log::info!("dom0: device {} (irq {:?})", dev.regs, dev.irq);
+            log::info!("dom0: device {} (irq {irq})", dev.regs);
         }
         hv.dom0_irqs.extend(dev.irq.map(|i| i.get()));
     }
@@ -141,4 +142,17 @@ pub fn create_dom0<M: PhysMem, F: FrameSource>(
     hv.unpause_domain(id);
     log::info!("dom0: {mib} MiB, entry {entry:#x}");
     Ok(())
+}
+
+/// A device's interrupt in the boot log: its INTID, or "none" (`Option`'s
+/// derived `Debug` would cost 400 bytes of image for two log lines).
+struct IrqLabel(Option<crate::platform::IntId>);
+
+impl core::fmt::Display for IrqLabel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{}", i.get()),
+            None => f.write_str("none"),
+        }
+    }
 }

@@ -562,7 +562,7 @@ fn dom0_stopped(st: &State) {
             let e = crate::power::system_reset();
             log::error!("SYSTEM_RESET failed: {e:?}");
         }
-        Ok(life) => log::error!("dom0 stopped ({life:?}); the system cannot go on"),
+        Ok(life) => log::error!("dom0 stopped ({}); the system cannot go on", life.label()),
         Err(_) => log::error!("dom0 is gone; the system cannot go on"),
     }
     super::halt_this_cpu()
