@@ -123,7 +123,7 @@ fn poweroff(vm: &mut Qemu, uart: &mut Terminal) {
 fn shell_on_the_second_uart() {
     let (mut vm, port) = boot("bundle.cpio");
     // The hypervisor keeps its console and gives dom0 the other PL011.
-    vm.expect(re(r"dom0: device .*9040000.*IntId\(40\)"), STEP)
+    vm.expect(re(r"dom0: device .*9040000.*\(irq 40\)"), STEP)
         .unwrap();
     vm.expect(
         re(r"dom0: pl011 0x9040000: \d+ baud 8N1 .*interrupt 40"),
