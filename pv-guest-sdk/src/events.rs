@@ -98,9 +98,20 @@ impl SharedPage {
         &self,
         vcpu: usize,
         owner: impl Fn(Port) -> usize,
+        handle: impl FnMut(Port),
+    ) -> (usize, bool) {
+        self.scan_words(&self.vcpu[vcpu], vcpu, owner, handle)
+    }
+
+    /// [`Self::scan`] with `vcpu`'s words, `me`, looked up by the caller
+    /// (once for all the passes of a wait).
+    fn scan_words(
+        &self,
+        me: &VcpuWords,
+        vcpu: usize,
+        owner: impl Fn(Port) -> usize,
         mut handle: impl FnMut(Port),
     ) -> (usize, bool) {
-        let me = &self.vcpu[vcpu];
         let mut n = 0;
         let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
         loop {
@@ -358,8 +369,16 @@ pub fn dispatch() -> usize {
 
 /// The scan of [`dispatch`] for this vCPU, without the acknowledgement.
 fn scan_here() -> usize {
-    PAGE.scan(
-        crate::vcpu_index(),
+    let vcpu = crate::vcpu_index();
+    scan_vcpu(&PAGE.vcpu[vcpu], vcpu)
+}
+
+/// [`SharedPage::scan`] of `vcpu`'s ports (`me`: its words), running their
+/// handlers.
+fn scan_vcpu(me: &VcpuWords, vcpu: usize) -> usize {
+    PAGE.scan_words(
+        me,
+        vcpu,
         |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
         |p| {
             if let Some(h) = handler(p) {
@@ -381,7 +400,8 @@ pub fn upcall_ack() {
 /// Waits, handling events, until `done()` holds (returns `true`) or the
 /// virtual counter reaches `deadline` (returns `false`). Blocks between
 /// checks when the hypervisor delivers upcalls, else yields. Handlers run on
-/// this vCPU from here (and from the IRQ vector if IRQs are unmasked).
+/// this vCPU from here, with IRQs masked for the whole wait (from the IRQ
+/// vector, if IRQs are unmasked, only before and after it).
 pub fn wait_until(done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
     // Nothing to send, so nothing can fail.
     wait_loop(None, done, deadline).unwrap_or(false)
@@ -408,22 +428,31 @@ fn wait_loop(
     mut done: impl FnMut() -> bool,
     deadline: Option<u64>,
 ) -> Result<bool, Error> {
-    // The port to send on with the next block, and whether its error is
-    // the caller's (a marked port's is not, see `send_later`).
-    let mut unsent = first.map(|p| (p, true));
-    loop {
-        // Masked, so no upcall can slip in between the check and `block`:
-        // a new event sets upcall_pending and `block` returns at once.
-        //
-        // No `upcall_done` after the scan: the hypervisor sets the upcall
-        // line from `upcall_pending` on its return from the next hypercall
-        // (`block`, or whatever the caller does next) and whenever it puts
-        // this vCPU on a CPU (specs/hypercalls.md, `evtchn_op`); a line left
-        // raised until then is taken, if IRQs are unmasked first, by
-        // `dispatch`, which acknowledges.
-        let r = crate::without_irqs(|| {
-            if READY.load(Ordering::Acquire) {
-                scan_here();
+    // Masked for the whole wait, so no upcall can slip in between the check
+    // and `block`: a new event sets upcall_pending and `block` returns at
+    // once, masked or not. The IRQ vector would find nothing this loop does
+    // not scan itself, and one mask costs less than one per pass.
+    //
+    // No `upcall_done` after the scan: the hypervisor sets the upcall line
+    // from `upcall_pending` on its return from the next hypercall (`block`,
+    // or whatever the caller does next) and whenever it puts this vCPU on a
+    // CPU (specs/hypercalls.md, `evtchn_op`); a line left raised until then
+    // is taken, once IRQs are unmasked, by `dispatch`, which acknowledges.
+    crate::without_irqs(|| {
+        let vcpu = crate::vcpu_index();
+        let me = &PAGE.vcpu[vcpu];
+        let live = upcalls_live();
+        // The port to send on with the next block, and whether its error is
+        // the caller's (a marked port's is not, see `send_later`).
+        let mut unsent = first.map(|p| (p, true));
+        loop {
+            // A plain load instead of a scan's exclusive pairs when nothing
+            // came: the hypervisor sets upcall_pending after each selector
+            // bit it sets, and a scan clears it before it takes the
+            // selector, so a clear one hides nothing but a delivery under
+            // way, which `block` returns for. Nothing sets it before `init`.
+            if me.upcall_pending.load(Ordering::Acquire) != 0 {
+                scan_vcpu(me, vcpu);
             }
             // Marked by the caller or by handlers the scan ran: all but
             // one go now, the last with the block.
@@ -440,15 +469,15 @@ fn wait_loop(
             } else {
                 None
             };
-            if (end.is_some() || !upcalls_live())
+            if (end.is_some() || !live)
                 && let Some((p, mine)) = unsent.take()
             {
                 send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
             }
-            if end.is_some() {
-                return Ok(end);
+            if let Some(r) = end {
+                return Ok(r);
             }
-            if upcalls_live() {
+            if live {
                 if let Some(d) = deadline {
                     crate::time::arm_by(d);
                 }
@@ -464,12 +493,8 @@ fn wait_loop(
             } else {
                 crate::yield_now();
             }
-            Ok(None)
-        })?;
-        if let Some(r) = r {
-            return Ok(r);
         }
-    }
+    })
 }
 
 #[cfg(test)]
