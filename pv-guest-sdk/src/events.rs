@@ -114,11 +114,8 @@ impl SharedPage {
     ) -> (usize, bool) {
         let mut n = 0;
         let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
-        loop {
-            let sel = me.pending_sel.swap(0, Ordering::AcqRel);
-            if sel == 0 {
-                return (n, was_pending);
-            }
+        let mut sel = me.pending_sel.swap(0, Ordering::AcqRel);
+        while sel != 0 {
             for w in bits(sel) {
                 let live =
                     self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire);
@@ -136,7 +133,14 @@ impl SharedPage {
                     }
                 }
             }
+            // Mostly nothing came while the handlers ran: a load finding 0
+            // says so as well as a swap, without an exclusive pair.
+            sel = match me.pending_sel.load(Ordering::Acquire) {
+                0 => 0,
+                _ => me.pending_sel.swap(0, Ordering::AcqRel),
+            };
         }
+        (n, was_pending)
     }
 }
 
