@@ -100,20 +100,22 @@ impl SharedPage {
         owner: impl Fn(Port) -> usize,
         handle: impl FnMut(Port),
     ) -> (usize, bool) {
-        self.scan_words(&self.vcpu[vcpu], vcpu, owner, handle)
+        let me = &self.vcpu[vcpu];
+        let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
+        (self.scan_selected(me, vcpu, owner, handle), was_pending)
     }
 
-    /// [`Self::scan`] with `vcpu`'s words, `me`, looked up by the caller
-    /// (once for all the passes of a wait).
-    fn scan_words(
+    /// [`Self::scan`] after `upcall_pending` was cleared, with `vcpu`'s
+    /// words, `me`, looked up by the caller (once for all the passes of a
+    /// wait). Returns the number of ports handled.
+    fn scan_selected(
         &self,
         me: &VcpuWords,
         vcpu: usize,
         owner: impl Fn(Port) -> usize,
         mut handle: impl FnMut(Port),
-    ) -> (usize, bool) {
+    ) -> usize {
         let mut n = 0;
-        let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
         let mut sel = me.pending_sel.swap(0, Ordering::AcqRel);
         while sel != 0 {
             for w in bits(sel) {
@@ -140,7 +142,7 @@ impl SharedPage {
                 _ => me.pending_sel.swap(0, Ordering::AcqRel),
             };
         }
-        (n, was_pending)
+        n
     }
 }
 
@@ -374,13 +376,15 @@ pub fn dispatch() -> usize {
 /// The scan of [`dispatch`] for this vCPU, without the acknowledgement.
 fn scan_here() -> usize {
     let vcpu = crate::vcpu_index();
-    scan_vcpu(&PAGE.vcpu[vcpu], vcpu)
+    let me = &PAGE.vcpu[vcpu];
+    me.upcall_pending.swap(0, Ordering::AcqRel);
+    scan_selected(me, vcpu)
 }
 
-/// [`SharedPage::scan`] of `vcpu`'s ports (`me`: its words), running their
-/// handlers.
-fn scan_vcpu(me: &VcpuWords, vcpu: usize) -> usize {
-    PAGE.scan_words(
+/// [`SharedPage::scan`] of `vcpu`'s ports (`me`: its words) after
+/// `upcall_pending` was cleared, running their handlers.
+fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
+    PAGE.scan_selected(
         me,
         vcpu,
         |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
@@ -390,7 +394,6 @@ fn scan_vcpu(me: &VcpuWords, vcpu: usize) -> usize {
             }
         },
     )
-    .0
 }
 
 /// Tells the hypervisor this vCPU consumed its upcall, so it can lower the
@@ -459,7 +462,13 @@ fn wait_loop(
             // selector, so a clear one hides nothing but a delivery under
             // way, which `block` returns for. Nothing sets it before `init`.
             if me.upcall_pending.load(Ordering::Acquire) != 0 {
-                scan_vcpu(me, vcpu);
+                // A store, not the swap of `scan`: the old value is known.
+                // It must be seen before the selector is read, else a bit
+                // set in between would find upcall_pending still set, raise
+                // nothing, and be left. SeqCst: a store-release, which
+                // AArch64 keeps ahead of the selector swap's load-acquire.
+                me.upcall_pending.store(0, Ordering::SeqCst);
+                scan_selected(me, vcpu);
             }
             // Marked by the caller or by handlers the scan ran: all but
             // one go now, the last with the block.
@@ -508,95 +517,4 @@ fn wait_loop(
 }
 
 #[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-
-    /// The hypervisor's delivery (steps 1 to 4), for the scan to consume.
-    fn deliver(page: &SharedPage, vcpu: usize, port: Port) -> bool {
-        if page.pending[port.word()].fetch_or(port.bit(), Ordering::AcqRel) & port.bit() != 0 {
-            return false;
-        }
-        if page.mask[port.word()].load(Ordering::Acquire) & port.bit() != 0 {
-            return false;
-        }
-        let sel = 1 << port.word();
-        page.vcpu[vcpu].pending_sel.fetch_or(sel, Ordering::AcqRel) & sel == 0
-            && page.vcpu[vcpu].upcall_pending.fetch_or(1, Ordering::AcqRel) == 0
-    }
-
-    #[test]
-    fn scan_handles_each_pending_port_once() {
-        let page = std::boxed::Box::new(SharedPage::new());
-        assert!(deliver(&page, 0, Port(3)));
-        assert!(!deliver(&page, 0, Port(3)), "coalesced");
-        assert!(!deliver(&page, 0, Port(4095)), "upcall already pending");
-        page.mask[1].store(1 << 1, Ordering::Release);
-        deliver(&page, 0, Port(65));
-        let mut seen = std::vec::Vec::new();
-        assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), (2, true));
-        assert_eq!(seen, [Port(3), Port(4095)]);
-        assert!(page.is_pending(Port(65)), "masked: left pending");
-        assert!(!page.upcall_pending(0));
-        assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing new")), (0, false));
-    }
-
-    #[test]
-    fn scan_leaves_other_vcpus_ports() {
-        let page = std::boxed::Box::new(SharedPage::new());
-        deliver(&page, 1, Port(5));
-        deliver(&page, 0, Port(6));
-        let owner = |p: Port| if p.0 == 5 { 1 } else { 0 };
-        let mut seen = std::vec::Vec::new();
-        page.scan(0, owner, |p| seen.push(p));
-        assert_eq!(seen, [Port(6)]);
-        assert!(page.is_pending(Port(5)));
-        page.scan(1, owner, |p| seen.push(p));
-        assert_eq!(seen, [Port(6), Port(5)]);
-    }
-
-    #[test]
-    fn concurrent_delivery_and_scan_lose_nothing() {
-        use std::sync::Arc;
-        const N: usize = 20_000;
-        let page = Arc::new(SharedPage::new());
-        let in_flight: Arc<[AtomicBool; 64]> = Arc::new([const { AtomicBool::new(false) }; 64]);
-        let handled = Arc::new(AtomicU64::new(0));
-        let guest = {
-            let (page, in_flight, handled) = (page.clone(), in_flight.clone(), handled.clone());
-            std::thread::spawn(move || {
-                while handled.load(Ordering::Acquire) < N as u64 {
-                    if !page.upcall_pending(0) {
-                        std::thread::yield_now();
-                        continue;
-                    }
-                    page.scan(
-                        0,
-                        |_| 0,
-                        |p| {
-                            assert!(
-                                in_flight[p.0 as usize - 1].swap(false, Ordering::AcqRel),
-                                "dup"
-                            );
-                            handled.fetch_add(1, Ordering::AcqRel);
-                        },
-                    );
-                }
-            })
-        };
-        let mut sent = 0;
-        let mut i = 0;
-        while sent < N {
-            let k = i % 64;
-            i += 1;
-            if in_flight[k].swap(true, Ordering::AcqRel) {
-                std::thread::yield_now();
-                continue;
-            }
-            deliver(&page, 0, Port(k as u32 + 1));
-            sent += 1;
-        }
-        guest.join().unwrap();
-        assert_eq!(handled.load(Ordering::Acquire), N as u64);
-    }
-}
+mod tests;
