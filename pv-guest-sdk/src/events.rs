@@ -98,16 +98,26 @@ impl SharedPage {
         &self,
         vcpu: usize,
         owner: impl Fn(Port) -> usize,
-        mut handle: impl FnMut(Port),
+        handle: impl FnMut(Port),
     ) -> (usize, bool) {
         let me = &self.vcpu[vcpu];
-        let mut n = 0;
         let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
-        loop {
-            let sel = me.pending_sel.swap(0, Ordering::AcqRel);
-            if sel == 0 {
-                return (n, was_pending);
-            }
+        (self.scan_selected(me, vcpu, owner, handle), was_pending)
+    }
+
+    /// [`Self::scan`] after `upcall_pending` was cleared, with `vcpu`'s
+    /// words, `me`, looked up by the caller (once for all the passes of a
+    /// wait). Returns the number of ports handled.
+    fn scan_selected(
+        &self,
+        me: &VcpuWords,
+        vcpu: usize,
+        owner: impl Fn(Port) -> usize,
+        mut handle: impl FnMut(Port),
+    ) -> usize {
+        let mut n = 0;
+        let mut sel = me.pending_sel.swap(0, Ordering::AcqRel);
+        while sel != 0 {
             for w in bits(sel) {
                 let live =
                     self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire);
@@ -125,7 +135,14 @@ impl SharedPage {
                     }
                 }
             }
+            // Mostly nothing came while the handlers ran: a load finding 0
+            // says so as well as a swap, without an exclusive pair.
+            sel = match me.pending_sel.load(Ordering::Acquire) {
+                0 => 0,
+                _ => me.pending_sel.swap(0, Ordering::AcqRel),
+            };
         }
+        n
     }
 }
 
@@ -358,8 +375,18 @@ pub fn dispatch() -> usize {
 
 /// The scan of [`dispatch`] for this vCPU, without the acknowledgement.
 fn scan_here() -> usize {
-    PAGE.scan(
-        crate::vcpu_index(),
+    let vcpu = crate::vcpu_index();
+    let me = &PAGE.vcpu[vcpu];
+    me.upcall_pending.swap(0, Ordering::AcqRel);
+    scan_selected(me, vcpu)
+}
+
+/// [`SharedPage::scan`] of `vcpu`'s ports (`me`: its words) after
+/// `upcall_pending` was cleared, running their handlers.
+fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
+    PAGE.scan_selected(
+        me,
+        vcpu,
         |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
         |p| {
             if let Some(h) = handler(p) {
@@ -367,7 +394,6 @@ fn scan_here() -> usize {
             }
         },
     )
-    .0
 }
 
 /// Tells the hypervisor this vCPU consumed its upcall, so it can lower the
@@ -381,7 +407,8 @@ pub fn upcall_ack() {
 /// Waits, handling events, until `done()` holds (returns `true`) or the
 /// virtual counter reaches `deadline` (returns `false`). Blocks between
 /// checks when the hypervisor delivers upcalls, else yields. Handlers run on
-/// this vCPU from here (and from the IRQ vector if IRQs are unmasked).
+/// this vCPU from here, with IRQs masked for the whole wait (from the IRQ
+/// vector, if IRQs are unmasked, only before and after it).
 pub fn wait_until(done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
     // Nothing to send, so nothing can fail.
     wait_loop(None, done, deadline).unwrap_or(false)
@@ -408,27 +435,48 @@ fn wait_loop(
     mut done: impl FnMut() -> bool,
     deadline: Option<u64>,
 ) -> Result<bool, Error> {
-    // The port to send on with the next block, and whether its error is
-    // the caller's (a marked port's is not, see `send_later`).
-    let mut unsent = first.map(|p| (p, true));
-    loop {
-        // Masked, so no upcall can slip in between the check and `block`:
-        // a new event sets upcall_pending and `block` returns at once.
-        //
-        // No `upcall_done` after the scan: the hypervisor sets the upcall
-        // line from `upcall_pending` on its return from the next hypercall
-        // (`block`, or whatever the caller does next) and whenever it puts
-        // this vCPU on a CPU (specs/hypercalls.md, `evtchn_op`); a line left
-        // raised until then is taken, if IRQs are unmasked first, by
-        // `dispatch`, which acknowledges.
-        let r = crate::without_irqs(|| {
-            if READY.load(Ordering::Acquire) {
-                scan_here();
+    // Masked for the whole wait, so no upcall can slip in between the check
+    // and `block`: a new event sets upcall_pending and `block` returns at
+    // once, masked or not. The IRQ vector would find nothing this loop does
+    // not scan itself, and one mask costs less than one per pass.
+    //
+    // No `upcall_done` after the scan: the hypervisor sets the upcall line
+    // from `upcall_pending` on its return from the next hypercall (`block`,
+    // or whatever the caller does next) and whenever it puts this vCPU on a
+    // CPU (specs/hypercalls.md, `evtchn_op`); a line left raised until then
+    // is taken, once IRQs are unmasked, by `dispatch`, which acknowledges.
+    crate::without_irqs(|| {
+        let vcpu = crate::vcpu_index();
+        let me = &PAGE.vcpu[vcpu];
+        let live = upcalls_live();
+        // The port to send on with the next block, and whether its error is
+        // the caller's (a marked port's is not, see `send_later`): two
+        // variables, as an `Option` of a pair measured several instructions
+        // more per pass.
+        let mut unsent = first;
+        let mut mine = first.is_some();
+        loop {
+            // A plain load instead of a scan's exclusive pairs when nothing
+            // came: the hypervisor sets upcall_pending after each selector
+            // bit it sets, and a scan clears it before it takes the
+            // selector, so a clear one hides nothing but a delivery under
+            // way, which `block` returns for. Nothing sets it before `init`.
+            if me.upcall_pending.load(Ordering::Acquire) != 0 {
+                // A store, not the swap of `scan`: the old value is known.
+                // It must be seen before the selector is read, else a bit
+                // set in between would find upcall_pending still set, raise
+                // nothing, and be left. SeqCst: a store-release, which
+                // AArch64 keeps ahead of the selector swap's load-acquire.
+                me.upcall_pending.store(0, Ordering::SeqCst);
+                scan_selected(me, vcpu);
             }
             // Marked by the caller or by handlers the scan ran: all but
             // one go now, the last with the block.
             later::take(|p| match unsent {
-                None => unsent = Some((p, false)),
+                None => {
+                    unsent = Some(p);
+                    mine = false;
+                }
                 Some(_) => {
                     let _ = send(p);
                 }
@@ -440,20 +488,20 @@ fn wait_loop(
             } else {
                 None
             };
-            if (end.is_some() || !upcalls_live())
-                && let Some((p, mine)) = unsent.take()
+            if (end.is_some() || !live)
+                && let Some(p) = unsent.take()
             {
                 send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
             }
-            if end.is_some() {
-                return Ok(end);
+            if let Some(r) = end {
+                return Ok(r);
             }
-            if upcalls_live() {
+            if live {
                 if let Some(d) = deadline {
                     crate::time::arm_by(d);
                 }
                 match unsent.take() {
-                    Some((p, mine)) => match crate::hypercall::send_block(p) {
+                    Some(p) => match crate::hypercall::send_block(p) {
                         Err(e) if mine => return Err(e),
                         // A marked port's failed send did not block: the
                         // next pass does.
@@ -464,104 +512,9 @@ fn wait_loop(
             } else {
                 crate::yield_now();
             }
-            Ok(None)
-        })?;
-        if let Some(r) = r {
-            return Ok(r);
         }
-    }
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-
-    /// The hypervisor's delivery (steps 1 to 4), for the scan to consume.
-    fn deliver(page: &SharedPage, vcpu: usize, port: Port) -> bool {
-        if page.pending[port.word()].fetch_or(port.bit(), Ordering::AcqRel) & port.bit() != 0 {
-            return false;
-        }
-        if page.mask[port.word()].load(Ordering::Acquire) & port.bit() != 0 {
-            return false;
-        }
-        let sel = 1 << port.word();
-        page.vcpu[vcpu].pending_sel.fetch_or(sel, Ordering::AcqRel) & sel == 0
-            && page.vcpu[vcpu].upcall_pending.fetch_or(1, Ordering::AcqRel) == 0
-    }
-
-    #[test]
-    fn scan_handles_each_pending_port_once() {
-        let page = std::boxed::Box::new(SharedPage::new());
-        assert!(deliver(&page, 0, Port(3)));
-        assert!(!deliver(&page, 0, Port(3)), "coalesced");
-        assert!(!deliver(&page, 0, Port(4095)), "upcall already pending");
-        page.mask[1].store(1 << 1, Ordering::Release);
-        deliver(&page, 0, Port(65));
-        let mut seen = std::vec::Vec::new();
-        assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), (2, true));
-        assert_eq!(seen, [Port(3), Port(4095)]);
-        assert!(page.is_pending(Port(65)), "masked: left pending");
-        assert!(!page.upcall_pending(0));
-        assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing new")), (0, false));
-    }
-
-    #[test]
-    fn scan_leaves_other_vcpus_ports() {
-        let page = std::boxed::Box::new(SharedPage::new());
-        deliver(&page, 1, Port(5));
-        deliver(&page, 0, Port(6));
-        let owner = |p: Port| if p.0 == 5 { 1 } else { 0 };
-        let mut seen = std::vec::Vec::new();
-        page.scan(0, owner, |p| seen.push(p));
-        assert_eq!(seen, [Port(6)]);
-        assert!(page.is_pending(Port(5)));
-        page.scan(1, owner, |p| seen.push(p));
-        assert_eq!(seen, [Port(6), Port(5)]);
-    }
-
-    #[test]
-    fn concurrent_delivery_and_scan_lose_nothing() {
-        use std::sync::Arc;
-        const N: usize = 20_000;
-        let page = Arc::new(SharedPage::new());
-        let in_flight: Arc<[AtomicBool; 64]> = Arc::new([const { AtomicBool::new(false) }; 64]);
-        let handled = Arc::new(AtomicU64::new(0));
-        let guest = {
-            let (page, in_flight, handled) = (page.clone(), in_flight.clone(), handled.clone());
-            std::thread::spawn(move || {
-                while handled.load(Ordering::Acquire) < N as u64 {
-                    if !page.upcall_pending(0) {
-                        std::thread::yield_now();
-                        continue;
-                    }
-                    page.scan(
-                        0,
-                        |_| 0,
-                        |p| {
-                            assert!(
-                                in_flight[p.0 as usize - 1].swap(false, Ordering::AcqRel),
-                                "dup"
-                            );
-                            handled.fetch_add(1, Ordering::AcqRel);
-                        },
-                    );
-                }
-            })
-        };
-        let mut sent = 0;
-        let mut i = 0;
-        while sent < N {
-            let k = i % 64;
-            i += 1;
-            if in_flight[k].swap(true, Ordering::AcqRel) {
-                std::thread::yield_now();
-                continue;
-            }
-            deliver(&page, 0, Port(k as u32 + 1));
-            sent += 1;
-        }
-        guest.join().unwrap();
-        assert_eq!(handled.load(Ordering::Acquire), N as u64);
-    }
-}
+mod tests;

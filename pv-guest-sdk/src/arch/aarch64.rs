@@ -7,7 +7,7 @@
 //! with `adrp`/`add` are the IPAs the linker script placed them at.
 
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTVCT_EL0, CPACR_EL1, DAIF, MPIDR_EL1, ReadWriteable, Readable, Writeable,
+    CNTFRQ_EL0, CNTVCT_EL0, CPACR_EL1, DAIF, MPIDR_EL1, ReadWriteable, Readable,
 };
 use core::arch::{asm, global_asm};
 
@@ -236,11 +236,33 @@ pub fn halt() -> ! {
 /// upcall handler of the same vCPU.
 pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {
     let saved = DAIF.get();
-    DAIF.modify(DAIF::I::Masked);
+    // SAFETY: `msr daifset` sets PSTATE.I and nothing else. Not `nomem`: the
+    // asm is a compiler barrier, so none of `f`'s memory accesses is moved
+    // ahead of the mask.
+    unsafe {
+        asm!(
+            "msr daifset, #{i}",
+            i = const DAIFSET_I,
+            options(nostack, preserves_flags)
+        )
+    };
     let r = f();
-    DAIF.set(saved);
+    // SAFETY: restores the mask bits read above; a compiler barrier too, so
+    // none of `f`'s memory accesses is moved past the unmask.
+    unsafe {
+        asm!(
+            "msr daif, {saved}",
+            saved = in(reg) saved,
+            options(nostack, preserves_flags)
+        )
+    };
     r
 }
+
+/// The `PSTATE.I` bit of the immediate of `msr daifset`/`daifclr` (Arm ARM,
+/// "MSR (immediate)": D, A, I, F are its bits 3 to 0), not its place in
+/// `DAIF`.
+const DAIFSET_I: u32 = 1 << 1;
 
 /// Unmasks IRQs: from now on the upcall interrupts whatever runs.
 pub fn enable_irqs() {

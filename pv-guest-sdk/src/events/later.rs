@@ -32,11 +32,17 @@ pub fn send_later(port: Port) {
 
 /// Unmarks every marked port, calling `each` on it, lowest first.
 #[inline]
-pub(super) fn take(mut each: impl FnMut(Port)) {
-    // Mostly nothing is marked: a load, not an exclusive pair, says so.
-    if WORDS.load(Ordering::Relaxed) == 0 {
-        return;
+pub(super) fn take(each: impl FnMut(Port)) {
+    // Mostly nothing is marked: a load, not an exclusive pair, says so, and
+    // the rest stays out of line, out of the wait loop's registers.
+    if WORDS.load(Ordering::Relaxed) != 0 {
+        take_marked(each);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn take_marked(mut each: impl FnMut(Port)) {
     let mut words = WORDS.swap(0, Ordering::AcqRel);
     while words != 0 {
         let w = words.trailing_zeros();
