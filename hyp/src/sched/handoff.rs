@@ -17,11 +17,15 @@ impl Scheduler {
     /// exactly as [`Self::wake`]`(to)` followed by [`Self::schedule`]`(cpu,
     /// now, Some((from, false)))` would change the state and answer — the
     /// wake's own kick answer aside: it could only name that CPU, which
-    /// reschedules here anyway. That holds when `from`'s CPU has nothing
-    /// else queued, `to` may run only there, no cap is in force, and the
-    /// period does not end: then the wake queues `to` there and the pick
-    /// takes it. Otherwise answers `None` and changes nothing; the caller
-    /// then goes the general way.
+    /// reschedules here anyway, or another CPU, which would find nothing
+    /// (a sync wake-up, as Linux calls it: the waker sleeps, so the woken
+    /// runs on its CPU, and no other CPU wakes up to find nothing). That
+    /// holds when `from`'s CPU has nothing else queued, `to` may run there,
+    /// no cap is in force and the period does not end, and either `to`
+    /// may run only there or no other CPU has anything queued: then the
+    /// wake queues `to` there, or on another CPU whose queue the pick
+    /// steals it back from. Otherwise answers `None` and changes nothing;
+    /// the caller then goes the general way.
     pub fn hand_off(
         &mut self,
         from: VcpuRef,
@@ -47,10 +51,14 @@ impl Scheduler {
             || t.awake
             || t.at != Place::Off
             || t.dom_paused
-            || t.affinity != CpuMask::only(CpuIndex(c))
+            || !t.affinity.contains(CpuIndex(c))
             // With another queue to steal from, the pick keeps an OVER
-            // vCPU only after searching it: left to the general way.
-            || (!boost && others_queued(cpus, c))
+            // vCPU only after searching it, and a vCPU that may run
+            // elsewhere is queued where the wake's placement says: left to
+            // the general way. With nothing queued anywhere, the pick takes
+            // it wherever it was queued (here, or stolen back from another
+            // CPU's queue): it runs here either way.
+            || ((!boost || t.affinity != CpuMask::only(CpuIndex(c))) && others_queued(cpus, c))
         {
             return None;
         }

@@ -72,6 +72,8 @@ struct Pair {
     now: u64,
     running: [Option<VcpuRef>; CPUS],
     handed: usize,
+    /// Hand-offs to a vCPU that may also run on other CPUs.
+    handed_wide: usize,
 }
 
 impl Pair {
@@ -111,9 +113,15 @@ impl Pair {
                 };
                 self.now += dt;
                 let to = (DomainId(d), v);
+                let wide = self
+                    .fast
+                    .vcpus
+                    .get(&to)
+                    .is_some_and(|t| t.affinity != CpuMask::only(CpuIndex(c)));
                 match self.fast.hand_off(from, to, self.now) {
                     Some((cpu, decision)) => {
                         self.handed += 1;
+                        self.handed_wide += usize::from(wide);
                         prop_assert_eq!(cpu, CpuIndex(c));
                         self.slow.wake(to);
                         let slow = self
@@ -151,6 +159,7 @@ impl Pair {
 fn hand_off_decides_and_leaves_what_wake_and_schedule_would() {
     let mut runner = TestRunner::new(ProptestConfig::with_cases(512));
     let handed = Cell::new(0);
+    let handed_wide = Cell::new(0);
     runner
         .run(&proptest::collection::vec(op(), 1..150), |ops| {
             let mut p = Pair {
@@ -159,16 +168,22 @@ fn hand_off_decides_and_leaves_what_wake_and_schedule_would() {
                 now: 0,
                 running: [None; CPUS],
                 handed: 0,
+                handed_wide: 0,
             };
             for op in &ops {
                 p.apply(op)?;
             }
             handed.set(handed.get() + p.handed);
+            handed_wide.set(handed_wide.get() + p.handed_wide);
             Ok(())
         })
         .unwrap();
     // About one case in ten gets there; none would make this test vacuous.
     assert!(handed.get() > 0, "no history reached a hand-off");
+    assert!(
+        handed_wide.get() > 0,
+        "no hand-off to a vCPU that may run elsewhere"
+    );
 }
 
 #[test]
