@@ -100,15 +100,21 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
 
     /// Applies one notification (see [`Self::apply_notifies`]).
     pub fn apply_notify(&mut self, n: Notify) {
-        self.apply_notify_from(n, None);
+        self.apply_notify_from(n, (DomainId::DOM0, 0), false);
     }
 
-    /// [`Self::apply_notify`]; `from`: the vCPU that sent it blocks in this
-    /// same trap and its CPU switches (`sched_op send_block`). If the
-    /// notified vCPU then wakes and the scheduler can hand that CPU over
-    /// to it directly, the decision is left in [`Self::handed`] for the
-    /// switch; otherwise the woken vCPU is placed as for any wake.
-    pub fn apply_notify_from(&mut self, Notify { dom, vcpu }: Notify, from: Option<VcpuRef>) {
+    /// [`Self::apply_notify`]; `hand`: `from`, the vCPU that sent it, blocks
+    /// in this same trap and its CPU switches (`sched_op send_block`), and no
+    /// other notification is queued (they could change what the switch's
+    /// `schedule` would pick: [`Events::send_direct`] answers a notification
+    /// only when none is). If the notified vCPU then wakes and the scheduler
+    /// can hand that CPU over to it directly, the decision is left in
+    /// [`Self::handed`] for the switch; otherwise the woken vCPU is placed
+    /// as for any wake. `from` is not read without `hand` (a vCPU and a flag
+    /// rather than an `Option`: passed in registers).
+    ///
+    /// [`Events::send_direct`]: crate::evtchn::Events::send_direct
+    pub fn apply_notify_from(&mut self, Notify { dom, vcpu }: Notify, from: VcpuRef, hand: bool) {
         let Ok(d) = self.domains.get_mut_hot(dom) else {
             return;
         };
@@ -130,14 +136,12 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             VcpuState::Blocked | VcpuState::Runnable => {}
         }
         if state != VcpuState::Down && active {
-            // Not while other notifications wait (they could change what
-            // the switch's `schedule` would pick), nor for a vCPU still on
-            // a CPU.
-            let handed = match from {
-                Some(f) if on_cpu.is_none() && !self.events.has_notifies() => {
-                    self.sched.hand_off(f, (dom, vcpu), (self.clock)())
-                }
-                _ => None,
+            // Not for a vCPU still on a CPU.
+            let handed = if hand && on_cpu.is_none() {
+                debug_assert!(!self.events.has_notifies());
+                self.sched.hand_off(from, (dom, vcpu), (self.clock)())
+            } else {
+                None
             };
             if handed.is_some() {
                 self.handed = handed;

@@ -256,7 +256,9 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
     /// Position of `key` if its index slot holds it, inline.
     #[inline(always)]
     fn indexed(&self, key: &K) -> Option<usize> {
-        let i = usize::from(self.index[key.slot() % INDEX_SLOTS]).checked_sub(1)?;
+        // An empty slot (0) wraps to a position no vector has: the bounds
+        // check below then answers for it too.
+        let i = usize::from(self.index[key.slot() % INDEX_SLOTS]).wrapping_sub(1);
         match self.map.entries.get(i) {
             Some((k, _)) if k == key => Some(i),
             _ => None,
@@ -303,13 +305,12 @@ impl<K: DenseKey, V> IndexedMap<K, V> {
             Some(j) => j,
             None => self.find(b).ok()?,
         };
-        if i == j {
-            return None;
+        // Checks both positions and that they differ (`None` for one key
+        // twice) in fewer steps than splitting the slice.
+        match self.map.entries.get_disjoint_mut([i, j]) {
+            Ok([(_, x), (_, y)]) => Some((x, y)),
+            Err(_) => None,
         }
-        let (low, high) = self.map.entries.split_at_mut(i.max(j));
-        let near = &mut low.get_mut(i.min(j))?.1;
-        let far = &mut high.first_mut()?.1;
-        Some(if i < j { (near, far) } else { (far, near) })
     }
 
     /// The value of `key`, mutable.

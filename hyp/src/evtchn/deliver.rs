@@ -171,7 +171,9 @@ impl Events {
 
 /// Makes `port` of `d` pending and signals it (`specs/hypercalls.md`,
 /// `evtchn_op`, steps 1 to 4). Answers the vCPUs whose poll it ends (a bit
-/// mask) and the vCPU to upcall, if it must be.
+/// mask) and the vCPU to upcall, if it must be. Out of line: inlined, each
+/// of its callers grows by its size.
+#[inline(never)]
 fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
     let Some(base) = d.page else {
         return (0, None);
@@ -181,6 +183,21 @@ fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<
     if !page.set_pending(port) {
         return (0, None);
     }
+    let woken = if d.polling != 0 {
+        end_polls(d, port)
+    } else {
+        0
+    };
+    let upcall = !page.is_masked(port) && page.signal(vcpu, port);
+    (woken, upcall.then_some(vcpu))
+}
+
+/// The polls of `d` that `port` ends: forgotten, answered as a bit mask.
+/// Out of line: with nobody polling (the usual case) [`deliver`] then needs
+/// fewer registers saved.
+#[cold]
+#[inline(never)]
+fn end_polls(d: &mut DomainEvents, port: Port) -> u64 {
     let mut woken = 0;
     let mut polling = d.polling;
     while polling != 0 {
@@ -192,6 +209,5 @@ fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<
         }
     }
     d.polling &= !woken;
-    let upcall = !page.is_masked(port) && page.signal(vcpu, port);
-    (woken, upcall.then_some(vcpu))
+    woken
 }

@@ -190,9 +190,11 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                     let next = sched::block(self, caller, vcpu, true, switching);
                     // The notification of the common case applied here:
                     // no queue round trip at the end of the trap.
+                    // `send_direct` answers a notification only when none
+                    // is queued, and `block` queues none.
                     if let Some(n) = woken {
-                        let from = (switching && next == Ok(Next::Block)).then_some((caller, vcpu));
-                        self.apply_notify_from(n, from);
+                        let hand = switching && next == Ok(Next::Block);
+                        self.apply_notify_from(n, (caller, vcpu), hand);
                     }
                     (next, None)
                 }

@@ -32,7 +32,12 @@ impl Scheduler {
         to: VcpuRef,
         now: u64,
     ) -> Option<(CpuIndex, Decision)> {
-        if self.capped != 0 || now >= self.period_start.saturating_add(self.period) {
+        // `schedule` rolls the period over when `now >= period_start +
+        // period` (saturating). The same test without the saturation: it
+        // differs only when the sum overflows and `now` is `u64::MAX`, where
+        // the rollover finds no period elapsed and changes nothing; and a
+        // `now` before the period's start goes the general way.
+        if self.capped != 0 || now.wrapping_sub(self.period_start) >= self.period {
             return None;
         }
         let Self { vcpus, cpus, .. } = self;
@@ -44,6 +49,8 @@ impl Scheduler {
         let cpu = cpus.get(c)?;
         // As `wake` leaves it: boosted if it has credit left, else OVER.
         let boost = t.credit >= 0;
+        // Empty past what a mask can name: `to` then may not run there.
+        let here = CpuMask::only(CpuIndex(c));
         if cpu.current != Some(from)
             || !cpu.runq.is_empty()
             || f.dom_capped
@@ -51,14 +58,14 @@ impl Scheduler {
             || t.awake
             || t.at != Place::Off
             || t.dom_paused
-            || !t.affinity.contains(CpuIndex(c))
+            || t.affinity.and(here).is_empty()
             // With another queue to steal from, the pick keeps an OVER
             // vCPU only after searching it, and a vCPU that may run
             // elsewhere is queued where the wake's placement says: left to
             // the general way. With nothing queued anywhere, the pick takes
             // it wherever it was queued (here, or stolen back from another
             // CPU's queue): it runs here either way.
-            || ((!boost || t.affinity != CpuMask::only(CpuIndex(c))) && others_queued(cpus, c))
+            || ((!boost || t.affinity != here) && others_queued(cpus, c))
         {
             return None;
         }
