@@ -75,13 +75,15 @@ impl Events {
         let Some(d) = self.domains.get_mut_hot(&from) else {
             return Err(Error::NotFound);
         };
-        let slot = d.ports.bound(port)?;
-        let (to, to_port) = match slot.binding {
+        // `PortTable::bound`'s test folded into the one match: the common
+        // binding is tested first.
+        let (to, to_port) = match d.ports.get(port).binding {
             Binding::Interdomain {
                 remote,
                 remote_port,
             } => (remote, remote_port),
             Binding::Ipi => (from, port),
+            Binding::Free => return Err(Error::NotFound),
             _ => return Err(Error::InvalidState),
         };
         d.sent += 1;

@@ -510,10 +510,16 @@ impl Events {
     }
 
     /// Whether `vcpu`'s guest timer fired since it last blocked; clears it.
+    /// The usual answer (no latch set anywhere) inline, in `block`, which
+    /// then needs fewer registers saved.
+    #[inline(always)]
     pub fn take_timer_fired(&mut self, dom: DomainId, vcpu: usize) -> bool {
-        if self.timer_latches == 0 {
-            return false;
-        }
+        self.timer_latches != 0 && self.take_latched_timer(dom, vcpu)
+    }
+
+    /// [`Self::take_timer_fired`] with a latch set somewhere.
+    #[inline(never)]
+    fn take_latched_timer(&mut self, dom: DomainId, vcpu: usize) -> bool {
         let slot_fired = self.take_slot_fired(dom, vcpu);
         let Some(d) = self.domains.get_mut(&dom) else {
             return slot_fired;

@@ -51,9 +51,11 @@ impl Scheduler {
         let boost = t.credit >= 0;
         // Empty past what a mask can name: `to` then may not run there.
         let here = CpuMask::only(CpuIndex(c));
-        if cpu.current != Some(from)
-            || !cpu.runq.is_empty()
-            || f.dom_capped
+        // What the bookkeeping guarantees (`check_invariants`), not tested
+        // again: a running vCPU is its CPU's current one, and with no cap in
+        // force no vCPU's domain has one.
+        debug_assert!(cpu.current == Some(from) && !f.dom_capped);
+        if !cpu.runq.is_empty()
             || f.grant != 0
             || t.awake
             || t.at != Place::Off
