@@ -110,7 +110,7 @@ impl Events {
         port: Port,
     ) -> Option<Notify> {
         let d = self.domains.get_mut_hot(&dom)?;
-        let (woken, upcall) = deliver(d, mem, port);
+        let (woken, upcall) = deliver_inline(d, mem, port);
         if woken == 0 && !self.has_notifies() {
             return upcall.map(|vcpu| Notify { dom, vcpu });
         }
@@ -177,6 +177,12 @@ impl Events {
 /// of its callers grows by its size.
 #[inline(never)]
 fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
+    deliver_inline(d, mem, port)
+}
+
+/// [`deliver`], inline: in the event round trip's `send` only.
+#[inline(always)]
+fn deliver_inline(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
     let Some(base) = d.page else {
         return (0, None);
     };

@@ -260,7 +260,20 @@ impl Scheduler {
 /// callers on the switch path have them at hand); without the domain (one
 /// uncapped and holding no grant), its cap bookkeeping is left in
 /// `VcpuSched::uncharged`.
+#[inline(never)]
 pub(super) fn charge_vcpu(
+    v: &mut VcpuSched,
+    d: Option<&mut DomSched>,
+    cpus: &mut [CpuSched],
+    upto: u64,
+) {
+    charge_vcpu_inline(v, d, cpus, upto);
+}
+
+/// [`charge_vcpu`], inline: in `hand_off`, where the vCPU's place and CPU
+/// are known and its domain is not looked up, most of it folds away.
+#[inline(always)]
+pub(super) fn charge_vcpu_inline(
     v: &mut VcpuSched,
     d: Option<&mut DomSched>,
     cpus: &mut [CpuSched],

@@ -4,7 +4,7 @@
 //! and search, when the two agree by construction.
 
 use super::VcpuRef;
-use super::account::charge_vcpu;
+use super::account::charge_vcpu_inline;
 use super::cpumask::CpuMask;
 use super::credit::{Place, Scheduler};
 use super::params::Decision;
@@ -73,7 +73,7 @@ impl Scheduler {
         }
         // `deschedule` of a vCPU that is not runnable: charged, off, and
         // (not awake) queued nowhere; a yield it asked for is moot.
-        charge_vcpu(f, None, cpus, now);
+        charge_vcpu_inline(f, None, cpus, now);
         f.at = Place::Off;
         f.boost = false;
         f.awake = false;
