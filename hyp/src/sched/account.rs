@@ -260,7 +260,6 @@ impl Scheduler {
 /// callers on the switch path have them at hand); without the domain (one
 /// uncapped and holding no grant), its cap bookkeeping is left in
 /// `VcpuSched::uncharged`.
-#[inline(never)]
 pub(super) fn charge_vcpu(
     v: &mut VcpuSched,
     d: Option<&mut DomSched>,
