@@ -203,14 +203,36 @@ impl DomainTable {
     /// would cost kilobytes of image).
     #[inline(always)]
     pub fn get_mut_hot(&mut self, id: DomainId) -> Result<&mut Domain, Error> {
-        // A hint of 0 (none) wraps to a position no table has.
-        let i = usize::from(self.hint[id.0 as usize % self.hint.len()]).wrapping_sub(1);
-        if let Some(&(k, _)) = self.domains.get(i)
-            && k == id.0
-        {
-            return Ok(&mut self.domains[i].1);
+        // Not `if let`: the borrow checker would hold `self` past it.
+        if self.hinted(id).is_some() {
+            return match self.get_mut_hinted(id) {
+                Some(d) => Ok(d),
+                None => Err(Error::NoSuchDomain),
+            };
         }
         self.get_mut(id)
+    }
+
+    /// The domain with this id if the hint holds it (`None` does not mean
+    /// there is no such domain): the lookup alone, inline, no call.
+    #[inline(always)]
+    pub fn get_mut_hinted(&mut self, id: DomainId) -> Option<&mut Domain> {
+        let i = self.hinted(id)?;
+        match self.domains.get_mut(i) {
+            Some((_, d)) => Some(d),
+            None => None,
+        }
+    }
+
+    /// Position of `id` if the hint holds it.
+    #[inline(always)]
+    fn hinted(&self, id: DomainId) -> Option<usize> {
+        // A hint of 0 (none) wraps to a position no table has.
+        let i = usize::from(self.hint[id.0 as usize % self.hint.len()]).wrapping_sub(1);
+        match self.domains.get(i) {
+            Some(&(k, _)) if k == id.0 => Some(i),
+            _ => None,
+        }
     }
 
     /// Domains with an id `>= from`, in id order.

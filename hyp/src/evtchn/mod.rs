@@ -509,6 +509,12 @@ impl Events {
         self.end_poll(dom, vcpu);
     }
 
+    /// Whether any vCPU's guest timer fired since it last blocked: if not,
+    /// [`Self::take_timer_fired`] answers `false` for every vCPU.
+    pub fn timer_latched(&self) -> bool {
+        self.timer_latches != 0
+    }
+
     /// Whether `vcpu`'s guest timer fired since it last blocked; clears it.
     /// The usual answer (no latch set anywhere) inline, in `block`, which
     /// then needs fewer registers saved.

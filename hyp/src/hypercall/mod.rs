@@ -177,14 +177,21 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         let send = id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw());
         let send_block =
             id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::SendBlock.raw());
-        let (result, runnable) = if send || send_block {
+        let block = id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw());
+        // `block` is a `send_block` that sends nothing: one call of
+        // `sched::block` for both (it is inlined).
+        let (result, runnable) = if send || send_block || block {
             let mem: &dyn PhysMem = self.mem;
-            let sent = match tern_abi::evtchn::Port::from_reg(x[2]) {
-                Ok(port) => self.events.send_direct(mem, caller, port),
-                Err(e) => Err(e),
+            let sent = if block {
+                Ok(None)
+            } else {
+                match tern_abi::evtchn::Port::from_reg(x[2]) {
+                    Ok(port) => self.events.send_direct(mem, caller, port),
+                    Err(e) => Err(e),
+                }
             };
             match sent {
-                Ok(woken) if send_block => {
+                Ok(woken) if !send => {
                     // Blocks (or not) first, so the notification knows
                     // whether this CPU switches; counted by that lookup.
                     let next = sched::block(self, caller, vcpu, true, switching);
@@ -212,8 +219,6 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                     (sent.map(|_| Next::Resume), Some(runnable))
                 }
             }
-        } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw()) {
-            (sched::block(self, caller, vcpu, true, switching), None)
         } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
             if let Ok(d) = self.domains.get_mut_hot(caller) {
                 d.hypercalls += 1;

@@ -48,6 +48,36 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
     count: bool,
     switching: bool,
 ) -> Result<Next, Error> {
+    // The round trip's case, with no call (so no registers to save): the
+    // CPU switches, no guest timer latch is set anywhere, the caller is
+    // where the table's hint says. What `block_general` does then.
+    let mem: &dyn PhysMem = hv.mem;
+    if switching
+        && !hv.events.timer_latched()
+        && let Ok(d) = hv.domains.get_mut_hot(caller)
+        && let Some(vc) = d.vcpus.get_mut(vcpu)
+    {
+        let next = if vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
+            Next::Resume
+        } else {
+            vc.state = VcpuState::Blocked;
+            Next::Block
+        };
+        d.hypercalls += u64::from(count);
+        return Ok(next);
+    }
+    block_general(hv, caller, vcpu, count, switching)
+}
+
+/// [`block`], every case.
+#[inline(never)]
+fn block_general<M: PhysMem, F: FrameSource>(
+    hv: &mut Hypervisor<'_, M, F>,
+    caller: DomainId,
+    vcpu: usize,
+    count: bool,
+    switching: bool,
+) -> Result<Next, Error> {
     // An upcall already pending ends the block at once; checked here,
     // under the hypervisor lock, so an event cannot slip in between.
     // So does a guest timer that fired since it last blocked (set in
