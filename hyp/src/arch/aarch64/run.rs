@@ -215,15 +215,22 @@ fn this_cpu() -> usize {
     super::cpu_index().unwrap_or(0)
 }
 
-/// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers (its
-/// general registers are entered from its context, see [`take_loaded`]), its
-/// virtual time and upcall line, and arms the timer for `run_until`.
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
+/// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers, its
+/// virtual time and upcall line, and arms the timer for `run_until`. Returns
+/// its general registers (null if it has no domain), which the caller
+/// enters it from (see [`take_loaded`], also for why they stay valid), or
+/// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
+fn load_vcpu(
+    st: &mut State,
+    cpu: usize,
+    (dom, v): VcpuRef,
+    run_until: u64,
+) -> *const crate::vcpu::GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
-    let mut regs = core::ptr::null_mut();
+    let mut regs = core::ptr::null();
     if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
@@ -237,12 +244,19 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
         );
         guest::set_virtual_time_offset(d.counter_offset);
         word = vc.upcall_word.map_or(0, |pa| pa.0);
-        regs = &raw mut vc.ctx.gp;
+        regs = &raw const vc.ctx.gp;
     }
-    LOADED_REGS[cpu + 1].store(regs, Ordering::Relaxed);
     UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
+    regs
+}
+
+/// [`load_vcpu`] for a path that enters the vCPU after returning through
+/// callers that know nothing of it: its registers wait for [`take_loaded`].
+fn load_vcpu_deferred(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) {
+    let regs = load_vcpu(st, cpu, vcpu, run_until);
+    LOADED_REGS[cpu + 1].store(regs.cast_mut(), Ordering::Relaxed);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
@@ -266,13 +280,14 @@ fn upcall_raised(word: u64) -> bool {
     word != 0 && MEM.load_u64(crate::addr::PhysAddr(word)) != 0
 }
 
-/// The general registers of the vCPU [`load_vcpu`] last put on this CPU,
-/// taken (null afterwards; null too if none was loaded since the last take):
-/// a switch path enters the guest from them instead of from its trap frame,
-/// which saves copying them into the frame. Null: the trap frame still holds
-/// the guest to resume.
+/// The general registers of the vCPU [`load_vcpu_deferred`] last put on
+/// this CPU, taken (null afterwards; null too if none was loaded since the
+/// last take): a switch path enters the guest from them instead of from its
+/// trap frame, which saves copying them into the frame. Null: the trap frame
+/// still holds the guest to resume.
 ///
-/// The pointer is dereferenced after `STATE` is released, until the `eret`.
+/// The pointer (like the one [`load_vcpu`] returns) is dereferenced after
+/// `STATE` is released, until the `eret`.
 /// It stays valid and unaliased for that long because:
 /// - the vCPU is on this CPU (`on_cpu` set by `load_vcpu`, cleared only by
 ///   `unload_vcpu`, both under `STATE` on this CPU itself), and
@@ -410,19 +425,20 @@ fn guest_sync_inner(
     hvc: bool,
 ) -> *const crate::vcpu::GuestRegs {
     frame.esr = esr;
-    frame.far = FAR_EL2.get();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drop(lock);
-        super::trap::unexpected_guest(frame)
+        unexpected_guest(frame)
     };
     let Some((dom, v)) = st.current[cpu] else {
         drop(lock);
-        super::trap::unexpected_guest(frame)
+        unexpected_guest(frame)
     };
     let next = if hvc {
         st.hv.guest_hypercall(dom, v, &mut frame.x)
     } else {
+        // Only a fault's report reads it: a hypercall does not pay for it.
+        frame.far = FAR_EL2.get();
         match frame.exception_class() {
             Some(ESR_EL2::EC::Value::SMC64) => {
                 // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
@@ -469,11 +485,20 @@ fn guest_sync_inner(
         return core::ptr::null();
     }
     // The vCPU cannot go on: switched under the same lock.
-    if !switch(st, cpu, frame, next) {
-        drop(lock);
-        wait_for_work(cpu, true);
+    let regs = switch(st, cpu, frame, next);
+    if !regs.is_null() {
+        return regs;
     }
+    drop(lock);
+    wait_for_work(cpu, true);
     take_loaded()
+}
+
+/// [`super::trap::unexpected_guest`], with the fault address it reports.
+#[cold]
+fn unexpected_guest(frame: &mut TrapFrame) -> ! {
+    frame.far = FAR_EL2.get();
+    super::trap::unexpected_guest(frame)
 }
 
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
@@ -490,12 +515,18 @@ fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::E
 }
 
 /// Takes the current vCPU off this CPU (its state from `frame`) and loads
-/// the next one.
-/// Returns false when nothing can run here: the CPU is then idle
+/// the next one; returns that one's general registers, to enter it from
+/// (see [`take_loaded`] for why they stay valid).
+/// Returns null when nothing can run here: the CPU is then idle
 /// ([`go_idle`]), and the caller waits for work with the lock released.
-fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool {
+fn switch(
+    st: &mut State,
+    cpu: usize,
+    frame: &mut TrapFrame,
+    next: Next,
+) -> *const crate::vcpu::GuestRegs {
     let Some(cur) = st.current[cpu] else {
-        return false;
+        return core::ptr::null();
     };
     // A `send_block` that handed this CPU to the vCPU it woke decided
     // already, and its vCPU blocked (it is not dom0 stopping).
@@ -504,9 +535,9 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
         && c.0 == cpu
         && let Some(to) = d.next
     {
-        hand_over(st, cpu, frame, cur, to, d.run_until);
+        let regs = hand_over(st, cpu, frame, cur, to, d.run_until);
         kick(st, cpu, d.kick.0);
-        return true;
+        return regs;
     }
     let runnable = unload_vcpu(st, cpu, frame);
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
@@ -518,13 +549,10 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
         .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
     kick(st, cpu, d.kick.0);
     match d.next {
-        Some(r) => {
-            load_vcpu(st, cpu, r, d.run_until);
-            true
-        }
+        Some(r) => load_vcpu(st, cpu, r, d.run_until),
         None => {
             go_idle(st, cpu, d.run_until);
-            false
+            core::ptr::null()
         }
     }
 }
@@ -539,13 +567,13 @@ fn hand_over(
     from: VcpuRef,
     to: VcpuRef,
     run_until: u64,
-) {
+) -> *const crate::vcpu::GuestRegs {
     if let Ok(d) = st.hv.domains.get_mut_hot(from.0) {
         let vc = &mut d.vcpus[from.1];
         guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
         vc.on_cpu = None;
     }
-    load_vcpu(st, cpu, to, run_until);
+    load_vcpu(st, cpu, to, run_until)
 }
 
 /// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.

@@ -1,7 +1,7 @@
 //! Idling a CPU that has nothing to run, and arming its EL2 timer for the
 //! earlier of the scheduler's deadline and the next guest timer.
 
-use super::{STATE, State, after_events, drain_irqs, kick, load_vcpu};
+use super::{STATE, State, after_events, drain_irqs, kick, load_vcpu_deferred};
 use crate::arch::aarch64::timer;
 use crate::percpu::CpuIndex;
 use crate::sched::NEVER;
@@ -21,7 +21,7 @@ pub(super) fn wait_for_work(cpu: usize, mut idle: bool) {
             kick(st, cpu, d.kick.0);
             if let Some(r) = d.next {
                 st.idle_mask &= !(1 << cpu);
-                load_vcpu(st, cpu, r, d.run_until);
+                load_vcpu_deferred(st, cpu, r, d.run_until);
                 return;
             }
             go_idle(st, cpu, d.run_until);

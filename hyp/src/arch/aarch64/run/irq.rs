@@ -8,8 +8,8 @@ use core::sync::atomic::Ordering;
 use super::super::vectors::TrapFrame;
 use super::super::{pirq, timer};
 use super::{
-    CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, go_idle, load_vcpu, this_cpu,
-    unload_vcpu, update_upcall, wait_for_work,
+    CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, go_idle, load_vcpu_deferred,
+    this_cpu, unload_vcpu, update_upcall, wait_for_work,
 };
 use crate::drivers::gic::{self, SgiTarget};
 use crate::percpu::CpuIndex;
@@ -332,7 +332,7 @@ pub fn guest_irq_switch(frame: &mut TrapFrame) {
     // `runnable` was answered before the decision.
     let _ = unload_vcpu(st, cpu, frame);
     match d.next {
-        Some(r) => load_vcpu(st, cpu, r, d.run_until),
+        Some(r) => load_vcpu_deferred(st, cpu, r, d.run_until),
         None => {
             go_idle(st, cpu, d.run_until);
             drop(lock);
