@@ -71,15 +71,33 @@ static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 /// A power of two, so the slot is found with a mask.
 pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
     [const { AtomicBool::new(false) }; DOM0_SLOTS];
-/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: the physical address of its
-/// current vCPU's `upcall_pending` word in the event page (0: no vCPU, or
-/// no event page). Lets `evtchn_op upcall_done`, which only re-evaluates the
-/// caller's upcall line, be answered without taking `STATE` (two of the six
-/// traps of an event round trip are that call).
-static UPCALL_WORD: [AtomicU64; DOM0_SLOTS] = [const { AtomicU64::new(0) }; DOM0_SLOTS];
-/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: see [`take_loaded`].
-static LOADED_REGS: [AtomicPtr<crate::vcpu::GuestRegs>; DOM0_SLOTS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; DOM0_SLOTS];
+/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: what the trap and switch
+/// paths need to know of its current vCPU without a lookup under `STATE`
+/// (or without `STATE` at all). One struct, so that the switch finds all of
+/// it from one address.
+#[repr(C, align(32))]
+struct PerCpu {
+    /// The physical address of the current vCPU's `upcall_pending` word in
+    /// the event page (0: no vCPU, or no event page). Lets `evtchn_op
+    /// upcall_done`, which only re-evaluates the caller's upcall line, be
+    /// answered without taking `STATE` (two of the six traps of an event
+    /// round trip are that call).
+    upcall_word: AtomicU64,
+    /// See [`take_loaded`].
+    loaded_regs: AtomicPtr<crate::vcpu::GuestRegs>,
+    /// The current vCPU (null: none), set by [`load_vcpu`] and cleared by
+    /// [`unload_vcpu`]: [`hand_over`] saves it without looking its domain
+    /// up. Valid for as long as [`take_loaded`] says.
+    vcpu: AtomicPtr<crate::domain::Vcpu>,
+}
+
+static PER_CPU: [PerCpu; DOM0_SLOTS] = [const {
+    PerCpu {
+        upcall_word: AtomicU64::new(0),
+        loaded_regs: AtomicPtr::new(core::ptr::null_mut()),
+        vcpu: AtomicPtr::new(core::ptr::null_mut()),
+    }
+}; DOM0_SLOTS];
 /// Number of [`CURRENT_IS_DOM0`] slots.
 pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// The result registers of `version`, indexed by whether the caller is dom0
@@ -231,6 +249,8 @@ fn load_vcpu(
     CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
     let mut regs = core::ptr::null();
+    let mut vcpu = core::ptr::null_mut();
+    let this = &PER_CPU[cpu + 1];
     if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
@@ -245,8 +265,10 @@ fn load_vcpu(
         guest::set_virtual_time_offset(d.counter_offset);
         word = vc.upcall_word.map_or(0, |pa| pa.0);
         regs = &raw const vc.ctx.gp;
+        vcpu = core::ptr::from_mut(vc);
     }
-    UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
+    this.vcpu.store(vcpu, Ordering::Relaxed);
+    this.upcall_word.store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
     regs
@@ -256,20 +278,22 @@ fn load_vcpu(
 /// callers that know nothing of it: its registers wait for [`take_loaded`].
 fn load_vcpu_deferred(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) {
     let regs = load_vcpu(st, cpu, vcpu, run_until);
-    LOADED_REGS[cpu + 1].store(regs.cast_mut(), Ordering::Relaxed);
+    PER_CPU[cpu + 1]
+        .loaded_regs
+        .store(regs.cast_mut(), Ordering::Relaxed);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
 /// match its `upcall_pending` flag in the event page.
-/// The word comes from this CPU's [`UPCALL_WORD`], looked up only while
+/// The word comes from this CPU's [`PerCpu::upcall_word`], looked up only while
 /// that has none (the vCPU may have registered its event page since it was
 /// loaded; a page, once registered, stays where it is).
 fn update_upcall(st: &State, (dom, v): VcpuRef) {
     let slot = this_slot();
-    let mut word = UPCALL_WORD[slot].load(Ordering::Relaxed);
+    let mut word = PER_CPU[slot].upcall_word.load(Ordering::Relaxed);
     if word == 0 {
         word = st.hv.events.upcall_word(dom, v).map_or(0, |pa| pa.0);
-        UPCALL_WORD[slot].store(word, Ordering::Relaxed);
+        PER_CPU[slot].upcall_word.store(word, Ordering::Relaxed);
     }
     guest::set_upcall(upcall_raised(word));
 }
@@ -302,10 +326,12 @@ fn upcall_raised(word: u64) -> bool {
 ///   vCPU that is on a CPU (`vcpu_op up`, `domctl set_vcpu_context`) or set
 ///   up a domain that never ran (the loader).
 pub(super) fn take_loaded() -> *const crate::vcpu::GuestRegs {
-    LOADED_REGS[this_slot()].swap(core::ptr::null_mut(), Ordering::Relaxed)
+    PER_CPU[this_slot()]
+        .loaded_regs
+        .swap(core::ptr::null_mut(), Ordering::Relaxed)
 }
 
-/// This CPU's slot in [`CURRENT_IS_DOM0`] and [`UPCALL_WORD`]: `TPIDR_EL2`
+/// This CPU's slot in [`CURRENT_IS_DOM0`] and [`PER_CPU`]: `TPIDR_EL2`
 /// as it is (see `percpu`).
 fn this_slot() -> usize {
     aarch64_cpu::registers::TPIDR_EL2.get() as usize % DOM0_SLOTS
@@ -313,13 +339,13 @@ fn this_slot() -> usize {
 
 /// Takes this CPU's vCPU off it: its state from `frame`. Answers whether
 /// that vCPU could run on (for the scheduler, from the same lookup).
+/// The CPU's bookkeeping of it (`current`, [`PER_CPU`], its events slot)
+/// stays until, under the same lock, [`load_vcpu`] overwrites it or
+/// [`go_idle`] drops it with [`forget_vcpu`]: nothing reads it in between.
 fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
-    let Some((dom, v)) = st.current[cpu].take() else {
+    let Some((dom, v)) = st.current[cpu] else {
         return false;
     };
-    st.hv.events.unload_slot(cpu);
-    CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
-    UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
     match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
             let vc = &mut d.vcpus[v];
@@ -329,6 +355,18 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// This CPU runs no vCPU any more: drops what it kept of the last one.
+fn forget_vcpu(st: &mut State, cpu: usize) {
+    if st.current[cpu].take().is_none() {
+        return;
+    }
+    st.hv.events.unload_slot(cpu);
+    CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
+    let this = &PER_CPU[cpu + 1];
+    this.upcall_word.store(0, Ordering::Relaxed);
+    this.vcpu.store(core::ptr::null_mut(), Ordering::Relaxed);
 }
 
 /// A synchronous exception from a guest, first look, before anything else is
@@ -395,7 +433,7 @@ fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
     {
         return false;
     }
-    let word = UPCALL_WORD[this_slot()].load(Ordering::Relaxed);
+    let word = PER_CPU[this_slot()].upcall_word.load(Ordering::Relaxed);
     if word == 0 {
         return false;
     }
@@ -535,7 +573,7 @@ fn switch(
         && c.0 == cpu
         && let Some(to) = d.next
     {
-        let regs = hand_over(st, cpu, frame, cur, to, d.run_until);
+        let regs = hand_over(st, cpu, frame, to, d.run_until);
         kick(st, cpu, d.kick.0);
         return regs;
     }
@@ -557,19 +595,23 @@ fn switch(
     }
 }
 
-/// [`unload_vcpu`] of `from` (which blocked: nobody asks whether it could
-/// run on) then [`load_vcpu`] of `to`, without the per-CPU bookkeeping the
-/// second would overwrite at once.
+/// [`unload_vcpu`] of this CPU's vCPU (which blocked: nobody asks whether
+/// it could run on) then [`load_vcpu`] of `to`, without the per-CPU
+/// bookkeeping the second overwrites at once, and without looking the
+/// first one's domain up ([`PerCpu::vcpu`]).
 fn hand_over(
     st: &mut State,
     cpu: usize,
     frame: &TrapFrame,
-    from: VcpuRef,
     to: VcpuRef,
     run_until: u64,
 ) -> *const crate::vcpu::GuestRegs {
-    if let Ok(d) = st.hv.domains.get_mut_hot(from.0) {
-        let vc = &mut d.vcpus[from.1];
+    let from = PER_CPU[cpu + 1].vcpu.load(Ordering::Relaxed);
+    if !from.is_null() {
+        // SAFETY: the vCPU on this CPU, set by `load_vcpu` and valid while
+        // it is here (see `take_loaded`); `STATE` is held and no reference
+        // into the domain table is live, so nothing else refers to it.
+        let vc = unsafe { &mut *from };
         guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
         vc.on_cpu = None;
     }

@@ -1,7 +1,7 @@
 //! Idling a CPU that has nothing to run, and arming its EL2 timer for the
 //! earlier of the scheduler's deadline and the next guest timer.
 
-use super::{STATE, State, after_events, drain_irqs, kick, load_vcpu_deferred};
+use super::{STATE, State, after_events, drain_irqs, forget_vcpu, kick, load_vcpu_deferred};
 use crate::arch::aarch64::timer;
 use crate::percpu::CpuIndex;
 use crate::sched::NEVER;
@@ -39,9 +39,11 @@ pub(super) fn wait_for_work(cpu: usize, mut idle: bool) {
 }
 
 /// Marks this CPU idle (other CPUs then interrupt it when they give it
-/// work) and arms its timer for `run_until`, the scheduler's deadline.
+/// work), without a vCPU, and arms its timer for `run_until`, the
+/// scheduler's deadline.
 pub(super) fn go_idle(st: &mut State, cpu: usize, run_until: u64) {
     st.idle_mask |= 1 << cpu;
+    forget_vcpu(st, cpu);
     arm_timer(st, cpu, run_until);
 }
 
