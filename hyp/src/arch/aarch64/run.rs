@@ -75,8 +75,8 @@ pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
 /// paths need to know of its current vCPU without a lookup under `STATE`
 /// (or without `STATE` at all). One struct, so that the switch finds all of
 /// it from one address.
-#[repr(C, align(32))]
-struct PerCpu {
+#[repr(C, align(64))]
+pub(super) struct PerCpu {
     /// The physical address of the current vCPU's `upcall_pending` word in
     /// the event page (0: no vCPU, or no event page). Lets `evtchn_op
     /// upcall_done`, which only re-evaluates the caller's upcall line, be
@@ -89,13 +89,16 @@ struct PerCpu {
     /// [`unload_vcpu`]: [`hand_over`] saves it without looking its domain
     /// up. Valid for as long as [`take_loaded`] says.
     vcpu: AtomicPtr<crate::domain::Vcpu>,
+    /// Its lazy FP/SIMD bookkeeping.
+    pub(super) fp: super::fp::Slot,
 }
 
-static PER_CPU: [PerCpu; DOM0_SLOTS] = [const {
+pub(super) static PER_CPU: [PerCpu; DOM0_SLOTS] = [const {
     PerCpu {
         upcall_word: AtomicU64::new(0),
         loaded_regs: AtomicPtr::new(core::ptr::null_mut()),
         vcpu: AtomicPtr::new(core::ptr::null_mut()),
+        fp: super::fp::Slot::new(),
     }
 }; DOM0_SLOTS];
 /// Number of [`CURRENT_IS_DOM0`] slots.
