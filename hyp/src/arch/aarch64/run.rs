@@ -86,7 +86,7 @@ pub(super) struct PerCpu {
     /// See [`take_loaded`].
     loaded_regs: AtomicPtr<crate::vcpu::GuestRegs>,
     /// The current vCPU (null: none), set by [`load_vcpu`] and cleared by
-    /// [`unload_vcpu`]: [`hand_over`] saves it without looking its domain
+    /// [`forget_vcpu`]: [`hand_over`] saves it without looking its domain
     /// up. Valid for as long as [`take_loaded`] says.
     vcpu: AtomicPtr<crate::domain::Vcpu>,
     /// Its lazy FP/SIMD bookkeeping.

@@ -59,8 +59,14 @@ pub(super) fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> 
 /// to re-evaluate their upcall line; returns whether this CPU was asked to
 /// reschedule.
 pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
-    let resched = core::mem::take(&mut st.hv.kick_mask);
-    let upcall = core::mem::take(&mut st.hv.upcall_mask);
+    let resched = st.hv.kick_mask;
+    let upcall = st.hv.upcall_mask;
+    // Mostly neither (a hypercall that woke nobody elsewhere): no stores.
+    if resched | upcall == 0 {
+        return false;
+    }
+    st.hv.kick_mask = 0;
+    st.hv.upcall_mask = 0;
     kick(st, cpu, resched | upcall);
     resched & (1 << cpu) != 0
 }
