@@ -64,19 +64,19 @@ struct State {
 /// Boxed so that the empty static is all zeroes and lives in `.bss` (an
 /// unboxed `None` is a non-zero niche: 1.9 KiB of `.data` in the image).
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
-/// Per CPU: whether its current vCPU is dom0's. Lets the trap path answer
-/// discovery calls (which only need that) without taking `STATE`. Indexed by
+/// Per CPU: what the trap and switch paths need to know of its current
+/// vCPU without a lookup under `STATE` (or without `STATE` at all). One
+/// struct, so that the switch finds all of it from one address. Indexed by
 /// `TPIDR_EL2` as it is (the CPU index + 1, see `percpu`), so the trap path
-/// reads it with no arithmetic; slot 0 (an uninitialised CPU) stays false.
-/// A power of two, so the slot is found with a mask.
-pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
-    [const { AtomicBool::new(false) }; DOM0_SLOTS];
-/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: what the trap and switch
-/// paths need to know of its current vCPU without a lookup under `STATE`
-/// (or without `STATE` at all). One struct, so that the switch finds all of
-/// it from one address.
+/// finds its slot with no arithmetic but a mask (a power of two of them)
+/// and a shift (a power of two in size); slot 0 (an uninitialised CPU)
+/// stays empty.
 #[repr(C, align(64))]
 pub(super) struct PerCpu {
+    /// Whether the current vCPU is dom0's. Lets the trap path answer
+    /// discovery calls (which only need that) without taking `STATE`; the
+    /// exception entry reads it as a byte at offset 0 (`vectors.rs`).
+    pub(super) is_dom0: AtomicBool,
     /// The physical address of the current vCPU's `upcall_pending` word in
     /// the event page (0: no vCPU, or no event page). Lets `evtchn_op
     /// upcall_done`, which only re-evaluates the caller's upcall line, be
@@ -95,16 +95,17 @@ pub(super) struct PerCpu {
 
 pub(super) static PER_CPU: [PerCpu; DOM0_SLOTS] = [const {
     PerCpu {
+        is_dom0: AtomicBool::new(false),
         upcall_word: AtomicU64::new(0),
         loaded_regs: AtomicPtr::new(core::ptr::null_mut()),
         vcpu: AtomicPtr::new(core::ptr::null_mut()),
         fp: super::fp::Slot::new(),
     }
 }; DOM0_SLOTS];
-/// Number of [`CURRENT_IS_DOM0`] slots.
+/// Number of [`PER_CPU`] slots.
 pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// The result registers of `version`, indexed by whether the caller is dom0
-/// ([`CURRENT_IS_DOM0`]): the exception entry answers the null hypercall
+/// ([`PerCpu::is_dom0`]): the exception entry answers the null hypercall
 /// from here without calling Rust (`vectors.rs`).
 pub(super) static VERSION_REGS: [[u64; 4]; 2] = [
     crate::hypercall::version_regs(false),
@@ -249,11 +250,11 @@ fn load_vcpu(
 ) -> *const crate::vcpu::GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
-    CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
+    let this = &PER_CPU[cpu + 1];
+    this.is_dom0.store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
     let mut regs = core::ptr::null();
     let mut vcpu = core::ptr::null_mut();
-    let this = &PER_CPU[cpu + 1];
     if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
@@ -334,7 +335,7 @@ pub(super) fn take_loaded() -> *const crate::vcpu::GuestRegs {
         .swap(core::ptr::null_mut(), Ordering::Relaxed)
 }
 
-/// This CPU's slot in [`CURRENT_IS_DOM0`] and [`PER_CPU`]: `TPIDR_EL2`
+/// This CPU's slot in [`PER_CPU`]: `TPIDR_EL2`
 /// as it is (see `percpu`).
 fn this_slot() -> usize {
     aarch64_cpu::registers::TPIDR_EL2.get() as usize % DOM0_SLOTS
@@ -366,8 +367,8 @@ fn forget_vcpu(st: &mut State, cpu: usize) {
         return;
     }
     st.hv.events.unload_slot(cpu);
-    CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
     let this = &PER_CPU[cpu + 1];
+    this.is_dom0.store(false, Ordering::Relaxed);
     this.upcall_word.store(0, Ordering::Relaxed);
     this.vcpu.store(core::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -394,7 +395,7 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
         return 1;
     }
     let slot = aarch64_cpu::registers::TPIDR_EL2.get() as usize;
-    let dom0 = CURRENT_IS_DOM0[slot % CURRENT_IS_DOM0.len()].load(Ordering::Relaxed);
+    let dom0 = PER_CPU[slot % DOM0_SLOTS].is_dom0.load(Ordering::Relaxed);
     // Neither discovery nor of any ABI this hypervisor serves: no state to
     // look at either.
     let out = discovery(id, frame.x[1], dom0).unwrap_or([
