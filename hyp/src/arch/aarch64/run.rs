@@ -421,7 +421,10 @@ pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
     if hvc && upcall_done_unlocked(frame) {
         return 0;
     }
-    guest_sync_locked(frame, esr, this_cpu(), hvc)
+    // A CPU without an index yet (`TPIDR_EL2` 0) runs no vCPU: its index
+    // wraps to one no CPU has, which `guest_sync_inner` reports.
+    let cpu = (aarch64_cpu::registers::TPIDR_EL2.get() as usize).wrapping_sub(1);
+    guest_sync_locked(frame, esr, cpu, hvc)
 }
 
 /// `evtchn_op upcall_done` (exactly that id and sub-op) when this CPU knows
@@ -472,7 +475,7 @@ fn guest_sync_inner(
         drop(lock);
         unexpected_guest(frame)
     };
-    let Some((dom, v)) = st.current[cpu] else {
+    let Some(&Some((dom, v))) = st.current.get(cpu) else {
         drop(lock);
         unexpected_guest(frame)
     };
