@@ -84,8 +84,6 @@ pub struct El1Regs {
     pub cntv_cval: u64,
     /// `CSSELR_EL1`.
     pub csselr: u64,
-    /// `MDSCR_EL1`.
-    pub mdscr: u64,
 }
 
 /// FP/SIMD state (`V0`..`V31`, `FPSR`, `FPCR`).

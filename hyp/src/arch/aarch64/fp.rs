@@ -29,21 +29,21 @@
 //! vCPU's own) before clearing it. The hypervisor itself is soft-float and
 //! touches them only in `tern_fp_save`/`tern_fp_load`, with `TFP` clear.
 //!
-//! Per CPU, indexed like `run::CURRENT_IS_DOM0` (`TPIDR_EL2`, the CPU index
-//! + 1), so the trap finds its slot without `STATE`.
+//! Per CPU, in `run::PER_CPU` (indexed by `TPIDR_EL2`, the CPU index + 1),
+//! so the trap finds its slot without `STATE`.
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
 use tock_registers::interfaces::Writeable;
 
-use super::run::DOM0_SLOTS;
 use super::sysreg::{CPTR_EL2, CptrEl2};
 use crate::vcpu::{FpHold, FpRegs};
 
-/// One CPU's bookkeeping. Its own CPU alone touches it; atomics only
+/// One CPU's bookkeeping (in `run::PER_CPU`, next to the rest of what the
+/// switch keeps per CPU). Its own CPU alone touches it; atomics only
 /// because it is a shared static.
-struct Slot {
+pub(super) struct Slot {
     /// The FP/SIMD context of the vCPU on the CPU (null: none), for
     /// [`trap`]. Valid from `run::load_vcpu` to `run::unload_vcpu` there,
     /// for the reasons `run::take_loaded` gives for the general registers.
@@ -62,14 +62,22 @@ const LIVE: u8 = 1;
 /// The current vCPU trapped since it was put on the CPU.
 const TRAPPED: u8 = 2;
 
-static SLOTS: [Slot; DOM0_SLOTS] = [const {
-    Slot {
-        current: AtomicPtr::new(core::ptr::null_mut()),
-        token: AtomicU64::new(0),
-        held: AtomicU64::new(0),
-        state: AtomicU8::new(0),
+impl Slot {
+    pub(super) const fn new() -> Self {
+        Self {
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            token: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            state: AtomicU8::new(0),
+        }
     }
-}; DOM0_SLOTS];
+}
+
+/// CPU `slot`'s bookkeeping.
+fn slot_of(slot: usize) -> &'static Slot {
+    &super::run::PER_CPU[slot].fp
+}
+
 /// The next token. Only under `STATE` (by `run::load_vcpu`), so a load
 /// and a store suffice.
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -105,7 +113,7 @@ fn free() -> u64 {
 /// The vCPU whose context is `fp` and bookkeeping `hold` was just put on
 /// CPU `slot`. Under `STATE`.
 pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
-    let c = &SLOTS[slot];
+    let c = slot_of(slot);
     c.current.store(fp, Ordering::Relaxed);
     let here = hold.token != 0 && c.held.load(Ordering::Relaxed) == hold.token;
     if !here {
@@ -131,7 +139,7 @@ pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
 /// The vCPU leaves CPU `slot`: its FP/SIMD state into `fp`, its context,
 /// if it may have changed; accesses trap again. Under `STATE`.
 pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
-    let c = &SLOTS[slot];
+    let c = slot_of(slot);
     c.current.store(core::ptr::null_mut(), Ordering::Relaxed);
     let state = c.state.load(Ordering::Relaxed);
     if state != 0 {
@@ -150,7 +158,7 @@ pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
 /// registers' and lets it go on (the access is retried). False if no vCPU
 /// is loaded there.
 pub fn trap(slot: usize) -> bool {
-    let c = &SLOTS[slot];
+    let c = slot_of(slot);
     let ptr = c.current.load(Ordering::Relaxed);
     if ptr.is_null() {
         return false;

@@ -89,6 +89,10 @@ pub fn init_cpu() {
     if guest_pmu {
         start_cycle_counter();
     }
+    // Not switched with the vCPUs: with `TDA` set a guest can neither read
+    // nor write it (its access traps and stops it), so zero (no software
+    // step, no debug exceptions at EL1) holds for every guest.
+    MDSCR_EL1.set(0);
     super::fp::init_cpu();
     // SAFETY: `isb` only synchronizes the context changes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
@@ -216,10 +220,11 @@ pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, v
 /// Takes the running vCPU's state off this CPU (`slot` as for [`load`])
 /// into `ctx`.
 pub fn save(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, frame: &TrapFrame) {
-    copy_gprs(&mut ctx.gp.x, &frame.x);
-    ctx.gp.pc = frame.elr;
-    ctx.gp.pstate = frame.spsr;
-    save_el1(&mut ctx.el1);
+    // SAFETY: reads the frame and the EL1 registers, writes exactly
+    // `ctx.gp` and `ctx.el1` through a valid `&mut` distinct from the valid
+    // `&` frame (both 8-byte aligned, the offsets checked below); clobbers
+    // only x2..x5 (caller-saved).
+    unsafe { tern_save_vcpu(ctx, frame) };
     super::fp::save(slot, &mut ctx.fp, hold);
 }
 
@@ -249,36 +254,6 @@ fn load_el1(r: &El1Regs) {
     CNTV_CVAL_EL0.set(r.cntv_cval);
     CNTV_CTL_EL0.set(r.cntv_ctl);
     CSSELR_EL1.set(r.csselr);
-    MDSCR_EL1.set(r.mdscr);
-}
-
-fn save_el1(r: &mut El1Regs) {
-    r.sctlr = SCTLR_EL1.get();
-    r.ttbr0 = TTBR0_EL1.get();
-    r.ttbr1 = TTBR1_EL1.get();
-    r.tcr = TCR_EL1.get();
-    r.mair = MAIR_EL1.get();
-    r.amair = AMAIR_EL1.get();
-    r.vbar = VBAR_EL1.get();
-    r.contextidr = CONTEXTIDR_EL1.get();
-    r.cpacr = CPACR_EL1.get();
-    r.sp_el0 = SP_EL0.get();
-    r.sp_el1 = SP_EL1.get();
-    r.elr = ELR_EL1.get();
-    r.spsr = SPSR_EL1.get();
-    r.esr = ESR_EL1.get();
-    r.far = FAR_EL1.get();
-    r.afsr0 = AFSR0_EL1.get();
-    r.afsr1 = AFSR1_EL1.get();
-    r.par = PAR_EL1.get();
-    r.tpidr_el0 = TPIDR_EL0.get();
-    r.tpidrro_el0 = TPIDRRO_EL0.get();
-    r.tpidr_el1 = TPIDR_EL1.get();
-    r.cntkctl = CNTKCTL_EL1.get();
-    r.cntv_ctl = CNTV_CTL_EL0.get();
-    r.cntv_cval = CNTV_CVAL_EL0.get();
-    r.csselr = CSSELR_EL1.get();
-    r.mdscr = MDSCR_EL1.get();
 }
 
 global_asm!(
@@ -335,12 +310,14 @@ tern_fp_load:
     msr fpcr, x2
     ret
 
-    /* x0 = destination, x1 = source: 31 registers' worth (x0..x30), 8-byte
-       aligned. Unrolled pairs: the generic memcpy takes about 150
-       instructions for these 248 bytes, this 33. */
-    .section .text.copy_gprs, "ax"
-    .global tern_copy_gprs
-tern_copy_gprs:
+    /* x0 = &mut VcpuContext, x1 = &TrapFrame: the trapped vCPU's x0..x30,
+       PC and PSTATE from the frame, its EL1 registers from the CPU, all
+       into the context (GuestRegs at 0, El1Regs at {el1}, in field order).
+       Unrolled pairs, no call: the generic memcpy alone took about 150
+       instructions for the general registers. */
+    .section .text.save_vcpu, "ax"
+    .global tern_save_vcpu
+tern_save_vcpu:
     ldp x2, x3, [x1, #0x00]
     stp x2, x3, [x0, #0x00]
     ldp x2, x3, [x1, #0x10]
@@ -372,7 +349,47 @@ tern_copy_gprs:
     ldp x2, x3, [x1, #0xe0]
     stp x2, x3, [x0, #0xe0]
     ldr x2, [x1, #0xf0]
+    ldp x3, x4, [x1, #{frame_elr}]
     str x2, [x0, #0xf0]
+    stp x3, x4, [x0, #0xf8]
+    mrs x2, sctlr_el1
+    mrs x3, ttbr0_el1
+    mrs x4, ttbr1_el1
+    mrs x5, tcr_el1
+    stp x2, x3, [x0, #{el1} + 0x00]
+    stp x4, x5, [x0, #{el1} + 0x10]
+    mrs x2, mair_el1
+    mrs x3, amair_el1
+    mrs x4, vbar_el1
+    mrs x5, contextidr_el1
+    stp x2, x3, [x0, #{el1} + 0x20]
+    stp x4, x5, [x0, #{el1} + 0x30]
+    mrs x2, cpacr_el1
+    mrs x3, sp_el0
+    mrs x4, sp_el1
+    mrs x5, elr_el1
+    stp x2, x3, [x0, #{el1} + 0x40]
+    stp x4, x5, [x0, #{el1} + 0x50]
+    mrs x2, spsr_el1
+    mrs x3, esr_el1
+    mrs x4, far_el1
+    mrs x5, afsr0_el1
+    stp x2, x3, [x0, #{el1} + 0x60]
+    stp x4, x5, [x0, #{el1} + 0x70]
+    mrs x2, afsr1_el1
+    mrs x3, par_el1
+    mrs x4, tpidr_el0
+    mrs x5, tpidrro_el0
+    stp x2, x3, [x0, #{el1} + 0x80]
+    stp x4, x5, [x0, #{el1} + 0x90]
+    mrs x2, tpidr_el1
+    mrs x3, cntkctl_el1
+    mrs x4, cntv_ctl_el0
+    mrs x5, cntv_cval_el0
+    stp x2, x3, [x0, #{el1} + 0xa0]
+    stp x4, x5, [x0, #{el1} + 0xb0]
+    mrs x2, csselr_el1
+    str x2, [x0, #{el1} + 0xc0]
     ret
 
     /* x0 = &GuestRegs (x0..x30, PC at 0xf8, PSTATE at 0x100): load
@@ -401,30 +418,61 @@ tern_enter_guest:
     ldr x30, [x0, #0xf0]
     ldp x0, x1, [x0, #0x00]
     eret
-"#
+"#,
+    el1 = const core::mem::offset_of!(VcpuContext, el1),
+    frame_elr = const core::mem::offset_of!(TrapFrame, elr),
 );
 
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 0xf8);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pstate) == 0x100);
-
-/// The general registers x0..x30 as the frame and the vCPU context hold them.
-type Gprs = [u64; 31];
+const _: () = assert!(core::mem::offset_of!(VcpuContext, gp) == 0);
+// `tern_save_vcpu` stores the frame's ELR/SPSR pair as PC/PSTATE.
+const _: () = assert!(core::mem::offset_of!(TrapFrame, spsr) == 0x108);
+// `tern_save_vcpu` writes the EL1 registers in this order, 8 bytes apart.
+const _: () = {
+    use core::mem::offset_of;
+    let order = [
+        offset_of!(El1Regs, sctlr),
+        offset_of!(El1Regs, ttbr0),
+        offset_of!(El1Regs, ttbr1),
+        offset_of!(El1Regs, tcr),
+        offset_of!(El1Regs, mair),
+        offset_of!(El1Regs, amair),
+        offset_of!(El1Regs, vbar),
+        offset_of!(El1Regs, contextidr),
+        offset_of!(El1Regs, cpacr),
+        offset_of!(El1Regs, sp_el0),
+        offset_of!(El1Regs, sp_el1),
+        offset_of!(El1Regs, elr),
+        offset_of!(El1Regs, spsr),
+        offset_of!(El1Regs, esr),
+        offset_of!(El1Regs, far),
+        offset_of!(El1Regs, afsr0),
+        offset_of!(El1Regs, afsr1),
+        offset_of!(El1Regs, par),
+        offset_of!(El1Regs, tpidr_el0),
+        offset_of!(El1Regs, tpidrro_el0),
+        offset_of!(El1Regs, tpidr_el1),
+        offset_of!(El1Regs, cntkctl),
+        offset_of!(El1Regs, cntv_ctl),
+        offset_of!(El1Regs, cntv_cval),
+        offset_of!(El1Regs, csselr),
+    ];
+    assert!(core::mem::size_of::<El1Regs>() == order.len() * 8);
+    let mut i = 0;
+    while i < order.len() {
+        assert!(order[i] == i * 8);
+        i += 1;
+    }
+};
 
 unsafe extern "C" {
-    fn tern_copy_gprs(dst: *mut Gprs, src: *const Gprs);
+    fn tern_save_vcpu(ctx: *mut VcpuContext, frame: *const TrapFrame);
     fn tern_fp_save(regs: *mut FpRegs);
     fn tern_fp_load(regs: *const FpRegs);
     fn tern_enter_guest(regs: *const GuestRegs) -> !;
-}
-
-/// `*dst = *src`, in 33 instructions instead of a `memcpy` call.
-fn copy_gprs(dst: &mut Gprs, src: &Gprs) {
-    // SAFETY: reads and writes exactly `size_of::<Gprs>()` bytes through a
-    // valid `&` and a valid, distinct `&mut` (both 8-byte aligned); clobbers
-    // only x2, x3 (caller-saved).
-    unsafe { tern_copy_gprs(dst, src) }
 }
 
 pub(super) fn fp_save(fp: &mut FpRegs) {

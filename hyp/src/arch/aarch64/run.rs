@@ -12,7 +12,7 @@
 use alloc::boxed::Box;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
@@ -37,10 +37,13 @@ use crate::sched::{NEVER, VcpuRef};
 
 mod idle;
 mod irq;
+mod percpu;
 
 use idle::{arm_timer, go_idle, rearm_for_guest_timers, wait_for_work};
 use irq::{after_events, drain_irqs, kick, kick_pending, timer_irq};
 pub use irq::{guest_irq, guest_irq_switch};
+use percpu::this_slot;
+pub(super) use percpu::{PER_CPU, PerCpu, take_loaded};
 
 /// The hypervisor as it runs on the board.
 type Hv = Hypervisor<'static, IdentityMem, FrameAllocator>;
@@ -64,26 +67,10 @@ struct State {
 /// Boxed so that the empty static is all zeroes and lives in `.bss` (an
 /// unboxed `None` is a non-zero niche: 1.9 KiB of `.data` in the image).
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
-/// Per CPU: whether its current vCPU is dom0's. Lets the trap path answer
-/// discovery calls (which only need that) without taking `STATE`. Indexed by
-/// `TPIDR_EL2` as it is (the CPU index + 1, see `percpu`), so the trap path
-/// reads it with no arithmetic; slot 0 (an uninitialised CPU) stays false.
-/// A power of two, so the slot is found with a mask.
-pub(super) static CURRENT_IS_DOM0: [AtomicBool; DOM0_SLOTS] =
-    [const { AtomicBool::new(false) }; DOM0_SLOTS];
-/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: the physical address of its
-/// current vCPU's `upcall_pending` word in the event page (0: no vCPU, or
-/// no event page). Lets `evtchn_op upcall_done`, which only re-evaluates the
-/// caller's upcall line, be answered without taking `STATE` (two of the six
-/// traps of an event round trip are that call).
-static UPCALL_WORD: [AtomicU64; DOM0_SLOTS] = [const { AtomicU64::new(0) }; DOM0_SLOTS];
-/// Per CPU, indexed like [`CURRENT_IS_DOM0`]: see [`take_loaded`].
-static LOADED_REGS: [AtomicPtr<crate::vcpu::GuestRegs>; DOM0_SLOTS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; DOM0_SLOTS];
-/// Number of [`CURRENT_IS_DOM0`] slots.
+/// Number of [`PER_CPU`] slots.
 pub(super) const DOM0_SLOTS: usize = (super::MAX_CPUS + 1).next_power_of_two();
 /// The result registers of `version`, indexed by whether the caller is dom0
-/// ([`CURRENT_IS_DOM0`]): the exception entry answers the null hypercall
+/// ([`PerCpu::is_dom0`]): the exception entry answers the null hypercall
 /// from here without calling Rust (`vectors.rs`).
 pub(super) static VERSION_REGS: [[u64; 4]; 2] = [
     crate::hypercall::version_regs(false),
@@ -215,15 +202,24 @@ fn this_cpu() -> usize {
     super::cpu_index().unwrap_or(0)
 }
 
-/// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers (its
-/// general registers are entered from its context, see [`take_loaded`]), its
-/// virtual time and upcall line, and arms the timer for `run_until`.
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
+/// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers, its
+/// virtual time and upcall line, and arms the timer for `run_until`. Returns
+/// its general registers (null if it has no domain), which the caller
+/// enters it from (see [`take_loaded`], also for why they stay valid), or
+/// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
+fn load_vcpu(
+    st: &mut State,
+    cpu: usize,
+    (dom, v): VcpuRef,
+    run_until: u64,
+) -> *const crate::vcpu::GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
-    CURRENT_IS_DOM0[cpu + 1].store(dom == DomainId::DOM0, Ordering::Relaxed);
+    let this = &PER_CPU[cpu + 1];
+    this.is_dom0.store(dom == DomainId::DOM0, Ordering::Relaxed);
     let mut word = 0;
-    let mut regs = core::ptr::null_mut();
+    let mut regs = core::ptr::null();
+    let mut vcpu = core::ptr::null_mut();
     if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
         let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
         let vc = &mut d.vcpus[v];
@@ -237,25 +233,36 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) {
         );
         guest::set_virtual_time_offset(d.counter_offset);
         word = vc.upcall_word.map_or(0, |pa| pa.0);
-        regs = &raw mut vc.ctx.gp;
+        regs = &raw const vc.ctx.gp;
+        vcpu = core::ptr::from_mut(vc);
     }
-    LOADED_REGS[cpu + 1].store(regs, Ordering::Relaxed);
-    UPCALL_WORD[cpu + 1].store(word, Ordering::Relaxed);
+    this.vcpu.store(vcpu, Ordering::Relaxed);
+    this.upcall_word.store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
+    regs
+}
+
+/// [`load_vcpu`] for a path that enters the vCPU after returning through
+/// callers that know nothing of it: its registers wait for [`take_loaded`].
+fn load_vcpu_deferred(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) {
+    let regs = load_vcpu(st, cpu, vcpu, run_until);
+    PER_CPU[cpu + 1]
+        .loaded_regs
+        .store(regs.cast_mut(), Ordering::Relaxed);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
 /// match its `upcall_pending` flag in the event page.
-/// The word comes from this CPU's [`UPCALL_WORD`], looked up only while
+/// The word comes from this CPU's [`PerCpu::upcall_word`], looked up only while
 /// that has none (the vCPU may have registered its event page since it was
 /// loaded; a page, once registered, stays where it is).
 fn update_upcall(st: &State, (dom, v): VcpuRef) {
     let slot = this_slot();
-    let mut word = UPCALL_WORD[slot].load(Ordering::Relaxed);
+    let mut word = PER_CPU[slot].upcall_word.load(Ordering::Relaxed);
     if word == 0 {
         word = st.hv.events.upcall_word(dom, v).map_or(0, |pa| pa.0);
-        UPCALL_WORD[slot].store(word, Ordering::Relaxed);
+        PER_CPU[slot].upcall_word.store(word, Ordering::Relaxed);
     }
     guest::set_upcall(upcall_raised(word));
 }
@@ -266,45 +273,15 @@ fn upcall_raised(word: u64) -> bool {
     word != 0 && MEM.load_u64(crate::addr::PhysAddr(word)) != 0
 }
 
-/// The general registers of the vCPU [`load_vcpu`] last put on this CPU,
-/// taken (null afterwards; null too if none was loaded since the last take):
-/// a switch path enters the guest from them instead of from its trap frame,
-/// which saves copying them into the frame. Null: the trap frame still holds
-/// the guest to resume.
-///
-/// The pointer is dereferenced after `STATE` is released, until the `eret`.
-/// It stays valid and unaliased for that long because:
-/// - the vCPU is on this CPU (`on_cpu` set by `load_vcpu`, cleared only by
-///   `unload_vcpu`, both under `STATE` on this CPU itself), and
-///   `Hypervisor::destroy_domain` refuses (`Busy`) while any vCPU of the
-///   domain has `on_cpu` set, so its `Domain` is not freed;
-/// - domains are `Box<Domain>` in the `DomainTable` (inserting or removing
-///   other domains moves the box, not the domain), and a domain's `vcpus`
-///   vector is built at creation and never grows or shrinks, so the
-///   context does not move;
-/// - the only writers of a context are `unload_vcpu` (this CPU, not before
-///   the next trap) and `Domain::set_vcpu_entry`, whose callers refuse a
-///   vCPU that is on a CPU (`vcpu_op up`, `domctl set_vcpu_context`) or set
-///   up a domain that never ran (the loader).
-pub(super) fn take_loaded() -> *const crate::vcpu::GuestRegs {
-    LOADED_REGS[this_slot()].swap(core::ptr::null_mut(), Ordering::Relaxed)
-}
-
-/// This CPU's slot in [`CURRENT_IS_DOM0`] and [`UPCALL_WORD`]: `TPIDR_EL2`
-/// as it is (see `percpu`).
-fn this_slot() -> usize {
-    aarch64_cpu::registers::TPIDR_EL2.get() as usize % DOM0_SLOTS
-}
-
 /// Takes this CPU's vCPU off it: its state from `frame`. Answers whether
 /// that vCPU could run on (for the scheduler, from the same lookup).
+/// The CPU's bookkeeping of it (`current`, [`PER_CPU`], its events slot)
+/// stays until, under the same lock, [`load_vcpu`] overwrites it or
+/// [`go_idle`] drops it with [`forget_vcpu`]: nothing reads it in between.
 fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
-    let Some((dom, v)) = st.current[cpu].take() else {
+    let Some((dom, v)) = st.current[cpu] else {
         return false;
     };
-    st.hv.events.unload_slot(cpu);
-    CURRENT_IS_DOM0[cpu + 1].store(false, Ordering::Relaxed);
-    UPCALL_WORD[cpu + 1].store(0, Ordering::Relaxed);
     match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
             let vc = &mut d.vcpus[v];
@@ -314,6 +291,18 @@ fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// This CPU runs no vCPU any more: drops what it kept of the last one.
+fn forget_vcpu(st: &mut State, cpu: usize) {
+    if st.current[cpu].take().is_none() {
+        return;
+    }
+    st.hv.events.unload_slot(cpu);
+    let this = &PER_CPU[cpu + 1];
+    this.is_dom0.store(false, Ordering::Relaxed);
+    this.upcall_word.store(0, Ordering::Relaxed);
+    this.vcpu.store(core::ptr::null_mut(), Ordering::Relaxed);
 }
 
 /// A synchronous exception from a guest, first look, before anything else is
@@ -338,7 +327,7 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
         return 1;
     }
     let slot = aarch64_cpu::registers::TPIDR_EL2.get() as usize;
-    let dom0 = CURRENT_IS_DOM0[slot % CURRENT_IS_DOM0.len()].load(Ordering::Relaxed);
+    let dom0 = PER_CPU[slot % DOM0_SLOTS].is_dom0.load(Ordering::Relaxed);
     // Neither discovery nor of any ABI this hypervisor serves: no state to
     // look at either.
     let out = discovery(id, frame.x[1], dom0).unwrap_or([
@@ -364,7 +353,10 @@ pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
     if hvc && upcall_done_unlocked(frame) {
         return 0;
     }
-    guest_sync_locked(frame, esr, this_cpu(), hvc)
+    // A CPU without an index yet (`TPIDR_EL2` 0) runs no vCPU: its index
+    // wraps to one no CPU has, which `guest_sync_inner` reports.
+    let cpu = (aarch64_cpu::registers::TPIDR_EL2.get() as usize).wrapping_sub(1);
+    guest_sync_locked(frame, esr, cpu, hvc)
 }
 
 /// `evtchn_op upcall_done` (exactly that id and sub-op) when this CPU knows
@@ -380,7 +372,7 @@ fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
     {
         return false;
     }
-    let word = UPCALL_WORD[this_slot()].load(Ordering::Relaxed);
+    let word = PER_CPU[this_slot()].upcall_word.load(Ordering::Relaxed);
     if word == 0 {
         return false;
     }
@@ -410,19 +402,20 @@ fn guest_sync_inner(
     hvc: bool,
 ) -> *const crate::vcpu::GuestRegs {
     frame.esr = esr;
-    frame.far = FAR_EL2.get();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drop(lock);
-        super::trap::unexpected_guest(frame)
+        unexpected_guest(frame)
     };
-    let Some((dom, v)) = st.current[cpu] else {
+    let Some(&Some((dom, v))) = st.current.get(cpu) else {
         drop(lock);
-        super::trap::unexpected_guest(frame)
+        unexpected_guest(frame)
     };
     let next = if hvc {
         st.hv.guest_hypercall(dom, v, &mut frame.x)
     } else {
+        // Only a fault's report reads it: a hypercall does not pay for it.
+        frame.far = FAR_EL2.get();
         match frame.exception_class() {
             Some(ESR_EL2::EC::Value::SMC64) => {
                 // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
@@ -469,11 +462,20 @@ fn guest_sync_inner(
         return core::ptr::null();
     }
     // The vCPU cannot go on: switched under the same lock.
-    if !switch(st, cpu, frame, next) {
-        drop(lock);
-        wait_for_work(cpu, true);
+    let regs = switch(st, cpu, frame, next);
+    if !regs.is_null() {
+        return regs;
     }
+    drop(lock);
+    wait_for_work(cpu, true);
     take_loaded()
+}
+
+/// [`super::trap::unexpected_guest`], with the fault address it reports.
+#[cold]
+fn unexpected_guest(frame: &mut TrapFrame) -> ! {
+    frame.far = FAR_EL2.get();
+    super::trap::unexpected_guest(frame)
 }
 
 fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
@@ -490,12 +492,18 @@ fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::E
 }
 
 /// Takes the current vCPU off this CPU (its state from `frame`) and loads
-/// the next one.
-/// Returns false when nothing can run here: the CPU is then idle
+/// the next one; returns that one's general registers, to enter it from
+/// (see [`take_loaded`] for why they stay valid).
+/// Returns null when nothing can run here: the CPU is then idle
 /// ([`go_idle`]), and the caller waits for work with the lock released.
-fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool {
+fn switch(
+    st: &mut State,
+    cpu: usize,
+    frame: &mut TrapFrame,
+    next: Next,
+) -> *const crate::vcpu::GuestRegs {
     let Some(cur) = st.current[cpu] else {
-        return false;
+        return core::ptr::null();
     };
     // A `send_block` that handed this CPU to the vCPU it woke decided
     // already, and its vCPU blocked (it is not dom0 stopping).
@@ -504,9 +512,9 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
         && c.0 == cpu
         && let Some(to) = d.next
     {
-        hand_over(st, cpu, frame, cur, to, d.run_until);
+        let regs = hand_over(st, cpu, frame, to, d.run_until);
         kick(st, cpu, d.kick.0);
-        return true;
+        return regs;
     }
     let runnable = unload_vcpu(st, cpu, frame);
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
@@ -518,34 +526,35 @@ fn switch(st: &mut State, cpu: usize, frame: &mut TrapFrame, next: Next) -> bool
         .schedule(CpuIndex(cpu), timer::now(), Some((cur, runnable)));
     kick(st, cpu, d.kick.0);
     match d.next {
-        Some(r) => {
-            load_vcpu(st, cpu, r, d.run_until);
-            true
-        }
+        Some(r) => load_vcpu(st, cpu, r, d.run_until),
         None => {
             go_idle(st, cpu, d.run_until);
-            false
+            core::ptr::null()
         }
     }
 }
 
-/// [`unload_vcpu`] of `from` (which blocked: nobody asks whether it could
-/// run on) then [`load_vcpu`] of `to`, without the per-CPU bookkeeping the
-/// second would overwrite at once.
+/// [`unload_vcpu`] of this CPU's vCPU (which blocked: nobody asks whether
+/// it could run on) then [`load_vcpu`] of `to`, without the per-CPU
+/// bookkeeping the second overwrites at once, and without looking the
+/// first one's domain up ([`PerCpu::vcpu`]).
 fn hand_over(
     st: &mut State,
     cpu: usize,
     frame: &TrapFrame,
-    from: VcpuRef,
     to: VcpuRef,
     run_until: u64,
-) {
-    if let Ok(d) = st.hv.domains.get_mut_hot(from.0) {
-        let vc = &mut d.vcpus[from.1];
+) -> *const crate::vcpu::GuestRegs {
+    let from = PER_CPU[cpu + 1].vcpu.load(Ordering::Relaxed);
+    if !from.is_null() {
+        // SAFETY: the vCPU on this CPU, set by `load_vcpu` and valid while
+        // it is here (see `take_loaded`); `STATE` is held and no reference
+        // into the domain table is live, so nothing else refers to it.
+        let vc = unsafe { &mut *from };
         guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
         vc.on_cpu = None;
     }
-    load_vcpu(st, cpu, to, run_until);
+    load_vcpu(st, cpu, to, run_until)
 }
 
 /// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.

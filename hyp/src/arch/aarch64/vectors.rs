@@ -62,10 +62,15 @@ const _: () = assert!(tern_abi::call::VERSION & 0xffff == 0);
 /// number and SVE hint cleared (`tern_abi::call::decode` accepts exactly
 /// those ids as that major).
 const ABI_CALLS: u32 = tern_abi::call::function_id(tern_abi::Call::MAJOR, 0);
-/// The entry indexes `VERSION_REGS` by a `CURRENT_IS_DOM0` byte (0 or 1),
+/// The entry indexes `VERSION_REGS` by a `PerCpu::is_dom0` byte (0 or 1),
 /// 32 bytes a row.
 const _: () = assert!(core::mem::size_of::<[u64; 4]>() == 32);
 const _: () = assert!(super::run::DOM0_SLOTS.is_power_of_two());
+/// The entry finds a CPU's `PerCpu` by shifting its slot, and reads
+/// `is_dom0` at its start.
+const PER_CPU_SHIFT: u32 = core::mem::size_of::<super::run::PerCpu>().trailing_zeros();
+const _: () = assert!(core::mem::size_of::<super::run::PerCpu>().is_power_of_two());
+const _: () = assert!(core::mem::offset_of!(super::run::PerCpu, is_dom0) == 0);
 const _: () = assert!(FRAME_SIZE == 0x120);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, sp) == 0xf8);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, elr) == 0x100);
@@ -286,9 +291,9 @@ el2_lower_sync:
     cmp     x1, #{ec_hvc64}
     b.ne    1f
     mrs     x0, tpidr_el2
-    and     x0, x0, #{dom0_mask}
-    adrp    x1, {is_dom0}
-    add     x1, x1, :lo12:{is_dom0}
+    ubfiz   x0, x0, #{per_cpu_shift}, #{slot_bits}
+    adrp    x1, {per_cpu}
+    add     x1, x1, :lo12:{per_cpu}
     ldrb    w0, [x1, x0]
     adrp    x1, {version_regs}
     add     x1, x1, :lo12:{version_regs}
@@ -429,8 +434,9 @@ el2_trap_common:
     no_hint = const !tern_abi::call::SVE_HINT,
     abi_hi = const ABI_CALLS >> 16,
     abi_lo = const ABI_CALLS & 0xffff,
-    dom0_mask = const super::run::DOM0_SLOTS - 1,
-    is_dom0 = sym super::run::CURRENT_IS_DOM0,
+    per_cpu_shift = const PER_CPU_SHIFT,
+    slot_bits = const super::run::DOM0_SLOTS.trailing_zeros(),
+    per_cpu = sym super::run::PER_CPU,
     version_regs = sym super::run::VERSION_REGS,
     current_sp0 = sym current_sp0,
     current_sync = sym current_sync,

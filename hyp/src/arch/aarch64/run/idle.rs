@@ -1,7 +1,7 @@
 //! Idling a CPU that has nothing to run, and arming its EL2 timer for the
 //! earlier of the scheduler's deadline and the next guest timer.
 
-use super::{STATE, State, after_events, drain_irqs, kick, load_vcpu};
+use super::{STATE, State, after_events, drain_irqs, forget_vcpu, kick, load_vcpu_deferred};
 use crate::arch::aarch64::{guest, timer};
 use crate::percpu::CpuIndex;
 use crate::sched::NEVER;
@@ -21,7 +21,7 @@ pub(super) fn wait_for_work(cpu: usize, mut idle: bool) {
             kick(st, cpu, d.kick.0);
             if let Some(r) = d.next {
                 st.idle_mask &= !(1 << cpu);
-                load_vcpu(st, cpu, r, d.run_until);
+                load_vcpu_deferred(st, cpu, r, d.run_until);
                 return;
             }
             go_idle(st, cpu, d.run_until);
@@ -39,14 +39,16 @@ pub(super) fn wait_for_work(cpu: usize, mut idle: bool) {
 }
 
 /// Marks this CPU idle (other CPUs then interrupt it when they give it
-/// work) and arms its timer for `run_until`, the scheduler's deadline.
-/// Lowers the virtual IRQ the last vCPU may have left raised: with no vCPU
-/// it means nothing, and QEMU counts a raised one as work for WFI even at
-/// EL2, so an idle CPU would not sleep but spin through `wait_for_work`,
-/// taking `STATE` again and again, which starved CPUs waiting for it (a
-/// burner charged for a CPU that spun on the lock for seconds).
+/// work), without a vCPU, and arms its timer for `run_until`, the
+/// scheduler's deadline. Lowers the virtual IRQ the last vCPU may have left
+/// raised: with no vCPU it means nothing, and QEMU counts a raised one as
+/// work for WFI even at EL2, so an idle CPU would not sleep but spin
+/// through `wait_for_work`, taking `STATE` again and again, which starved
+/// CPUs waiting for it (a burner charged for a CPU that spun on the lock
+/// for seconds).
 pub(super) fn go_idle(st: &mut State, cpu: usize, run_until: u64) {
     st.idle_mask |= 1 << cpu;
+    forget_vcpu(st, cpu);
     guest::set_upcall(false);
     arm_timer(st, cpu, run_until);
 }

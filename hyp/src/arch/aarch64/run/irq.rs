@@ -8,8 +8,8 @@ use core::sync::atomic::Ordering;
 use super::super::vectors::TrapFrame;
 use super::super::{pirq, timer};
 use super::{
-    CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, go_idle, load_vcpu, this_cpu,
-    unload_vcpu, update_upcall, wait_for_work,
+    CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, go_idle, load_vcpu_deferred,
+    this_cpu, unload_vcpu, update_upcall, wait_for_work,
 };
 use crate::drivers::gic::{self, SgiTarget};
 use crate::percpu::CpuIndex;
@@ -59,8 +59,14 @@ pub(super) fn after_events(st: &mut State, cpu: usize, now: u64, irqs: Irqs) -> 
 /// to re-evaluate their upcall line; returns whether this CPU was asked to
 /// reschedule.
 pub(super) fn kick_pending(st: &mut State, cpu: usize) -> bool {
-    let resched = core::mem::take(&mut st.hv.kick_mask);
-    let upcall = core::mem::take(&mut st.hv.upcall_mask);
+    let resched = st.hv.kick_mask;
+    let upcall = st.hv.upcall_mask;
+    // Mostly neither (a hypercall that woke nobody elsewhere): no stores.
+    if resched | upcall == 0 {
+        return false;
+    }
+    st.hv.kick_mask = 0;
+    st.hv.upcall_mask = 0;
     kick(st, cpu, resched | upcall);
     resched & (1 << cpu) != 0
 }
@@ -332,7 +338,7 @@ pub fn guest_irq_switch(frame: &mut TrapFrame) {
     // `runnable` was answered before the decision.
     let _ = unload_vcpu(st, cpu, frame);
     match d.next {
-        Some(r) => load_vcpu(st, cpu, r, d.run_until),
+        Some(r) => load_vcpu_deferred(st, cpu, r, d.run_until),
         None => {
             go_idle(st, cpu, d.run_until);
             drop(lock);
