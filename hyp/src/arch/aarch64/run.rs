@@ -204,7 +204,7 @@ fn this_cpu() -> usize {
 
 /// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers, its
 /// virtual time and upcall line, and arms the timer for `run_until`. Returns
-/// its general registers (null if it has no domain), which the caller
+/// its general registers (never null), which the caller
 /// enters it from (see [`take_loaded`], also for why they stay valid), or
 /// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
 fn load_vcpu(
@@ -217,30 +217,42 @@ fn load_vcpu(
     st.hv.events.load_slot(cpu, dom, v);
     let this = &PER_CPU[cpu + 1];
     this.is_dom0.store(dom == DomainId::DOM0, Ordering::Relaxed);
-    let mut word = 0;
-    let mut regs = core::ptr::null();
-    let mut vcpu = core::ptr::null_mut();
-    if let Ok(d) = st.hv.domains.get_mut_hot(dom) {
-        let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
-        let vc = &mut d.vcpus[v];
-        vc.on_cpu = Some(cpu);
-        guest::load(
-            &mut vc.ctx,
-            &mut vc.fp_hold,
-            cpu + 1,
-            vttbr,
-            MPIDR_RES1 | v as u64,
-        );
-        guest::set_virtual_time_offset(d.counter_offset);
-        word = vc.upcall_word.map_or(0, |pa| pa.0);
-        regs = &raw const vc.ctx.gp;
-        vcpu = core::ptr::from_mut(vc);
-    }
+    let Ok(d) = st.hv.domains.get_mut_hot(dom) else {
+        scheduled_without_domain((dom, v))
+    };
+    let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
+    let vc = &mut d.vcpus[v];
+    vc.on_cpu = Some(cpu);
+    guest::load(
+        &mut vc.ctx,
+        &mut vc.fp_hold,
+        cpu + 1,
+        vttbr,
+        MPIDR_RES1 | v as u64,
+    );
+    guest::set_virtual_time_offset(d.counter_offset);
+    let word = vc.upcall_word.map_or(0, |pa| pa.0);
+    let regs = &raw const vc.ctx.gp;
+    let vcpu = core::ptr::from_mut(vc);
     this.vcpu.store(vcpu, Ordering::Relaxed);
     this.upcall_word.store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
     arm_timer(st, cpu, run_until);
     regs
+}
+
+/// The scheduler picked a vCPU whose domain is not in the domain table.
+/// Both change together under `STATE` (a domain leaves the scheduler
+/// before the table, and joins it after), so this is a hypervisor bug. It
+/// stops here: going on would leave the callers nothing to enter but the
+/// trap frame of the vCPU just taken off this CPU, which would run again
+/// unloaded (its FP slot empty, the scheduler thinking it elsewhere).
+#[cold]
+fn scheduled_without_domain((dom, v): VcpuRef) -> ! {
+    panic!(
+        "sched: picked vCPU {v} of domain {}, which the domain table does not hold",
+        dom.0
+    )
 }
 
 /// [`load_vcpu`] for a path that enters the vCPU after returning through
