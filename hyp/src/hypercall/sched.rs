@@ -49,8 +49,8 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
     switching: bool,
 ) -> Result<Next, Error> {
     // The round trip's case, with no call (so no registers to save): the
-    // CPU switches, no guest timer latch is set anywhere, the caller is
-    // where the table's hint says. What `block_general` does then.
+    // CPU switches, no guest timer latch is set anywhere, and the caller's
+    // vCPU exists. What `block_general` does then.
     let mem: &dyn PhysMem = hv.mem;
     if switching
         && !hv.events.timer_latched()
