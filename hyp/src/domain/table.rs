@@ -203,24 +203,9 @@ impl DomainTable {
     /// would cost kilobytes of image).
     #[inline(always)]
     pub fn get_mut_hot(&mut self, id: DomainId) -> Result<&mut Domain, Error> {
-        // Not `if let`: the borrow checker would hold `self` past it.
-        if self.hinted(id).is_some() {
-            return match self.get_mut_hinted(id) {
-                Some(d) => Ok(d),
-                None => Err(Error::NoSuchDomain),
-            };
-        }
-        self.get_mut(id)
-    }
-
-    /// The domain with this id if the hint holds it (`None` does not mean
-    /// there is no such domain): the lookup alone, inline, no call.
-    #[inline(always)]
-    pub fn get_mut_hinted(&mut self, id: DomainId) -> Option<&mut Domain> {
-        let i = self.hinted(id)?;
-        match self.domains.get_mut(i) {
-            Some((_, d)) => Some(d),
-            None => None,
+        match self.hinted(id) {
+            Some(i) => Ok(&mut self.domains[i].1),
+            None => self.get_mut(id),
         }
     }
 
