@@ -4,7 +4,7 @@
 //! NAT expiry and dom0's own network stack run on time). A block request
 //! then costs no pass over the network and console back ends. The back
 //! ends mark their front ends' events (`events::send_later`): the next
-//! wait sends them, the last with its block (`sched_op send_block`).
+//! wait sends them, the last with its block (`sched_op send_wait`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

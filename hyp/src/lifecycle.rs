@@ -114,7 +114,8 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// rather than an `Option`: passed in registers).
     ///
     /// [`Events::send_direct`]: crate::evtchn::Events::send_direct
-    pub fn apply_notify_from(&mut self, Notify { dom, vcpu }: Notify, from: VcpuRef, hand: bool) {
+    pub fn apply_notify_from(&mut self, n: Notify, from: VcpuRef, hand: bool) {
+        let Notify { dom, vcpu, direct } = n;
         let Ok(d) = self.domains.get_mut_hot(dom) else {
             return;
         };
@@ -123,10 +124,25 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         };
         let on_cpu = vc.on_cpu;
         let state = vc.state;
+        // A port handed over goes into `x1` of a vCPU still blocked in
+        // `send_wait` and off every CPU (its registers are in its context
+        // until it runs). Otherwise it goes through the page after all,
+        // which queues the notification that delivery calls for.
+        if direct != 0 && (state != VcpuState::Blocked || on_cpu.is_some() || !vc.direct_wait) {
+            return self.deliver_late(dom, direct);
+        }
         let mut polled = false;
         if state == VcpuState::Blocked {
             vc.state = VcpuState::Runnable;
             polled = core::mem::take(&mut vc.polled);
+            if core::mem::take(&mut vc.direct_wait) {
+                if direct != 0 {
+                    vc.ctx.gp.x[1] = u64::from(direct);
+                } else {
+                    // Woken by anything else: its wait for a register ends.
+                    self.events.end_direct(dom, vcpu);
+                }
+            }
         }
         let active = d.life == Lifecycle::Active;
         match state {
@@ -152,6 +168,16 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         if let Some(c) = on_cpu {
             self.upcall_mask |= 1 << c;
         }
+    }
+
+    /// A port handed over ([`Notify::direct`]) to a vCPU that no longer
+    /// waits for it in a register: made pending as any send would.
+    #[cold]
+    #[inline(never)]
+    fn deliver_late(&mut self, dom: DomainId, port: u32) {
+        let mem: &dyn PhysMem = self.mem;
+        self.events
+            .deliver_late(mem, dom, tern_abi::evtchn::Port(port));
     }
 
     /// Fires the guest timers due by `now` (physical counter ticks).

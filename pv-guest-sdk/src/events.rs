@@ -17,8 +17,9 @@
 //! no acknowledgement (its `block` is one).
 //!
 //! Request/answer exchanges send and wait in one hypercall
-//! (`sched_op send_block`): [`send_and_wait`] sends on a port and then
-//! waits like `wait_until`. A back end that answers several peers in one
+//! (`sched_op send_wait`): [`send_and_wait`] sends on a port and then
+//! waits like `wait_until`; the answer may come back in a register instead
+//! of through the event page, and its handler then runs straight away. A back end that answers several peers in one
 //! pass marks their ports with [`send_later`] instead of sending: the next
 //! wait (or yield, or block) sends each once, the last with its block;
 //! [`send_marked`] sends them at once.
@@ -416,7 +417,7 @@ pub fn wait_until(done: impl FnMut() -> bool, deadline: Option<u64>) -> bool {
 
 /// Sends on `port`, then waits like [`wait_until`]: the request/answer
 /// shape (notify the peer, wait for what it sends back). The send and the
-/// first block are one hypercall (`sched_op send_block`) instead of two.
+/// first block are one hypercall (`sched_op send_wait`) instead of two.
 /// `done` is first checked before the send: it must hold only once the
 /// answer arrived, as it would after the send. The send happens in every
 /// case; its error (that of [`send`]) is returned without waiting.
@@ -501,7 +502,15 @@ fn wait_loop(
                     crate::time::arm_by(d);
                 }
                 match unsent.take() {
-                    Some(p) => match crate::hypercall::send_block(p) {
+                    // The answer may come back in a register: its port is
+                    // then not pending, and its handler runs here, as the
+                    // scan would have run it.
+                    Some(p) => match crate::hypercall::send_wait(p) {
+                        Ok(Some(handed)) => {
+                            if let Some(h) = handler(handed) {
+                                h(handed);
+                            }
+                        }
                         Err(e) if mine => return Err(e),
                         // A marked port's failed send did not block: the
                         // next pass does.

@@ -146,6 +146,22 @@ pub fn send_block(port: crate::events::Port) -> Result<(), Error> {
     .map(|_| ())
 }
 
+/// [`send_block`] that may take the answer in a register (`sched_op
+/// send_wait`): `Some(port)` when the event that woke this vCPU was handed
+/// over instead of made pending, which the caller must handle as if it had
+/// found and cleared that port's pending bit; `None` when events are in
+/// the event page as usual. Most callers want
+/// [`crate::events::send_and_wait`].
+pub fn send_wait(port: crate::events::Port) -> Result<Option<crate::events::Port>, Error> {
+    let [handed, ..] = call(
+        Call::SchedOp,
+        sched::Op::SendWait.raw(),
+        [port.0.into(), 0, 0, 0, 0],
+    )?;
+    // 0 (none) and anything out of range alike: not a port.
+    Ok(crate::events::Port::from_reg(handed).ok())
+}
+
 /// Asks the hypervisor to stop the whole domain. Returns only on failure.
 pub fn try_shutdown(reason: sched::ShutdownReason) -> Result<(), Error> {
     call(

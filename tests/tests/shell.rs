@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tern_tests::shell::{self, PROMPT};
-use tern_tests::{Qemu, Regex, image, re, target_dir};
+use tern_tests::{Qemu, Regex, free_port, image, re, target_dir};
 
 const STEP: Duration = Duration::from_secs(30);
 
@@ -274,7 +274,10 @@ fn run_sh_reads_commands_from_a_pipe() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut child = Command::new("bash")
         .arg(root.join("scripts/run.sh"))
-        .args(["--no-build", "--smp", "2"])
+        // A port of its own: the default (5555) may be taken by another
+        // run.sh on this machine, and QEMU would then not start.
+        .args(["--no-build", "--smp", "2", "--net-port"])
+        .arg(free_port().to_string())
         .env("CARGO_TARGET_DIR", target_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

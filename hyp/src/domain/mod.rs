@@ -79,6 +79,10 @@ pub struct Vcpu {
     /// may its poll still be recorded, so only then does its wake-up look
     /// the poll up to end it.
     pub polled: bool,
+    /// It blocked in `sched_op send_wait` and has not been woken since: a
+    /// port handed over for it ([`crate::evtchn::Notify::direct`]) may
+    /// then go into its `x1`.
+    pub direct_wait: bool,
     /// Its `upcall_pending` word, once the domain registered its event page
     /// (a copy of `Events::upcall_word`, which never changes after that):
     /// the switch and `block` read it without looking the events up.
@@ -234,6 +238,7 @@ impl Domain {
         vcpu.ctx = VcpuContext::at_entry(entry, sctlr_reset);
         vcpu.fp_hold = FpHold::default();
         vcpu.state = VcpuState::Runnable;
+        vcpu.direct_wait = false;
     }
 
     /// The `DomainInfo` dom0 sees, with the CPU time its vCPUs have used
@@ -313,6 +318,7 @@ impl Domain {
                 state: VcpuState::Down,
                 on_cpu: None,
                 polled: false,
+                direct_wait: false,
                 upcall_word: None,
                 fp_hold: FpHold::default(),
             })

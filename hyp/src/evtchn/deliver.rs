@@ -56,7 +56,7 @@ impl Events {
     /// `send` from `from`'s `port`: makes the other end pending. Queues the
     /// notifications it causes.
     pub fn send(&mut self, mem: &dyn PhysMem, from: DomainId, port: Port) -> Result<(), Error> {
-        if let Some(n) = self.send_direct(mem, from, port)? {
+        if let Some(n) = self.send_direct(mem, from, port, 0)? {
             self.push(n);
         }
         Ok(())
@@ -66,11 +66,18 @@ impl Events {
     /// queued before, no poll ended: the vCPU to upcall) is answered instead
     /// of queued, for the caller to apply at once: what draining the queue
     /// at the end of the trap would do, in the same order.
+    /// `wait`: the bit of the sending vCPU if it goes on to wait in
+    /// `sched_op send_wait` (0 otherwise): once the send succeeds, its next
+    /// event may be handed to it in a register. Set before the delivery,
+    /// so a vCPU that sends to itself finds its own bit: the notification
+    /// that answers then falls back to the page when applied, since the
+    /// vCPU is still on its CPU ([`Self::deliver_late`]).
     pub fn send_direct(
         &mut self,
         mem: &dyn PhysMem,
         from: DomainId,
         port: Port,
+        wait: u64,
     ) -> Result<Option<Notify>, Error> {
         let Some(d) = self.domains.get_mut_hot(&from) else {
             return Err(Error::NotFound);
@@ -87,6 +94,7 @@ impl Events {
             _ => return Err(Error::InvalidState),
         };
         d.sent += 1;
+        d.direct |= wait;
         Ok(self.set_pending_direct(mem, to, to_port))
     }
 
@@ -110,12 +118,35 @@ impl Events {
         port: Port,
     ) -> Option<Notify> {
         let d = self.domains.get_mut_hot(&dom)?;
+        if d.direct != 0
+            && let Some(vcpu) = take_direct(d, mem, port)
+        {
+            let n = Notify {
+                dom,
+                vcpu,
+                direct: port.0,
+            };
+            if !self.has_notifies() {
+                return Some(n);
+            }
+            self.push(n);
+            return None;
+        }
         let (woken, upcall) = deliver_inline(d, mem, port);
         if woken == 0 && !self.has_notifies() {
-            return upcall.map(|vcpu| Notify { dom, vcpu });
+            return upcall.map(|vcpu| Notify::new(dom, vcpu));
         }
         self.after_delivery(dom, woken, upcall);
         None
+    }
+
+    /// A port handed over in a notification ([`Notify::direct`]) whose
+    /// vCPU turned out not to be waiting for it when the notification was
+    /// applied: delivered through the page now, as it would have been at
+    /// the send (what it changes is queued as usual).
+    #[cold]
+    pub fn deliver_late(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
+        self.set_pending(mem, dom, port);
     }
 
     /// Queues what [`deliver`] found: pollers woken (their poll timeouts
@@ -125,10 +156,10 @@ impl Events {
             let v = woken.trailing_zeros() as usize;
             woken &= woken - 1;
             self.timers.cancel((dom, v, TimerKind::Poll));
-            self.push(Notify { dom, vcpu: v });
+            self.push(Notify::new(dom, v));
         }
         if let Some(vcpu) = upcall {
-            self.push(Notify { dom, vcpu });
+            self.push(Notify::new(dom, vcpu));
         }
     }
 
@@ -178,6 +209,25 @@ impl Events {
 #[inline(never)]
 fn deliver(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> (u64, Option<usize>) {
     deliver_inline(d, mem, port)
+}
+
+/// Whether `port` of `d` can be handed in a register to the vCPU it is
+/// bound to (`sched_op send_wait`), and if so that vCPU, whose wait it
+/// ends. Only when the page would show nothing else: the port is unmasked
+/// and not pending (a pending port is the guest's to find; delivering it
+/// again changes nothing), and nobody polls (a poller of the port on
+/// another vCPU must see it pending).
+#[inline(always)]
+fn take_direct(d: &mut DomainEvents, mem: &dyn PhysMem, port: Port) -> Option<usize> {
+    let base = d.page?;
+    let vcpu = d.ports.get(port).vcpu;
+    let bit = 1u64 << vcpu;
+    let page = PageRef { mem, base };
+    if d.direct & bit == 0 || d.polling != 0 || page.is_masked(port) || page.is_pending(port) {
+        return None;
+    }
+    d.direct &= !bit;
+    Some(vcpu)
 }
 
 /// [`deliver`], inline: in the event round trip's `send` only.

@@ -55,6 +55,23 @@ pub struct Notify {
     pub dom: DomainId,
     /// Its index.
     pub vcpu: usize,
+    /// A port handed to it in `x1` (`sched_op send_wait`) instead of made
+    /// pending in its event page; 0 for none (port 0 is never allocated).
+    /// Whoever applies the notification must either write it there or,
+    /// if the vCPU is no longer waiting for it, deliver it through the
+    /// page after all ([`Events::deliver_late`]).
+    pub direct: u32,
+}
+
+impl Notify {
+    /// A notification of `vcpu` of `dom`, with no port handed over.
+    pub const fn new(dom: DomainId, vcpu: usize) -> Self {
+        Self {
+            dom,
+            vcpu,
+            direct: 0,
+        }
+    }
 }
 
 /// `evtchn_op status` of one port.
@@ -85,6 +102,12 @@ struct DomainEvents {
     /// Bit `v` set while `polls[v]` is `Some`: delivery skips the poll check
     /// when nobody polls (the usual case) without looking at each vCPU.
     polling: u64,
+    /// Bit `v` set while vCPU `v` is blocked in `sched_op send_wait` and
+    /// may take the next event on a port bound to it in `x1` instead of
+    /// through the page (set by the call's send, before it blocks; cleared
+    /// when a port is handed over, when the call does not block, when the
+    /// vCPU wakes for anything else and when it goes down).
+    direct: u64,
     /// Successful `send` calls (`DomainInfo::events_sent`).
     sent: u64,
     /// Bit `v` set while vCPU `v`'s guest timer fired since it last
@@ -325,10 +348,7 @@ impl Events {
         let page = PageRef { mem, base };
         page.clear_mask(port);
         if page.is_pending(port) && page.signal(slot.vcpu, port) {
-            self.push(Notify {
-                dom,
-                vcpu: slot.vcpu,
-            });
+            self.push(Notify::new(dom, slot.vcpu));
         }
         Ok(())
     }
@@ -430,6 +450,15 @@ impl Events {
         self.timers.cancel((dom, vcpu, TimerKind::Poll));
     }
 
+    /// Whether `vcpu` of `dom` may take its next event in a register
+    /// (`sched_op send_wait`).
+    #[cfg(test)]
+    pub fn waits_direct(&self, dom: DomainId, vcpu: usize) -> bool {
+        self.domains
+            .get(&dom)
+            .is_some_and(|d| d.direct & (1 << vcpu) != 0)
+    }
+
     /// Whether `vcpu` of `dom` is in `sched_op poll`.
     pub fn is_polling(&self, dom: DomainId, vcpu: usize) -> bool {
         self.domains
@@ -487,7 +516,7 @@ impl Events {
             }
             // Even with no port bound (or the port masked) the vCPU wakes:
             // `sched_op block` may return spuriously, never late.
-            self.push(Notify { dom, vcpu });
+            self.push(Notify::new(dom, vcpu));
         }
     }
 
@@ -507,6 +536,16 @@ impl Events {
     pub fn vcpu_down(&mut self, dom: DomainId, vcpu: usize) {
         self.timers.cancel((dom, vcpu, TimerKind::Guest));
         self.end_poll(dom, vcpu);
+        self.end_direct(dom, vcpu);
+    }
+
+    /// `vcpu` of `dom` no longer waits in `sched_op send_wait` (it did not
+    /// block, woke for another reason, or went down): its events go through
+    /// the page again.
+    pub fn end_direct(&mut self, dom: DomainId, vcpu: usize) {
+        if let Some(d) = self.domains.get_mut(&dom) {
+            d.direct &= !(1u64 << vcpu);
+        }
     }
 
     /// Whether any vCPU's guest timer fired since it last blocked: if not,

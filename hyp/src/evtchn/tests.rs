@@ -102,7 +102,7 @@ fn interdomain_lifecycle_and_close_semantics() {
 
     ev.send(&mem, B, pb).unwrap();
     assert!(pending(&mem, A, pa));
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 0 }]);
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 0)]);
 
     // Closing B's end makes A's end unbound again, reserved for B.
     ev.close(&mem, B, pb).unwrap();
@@ -151,7 +151,7 @@ fn masked_ports_pend_silently_and_unmask_redelivers() {
     assert!(ev.take_notifies().is_empty(), "masked: no upcall");
     assert!(!ev.upcall_pending(&mem, A, 0));
     ev.unmask(&mem, A, p).unwrap();
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 0 }]);
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 0)]);
     assert!(ev.upcall_pending(&mem, A, 0));
     assert_eq!(guest_dispatch(&mem, page(A), 0), [p]);
     // Unmasking a port that is not pending delivers nothing.
@@ -170,13 +170,13 @@ fn events_coalesce_while_pending_and_upcall_is_raised_once() {
     ev.send(&mem, A, p2).unwrap();
     assert_eq!(
         ev.take_notifies(),
-        [Notify { dom: A, vcpu: 1 }],
+        [Notify::new(A, 1)],
         "one upcall for all three"
     );
     assert!(!ev.upcall_pending(&mem, A, 0));
     assert_eq!(guest_dispatch(&mem, page(A), 1), [p1, p2]);
     ev.send(&mem, A, p2).unwrap();
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 1 }]);
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 1)]);
 }
 
 #[test]
@@ -216,9 +216,9 @@ fn virq_binding_rules_and_vcpu_rebinding() {
     assert_eq!(ev.bind_vcpu(A, ipi, 0), Err(Error::InvalidState));
     ev.bind_vcpu(A, c, 2).unwrap();
     ev.raise_virq(&mem, A, Virq::Console);
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 2 }]);
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 2)]);
     ev.raise_vcpu_virq(&mem, A, 1, Virq::Timer);
-    assert_eq!(ev.take_notifies(), [Notify { dom: A, vcpu: 1 }]);
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 1)]);
     assert!(pending(&mem, A, t1) && !pending(&mem, A, t0));
     // Unbound virqs are dropped.
     ev.raise_virq(&mem, B, Virq::DomExc);
@@ -271,10 +271,10 @@ fn timers_fire_in_deadline_order_never_early() {
     assert_eq!(ev.timer(A, 0), Some(4500));
     assert_eq!(ev.next_deadline(), Some(5100));
     assert!(ev.expire(&mem, 5099).is_empty(), "not early");
-    assert_eq!(ev.expire(&mem, 5100), [Notify { dom: B, vcpu: 1 }]);
+    assert_eq!(ev.expire(&mem, 5100), [Notify::new(B, 1)]);
     assert_eq!(
         ev.expire(&mem, 10_000),
-        [Notify { dom: C, vcpu: 0 }, Notify { dom: A, vcpu: 0 }]
+        [Notify::new(C, 0), Notify::new(A, 0)]
     );
     assert!(pending(&mem, A, ta));
     assert_eq!(ev.next_deadline(), None);
@@ -299,18 +299,10 @@ fn poll_wakes_on_masked_port_or_deadline() {
     assert_eq!(ev.poll(&mem, A, 1, vec![p], 0), Ok(true));
     assert!(ev.is_polling(A, 1));
     ev.send(&mem, A, q).unwrap();
-    assert_eq!(
-        ev.take_notifies(),
-        [Notify { dom: A, vcpu: 0 }],
-        "not polled"
-    );
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 0)], "not polled");
     assert!(ev.is_polling(A, 1));
     ev.send(&mem, A, p).unwrap();
-    assert_eq!(
-        ev.take_notifies(),
-        [Notify { dom: A, vcpu: 1 }],
-        "masked, polled"
-    );
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 1)], "masked, polled");
     assert!(!ev.is_polling(A, 1));
     assert_eq!(
         ev.poll(&mem, A, 1, vec![q, p], 0),
@@ -321,7 +313,7 @@ fn poll_wakes_on_masked_port_or_deadline() {
     guest_dispatch(&mem, page(A), 0);
     mem.fetch_and_u64(word(A, EventPage::pending_offset(0)), 0);
     assert_eq!(ev.poll(&mem, A, 2, vec![p], 700), Ok(true));
-    assert_eq!(ev.expire(&mem, 700), [Notify { dom: A, vcpu: 2 }]);
+    assert_eq!(ev.expire(&mem, 700), [Notify::new(A, 2)]);
     assert!(!ev.is_polling(A, 2));
     assert_eq!(
         ev.poll(&mem, DomainId(9), 0, vec![p], 0),
@@ -580,15 +572,15 @@ fn notifications_pop_in_order_once_each_and_the_queue_refills() {
     ev.send(&mem, A, a1).unwrap();
     ev.send(&mem, A, a0).unwrap();
     // A vCPU already queued is not queued twice.
-    ev.notify(Notify { dom: A, vcpu: 1 });
-    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 1 }));
+    ev.notify(Notify::new(A, 1));
+    assert_eq!(ev.pop_notify(), Some(Notify::new(A, 1)));
     // Taken ones may be queued again while others wait.
-    ev.notify(Notify { dom: A, vcpu: 1 });
-    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 0 }));
-    assert_eq!(ev.pop_notify(), Some(Notify { dom: A, vcpu: 1 }));
+    ev.notify(Notify::new(A, 1));
+    assert_eq!(ev.pop_notify(), Some(Notify::new(A, 0)));
+    assert_eq!(ev.pop_notify(), Some(Notify::new(A, 1)));
     assert_eq!(ev.pop_notify(), None);
     assert_eq!(ev.pop_notify(), None);
-    ev.notify(Notify { dom: B, vcpu: 0 });
-    assert_eq!(ev.take_notifies(), [Notify { dom: B, vcpu: 0 }]);
+    ev.notify(Notify::new(B, 0));
+    assert_eq!(ev.take_notifies(), [Notify::new(B, 0)]);
     assert_eq!(ev.pop_notify(), None);
 }

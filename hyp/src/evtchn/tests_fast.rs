@@ -115,10 +115,7 @@ fn a_poll_in_the_domain_takes_the_generic_path() {
     assert_eq!(ev.timer(A, 0), Some(100));
     ev.fire_due(&mem, 100);
     assert!(!ev.is_polling(A, 1));
-    assert_eq!(
-        ev.take_notifies(),
-        [Notify { dom: A, vcpu: 1 }, Notify { dom: A, vcpu: 0 }]
-    );
+    assert_eq!(ev.take_notifies(), [Notify::new(A, 1), Notify::new(A, 0)]);
 }
 
 #[test]

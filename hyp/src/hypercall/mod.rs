@@ -33,6 +33,8 @@ mod tests_grant_copy;
 mod tests_pirq;
 #[cfg(test)]
 mod tests_send_block;
+#[cfg(test)]
+mod tests_send_wait;
 mod vcpu;
 
 use tern_abi::call::{self, Call, Caller};
@@ -175,9 +177,13 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
         );
         let id = x[0] as u32;
         let send = id == call::EVTCHN_OP && x[1] == u64::from(tern_abi::evtchn::Op::Send.raw());
-        let send_block =
-            id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::SendBlock.raw());
-        let block = id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Block.raw());
+        let sched_op = id == call::SCHED_OP;
+        // `send_block` or `send_wait`, neighbours: one compare for both.
+        const SEND_BLOCK: u64 = tern_abi::sched::Op::SendBlock.raw() as u64;
+        const _: () = assert!(tern_abi::sched::Op::SendWait.raw() as u64 == SEND_BLOCK + 1);
+        let send_wait = x[1] == SEND_BLOCK + 1;
+        let send_block = sched_op && x[1].wrapping_sub(SEND_BLOCK) < 2;
+        let block = sched_op && x[1] == u64::from(tern_abi::sched::Op::Block.raw());
         // `block` is a `send_block` that sends nothing: one call of
         // `sched::block` for both (it is inlined).
         let (result, runnable) = if send || send_block || block {
@@ -185,8 +191,10 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
             let sent = if block {
                 Ok(None)
             } else {
+                // `vcpu` is below `MAX_VCPUS`: the shift cannot overflow.
+                let wait = u64::from(send_wait) << vcpu;
                 match tern_abi::evtchn::Port::from_reg(x[2]) {
-                    Ok(port) => self.events.send_direct(mem, caller, port),
+                    Ok(port) => self.events.send_direct(mem, caller, port, wait),
                     Err(e) => Err(e),
                 }
             };
@@ -194,7 +202,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 Ok(woken) if !send => {
                     // Blocks (or not) first, so the notification knows
                     // whether this CPU switches; counted by that lookup.
-                    let next = sched::block(self, caller, vcpu, true, switching);
+                    let next = sched::block(self, caller, vcpu, true, send_wait, switching);
                     // The notification of the common case applied here:
                     // no queue round trip at the end of the trap.
                     // `send_direct` answers a notification only when none

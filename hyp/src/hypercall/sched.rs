@@ -20,7 +20,7 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
             hv.yield_vcpu((a.caller, a.vcpu));
             Ok(Next::Yield)
         }
-        Op::Block => block(hv, a.caller, a.vcpu, false, false),
+        Op::Block => block(hv, a.caller, a.vcpu, false, false, false),
         Op::Shutdown => {
             let reason = ShutdownReason::from_reg(a.arg(2))?;
             hv.shutdown_domain(a.caller, reason);
@@ -30,14 +30,24 @@ pub(super) fn sched_op<M: PhysMem, F: FrameSource>(
         Op::SendBlock => {
             let port = tern_abi::evtchn::Port::from_reg(a.arg(2))?;
             hv.events.send(hv.mem, a.caller, port)?;
-            block(hv, a.caller, a.vcpu, false, false)
+            block(hv, a.caller, a.vcpu, false, false, false)
+        }
+        // Never hands a port over from here (`x1` = 0 is always a valid
+        // answer): `hot_call` takes these.
+        Op::SendWait => {
+            let port = tern_abi::evtchn::Port::from_reg(a.arg(2))?;
+            hv.events.send(hv.mem, a.caller, port)?;
+            block(hv, a.caller, a.vcpu, false, false, false)
         }
     }
 }
 
 /// `sched_op block` of `caller`'s vCPU `vcpu` (called straight from
 /// `hot_call`, the round trip's fast path); `count`: counts the call in
-/// `DomainInfo::hypercalls` with its lookup of the caller. `switching`: the
+/// `DomainInfo::hypercalls` with its lookup of the caller. `direct`: the
+/// vCPU waits in `send_wait` and may take the event that wakes it in `x1`
+/// ([`crate::domain::Vcpu::direct_wait`]); if it does not block after all,
+/// that wait ends here. `switching`: the
 /// caller's CPU deschedules the vCPU in this same trap, not runnable, which
 /// does all `Scheduler::block` does to a running vCPU (it stops being awake
 /// and loses its boost): the scheduler is not told separately.
@@ -46,6 +56,7 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
     caller: DomainId,
     vcpu: usize,
     count: bool,
+    direct: bool,
     switching: bool,
 ) -> Result<Next, Error> {
     // The round trip's case, with no call (so no registers to save): the
@@ -58,15 +69,19 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
         && let Some(vc) = d.vcpus.get_mut(vcpu)
     {
         let next = if vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
+            if direct {
+                hv.events.end_direct(caller, vcpu);
+            }
             Next::Resume
         } else {
             vc.state = VcpuState::Blocked;
+            vc.direct_wait = direct;
             Next::Block
         };
         d.hypercalls += u64::from(count);
         return Ok(next);
     }
-    block_general(hv, caller, vcpu, count, switching)
+    block_general(hv, caller, vcpu, count, direct, switching)
 }
 
 /// [`block`], every case.
@@ -76,6 +91,7 @@ fn block_general<M: PhysMem, F: FrameSource>(
     caller: DomainId,
     vcpu: usize,
     count: bool,
+    direct: bool,
     switching: bool,
 ) -> Result<Next, Error> {
     // An upcall already pending ends the block at once; checked here,
@@ -88,9 +104,13 @@ fn block_general<M: PhysMem, F: FrameSource>(
     d.hypercalls += u64::from(count);
     let vc = &mut d.vcpus[vcpu];
     if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
+        if direct {
+            hv.events.end_direct(caller, vcpu);
+        }
         return Ok(Next::Resume);
     }
     vc.state = VcpuState::Blocked;
+    vc.direct_wait = direct;
     if !switching {
         hv.block_vcpu((caller, vcpu));
     }

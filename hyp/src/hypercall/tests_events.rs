@@ -105,7 +105,7 @@ pub(super) fn guest_word(hv: &Hv, who: u32, ipa: u64) -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn put(hv: &Hv, who: u32, ipa: u64, bytes: &[u8]) {
+pub(super) fn put(hv: &Hv, who: u32, ipa: u64, bytes: &[u8]) {
     let ram = &hv.domains.get(DomainId(who)).unwrap().ram;
     ram.write(hv.mem, GuestPhysAddr(ipa), bytes).unwrap();
 }
@@ -229,13 +229,7 @@ fn virqs_ipis_and_vcpus() {
     );
     let [exc, ..] = ev(&mut hv, DOM0, EvOp::BindVirq, &[v(Virq::DomExc), 0]).unwrap();
     hv.crash_domain(DomainId(U1), format_args!("test"));
-    assert_eq!(
-        hv.events.take_notifies(),
-        [Notify {
-            dom: DomainId::DOM0,
-            vcpu: 0
-        }]
-    );
+    assert_eq!(hv.events.take_notifies(), [Notify::new(DomainId::DOM0, 0)]);
     assert_eq!(guest_word(&hv, DOM0, EV_PAGE), 1 << exc);
 
     let [ipi, ..] = ev(&mut hv, U1, EvOp::BindIpi, &[1]).unwrap();
@@ -307,13 +301,7 @@ fn block_and_poll() {
     );
     ev(&mut hv, U1, EvOp::Send, &[p]).unwrap();
     let n = hv.events.take_notifies();
-    assert!(
-        n.contains(&Notify {
-            dom: DomainId(U1),
-            vcpu: 1
-        }),
-        "{n:?}"
-    );
+    assert!(n.contains(&Notify::new(DomainId(U1), 1)), "{n:?}");
     assert_eq!(
         call_on(&mut hv, U1, 1, &poll),
         ([0; 4], Next::Resume),
@@ -375,13 +363,7 @@ fn vcpu_up_down() {
         Err(Error::InvalidArgument)
     );
     assert_eq!(result(call_on(&mut hv, U1, 0, &up).0), Ok([0; 3]));
-    assert_eq!(
-        hv.events.take_notifies(),
-        [Notify {
-            dom: DomainId(U1),
-            vcpu: 1
-        }]
-    );
+    assert_eq!(hv.events.take_notifies(), [Notify::new(DomainId(U1), 1)]);
     let d = hv.domains.get(DomainId(U1)).unwrap();
     assert_eq!(
         (

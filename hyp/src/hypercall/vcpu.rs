@@ -42,7 +42,7 @@ pub(super) fn vcpu_op<M: PhysMem, F: FrameSource>(
                 return Err(Error::InvalidState);
             }
             d.set_vcpu_entry(v, &e, loader::SCTLR_EL1_RESET);
-            hv.events.notify(Notify { dom: me, vcpu: v });
+            hv.events.notify(Notify::new(me, v));
             Ok(Next::Resume)
         }
         Op::Down => {
@@ -59,7 +59,7 @@ pub(super) fn vcpu_op<M: PhysMem, F: FrameSource>(
                 return Ok(Next::Block);
             }
             // It may be running elsewhere: the arch layer kicks it.
-            hv.events.notify(Notify { dom: me, vcpu: v });
+            hv.events.notify(Notify::new(me, v));
             Ok(Next::Resume)
         }
         Op::IsUp => {

@@ -1,7 +1,7 @@
 //! Notifications sent later ([`send_later`]): a back end that answers
 //! several requests, or several peers, in one pass marks the ports to
 //! notify and sends each event once, when it next waits; the last one goes
-//! with its block in one hypercall (`sched_op send_block`).
+//! with its block in one hypercall (`sched_op send_wait`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -56,6 +56,23 @@ abi_enum! {
         /// Errors: those of `evtchn_op send`: `InvalidArgument` (port out of
         /// range), `NotFound` (port free), `InvalidState` (no event page).
         SendBlock = 4 => "send_block",
+        /// [`Op::SendBlock`] that may take the answer in a register: the
+        /// first event that wakes the vCPU can be handed to it in `x1`
+        /// instead of through its event page, when that event is its
+        /// port's only news (the port unmasked, not pending, no vCPU of
+        /// the domain polling) and the vCPU is still blocked here when it
+        /// is sent. Such a port is not made pending and raises no upcall:
+        /// the caller handles it as if it had found and cleared its
+        /// pending bit. The exchange then costs neither side the event
+        /// page's bit operations (seL4's IPC fastpath does the same with a
+        /// message in registers).
+        ///
+        /// - `x2` = port to send on, as for `evtchn_op send`.
+        ///
+        /// Returns `x1` = the port handed over, or 0 when none was (the
+        /// vCPU woke for anything else, or did not block: events then wait
+        /// in the event page as usual). Errors: those of `send_block`.
+        SendWait = 5 => "send_wait",
     }
 }
 
@@ -121,6 +138,13 @@ pub const SPEC: CallSpec = CallSpec {
             value: Some(Op::SendBlock.raw()),
             args: &["x2=port"],
             returns: &[],
+            errors: &[Error::InvalidArgument, Error::NotFound, Error::InvalidState],
+        },
+        SubOpSpec {
+            name: Op::SendWait.name(),
+            value: Some(Op::SendWait.raw()),
+            args: &["x2=port"],
+            returns: &["x1=port"],
             errors: &[Error::InvalidArgument, Error::NotFound, Error::InvalidState],
         },
     ],

@@ -8,8 +8,9 @@
 //! Waiting is block-until-event, the PV pattern: both sides send and wait
 //! with the SDK's `events::send_and_wait`, which (upcall masked) dispatches
 //! pending ports, checks, and sends and blocks in one call
-//! (`sched_op send_block`) when the answer is not there; the block returns
-//! once an event is pending and the handler runs from that dispatch. The
+//! (`sched_op send_wait`) when the answer is not there; the call returns
+//! with the answer's port in a register (the hypervisor hands it over
+//! instead of making it pending) and the SDK runs its handler. The
 //! upcall IRQ stays masked, so handlers never run from the IRQ vector and
 //! the path is the same on one CPU and on two.
 //!
@@ -127,7 +128,7 @@ fn round_trip(port: Port, n: u64) {
 }
 
 /// Sends, then blocks until the handler has seen `n` events: one hypercall
-/// when the answer is not there yet (`sched_op send_block`).
+/// when the answer is not there yet (`sched_op send_wait`).
 fn send_and_wait(port: Port, n: u64) {
     if let Err(e) = events::send_and_wait(port, || SEEN.load(Ordering::Acquire) >= n, None) {
         println!("bench-evtchn: FAIL send: {e}");

@@ -64,9 +64,11 @@ pub(in crate::arch::aarch64) static PER_CPU: [PerCpu; DOM0_SLOTS] = [const {
 ///   vector is built at creation and never grows or shrinks, so the
 ///   context does not move;
 /// - the only writers of a context are `unload_vcpu` and `hand_over` (this
-///   CPU, not before the next trap) and `Domain::set_vcpu_entry`, whose callers refuse a
+///   CPU, not before the next trap), `Domain::set_vcpu_entry`, whose callers refuse a
 ///   vCPU that is on a CPU (`vcpu_op up`, `domctl set_vcpu_context`) or set
-///   up a domain that never ran (the loader).
+///   up a domain that never ran (the loader), and `apply_notify_from`'s
+///   hand-over of a port into `x1` (`sched_op send_wait`), which writes only
+///   a vCPU that is on no CPU.
 pub(in crate::arch::aarch64) fn take_loaded() -> *const crate::vcpu::GuestRegs {
     PER_CPU[this_slot()]
         .loaded_regs
