@@ -92,9 +92,10 @@ const ABI_CALLS: u32 = tern_abi::call::function_id(tern_abi::Call::MAJOR, 0);
 /// The entry indexes `VERSION_REGS` by a `PerCpu::is_dom0` byte (0 or 1),
 /// 32 bytes a row.
 const _: () = assert!(core::mem::size_of::<[u64; 4]>() == 32);
-const _: () = assert!(super::run::DOM0_SLOTS.is_power_of_two());
-/// The entry finds a CPU's `PerCpu` by shifting its slot, and reads
-/// `is_dom0` at its start.
+/// The entry finds a CPU's `PerCpu` by shifting its slot (`TPIDR_EL2`, the
+/// CPU index + 1, unmasked: every CPU that runs guests has one of the
+/// slots), and reads `is_dom0` at its start.
+const _: () = assert!(super::MAX_CPUS < super::run::DOM0_SLOTS);
 const PER_CPU_SHIFT: u32 = core::mem::size_of::<super::run::PerCpu>().trailing_zeros();
 const _: () = assert!(core::mem::size_of::<super::run::PerCpu>().is_power_of_two());
 const _: () = assert!(core::mem::offset_of!(super::run::PerCpu, is_dom0) == 0);
@@ -259,13 +260,14 @@ global_asm!(
 .endm
 
 /* Lower-EL entries, the guest's x0/x1 on the EL2 stack: x0 = this CPU's
-   `PerCpu::regs`, the current vCPU's GuestRegs (x1 clobbered). */
+   `PerCpu::regs`, the current vCPU's GuestRegs (x1 clobbered). The slot
+   (TPIDR_EL2) needs no mask: a CPU that runs guests has its index set
+   (below MAX_CPUS + 1 <= the number of slots). */
 .macro VCPU_REGS
     mrs     x1, tpidr_el2
-    ubfiz   x1, x1, #{per_cpu_shift}, #{slot_bits}
-    adrp    x0, {per_cpu} + {per_cpu_regs}
-    add     x0, x0, :lo12:{per_cpu} + {per_cpu_regs}
-    ldr     x0, [x0, x1]
+    adrp    x0, {per_cpu}
+    add     x0, x0, x1, lsl #{per_cpu_shift}
+    ldr     x0, [x0, :lo12:{per_cpu} + {per_cpu_regs}]
 .endm
 
 /* x0 = GuestRegs: x2/x3, then the guest's x0/x1 from the stack, into it;
@@ -352,10 +354,9 @@ el2_lower_sync:
     cmp     x1, #{ec_hvc64}
     b.ne    1f
     mrs     x0, tpidr_el2
-    ubfiz   x0, x0, #{per_cpu_shift}, #{slot_bits}
     adrp    x1, {per_cpu}
-    add     x1, x1, :lo12:{per_cpu}
-    ldrb    w0, [x1, x0]
+    add     x1, x1, x0, lsl #{per_cpu_shift}
+    ldrb    w0, [x1, :lo12:{per_cpu}]
     adrp    x1, {version_regs}
     add     x1, x1, :lo12:{version_regs}
     add     x1, x1, x0, lsl #5
@@ -491,7 +492,6 @@ el2_trap_common:
     abi_hi = const ABI_CALLS >> 16,
     abi_lo = const ABI_CALLS & 0xffff,
     per_cpu_shift = const PER_CPU_SHIFT,
-    slot_bits = const super::run::DOM0_SLOTS.trailing_zeros(),
     per_cpu = sym super::run::PER_CPU,
     version_regs = sym super::run::VERSION_REGS,
     current_sp0 = sym current_sp0,
