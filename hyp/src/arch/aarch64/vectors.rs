@@ -1,10 +1,10 @@
 //! EL2 exception vectors (VBAR_EL2) and the trap frame.
 //!
 //! Exceptions from EL2 itself and the rare lower-EL kinds (FIQ, SError,
-//! AArch32), all of them reported and fatal, save the full general-purpose
-//! state into a [`TrapFrame`] on the current EL2 stack and call a Rust
-//! handler with `&mut TrapFrame`; on return, every GPR and ELR_EL2/SPSR_EL2
-//! are reloaded from the frame and the CPU `eret`s.
+//! AArch32) save the full general-purpose state into a [`TrapFrame`] on the
+//! current EL2 stack and call a Rust handler with `&mut TrapFrame`, which
+//! reports the exception and halts the CPU (were one to return, every GPR
+//! and ELR_EL2/SPSR_EL2 would be reloaded from the frame before `eret`).
 //!
 //! Lower-EL synchronous exceptions and IRQs, the hot paths, save the
 //! guest's registers straight into the current vCPU's context instead
