@@ -21,6 +21,7 @@ core::arch::global_asm!(
     /* x0 = pattern base; x1 = FPCR value. Fills V0..V31 and FPCR, yields
        (sched_op yield: x0 = function id in x2, x1 = 0), then answers in x0
        how many of the 64 lanes and FPCR differ from what was written.
+       x9 is scratch (caller-saved).
        Saves what AAPCS64 makes callee-saved (x19, x20, x21, d8..d15). */
     .global fp_check_round
 fp_check_round:
@@ -162,6 +163,7 @@ fp_check_round:
     dup v31.2d, x10
     mvn x11, x10
     mov v31.d[1], x11
+    mov x9, x2
     mov x0, x2
     mov x1, #0
     mov x2, #0
@@ -170,6 +172,11 @@ fp_check_round:
     mov x5, #0
     mov x6, #0
     hvc #0
+    /* The first FP/SIMD access after the yield (the lazy-FP trap when
+       another domain ran meanwhile) with a call's id in x0: the vector
+       tests x0 before the syndrome and takes such a trap the long way,
+       which once crashed the guest. */
+    mov x0, x9
     mov x20, #0
     add x10, x19, #0
     mvn x11, x10

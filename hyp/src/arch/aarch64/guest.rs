@@ -20,7 +20,6 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use super::sysreg::{
     PMCCFILTR_EL0, PMCNTENSET_EL0, PMCR_EL0, PmccfiltrEl0, PmcntensetEl0, PmcrEl0,
 };
-use super::vectors::TrapFrame;
 use crate::pagetable::STAGE2_LAYOUT;
 use crate::vcpu::{El1Regs, FpHold, FpRegs, GuestRegs, VcpuContext};
 
@@ -218,14 +217,15 @@ pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, v
 }
 
 /// Takes the running vCPU's state off this CPU (`slot` as for [`load`])
-/// into `ctx`.
-pub fn save(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, frame: &TrapFrame) {
-    // SAFETY: reads the frame and the EL1 registers, writes exactly
-    // `ctx.gp` and `ctx.el1` through a valid `&mut` distinct from the valid
-    // `&` frame (both 8-byte aligned, the offsets checked below); clobbers
-    // only x2..x5 (caller-saved).
-    unsafe { tern_save_vcpu(ctx, frame) };
-    super::fp::save(slot, &mut ctx.fp, hold);
+/// into its context's `el1` and `fp`. Its general registers, PC and
+/// PSTATE are there already: the exception entry saved them into the
+/// context (`vectors.rs`).
+pub fn save(el1: &mut El1Regs, fp: &mut FpRegs, hold: &mut FpHold, slot: usize) {
+    // SAFETY: reads the EL1 registers, writes exactly `*el1` through a valid,
+    // 8-byte aligned `&mut` (the offsets checked below); clobbers only
+    // x1..x4 (caller-saved).
+    unsafe { tern_save_el1(el1) };
+    super::fp::save(slot, fp, hold);
 }
 
 fn load_el1(r: &El1Regs) {
@@ -310,86 +310,49 @@ tern_fp_load:
     msr fpcr, x2
     ret
 
-    /* x0 = &mut VcpuContext, x1 = &TrapFrame: the trapped vCPU's x0..x30,
-       PC and PSTATE from the frame, its EL1 registers from the CPU, all
-       into the context (GuestRegs at 0, El1Regs at {el1}, in field order).
-       Unrolled pairs, no call: the generic memcpy alone took about 150
-       instructions for the general registers. */
-    .section .text.save_vcpu, "ax"
-    .global tern_save_vcpu
-tern_save_vcpu:
-    ldp x2, x3, [x1, #0x00]
-    stp x2, x3, [x0, #0x00]
-    ldp x2, x3, [x1, #0x10]
-    stp x2, x3, [x0, #0x10]
-    ldp x2, x3, [x1, #0x20]
-    stp x2, x3, [x0, #0x20]
-    ldp x2, x3, [x1, #0x30]
-    stp x2, x3, [x0, #0x30]
-    ldp x2, x3, [x1, #0x40]
-    stp x2, x3, [x0, #0x40]
-    ldp x2, x3, [x1, #0x50]
-    stp x2, x3, [x0, #0x50]
-    ldp x2, x3, [x1, #0x60]
-    stp x2, x3, [x0, #0x60]
-    ldp x2, x3, [x1, #0x70]
-    stp x2, x3, [x0, #0x70]
-    ldp x2, x3, [x1, #0x80]
-    stp x2, x3, [x0, #0x80]
-    ldp x2, x3, [x1, #0x90]
-    stp x2, x3, [x0, #0x90]
-    ldp x2, x3, [x1, #0xa0]
-    stp x2, x3, [x0, #0xa0]
-    ldp x2, x3, [x1, #0xb0]
-    stp x2, x3, [x0, #0xb0]
-    ldp x2, x3, [x1, #0xc0]
-    stp x2, x3, [x0, #0xc0]
-    ldp x2, x3, [x1, #0xd0]
-    stp x2, x3, [x0, #0xd0]
-    ldp x2, x3, [x1, #0xe0]
-    stp x2, x3, [x0, #0xe0]
-    ldr x2, [x1, #0xf0]
-    ldp x3, x4, [x1, #{frame_elr}]
-    str x2, [x0, #0xf0]
-    stp x3, x4, [x0, #0xf8]
-    mrs x2, sctlr_el1
-    mrs x3, ttbr0_el1
-    mrs x4, ttbr1_el1
-    mrs x5, tcr_el1
-    stp x2, x3, [x0, #{el1} + 0x00]
-    stp x4, x5, [x0, #{el1} + 0x10]
-    mrs x2, mair_el1
-    mrs x3, amair_el1
-    mrs x4, vbar_el1
-    mrs x5, contextidr_el1
-    stp x2, x3, [x0, #{el1} + 0x20]
-    stp x4, x5, [x0, #{el1} + 0x30]
-    mrs x2, cpacr_el1
-    mrs x3, sp_el0
-    mrs x4, sp_el1
-    mrs x5, elr_el1
-    stp x2, x3, [x0, #{el1} + 0x40]
-    stp x4, x5, [x0, #{el1} + 0x50]
-    mrs x2, spsr_el1
-    mrs x3, esr_el1
-    mrs x4, far_el1
-    mrs x5, afsr0_el1
-    stp x2, x3, [x0, #{el1} + 0x60]
-    stp x4, x5, [x0, #{el1} + 0x70]
-    mrs x2, afsr1_el1
-    mrs x3, par_el1
-    mrs x4, tpidr_el0
-    mrs x5, tpidrro_el0
-    stp x2, x3, [x0, #{el1} + 0x80]
-    stp x4, x5, [x0, #{el1} + 0x90]
-    mrs x2, tpidr_el1
-    mrs x3, cntkctl_el1
-    mrs x4, cntv_ctl_el0
-    mrs x5, cntv_cval_el0
-    stp x2, x3, [x0, #{el1} + 0xa0]
-    stp x4, x5, [x0, #{el1} + 0xb0]
-    mrs x2, csselr_el1
-    str x2, [x0, #{el1} + 0xc0]
+    /* x0 = &mut El1Regs: the running vCPU's EL1 registers, in field
+       order. `mrs`/`stp` pairs, no call. */
+    .section .text.save_el1, "ax"
+    .global tern_save_el1
+tern_save_el1:
+    mrs x1, sctlr_el1
+    mrs x2, ttbr0_el1
+    mrs x3, ttbr1_el1
+    mrs x4, tcr_el1
+    stp x1, x2, [x0, #0x00]
+    stp x3, x4, [x0, #0x10]
+    mrs x1, mair_el1
+    mrs x2, amair_el1
+    mrs x3, vbar_el1
+    mrs x4, contextidr_el1
+    stp x1, x2, [x0, #0x20]
+    stp x3, x4, [x0, #0x30]
+    mrs x1, cpacr_el1
+    mrs x2, sp_el0
+    mrs x3, sp_el1
+    mrs x4, elr_el1
+    stp x1, x2, [x0, #0x40]
+    stp x3, x4, [x0, #0x50]
+    mrs x1, spsr_el1
+    mrs x2, esr_el1
+    mrs x3, far_el1
+    mrs x4, afsr0_el1
+    stp x1, x2, [x0, #0x60]
+    stp x3, x4, [x0, #0x70]
+    mrs x1, afsr1_el1
+    mrs x2, par_el1
+    mrs x3, tpidr_el0
+    mrs x4, tpidrro_el0
+    stp x1, x2, [x0, #0x80]
+    stp x3, x4, [x0, #0x90]
+    mrs x1, tpidr_el1
+    mrs x2, cntkctl_el1
+    mrs x3, cntv_ctl_el0
+    mrs x4, cntv_cval_el0
+    stp x1, x2, [x0, #0xa0]
+    stp x3, x4, [x0, #0xb0]
+    mrs x1, csselr_el1
+    str x1, [x0, #0xc0]
     ret
 
     /* x0 = &GuestRegs (x0..x30, PC at 0xf8, PSTATE at 0x100): load
@@ -419,18 +382,13 @@ tern_enter_guest:
     ldp x0, x1, [x0, #0x00]
     eret
 "#,
-    el1 = const core::mem::offset_of!(VcpuContext, el1),
-    frame_elr = const core::mem::offset_of!(TrapFrame, elr),
 );
 
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 0xf8);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pstate) == 0x100);
-const _: () = assert!(core::mem::offset_of!(VcpuContext, gp) == 0);
-// `tern_save_vcpu` stores the frame's ELR/SPSR pair as PC/PSTATE.
-const _: () = assert!(core::mem::offset_of!(TrapFrame, spsr) == 0x108);
-// `tern_save_vcpu` writes the EL1 registers in this order, 8 bytes apart.
+// `tern_save_el1` writes the EL1 registers in this order, 8 bytes apart.
 const _: () = {
     use core::mem::offset_of;
     let order = [
@@ -469,7 +427,7 @@ const _: () = {
 };
 
 unsafe extern "C" {
-    fn tern_save_vcpu(ctx: *mut VcpuContext, frame: *const TrapFrame);
+    fn tern_save_el1(el1: *mut El1Regs);
     fn tern_fp_save(regs: *mut FpRegs);
     fn tern_fp_load(regs: *const FpRegs);
     fn tern_enter_guest(regs: *const GuestRegs) -> !;

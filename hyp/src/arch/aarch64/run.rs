@@ -1,13 +1,13 @@
 //! Running domains on this CPU: the hypervisor state behind one lock, the
 //! trap handler for guests, and the switch between vCPUs.
 //!
-//! Trap path: the vector saves the guest's GPRs in a [`TrapFrame`];
-//! [`guest_sync`] decodes the syndrome, hands hypercalls to the safe
-//! dispatcher and turns every guest fault into that guest's crash; if the
-//! vCPU cannot go on, its state is saved from the frame into its context and
-//! the vector's exception return enters the next vCPU straight from that
-//! one's context (`take_loaded`). Interrupts taken from a guest are handled
-//! in `run/irq.rs`.
+//! Trap path: the vector saves the guest's GPRs straight into its vCPU's
+//! context ([`PerCpu::regs`]); [`guest_sync`] decodes the syndrome, hands
+//! hypercalls to the safe dispatcher and turns every guest fault into that
+//! guest's crash; if the vCPU cannot go on, only its EL1 (and FP/SIMD)
+//! registers are saved into its context, and the vector's exception return
+//! enters the next vCPU straight from that one's context (`take_loaded`).
+//! Interrupts taken from a guest are handled in `run/irq.rs`.
 
 use alloc::boxed::Box;
 
@@ -34,6 +34,7 @@ use crate::percpu::CpuIndex;
 use crate::physmem::PhysMem;
 use crate::platform::IntId;
 use crate::sched::{NEVER, VcpuRef};
+use crate::vcpu::GuestRegs;
 
 mod idle;
 mod irq;
@@ -42,8 +43,8 @@ mod percpu;
 use idle::{arm_timer, go_idle, rearm_for_guest_timers, wait_for_work};
 use irq::{after_events, drain_irqs, kick, kick_pending, timer_irq};
 pub use irq::{guest_irq, guest_irq_switch};
-use percpu::this_slot;
 pub(super) use percpu::{PER_CPU, PerCpu, take_loaded};
+use percpu::{init_regs, no_vcpu, this_slot};
 
 /// The hypervisor as it runs on the board.
 type Hv = Hypervisor<'static, IdentityMem, FrameAllocator>;
@@ -184,6 +185,7 @@ pub fn secondary(cpu: usize) -> ! {
 
 /// Prepares this CPU for guests and runs vCPUs on it for ever.
 fn run_cpu(cpu: usize) -> ! {
+    init_regs();
     guest::init_cpu();
     for irq in [timer_irq(), RESCHED_SGI] {
         if let Err(e) = gic::enable_irq(irq, CpuIndex(cpu)) {
@@ -203,16 +205,12 @@ fn this_cpu() -> usize {
 }
 
 /// Puts vCPU `(dom, v)` on this CPU: its state into the CPU's registers, its
-/// virtual time and upcall line, and arms the timer for `run_until`. Returns
-/// its general registers (never null), which the caller
+/// virtual time and upcall line, and arms the timer for `run_until`; its
+/// general registers become the ones the exception entry saves into
+/// ([`PerCpu::regs`]). Returns them (never null), which the caller
 /// enters it from (see [`take_loaded`], also for why they stay valid), or
 /// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
-fn load_vcpu(
-    st: &mut State,
-    cpu: usize,
-    (dom, v): VcpuRef,
-    run_until: u64,
-) -> *const crate::vcpu::GuestRegs {
+fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) -> *const GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
     let this = &PER_CPU[cpu + 1];
@@ -232,8 +230,9 @@ fn load_vcpu(
     );
     guest::set_virtual_time_offset(d.counter_offset);
     let word = vc.upcall_word.map_or(0, |pa| pa.0);
-    let regs = &raw const vc.ctx.gp;
+    let regs = &raw mut vc.ctx.gp;
     let vcpu = core::ptr::from_mut(vc);
+    this.regs.store(regs, Ordering::Relaxed);
     this.vcpu.store(vcpu, Ordering::Relaxed);
     this.upcall_word.store(word, Ordering::Relaxed);
     guest::set_upcall(upcall_raised(word));
@@ -258,10 +257,8 @@ fn scheduled_without_domain((dom, v): VcpuRef) -> ! {
 /// [`load_vcpu`] for a path that enters the vCPU after returning through
 /// callers that know nothing of it: its registers wait for [`take_loaded`].
 fn load_vcpu_deferred(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) {
-    let regs = load_vcpu(st, cpu, vcpu, run_until);
-    PER_CPU[cpu + 1]
-        .loaded_regs
-        .store(regs.cast_mut(), Ordering::Relaxed);
+    load_vcpu(st, cpu, vcpu, run_until);
+    PER_CPU[cpu + 1].switched.store(true, Ordering::Relaxed);
 }
 
 /// Raises or lowers the running vCPU's virtual IRQ (the event upcall) to
@@ -285,19 +282,20 @@ fn upcall_raised(word: u64) -> bool {
     word != 0 && MEM.load_u64(crate::addr::PhysAddr(word)) != 0
 }
 
-/// Takes this CPU's vCPU off it: its state from `frame`. Answers whether
-/// that vCPU could run on (for the scheduler, from the same lookup).
+/// Takes this CPU's vCPU off it (its general registers are in its context
+/// already). Answers whether that vCPU could run on (for the scheduler,
+/// from the same lookup).
 /// The CPU's bookkeeping of it (`current`, [`PER_CPU`], its events slot)
 /// stays until, under the same lock, [`load_vcpu`] overwrites it or
 /// [`go_idle`] drops it with [`forget_vcpu`]: nothing reads it in between.
-fn unload_vcpu(st: &mut State, cpu: usize, frame: &TrapFrame) -> bool {
+fn unload_vcpu(st: &mut State, cpu: usize) -> bool {
     let Some((dom, v)) = st.current[cpu] else {
         return false;
     };
     match st.hv.domains.get_mut_hot(dom) {
         Ok(d) => {
             let vc = &mut d.vcpus[v];
-            guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
+            guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
             vc.on_cpu = None;
             d.vcpu_runnable(v)
         }
@@ -315,6 +313,7 @@ fn forget_vcpu(st: &mut State, cpu: usize) {
     this.is_dom0.store(false, Ordering::Relaxed);
     this.upcall_word.store(0, Ordering::Relaxed);
     this.vcpu.store(core::ptr::null_mut(), Ordering::Relaxed);
+    this.regs.store(no_vcpu(cpu + 1), Ordering::Relaxed);
 }
 
 /// A synchronous exception from a guest, first look, before anything else is
@@ -323,7 +322,7 @@ fn forget_vcpu(st: &mut State, cpu: usize) {
 /// that needs no registers beyond those the vector saved. Returns 0 when it
 /// answered, else non-zero for [`guest_sync`].
 #[inline(always)]
-pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
+pub fn guest_discovery(frame: &mut GuestRegs) -> u64 {
     let esr = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(ESR_EL2.get());
     let ec = esr.read(ESR_EL2::EC);
     if ec != EC_HVC64 {
@@ -352,17 +351,28 @@ pub fn guest_discovery(frame: &mut TrapFrame) -> u64 {
     0
 }
 
-/// A synchronous exception from a guest that is not a discovery call. `frame`
-/// holds every general register (the vector saved x19..x28 too, so that a
-/// switch needs no second pass); returns 0 to resume the guest (`ELR_EL2`
-/// and `SPSR_EL2` as the frame has them, the frame's registers as they are),
+/// A synchronous exception from a guest that is not a discovery call.
+/// `frame` is the vCPU's general registers in its context, every one saved
+/// (the vector saved x19..x28 too, so that a switch needs no second pass),
+/// PC and PSTATE not yet; returns 0 to resume the guest (`ELR_EL2` and
+/// `SPSR_EL2` as the frame has them, the frame's registers as they are),
 /// else the address of the general registers of the vCPU to enter
-/// ([`take_loaded`]), after this one's state went from the frame into its
-/// context.
-pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
+/// ([`take_loaded`]), after this one was taken off the CPU.
+pub fn guest_sync(frame: &mut GuestRegs) -> u64 {
     let esr = ESR_EL2.get();
-    let hvc = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC) == EC_HVC64;
-    if hvc && upcall_done_unlocked(frame) {
+    let ec = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr).read(ESR_EL2::EC);
+    let hvc = ec == EC_HVC64;
+    if hvc {
+        if upcall_done_unlocked(frame) {
+            return 0;
+        }
+    } else if ec == EC_FP && super::fp::trap(this_slot()) {
+        // The lazy FP/SIMD trap, which the first look handles, can come
+        // here too: the vector skips the first look when x0 holds an id of
+        // the ABI served here, whatever the exception (it tests x0 before
+        // the syndrome, to keep hypercalls short), and code may well
+        // touch FP/SIMD with such a value left in x0. Before this, such a
+        // trap was taken for the guest's fault and crashed it.
         return 0;
     }
     // A CPU without an index yet (`TPIDR_EL2` 0) runs no vCPU: its index
@@ -378,7 +388,7 @@ pub fn guest_sync(frame: &mut TrapFrame) -> u64 {
 /// this vCPU's events or domain comes with a kick (an IPI taken right after
 /// the return). Like the discovery calls, it is not counted in the domain's
 /// `hypercalls`. Returns false, changing nothing, for anything else.
-fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
+fn upcall_done_unlocked(frame: &mut GuestRegs) -> bool {
     if frame.x[0] as u32 != tern_abi::call::EVTCHN_OP
         || frame.x[1] != u64::from(tern_abi::evtchn::Op::UpcallDone.raw())
     {
@@ -395,54 +405,49 @@ fn upcall_done_unlocked(frame: &mut TrapFrame) -> bool {
 }
 
 /// Everything but discovery calls: under the hypervisor lock.
-fn guest_sync_locked(frame: &mut TrapFrame, esr: u64, cpu: usize, hvc: bool) -> u64 {
-    frame.elr = ELR_EL2.get();
-    frame.spsr = SPSR_EL2.get();
+/// PC and PSTATE go into the frame here, not in the vector: a switch needs
+/// them in the context, and `upcall_done_unlocked` does not.
+fn guest_sync_locked(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> u64 {
+    frame.pc = ELR_EL2.get();
+    frame.pstate = SPSR_EL2.get();
     let regs = guest_sync_inner(frame, esr, cpu, hvc);
     if regs.is_null() {
         // Resuming from the frame (see vectors.rs).
-        ELR_EL2.set(frame.elr);
-        SPSR_EL2.set(frame.spsr);
+        ELR_EL2.set(frame.pc);
+        SPSR_EL2.set(frame.pstate);
     }
     regs as u64
 }
 
-fn guest_sync_inner(
-    frame: &mut TrapFrame,
-    esr: u64,
-    cpu: usize,
-    hvc: bool,
-) -> *const crate::vcpu::GuestRegs {
-    frame.esr = esr;
+fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *const GuestRegs {
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
         drop(lock);
-        unexpected_guest(frame)
+        unexpected_guest(frame, esr)
     };
     let Some(&Some((dom, v))) = st.current.get(cpu) else {
         drop(lock);
-        unexpected_guest(frame)
+        unexpected_guest(frame, esr)
     };
     let next = if hvc {
         st.hv.guest_hypercall(dom, v, &mut frame.x)
     } else {
-        // Only a fault's report reads it: a hypercall does not pay for it.
-        frame.far = FAR_EL2.get();
-        match frame.exception_class() {
+        let syndrome = LocalRegisterCopy::<u64, ESR_EL2::Register>::new(esr);
+        match syndrome.read_as_enum(ESR_EL2::EC) {
             Some(ESR_EL2::EC::Value::SMC64) => {
                 // specs/hypercalls.md: a trapped SMC returns NOT_SUPPORTED and
                 // execution continues after it (the preferred return address of
                 // a trapped SMC is the SMC itself, Arm ARM D1.10.4).
                 frame.x[..4].copy_from_slice(&[smccc::NOT_SUPPORTED as u64, 0, 0, 0]);
-                frame.elr += INSN_BYTES;
+                frame.pc += INSN_BYTES;
                 Next::Resume
             }
             Some(ESR_EL2::EC::Value::TrappedWFIorWFE) => {
-                frame.elr += INSN_BYTES;
+                frame.pc += INSN_BYTES;
                 Next::Yield
             }
             ec => {
-                crash(st, dom, frame, ec);
+                crash(st, dom, frame.pc, esr, ec);
                 Next::Stop
             }
         }
@@ -474,7 +479,7 @@ fn guest_sync_inner(
         return core::ptr::null();
     }
     // The vCPU cannot go on: switched under the same lock.
-    let regs = switch(st, cpu, frame, next);
+    let regs = switch(st, cpu, next);
     if !regs.is_null() {
         return regs;
     }
@@ -483,37 +488,31 @@ fn guest_sync_inner(
     take_loaded()
 }
 
-/// [`super::trap::unexpected_guest`], with the fault address it reports.
+/// [`super::trap::unexpected_guest`], with the syndrome and fault address
+/// it reports.
 #[cold]
-fn unexpected_guest(frame: &mut TrapFrame) -> ! {
-    frame.far = FAR_EL2.get();
-    super::trap::unexpected_guest(frame)
+fn unexpected_guest(frame: &GuestRegs, esr: u64) -> ! {
+    super::trap::unexpected_guest(&TrapFrame::of_guest(frame, esr, FAR_EL2.get()))
 }
 
-fn crash(st: &mut State, dom: DomainId, frame: &TrapFrame, ec: Option<ESR_EL2::EC::Value>) {
+/// Crashes `dom` for the fault with syndrome `esr` (class `ec`) at `pc`.
+fn crash(st: &mut State, dom: DomainId, pc: u64, esr: u64, ec: Option<ESR_EL2::EC::Value>) {
+    let far = FAR_EL2.get();
     // For stage-2 aborts HPFAR_EL2 holds the faulting IPA's page (D13.2.50).
-    let ipa = HPFAR_EL2.read(HPFAR_EL2::FIPA) << 12 | (frame.far & (PAGE_SIZE - 1));
+    let ipa = HPFAR_EL2.read(HPFAR_EL2::FIPA) << 12 | (far & (PAGE_SIZE - 1));
     let class = super::vectors::ec_name(ec);
     st.hv.crash_domain(
         dom,
-        format_args!(
-            "{class} at pc {:#x}, far {:#x}, ipa {:#x} (esr {:#x})",
-            frame.elr, frame.far, ipa, frame.esr
-        ),
+        format_args!("{class} at pc {pc:#x}, far {far:#x}, ipa {ipa:#x} (esr {esr:#x})"),
     );
 }
 
-/// Takes the current vCPU off this CPU (its state from `frame`) and loads
-/// the next one; returns that one's general registers, to enter it from
-/// (see [`take_loaded`] for why they stay valid).
+/// Takes the current vCPU off this CPU and loads the next one; returns that
+/// one's general registers, to enter it from (see [`take_loaded`] for why
+/// they stay valid).
 /// Returns null when nothing can run here: the CPU is then idle
 /// ([`go_idle`]), and the caller waits for work with the lock released.
-fn switch(
-    st: &mut State,
-    cpu: usize,
-    frame: &mut TrapFrame,
-    next: Next,
-) -> *const crate::vcpu::GuestRegs {
+fn switch(st: &mut State, cpu: usize, next: Next) -> *const GuestRegs {
     let Some(cur) = st.current[cpu] else {
         return core::ptr::null();
     };
@@ -524,11 +523,11 @@ fn switch(
         && c.0 == cpu
         && let Some(to) = d.next
     {
-        let regs = hand_over(st, cpu, frame, to, d.run_until);
+        let regs = hand_over(st, cpu, to, d.run_until);
         kick(st, cpu, d.kick.0);
         return regs;
     }
-    let runnable = unload_vcpu(st, cpu, frame);
+    let runnable = unload_vcpu(st, cpu);
     if next == Next::Stop && cur.0 == DomainId::DOM0 {
         dom0_stopped(st);
     }
@@ -550,20 +549,16 @@ fn switch(
 /// it could run on) then [`load_vcpu`] of `to`, without the per-CPU
 /// bookkeeping the second overwrites at once, and without looking the
 /// first one's domain up ([`PerCpu::vcpu`]).
-fn hand_over(
-    st: &mut State,
-    cpu: usize,
-    frame: &TrapFrame,
-    to: VcpuRef,
-    run_until: u64,
-) -> *const crate::vcpu::GuestRegs {
+fn hand_over(st: &mut State, cpu: usize, to: VcpuRef, run_until: u64) -> *const GuestRegs {
     let from = PER_CPU[cpu + 1].vcpu.load(Ordering::Relaxed);
     if !from.is_null() {
         // SAFETY: the vCPU on this CPU, set by `load_vcpu` and valid while
-        // it is here (see `take_loaded`); `STATE` is held and no reference
-        // into the domain table is live, so nothing else refers to it.
+        // it is here (see `take_loaded`); `STATE` is held, and the only
+        // other live reference into the domain table is the trap's frame,
+        // this vCPU's general registers, which this neither reads nor
+        // writes (it saves the rest of the context beside them).
         let vc = unsafe { &mut *from };
-        guest::save(&mut vc.ctx, &mut vc.fp_hold, cpu + 1, frame);
+        guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
         vc.on_cpu = None;
     }
     load_vcpu(st, cpu, to, run_until)

@@ -5,7 +5,6 @@
 
 use core::sync::atomic::Ordering;
 
-use super::super::vectors::TrapFrame;
 use super::super::{pirq, timer};
 use super::{
     CONSOLE_IRQ, RESCHED_SGI, STATE, State, TIMER_IRQ, arm_timer, go_idle, load_vcpu_deferred,
@@ -141,20 +140,20 @@ pub(super) fn timer_irq() -> IntId {
     IntId(TIMER_IRQ.load(Ordering::Relaxed))
 }
 
-/// An IRQ taken while a guest ran, first half (`frame` holds the
-/// caller-saved registers only): the time slice or a guest timer ended, a
+/// An IRQ taken while a guest ran, first half (the vector saved the
+/// caller-saved registers only, into the vCPU's context): the time slice or a guest timer ended, a
 /// device interrupt of dom0 fired, or another CPU asks this one to
 /// reschedule (new work, a paused or dying domain, an event for the running
 /// vCPU). Events are delivered here; when that leaves the scheduler's
 /// decision for this CPU as it was (a guest timer of the running vCPU, an
 /// event for it, a wakeup not worth preempting it for, before its slice
 /// ends), the vCPU simply goes on: returns 0. Otherwise returns non-zero and
-/// [`guest_irq_switch`] decides again with the whole frame.
+/// [`guest_irq_switch`] decides again with every register saved.
 ///
 /// The usual interrupt, the running vCPU's own guest timer before its slice
 /// ends with nothing else due, takes [`own_timer`]; anything else, or
 /// whatever that refuses, the generic [`guest_irq_events`].
-pub fn guest_irq(_frame: &mut TrapFrame) -> u64 {
+pub fn guest_irq() -> u64 {
     // GICv3's system registers are asked for once, and the INTID compared
     // with the timer's (never special) before it is checked for "none".
     let sysreg = gic::sysreg_cpuif();
@@ -309,8 +308,9 @@ fn guest_irq_events(irqs: Irqs) -> u64 {
 }
 
 /// Second half of [`guest_irq`]: the scheduler decides what this CPU runs;
-/// `frame` is whole, so the vCPU can be switched.
-pub fn guest_irq_switch(frame: &mut TrapFrame) {
+/// the vector saved the rest of the vCPU's registers (x19..x28, PC,
+/// PSTATE) into its context, so it can be switched.
+pub fn guest_irq_switch() {
     let cpu = this_cpu();
     let mut lock = STATE.lock();
     let Some(st) = lock.as_mut() else {
@@ -336,7 +336,7 @@ pub fn guest_irq_switch(frame: &mut TrapFrame) {
         return;
     }
     // `runnable` was answered before the decision.
-    let _ = unload_vcpu(st, cpu, frame);
+    let _ = unload_vcpu(st, cpu);
     match d.next {
         Some(r) => load_vcpu_deferred(st, cpu, r, d.run_until),
         None => {
