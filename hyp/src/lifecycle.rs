@@ -116,7 +116,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     /// [`Events::send_direct`]: crate::evtchn::Events::send_direct
     pub fn apply_notify_from(&mut self, n: Notify, from: VcpuRef, hand: bool) {
         let Notify { dom, vcpu, direct } = n;
-        let Ok(d) = self.domains.get_mut_hot(dom) else {
+        let Ok(d) = self.domains.get_mut(dom) else {
             return;
         };
         let Some(vc) = d.vcpus.get_mut(vcpu) else {

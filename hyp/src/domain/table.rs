@@ -14,18 +14,21 @@ use crate::physmem::{FrameSource, PhysMem};
 /// `VTTBR_EL2` cannot alias a live domain.
 pub const MAX_DOMAINS: usize = 255;
 
+/// Slots of the table: one per value of an id's low byte.
+const SLOTS: usize = MAX_DOMAINS + 1;
+
 /// Every live domain, by id.
 #[derive(Debug)]
 pub struct DomainTable {
-    /// Sorted by id, ids unique. A sorted vector rather than a `BTreeMap`: at
-    /// most [`MAX_DOMAINS`] entries, lookups (on every hypercall that names a
-    /// domain) are a short binary search, and the image is spared a map
-    /// instantiation and the inlined tree searches (about 7 KiB).
-    domains: Vec<(u32, Box<Domain>)>,
-    /// Direct-mapped index in front of the binary search: entry `id % 256`
-    /// is the position + 1 in `domains` of a domain with such an id (0 for
-    /// none), checked against the id. Rebuilt when domains come and go.
-    hint: [u8; MAX_DOMAINS + 1],
+    /// Domain `id` is at slot `id % 256`: ids are given out so that no two
+    /// live domains share a slot (at most [`MAX_DOMAINS`] live, so a free
+    /// slot always exists), and a lookup is one load and one compare of the
+    /// id (on every hypercall that names a domain, three times per event
+    /// round trip). Boxed: a domain's address does not change while it
+    /// lives, which the arch layer's per-CPU vCPU pointer relies on.
+    slots: [Option<Box<Domain>>; SLOTS],
+    /// The live ids in increasing order, for listing in id order.
+    ids: Vec<u32>,
     next_id: u32,
     vmids_used: [u64; 4],
     /// VMIDs of destroyed domains whose TLB entries the arch layer has not
@@ -43,8 +46,8 @@ impl DomainTable {
     /// An empty table.
     pub const fn new() -> Self {
         Self {
-            domains: Vec::new(),
-            hint: [0; MAX_DOMAINS + 1],
+            slots: [const { None }; SLOTS],
+            ids: Vec::new(),
             next_id: 0,
             vmids_used: [0; 4],
             retired: Vec::new(),
@@ -71,7 +74,8 @@ impl DomainTable {
 
     /// Creates a paused domain with zeroed RAM and no image. dom0 (the first
     /// domain created) gets id 0; ids after that increase and are not reused
-    /// until the 32-bit space wraps.
+    /// until the 32-bit space wraps, and skip any id whose slot a live
+    /// domain holds (with few domains alive, the next id is the last + 1).
     pub fn create(
         &mut self,
         cfg: &DomainConfig<'_>,
@@ -92,21 +96,17 @@ impl DomainTable {
         if cfg.pages < min_pages || !tern_abi::strings::is_valid_name(cfg.name) {
             return Err(Error::InvalidArgument);
         }
-        if self
-            .domains
-            .iter()
-            .any(|(_, d)| d.name().as_bytes() == cfg.name)
-        {
+        if self.iter_from(0).any(|d| d.name().as_bytes() == cfg.name) {
             return Err(Error::Exists);
         }
         let id = self.next_free_id().ok_or(Error::TooBig)?;
         let vmid = self.alloc_vmid().ok_or(Error::TooBig)?;
         match Domain::build(id, vmid, cfg, frames, mem) {
             Ok(d) => {
-                // `next_free_id` checked that `id` is not in the table.
-                let at = self.index(id.0).unwrap_or_else(|at| at);
-                self.domains.insert(at, (id.0, Box::new(d)));
-                self.rehint();
+                // `next_free_id` found the slot free.
+                self.slots[slot(id.0)] = Some(Box::new(d));
+                let at = self.ids.binary_search(&id.0).unwrap_or_else(|at| at);
+                self.ids.insert(at, id.0);
                 self.next_id = id.0.wrapping_add(1);
                 Ok(id)
             }
@@ -117,13 +117,14 @@ impl DomainTable {
         }
     }
 
+    /// The next id after the last one given whose slot is free. dom0's id
+    /// is never given to another domain, even after wrapping.
     fn next_free_id(&self) -> Option<DomainId> {
-        if self.domains.len() >= MAX_DOMAINS {
+        if self.ids.len() >= MAX_DOMAINS {
             return None;
         }
         let mut id = self.next_id;
-        // dom0's id is never given to another domain, even after wrapping.
-        while self.index(id).is_ok() || (id == 0 && self.next_id != 0) {
+        while self.slots[slot(id)].is_some() || (id == 0 && self.next_id != 0) {
             id = id.wrapping_add(1);
         }
         Some(DomainId(id))
@@ -137,9 +138,15 @@ impl DomainTable {
         frames: &mut dyn FrameSource,
         mem: &dyn PhysMem,
     ) -> Result<(), Error> {
-        let at = self.index(id.0).map_err(|_| Error::NoSuchDomain)?;
-        let (_, mut d) = self.domains.remove(at);
-        self.rehint();
+        // The slot may hold another domain, whose id is 256 apart: only
+        // `id`'s own entry goes.
+        let s = &mut self.slots[slot(id.0)];
+        let Some(mut d) = s.take_if(|d| d.id == id) else {
+            return Err(Error::NoSuchDomain);
+        };
+        if let Ok(at) = self.ids.binary_search(&id.0) {
+            self.ids.remove(at);
+        }
         d.release(frames, mem);
         self.retired.push(d.vmid());
         Ok(())
@@ -159,87 +166,49 @@ impl DomainTable {
         }
     }
 
-    /// Where `id` is in `domains` (`Ok`), or where it would be inserted (`Err`).
-    fn index(&self, id: u32) -> Result<usize, usize> {
-        let hint = usize::from(self.hint[id as usize % self.hint.len()]);
-        if let Some(i) = hint.checked_sub(1)
-            && self.domains.get(i).is_some_and(|&(k, _)| k == id)
-        {
-            return Ok(i);
-        }
-        self.domains.binary_search_by_key(&id, |&(k, _)| k)
-    }
-
-    fn rehint(&mut self) {
-        self.hint = [0; MAX_DOMAINS + 1];
-        for (i, &(id, _)) in self.domains.iter().enumerate() {
-            let slot = &mut self.hint[id as usize % (MAX_DOMAINS + 1)];
-            if *slot == 0 {
-                // At most MAX_DOMAINS entries: i + 1 fits.
-                *slot = u8::try_from(i + 1).unwrap_or(0);
-            }
-        }
-    }
-
     /// The domain with this id.
     pub fn get(&self, id: DomainId) -> Result<&Domain, Error> {
-        match self.index(id.0) {
-            Ok(i) => Ok(&self.domains[i].1),
-            Err(_) => Err(Error::NoSuchDomain),
+        match &self.slots[slot(id.0)] {
+            Some(d) if d.id == id => Ok(d),
+            _ => Err(Error::NoSuchDomain),
         }
     }
 
     /// The domain with this id, mutably.
     pub fn get_mut(&mut self, id: DomainId) -> Result<&mut Domain, Error> {
-        match self.index(id.0) {
-            Ok(i) => Ok(&mut self.domains[i].1),
-            Err(_) => Err(Error::NoSuchDomain),
-        }
-    }
-
-    /// [`Self::get_mut`] with the hint hit inline (no call, no `Result` built
-    /// and taken apart), the rest out of line: for the few lookups of the
-    /// event round trip and the vCPU switch (inlined everywhere, the hit
-    /// would cost kilobytes of image).
-    #[inline(always)]
-    pub fn get_mut_hot(&mut self, id: DomainId) -> Result<&mut Domain, Error> {
-        match self.hinted(id) {
-            Some(i) => Ok(&mut self.domains[i].1),
-            None => self.get_mut(id),
-        }
-    }
-
-    /// Position of `id` if the hint holds it.
-    #[inline(always)]
-    fn hinted(&self, id: DomainId) -> Option<usize> {
-        // A hint of 0 (none) wraps to a position no table has.
-        let i = usize::from(self.hint[id.0 as usize % self.hint.len()]).wrapping_sub(1);
-        match self.domains.get(i) {
-            Some(&(k, _)) if k == id.0 => Some(i),
-            _ => None,
+        match &mut self.slots[slot(id.0)] {
+            Some(d) if d.id == id => Ok(d),
+            _ => Err(Error::NoSuchDomain),
         }
     }
 
     /// Domains with an id `>= from`, in id order.
     pub fn iter_from(&self, from: u32) -> impl Iterator<Item = &Domain> {
-        let start = self.index(from).unwrap_or_else(|at| at);
-        self.domains[start..].iter().map(|(_, d)| &**d)
+        let start = self.ids.partition_point(|&id| id < from);
+        self.ids[start..]
+            .iter()
+            .filter_map(|&id| self.slots[slot(id)].as_deref())
     }
 
-    /// Every domain, mutably, in id order.
+    /// Every domain, mutably (in slot order).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Domain> {
-        self.domains.iter_mut().map(|(_, d)| &mut **d)
+        self.slots.iter_mut().filter_map(|d| d.as_deref_mut())
     }
 
     /// How many domains exist.
     pub fn len(&self) -> usize {
-        self.domains.len()
+        self.ids.len()
     }
 
     /// Whether no domain exists.
     pub fn is_empty(&self) -> bool {
-        self.domains.is_empty()
+        self.ids.is_empty()
     }
+}
+
+/// The slot of id `id`: its low byte.
+fn slot(id: u32) -> usize {
+    (id % SLOTS as u32) as usize
 }
 
 #[cfg(test)]
@@ -266,39 +235,60 @@ mod tests {
         let d0 = t.create(&cfg(b"dom0"), &mut frames, &mem).unwrap();
         assert_eq!(d0, DomainId::DOM0);
         let base = frames.live_runs();
-        for i in 0..300 {
+        let mut last = 0;
+        for _ in 0..300 {
             let id = t.create(&cfg(b"guest"), &mut frames, &mem).unwrap();
-            assert_eq!(id.0, i + 1);
+            // Increasing, and never in dom0's slot: 256 is skipped.
+            assert!(
+                id.0 > last && !id.0.is_multiple_of(256),
+                "{id:?} after {last}"
+            );
+            last = id.0;
             assert_eq!(t.get(id).unwrap().ram.pages(), 256);
             t.destroy(id, &mut frames, &mem).unwrap();
             // What the arch layer does after every hypercall.
             t.recycle_vmids(|_| {});
         }
+        assert_eq!(last, 301);
         assert_eq!(frames.live_runs(), base);
         assert_eq!(t.len(), 1);
     }
 
     #[test]
-    fn hot_lookup_agrees_with_the_general_one() {
+    fn ids_skip_the_slots_of_live_domains() {
         let mem = Arena::new(0x8000_0000, 4096);
         let mut frames = Arena::new(0x8000_0000, 4096);
         let mut t = DomainTable::new();
         t.create(&cfg(b"dom0"), &mut frames, &mem).unwrap();
         let one = t.create(&cfg(b"one"), &mut frames, &mem).unwrap();
-        // Ids past the hint table's size: 257 shares a hint slot with 1.
         let mut last = one;
-        while last.0 < 257 {
+        while last.0 < 256 {
             if last != one {
                 t.destroy(last, &mut frames, &mem).unwrap();
                 t.recycle_vmids(|_| {});
             }
             last = t.create(&cfg(b"guest"), &mut frames, &mem).unwrap();
         }
-        assert_eq!(last.0, 257);
-        for id in [0, 1, 2, 256, 257, 258, 513] {
-            let want = t.get(DomainId(id)).map(|d| d.id);
-            assert_eq!(t.get_mut_hot(DomainId(id)).map(|d| d.id), want, "{id}");
+        // 256 and 257 share slots with dom0 and `one`, both alive.
+        assert_eq!(last.0, 258);
+        for id in [0, 1, 258] {
+            assert_eq!(t.get(DomainId(id)).map(|d| d.id), Ok(DomainId(id)));
+            assert_eq!(t.get_mut(DomainId(id)).map(|d| d.id), Ok(DomainId(id)));
         }
+        for id in [2, 256, 257, 513, 514] {
+            assert_eq!(t.get(DomainId(id)).map(|d| d.id), Err(Error::NoSuchDomain));
+            assert_eq!(
+                t.get_mut(DomainId(id)).map(|d| d.id),
+                Err(Error::NoSuchDomain)
+            );
+        }
+        let listed: std::vec::Vec<u32> = t.iter_from(1).map(|d| d.id.0).collect();
+        assert_eq!(listed, [1, 258]);
+        assert_eq!(
+            t.destroy(DomainId(257), &mut frames, &mem),
+            Err(Error::NoSuchDomain),
+            "257 is not 1"
+        );
     }
 
     #[test]

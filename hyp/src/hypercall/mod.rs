@@ -217,7 +217,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                     if let Ok(Some(n)) = sent {
                         self.apply_notify(n);
                     }
-                    let runnable = match self.domains.get_mut_hot(caller) {
+                    let runnable = match self.domains.get_mut(caller) {
                         Ok(d) => {
                             d.hypercalls += 1;
                             d.vcpu_runnable(vcpu)
@@ -228,7 +228,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
                 }
             }
         } else if id == call::SCHED_OP && x[1] == u64::from(tern_abi::sched::Op::Yield.raw()) {
-            if let Ok(d) = self.domains.get_mut_hot(caller) {
+            if let Ok(d) = self.domains.get_mut(caller) {
                 d.hypercalls += 1;
             }
             self.yield_vcpu((caller, vcpu));

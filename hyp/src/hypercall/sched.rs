@@ -65,7 +65,7 @@ pub(super) fn block<M: PhysMem, F: FrameSource>(
     let mem: &dyn PhysMem = hv.mem;
     if switching
         && !hv.events.timer_latched()
-        && let Ok(d) = hv.domains.get_mut_hot(caller)
+        && let Ok(d) = hv.domains.get_mut(caller)
         && let Some(vc) = d.vcpus.get_mut(vcpu)
     {
         let next = if vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {
@@ -100,7 +100,7 @@ fn block_general<M: PhysMem, F: FrameSource>(
     // one call, blocked on in the next: the expiry may fall between).
     let timer_fired = hv.events.take_timer_fired(caller, vcpu);
     let mem: &dyn PhysMem = hv.mem;
-    let d = hv.domains.get_mut_hot(caller)?;
+    let d = hv.domains.get_mut(caller)?;
     d.hypercalls += u64::from(count);
     let vc = &mut d.vcpus[vcpu];
     if timer_fired || vc.upcall_word.is_some_and(|pa| mem.load_u64(pa) != 0) {

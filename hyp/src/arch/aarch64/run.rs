@@ -215,7 +215,7 @@ fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) -> *
     st.hv.events.load_slot(cpu, dom, v);
     let this = &PER_CPU[cpu + 1];
     this.is_dom0.store(dom == DomainId::DOM0, Ordering::Relaxed);
-    let Ok(d) = st.hv.domains.get_mut_hot(dom) else {
+    let Ok(d) = st.hv.domains.get_mut(dom) else {
         scheduled_without_domain((dom, v))
     };
     let vttbr = guest::vttbr(d.vmid().0, d.stage2.root().0);
@@ -292,7 +292,7 @@ fn unload_vcpu(st: &mut State, cpu: usize) -> bool {
     let Some((dom, v)) = st.current[cpu] else {
         return false;
     };
-    match st.hv.domains.get_mut_hot(dom) {
+    match st.hv.domains.get_mut(dom) {
         Ok(d) => {
             let vc = &mut d.vcpus[v];
             guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
