@@ -204,6 +204,11 @@ fn evtchn_call(op: Op, args: [u64; 4]) -> Result<[u64; 3], Error> {
     hypercall::call(Call::EvtchnOp, op.raw(), [a2, a3, a4, a5, 0])
 }
 
+/// [`evtchn_call`] of an operation whose only argument is `x2`.
+fn evtchn_call_short(op: Op, a2: u64) -> Result<[u64; 3], Error> {
+    hypercall::call_short(Call::EvtchnOp, op.raw(), a2)
+}
+
 /// Registers the event page with the hypervisor. Idempotent. Fails with
 /// `NotImplemented` on a hypervisor without event channels.
 pub fn init() -> Result<(), Error> {
@@ -269,7 +274,7 @@ pub fn bind_pirq(intid: u32) -> Result<Port, Error> {
 
 /// dom0: the device interrupt behind `port` was handled; it may fire again.
 pub fn pirq_eoi(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::PirqEoi, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::PirqEoi, port.0.into()).map(|_| ())
 }
 
 /// A new IPI port that notifies `vcpu` when any vCPU of this domain sends
@@ -280,18 +285,18 @@ pub fn bind_ipi(vcpu: usize) -> Result<Port, Error> {
 
 /// Makes the other end of `port` pending.
 pub fn send(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Send, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Send, port.0.into()).map(|_| ())
 }
 
 /// `send` with a raw port number, unchecked here (for tests of the
 /// hypervisor's checks).
 pub fn send_raw(port: u64) -> Result<(), Error> {
-    evtchn_call(Op::Send, [port, 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Send, port).map(|_| ())
 }
 
 /// Frees `port` and forgets its handler.
 pub fn close(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Close, [port.0.into(), 0, 0, 0])?;
+    evtchn_call_short(Op::Close, port.0.into())?;
     set_handler(port, None);
     Ok(())
 }
@@ -303,7 +308,7 @@ pub fn mask(port: Port) {
 
 /// Unmasks `port`; the hypervisor re-delivers it if it is pending.
 pub fn unmask(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Unmask, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Unmask, port.0.into()).map(|_| ())
 }
 
 /// Makes `port` notify `vcpu`.
@@ -401,7 +406,7 @@ fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
 /// the upcall is acknowledged.
 pub fn upcall_ack() {
     // upcall_done defines no errors.
-    let _ = evtchn_call(Op::UpcallDone, [0; 4]);
+    let _ = evtchn_call_short(Op::UpcallDone, 0);
 }
 
 /// Waits, handling events, until `done()` holds (returns `true`) or the

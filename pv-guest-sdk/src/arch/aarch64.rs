@@ -221,6 +221,26 @@ pub fn hvc(id: u64, args: [u64; 6]) -> [u64; 4] {
     [r0, r1, r2, r3]
 }
 
+/// [`hvc`] for a call whose arguments end at `x2`: `x3`..`x6` go in as they
+/// are, since the hypervisor ignores the registers a call does not list
+/// (specs/hypercalls.md, "Arguments"), which saves zeroing them.
+pub fn hvc_short(id: u64, args: [u64; 2]) -> [u64; 4] {
+    let (r0, r1, r2, r3);
+    // SAFETY: as for `hvc`: the hypervisor only reads the argument registers
+    // and writes x0..x3 (declared below), and validates any IPA it is given.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") id => r0,
+            inout("x1") args[0] => r1,
+            inout("x2") args[1] => r2,
+            out("x3") r3,
+            options(nostack),
+        );
+    }
+    [r0, r1, r2, r3]
+}
+
 /// Parks the calling vCPU forever (used only when the hypervisor failed to
 /// honour a shutdown request).
 pub fn halt() -> ! {
