@@ -108,6 +108,12 @@ impl SharedPage {
     /// [`Self::scan`] after `upcall_pending` was cleared, with `vcpu`'s
     /// words, `me`, looked up by the caller (once for all the passes of a
     /// wait). Returns the number of ports handled.
+    ///
+    /// The common case, one port pending in one word, goes straight
+    /// through; anything else goes to [`Self::scan_words`], out of line, so
+    /// that what the general scan keeps across the handler calls does not
+    /// weigh on the common case (and on the wait loop it is inlined in).
+    #[inline(always)]
     fn scan_selected(
         &self,
         me: &VcpuWords,
@@ -115,34 +121,80 @@ impl SharedPage {
         owner: impl Fn(Port) -> usize,
         mut handle: impl FnMut(Port),
     ) -> usize {
+        let sel = me.pending_sel.swap(0, Ordering::AcqRel);
+        if sel.is_power_of_two() {
+            let w = sel.trailing_zeros() as usize;
+            let live = self.live(w);
+            if live.is_power_of_two() {
+                let n = self.take(w, live.trailing_zeros() as usize, vcpu, &owner, &mut handle);
+                // Mostly nothing came while the handler ran: a load finding
+                // 0 says so as well as a swap, without an exclusive pair.
+                if me.pending_sel.load(Ordering::Acquire) == 0 {
+                    return n;
+                }
+                return n + self.scan_words(me, vcpu, 0, &owner, &mut handle);
+            }
+        }
+        self.scan_words(me, vcpu, sel, &owner, &mut handle)
+    }
+
+    /// The general scan: the ports of the words in `sel` (taken from
+    /// `me.pending_sel`), then those of words selected since, until no
+    /// more are. Returns the number of ports handled.
+    #[inline(never)]
+    fn scan_words(
+        &self,
+        me: &VcpuWords,
+        vcpu: usize,
+        mut sel: u64,
+        owner: &impl Fn(Port) -> usize,
+        handle: &mut impl FnMut(Port),
+    ) -> usize {
         let mut n = 0;
-        let mut sel = me.pending_sel.swap(0, Ordering::AcqRel);
-        while sel != 0 {
+        loop {
             for w in bits(sel) {
-                let live =
-                    self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire);
-                for b in bits(live) {
-                    let port = Port((w * 64 + b) as u32);
-                    // Another vCPU's port in a word we share: its own vCPU
-                    // was signalled for it and handles it.
-                    if owner(port) != vcpu {
-                        continue;
-                    }
-                    let bit = 1u64 << b;
-                    if self.pending[w].fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
-                        handle(port);
-                        n += 1;
-                    }
+                for b in bits(self.live(w)) {
+                    n += self.take(w, b, vcpu, owner, handle);
                 }
             }
-            // Mostly nothing came while the handlers ran: a load finding 0
-            // says so as well as a swap, without an exclusive pair.
+            // As in `scan_selected`: a load first, the swap only if needed.
             sel = match me.pending_sel.load(Ordering::Acquire) {
-                0 => 0,
+                0 => return n,
                 _ => me.pending_sel.swap(0, Ordering::AcqRel),
             };
         }
-        n
+    }
+
+    /// The unmasked pending ports of word `w`.
+    #[inline(always)]
+    fn live(&self, w: usize) -> u64 {
+        self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire)
+    }
+
+    /// Handles port `b` of word `w` if `owner` says it is `vcpu`'s and its
+    /// pending bit is still set: clears the bit, then calls `handle`.
+    /// Returns the number of ports handled (0 or 1).
+    #[inline(always)]
+    fn take(
+        &self,
+        w: usize,
+        b: usize,
+        vcpu: usize,
+        owner: &impl Fn(Port) -> usize,
+        handle: &mut impl FnMut(Port),
+    ) -> usize {
+        let port = Port((w * 64 + b) as u32);
+        // Another vCPU's port in a word we share: its own vCPU was
+        // signalled for it and handles it.
+        if owner(port) != vcpu {
+            return 0;
+        }
+        let bit = 1u64 << b;
+        if self.pending[w].fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+            return 0;
+        }
+        handle(port);
+        1
     }
 }
 
@@ -454,71 +506,92 @@ fn wait_loop(
         let vcpu = crate::vcpu_index();
         let me = &PAGE.vcpu[vcpu];
         let live = upcalls_live();
-        // The port to send on with the next block, and whether its error is
-        // the caller's (a marked port's is not, see `send_later`): two
-        // variables, as an `Option` of a pair measured several instructions
-        // more per pass.
-        let mut unsent = first;
-        let mut mine = first.is_some();
+        // The first pass apart: only it sends on `first`, so the passes
+        // after it carry no port from one to the next.
+        if first.is_some()
+            && let Some(r) = wait_pass(me, vcpu, first, &mut done, deadline, live)?
+        {
+            return Ok(r);
+        }
         loop {
-            // A plain load instead of a scan's exclusive pairs when nothing
-            // came: the hypervisor sets upcall_pending after each selector
-            // bit it sets, and a scan clears it before it takes the
-            // selector, so a clear one hides nothing but a delivery under
-            // way, which `block` returns for. Nothing sets it before `init`.
-            if me.upcall_pending.load(Ordering::Acquire) != 0 {
-                // A store, not the swap of `scan`: the old value is known.
-                // It must be seen before the selector is read, else a bit
-                // set in between would find upcall_pending still set, raise
-                // nothing, and be left. SeqCst: a store-release, which
-                // AArch64 keeps ahead of the selector swap's load-acquire.
-                me.upcall_pending.store(0, Ordering::SeqCst);
-                scan_selected(me, vcpu);
-            }
-            // Marked by the caller or by handlers the scan ran: all but
-            // one go now, the last with the block.
-            later::take(|p| match unsent {
-                None => {
-                    unsent = Some(p);
-                    mine = false;
-                }
-                Some(_) => {
-                    let _ = send(p);
-                }
-            });
-            let end = if done() {
-                Some(true)
-            } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
-                Some(false)
-            } else {
-                None
-            };
-            if (end.is_some() || !live)
-                && let Some(p) = unsent.take()
-            {
-                send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
-            }
-            if let Some(r) = end {
+            if let Some(r) = wait_pass(me, vcpu, None, &mut done, deadline, live)? {
                 return Ok(r);
-            }
-            if live {
-                if let Some(d) = deadline {
-                    crate::time::arm_by(d);
-                }
-                match unsent.take() {
-                    Some(p) => match crate::hypercall::send_block(p) {
-                        Err(e) if mine => return Err(e),
-                        // A marked port's failed send did not block: the
-                        // next pass does.
-                        _ => {}
-                    },
-                    None => crate::block(),
-                }
-            } else {
-                crate::yield_now();
             }
         }
     })
+}
+
+/// One pass of [`wait_loop`] on vCPU `vcpu` (`me`: its words): handles
+/// what is pending, sends what is marked, and checks `done` and
+/// `deadline`; then returns the result if there is one, else blocks (or
+/// yields, if not `live`) and returns `None`. `unsent` is sent with the
+/// block (or before returning), and its error is the caller's.
+#[inline(always)]
+fn wait_pass(
+    me: &VcpuWords,
+    vcpu: usize,
+    mut unsent: Option<Port>,
+    done: &mut impl FnMut() -> bool,
+    deadline: Option<u64>,
+    live: bool,
+) -> Result<Option<bool>, Error> {
+    // Whether the error of sending `unsent` is the caller's (a marked
+    // port's is not, see `send_later`).
+    let mut mine = unsent.is_some();
+    // A plain load instead of a scan's exclusive pairs when nothing came:
+    // the hypervisor sets upcall_pending after each selector bit it sets,
+    // and a scan clears it before it takes the selector, so a clear one
+    // hides nothing but a delivery under way, which `block` returns for.
+    // Nothing sets it before `init`.
+    if me.upcall_pending.load(Ordering::Acquire) != 0 {
+        // A store, not the swap of `scan`: the old value is known. It must
+        // be seen before the selector is read, else a bit set in between
+        // would find upcall_pending still set, raise nothing, and be left.
+        // SeqCst: a store-release, which AArch64 keeps ahead of the
+        // selector swap's load-acquire.
+        me.upcall_pending.store(0, Ordering::SeqCst);
+        scan_selected(me, vcpu);
+    }
+    // Marked by the caller or by handlers the scan ran: all but one go
+    // now, the last with the block.
+    if later::any()
+        && let Some(p) = later::send_keeping(unsent.is_none())
+    {
+        unsent = Some(p);
+        mine = false;
+    }
+    let end = if done() {
+        Some(true)
+    } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
+        Some(false)
+    } else {
+        None
+    };
+    if (end.is_some() || !live)
+        && let Some(p) = unsent.take()
+    {
+        send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
+    }
+    if end.is_some() {
+        return Ok(end);
+    }
+    if live {
+        if let Some(d) = deadline {
+            crate::time::arm_by(d);
+        }
+        match unsent {
+            Some(p) => match crate::hypercall::send_block(p) {
+                Err(e) if mine => return Err(e),
+                // A marked port's failed send did not block: the next
+                // pass does.
+                _ => {}
+            },
+            None => crate::block(),
+        }
+    } else {
+        crate::yield_now();
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -57,14 +57,31 @@ pub fn ipa_of_mut<T: ?Sized>(value: &mut T) -> u64 {
 pub fn call(call: Call, op: u16, args: [u64; 5]) -> Result<[u64; 3], Error> {
     let [a2, a3, a4, a5, a6] = args;
     let [status, r1, r2, r3] = raw(call.function_id(), [u64::from(op), a2, a3, a4, a5, a6]);
-    status_to_result(status as i64).map(|()| [r1, r2, r3])
+    result(status, [r1, r2, r3])
+}
+
+/// A call's result from its status and result registers.
+#[inline(always)]
+fn result(status: u64, values: [u64; 3]) -> Result<[u64; 3], Error> {
+    match status {
+        0 => Ok(values),
+        _ => Err(error(status)),
+    }
+}
+
+/// The error of a failed call's status: out of line, so that the callers'
+/// success path is a compare and branch.
+#[cold]
+#[inline(never)]
+fn error(status: u64) -> Error {
+    status_to_result(status as i64).err().unwrap_or(Error::NotImplemented)
 }
 
 /// [`call`] with one argument, `x2`, for the calls that take no more (the
 /// hot ones: send, block, send_block): fewer registers to set.
 pub fn call_short(call: Call, op: u16, a2: u64) -> Result<[u64; 3], Error> {
     let [status, r1, r2, r3] = raw_short(call.function_id(), [u64::from(op), a2]);
-    status_to_result(status as i64).map(|()| [r1, r2, r3])
+    result(status, [r1, r2, r3])
 }
 
 /// What the `version` discovery call reports.

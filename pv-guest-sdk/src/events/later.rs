@@ -34,10 +34,33 @@ pub fn send_later(port: Port) {
 #[inline]
 pub(super) fn take(each: impl FnMut(Port)) {
     // Mostly nothing is marked: a load, not an exclusive pair, says so, and
-    // the rest stays out of line, out of the wait loop's registers.
-    if WORDS.load(Ordering::Relaxed) != 0 {
+    // the rest stays out of line, out of the caller's registers.
+    if any() {
         take_marked(each);
     }
+}
+
+/// Whether a port may be marked.
+#[inline(always)]
+pub(super) fn any() -> bool {
+    WORDS.load(Ordering::Relaxed) != 0
+}
+
+/// Sends on every marked port but the lowest if `keep`, which it then
+/// returns instead (for a wait to send with its block). By value, so that a
+/// caller's variables need not live in memory for it.
+#[cold]
+#[inline(never)]
+pub(super) fn send_keeping(keep: bool) -> Option<Port> {
+    let mut kept = None;
+    take_marked(|p| {
+        if keep && kept.is_none() {
+            kept = Some(p);
+        } else {
+            let _ = super::send(p);
+        }
+    });
+    kept
 }
 
 #[cold]
