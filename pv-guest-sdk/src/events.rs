@@ -126,7 +126,9 @@ impl SharedPage {
             let w = sel.trailing_zeros() as usize;
             let live = self.live(w);
             if live.is_power_of_two() {
-                let n = self.take(w, live.trailing_zeros() as usize, vcpu, &owner, &mut handle);
+                let b = live.trailing_zeros();
+                // `live` is that port's bit.
+                let n = self.take(w, b as usize, live, vcpu, &owner, &mut handle);
                 // Mostly nothing came while the handler ran: a load finding
                 // 0 says so as well as a swap, without an exclusive pair.
                 if me.pending_sel.load(Ordering::Acquire) == 0 {
@@ -154,7 +156,7 @@ impl SharedPage {
         loop {
             for w in bits(sel) {
                 for b in bits(self.live(w)) {
-                    n += self.take(w, b, vcpu, owner, handle);
+                    n += self.take(w, b, 1 << b, vcpu, owner, handle);
                 }
             }
             // As in `scan_selected`: a load first, the swap only if needed.
@@ -171,14 +173,15 @@ impl SharedPage {
         self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire)
     }
 
-    /// Handles port `b` of word `w` if `owner` says it is `vcpu`'s and its
-    /// pending bit is still set: clears the bit, then calls `handle`.
-    /// Returns the number of ports handled (0 or 1).
+    /// Handles port `b` of word `w` (`bit`: its bit) if `owner` says it is
+    /// `vcpu`'s and its pending bit is still set: clears the bit, then calls
+    /// `handle`. Returns the number of ports handled (0 or 1).
     #[inline(always)]
     fn take(
         &self,
         w: usize,
         b: usize,
+        bit: u64,
         vcpu: usize,
         owner: &impl Fn(Port) -> usize,
         handle: &mut impl FnMut(Port),
@@ -189,7 +192,6 @@ impl SharedPage {
         if owner(port) != vcpu {
             return 0;
         }
-        let bit = 1u64 << b;
         if self.pending[w].fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
             return 0;
         }
@@ -506,15 +508,10 @@ fn wait_loop(
         let vcpu = crate::vcpu_index();
         let me = &PAGE.vcpu[vcpu];
         let live = upcalls_live();
-        // The first pass apart: only it sends on `first`, so the passes
-        // after it carry no port from one to the next.
-        if first.is_some()
-            && let Some(r) = wait_pass(me, vcpu, first, &mut done, deadline, live)?
-        {
-            return Ok(r);
-        }
+        // Only the first pass sends on `first`.
+        let mut first = first;
         loop {
-            if let Some(r) = wait_pass(me, vcpu, None, &mut done, deadline, live)? {
+            if let Some(r) = wait_pass(me, vcpu, first.take(), &mut done, deadline, live)? {
                 return Ok(r);
             }
         }
