@@ -507,7 +507,10 @@ fn wait_loop(
     crate::without_irqs(|| {
         let vcpu = crate::vcpu_index();
         let me = &PAGE.vcpu[vcpu];
-        let live = upcalls_live();
+        // Relaxed: nothing is read on the strength of it (a stale `false`
+        // only polls), and a plain load takes its address with one
+        // instruction fewer than an acquire one (which has no offset).
+        let live = LIVE.load(Ordering::Relaxed);
         // Only the first pass sends on `first`.
         let mut first = first;
         loop {
