@@ -224,22 +224,30 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// it [`wait_until`] polls with yields instead of blocking.
 static LIVE: AtomicBool = AtomicBool::new(false);
 
-/// Handler of every port (null: none), each an atomic of its own: the
-/// upcall handler reads them with no lock (a lock there would deadlock
-/// against this vCPU holding it, and costs two atomic round trips per port
-/// on the event hot path).
-static HANDLERS: [AtomicPtr<()>; NR_PORTS as usize] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; NR_PORTS as usize];
-/// The vCPU each port notifies.
-static PORT_VCPU: [AtomicU8; NR_PORTS as usize] = [const { AtomicU8::new(0) }; NR_PORTS as usize];
+/// What this guest keeps per port, in one static so that the scan
+/// addresses both tables from one base.
+struct PortTables {
+    /// The vCPU each port notifies.
+    vcpu: [AtomicU8; NR_PORTS as usize],
+    /// Handler of every port (null: none), each an atomic of its own: the
+    /// upcall handler reads them with no lock (a lock there would deadlock
+    /// against this vCPU holding it, and costs two atomic round trips per
+    /// port on the event hot path).
+    handler: [AtomicPtr<()>; NR_PORTS as usize],
+}
+
+static PORTS: PortTables = PortTables {
+    vcpu: [const { AtomicU8::new(0) }; NR_PORTS as usize],
+    handler: [const { AtomicPtr::new(core::ptr::null_mut()) }; NR_PORTS as usize],
+};
 
 fn set_handler(port: Port, handler: Option<Handler>) {
     let p = handler.map_or(core::ptr::null_mut(), |h| h as *mut ());
-    HANDLERS[port.0 as usize].store(p, Ordering::Release);
+    PORTS.handler[port.0 as usize].store(p, Ordering::Release);
 }
 
 fn handler(port: Port) -> Option<Handler> {
-    let p = HANDLERS[port.0 as usize].load(Ordering::Acquire);
+    let p = PORTS.handler[port.0 as usize].load(Ordering::Acquire);
     if p.is_null() {
         return None;
     }
@@ -250,7 +258,7 @@ fn handler(port: Port) -> Option<Handler> {
 }
 
 fn set_port_vcpu(port: Port, vcpu: usize) {
-    PORT_VCPU[port.0 as usize].store(vcpu as u8, Ordering::Release);
+    PORTS.vcpu[port.0 as usize].store(vcpu as u8, Ordering::Release);
 }
 
 fn evtchn_call(op: Op, args: [u64; 4]) -> Result<[u64; 3], Error> {
@@ -446,7 +454,7 @@ fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
     PAGE.scan_selected(
         me,
         vcpu,
-        |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
+        |p| usize::from(PORTS.vcpu[p.0 as usize].load(Ordering::Acquire)),
         |p| {
             if let Some(h) = handler(p) {
                 h(p);
