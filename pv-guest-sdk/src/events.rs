@@ -167,10 +167,13 @@ impl SharedPage {
         }
     }
 
-    /// The unmasked pending ports of word `w`.
+    /// The unmasked pending ports of word `w`. Plain loads (which, unlike
+    /// acquire ones, take an offset): every caller reads after the
+    /// selector swap, whose acquire orders these after it, and a port is
+    /// only handled after the acquire of clearing its bit.
     #[inline(always)]
     fn live(&self, w: usize) -> u64 {
-        self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire)
+        self.pending[w].load(Ordering::Relaxed) & !self.mask[w].load(Ordering::Relaxed)
     }
 
     /// Handles port `b` of word `w` (`bit`: its bit) if `owner` says it is
@@ -225,7 +228,9 @@ static READY: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicBool = AtomicBool::new(false);
 
 /// What this guest keeps per port, in one static so that the scan
-/// addresses both tables from one base.
+/// addresses both tables from one base (`repr(C)`: the byte table first,
+/// at the base itself).
+#[repr(C)]
 struct PortTables {
     /// The vCPU each port notifies.
     vcpu: [AtomicU8; NR_PORTS as usize],
@@ -454,7 +459,8 @@ fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
     PAGE.scan_selected(
         me,
         vcpu,
-        |p| usize::from(PORTS.vcpu[p.0 as usize].load(Ordering::Acquire)),
+        // Relaxed: only compared, nothing read on its strength.
+        |p| usize::from(PORTS.vcpu[p.0 as usize].load(Ordering::Relaxed)),
         |p| {
             if let Some(h) = handler(p) {
                 h(p);
