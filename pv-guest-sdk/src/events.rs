@@ -525,15 +525,10 @@ fn wait_loop(
         // only polls), and a plain load takes its address with one
         // instruction fewer than an acquire one (which has no offset).
         let live = LIVE.load(Ordering::Relaxed);
-        // The first pass apart: only it sends on `first`, so the passes
-        // after it carry no port from one to the next.
-        if first.is_some()
-            && let Some(r) = wait_pass(me, vcpu, first, &mut done, deadline, live)?
-        {
-            return Ok(r);
-        }
+        // Only the first pass sends on `first`.
+        let mut first = first;
         loop {
-            if let Some(r) = wait_pass(me, vcpu, None, &mut done, deadline, live)? {
+            if let Some(r) = wait_pass(me, vcpu, first.take(), &mut done, deadline, live)? {
                 return Ok(r);
             }
         }
