@@ -74,7 +74,9 @@ fn result(status: u64, values: [u64; 3]) -> Result<[u64; 3], Error> {
 #[cold]
 #[inline(never)]
 fn error(status: u64) -> Error {
-    status_to_result(status as i64).err().unwrap_or(Error::NotImplemented)
+    status_to_result(status as i64)
+        .err()
+        .unwrap_or(Error::NotImplemented)
 }
 
 /// [`call`] with one argument, `x2`, for the calls that take no more (the
@@ -217,6 +219,18 @@ mod tests {
         assert!(v.features.contains(Features::SCHED));
         assert!(!v.features.contains(Features::DOMCTL));
         assert_eq!(decode_version([1 << 40, 0, 0]), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn results_decode() {
+        assert_eq!(result(0, [1, 2, 3]), Ok([1, 2, 3]));
+        assert_eq!(result(Error::Busy.to_reg(), [1, 2, 3]), Err(Error::Busy));
+        assert_eq!(
+            result(12_345, [0; 3]),
+            Err(Error::NotImplemented),
+            "unknown code"
+        );
+        assert_eq!(call_short(Call::SchedOp, 0, 0), Err(Error::NotImplemented));
     }
 
     #[test]

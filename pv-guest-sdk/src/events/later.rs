@@ -102,5 +102,16 @@ mod tests {
         take(|p| seen.push(p.0));
         assert_eq!(seen, [3, 64, 4095]);
         take(|_| panic!("nothing left"));
+        // In the same test: the marks are one global set.
+        assert_eq!(send_keeping(true), None);
+        for p in [4095, 64, 3] {
+            send_later(Port(p));
+        }
+        assert!(any());
+        assert_eq!(send_keeping(true), Some(Port(3)), "the lowest, kept");
+        assert!(!any());
+        send_later(Port(5));
+        assert_eq!(send_keeping(false), None, "sent, not kept");
+        take(|_| panic!("nothing left"));
     }
 }
