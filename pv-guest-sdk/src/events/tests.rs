@@ -2,6 +2,7 @@
 
 extern crate std;
 use super::*;
+use core::sync::atomic::AtomicU64;
 
 /// The hypervisor's delivery (steps 1 to 4), for the scan to consume.
 fn deliver(page: &SharedPage, vcpu: usize, port: Port) -> bool {
