@@ -25,10 +25,10 @@
 //! [`send_marked`] sends them at once.
 //! Nothing here touches the GIC.
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use tern_abi::domctl::DomainId;
-use tern_abi::evtchn::{self, EVENT_VCPUS, EventPage, NR_PORTS, Op, PORT_WORDS, PortState};
+use tern_abi::evtchn::{self, NR_PORTS, Op, PortState};
 use tern_abi::{Call, Error, Features};
 
 pub use tern_abi::evtchn::{Port, Virq};
@@ -36,134 +36,14 @@ pub use tern_abi::evtchn::{Port, Virq};
 use crate::hypercall::{self, ipa_of};
 
 mod later;
+mod page;
 pub use later::{send_later, send_marked};
+pub use page::SharedPage;
+use page::VcpuWords;
 
 /// A handler for one port. It runs in the upcall (IRQs masked) or inside
 /// [`wait_until`]/[`dispatch`] on the vCPU the port notifies.
 pub type Handler = fn(Port);
-
-/// The per-vCPU words of the event page, as atomics.
-#[repr(C)]
-struct VcpuWords {
-    upcall_pending: AtomicU64,
-    pending_sel: AtomicU64,
-}
-
-/// The event page with atomic words, laid out as `tern_abi::evtchn::EventPage`.
-#[repr(C, align(4096))]
-pub struct SharedPage {
-    pending: [AtomicU64; PORT_WORDS],
-    mask: [AtomicU64; PORT_WORDS],
-    vcpu: [VcpuWords; EVENT_VCPUS],
-    reserved: [u8; 2944],
-}
-
-const _: () = assert!(size_of::<SharedPage>() == size_of::<EventPage>());
-const _: () = assert!(core::mem::offset_of!(SharedPage, mask) as u64 == EventPage::mask_offset(0));
-const _: () =
-    assert!(core::mem::offset_of!(SharedPage, vcpu) as u64 == EventPage::upcall_pending_offset(0));
-
-impl SharedPage {
-    /// An all-zero page: nothing pending, nothing masked.
-    pub const fn new() -> Self {
-        Self {
-            pending: [const { AtomicU64::new(0) }; PORT_WORDS],
-            mask: [const { AtomicU64::new(0) }; PORT_WORDS],
-            vcpu: [const {
-                VcpuWords {
-                    upcall_pending: AtomicU64::new(0),
-                    pending_sel: AtomicU64::new(0),
-                }
-            }; EVENT_VCPUS],
-            reserved: [0; 2944],
-        }
-    }
-
-    /// Whether `port` is pending.
-    pub fn is_pending(&self, port: Port) -> bool {
-        self.pending[port.word()].load(Ordering::Acquire) & port.bit() != 0
-    }
-
-    /// Whether `vcpu` has `upcall_pending` set.
-    pub fn upcall_pending(&self, vcpu: usize) -> bool {
-        self.vcpu[vcpu].upcall_pending.load(Ordering::Acquire) != 0
-    }
-
-    /// The upcall handler's scan for `vcpu` (specs/hypercalls.md,
-    /// `evtchn_op`): clears `upcall_pending`, then while `pending_sel` is
-    /// non-zero takes it, and for each unmasked pending port of those words
-    /// that `owner` says belongs to `vcpu` clears its pending bit and calls
-    /// `handle`. Returns the number of ports handled and whether
-    /// `upcall_pending` was set (then the upcall must be acknowledged).
-    pub fn scan(
-        &self,
-        vcpu: usize,
-        owner: impl Fn(Port) -> usize,
-        handle: impl FnMut(Port),
-    ) -> (usize, bool) {
-        let me = &self.vcpu[vcpu];
-        let was_pending = me.upcall_pending.swap(0, Ordering::AcqRel) != 0;
-        (self.scan_selected(me, vcpu, owner, handle), was_pending)
-    }
-
-    /// [`Self::scan`] after `upcall_pending` was cleared, with `vcpu`'s
-    /// words, `me`, looked up by the caller (once for all the passes of a
-    /// wait). Returns the number of ports handled.
-    fn scan_selected(
-        &self,
-        me: &VcpuWords,
-        vcpu: usize,
-        owner: impl Fn(Port) -> usize,
-        mut handle: impl FnMut(Port),
-    ) -> usize {
-        let mut n = 0;
-        let mut sel = me.pending_sel.swap(0, Ordering::AcqRel);
-        while sel != 0 {
-            for w in bits(sel) {
-                let live =
-                    self.pending[w].load(Ordering::Acquire) & !self.mask[w].load(Ordering::Acquire);
-                for b in bits(live) {
-                    let port = Port((w * 64 + b) as u32);
-                    // Another vCPU's port in a word we share: its own vCPU
-                    // was signalled for it and handles it.
-                    if owner(port) != vcpu {
-                        continue;
-                    }
-                    let bit = 1u64 << b;
-                    if self.pending[w].fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
-                        handle(port);
-                        n += 1;
-                    }
-                }
-            }
-            // Mostly nothing came while the handlers ran: a load finding 0
-            // says so as well as a swap, without an exclusive pair.
-            sel = match me.pending_sel.load(Ordering::Acquire) {
-                0 => 0,
-                _ => me.pending_sel.swap(0, Ordering::AcqRel),
-            };
-        }
-        n
-    }
-}
-
-impl Default for SharedPage {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Indices of the set bits of `word`, lowest first.
-fn bits(mut word: u64) -> impl Iterator<Item = usize> {
-    core::iter::from_fn(move || {
-        if word == 0 {
-            return None;
-        }
-        let i = word.trailing_zeros() as usize;
-        word &= word - 1;
-        Some(i)
-    })
-}
 
 static PAGE: SharedPage = SharedPage::new();
 static READY: AtomicBool = AtomicBool::new(false);
@@ -171,22 +51,32 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// it [`wait_until`] polls with yields instead of blocking.
 static LIVE: AtomicBool = AtomicBool::new(false);
 
-/// Handler of every port (null: none), each an atomic of its own: the
-/// upcall handler reads them with no lock (a lock there would deadlock
-/// against this vCPU holding it, and costs two atomic round trips per port
-/// on the event hot path).
-static HANDLERS: [AtomicPtr<()>; NR_PORTS as usize] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; NR_PORTS as usize];
-/// The vCPU each port notifies.
-static PORT_VCPU: [AtomicU8; NR_PORTS as usize] = [const { AtomicU8::new(0) }; NR_PORTS as usize];
+/// What this guest keeps per port, in one static so that the scan
+/// addresses both tables from one base (`repr(C)`: the byte table first,
+/// at the base itself).
+#[repr(C)]
+struct PortTables {
+    /// The vCPU each port notifies.
+    vcpu: [AtomicU8; NR_PORTS as usize],
+    /// Handler of every port (null: none), each an atomic of its own: the
+    /// upcall handler reads them with no lock (a lock there would deadlock
+    /// against this vCPU holding it, and costs two atomic round trips per
+    /// port on the event hot path).
+    handler: [AtomicPtr<()>; NR_PORTS as usize],
+}
+
+static PORTS: PortTables = PortTables {
+    vcpu: [const { AtomicU8::new(0) }; NR_PORTS as usize],
+    handler: [const { AtomicPtr::new(core::ptr::null_mut()) }; NR_PORTS as usize],
+};
 
 fn set_handler(port: Port, handler: Option<Handler>) {
     let p = handler.map_or(core::ptr::null_mut(), |h| h as *mut ());
-    HANDLERS[port.0 as usize].store(p, Ordering::Release);
+    PORTS.handler[port.0 as usize].store(p, Ordering::Release);
 }
 
 fn handler(port: Port) -> Option<Handler> {
-    let p = HANDLERS[port.0 as usize].load(Ordering::Acquire);
+    let p = PORTS.handler[port.0 as usize].load(Ordering::Acquire);
     if p.is_null() {
         return None;
     }
@@ -197,12 +87,17 @@ fn handler(port: Port) -> Option<Handler> {
 }
 
 fn set_port_vcpu(port: Port, vcpu: usize) {
-    PORT_VCPU[port.0 as usize].store(vcpu as u8, Ordering::Release);
+    PORTS.vcpu[port.0 as usize].store(vcpu as u8, Ordering::Release);
 }
 
 fn evtchn_call(op: Op, args: [u64; 4]) -> Result<[u64; 3], Error> {
     let [a2, a3, a4, a5] = args;
     hypercall::call(Call::EvtchnOp, op.raw(), [a2, a3, a4, a5, 0])
+}
+
+/// [`evtchn_call`] of an operation whose only argument is `x2`.
+fn evtchn_call_short(op: Op, a2: u64) -> Result<[u64; 3], Error> {
+    hypercall::call_short(Call::EvtchnOp, op.raw(), a2)
 }
 
 /// Registers the event page with the hypervisor. Idempotent. Fails with
@@ -270,7 +165,7 @@ pub fn bind_pirq(intid: u32) -> Result<Port, Error> {
 
 /// dom0: the device interrupt behind `port` was handled; it may fire again.
 pub fn pirq_eoi(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::PirqEoi, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::PirqEoi, port.0.into()).map(|_| ())
 }
 
 /// A new IPI port that notifies `vcpu` when any vCPU of this domain sends
@@ -281,18 +176,18 @@ pub fn bind_ipi(vcpu: usize) -> Result<Port, Error> {
 
 /// Makes the other end of `port` pending.
 pub fn send(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Send, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Send, port.0.into()).map(|_| ())
 }
 
 /// `send` with a raw port number, unchecked here (for tests of the
 /// hypervisor's checks).
 pub fn send_raw(port: u64) -> Result<(), Error> {
-    evtchn_call(Op::Send, [port, 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Send, port).map(|_| ())
 }
 
 /// Frees `port` and forgets its handler.
 pub fn close(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Close, [port.0.into(), 0, 0, 0])?;
+    evtchn_call_short(Op::Close, port.0.into())?;
     set_handler(port, None);
     Ok(())
 }
@@ -304,7 +199,7 @@ pub fn mask(port: Port) {
 
 /// Unmasks `port`; the hypervisor re-delivers it if it is pending.
 pub fn unmask(port: Port) -> Result<(), Error> {
-    evtchn_call(Op::Unmask, [port.0.into(), 0, 0, 0]).map(|_| ())
+    evtchn_call_short(Op::Unmask, port.0.into()).map(|_| ())
 }
 
 /// Makes `port` notify `vcpu`.
@@ -388,7 +283,8 @@ fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
     PAGE.scan_selected(
         me,
         vcpu,
-        |p| usize::from(PORT_VCPU[p.0 as usize].load(Ordering::Acquire)),
+        // Relaxed: only compared, nothing read on its strength.
+        |p| usize::from(PORTS.vcpu[p.0 as usize].load(Ordering::Relaxed)),
         |p| {
             if let Some(h) = handler(p) {
                 h(p);
@@ -402,7 +298,7 @@ fn scan_selected(me: &VcpuWords, vcpu: usize) -> usize {
 /// the upcall is acknowledged.
 pub fn upcall_ack() {
     // upcall_done defines no errors.
-    let _ = evtchn_call(Op::UpcallDone, [0; 4]);
+    let _ = evtchn_call_short(Op::UpcallDone, 0);
 }
 
 /// Waits, handling events, until `done()` holds (returns `true`) or the
@@ -449,80 +345,99 @@ fn wait_loop(
     crate::without_irqs(|| {
         let vcpu = crate::vcpu_index();
         let me = &PAGE.vcpu[vcpu];
-        let live = upcalls_live();
-        // The port to send on with the next block, and whether its error is
-        // the caller's (a marked port's is not, see `send_later`): two
-        // variables, as an `Option` of a pair measured several instructions
-        // more per pass.
-        let mut unsent = first;
-        let mut mine = first.is_some();
+        // Relaxed: nothing is read on the strength of it (a stale `false`
+        // only polls), and a plain load takes its address with one
+        // instruction fewer than an acquire one (which has no offset).
+        let live = LIVE.load(Ordering::Relaxed);
+        // Only the first pass sends on `first`.
+        let mut first = first;
         loop {
-            // A plain load instead of a scan's exclusive pairs when nothing
-            // came: the hypervisor sets upcall_pending after each selector
-            // bit it sets, and a scan clears it before it takes the
-            // selector, so a clear one hides nothing but a delivery under
-            // way, which `block` returns for. Nothing sets it before `init`.
-            if me.upcall_pending.load(Ordering::Acquire) != 0 {
-                // A store, not the swap of `scan`: the old value is known.
-                // It must be seen before the selector is read, else a bit
-                // set in between would find upcall_pending still set, raise
-                // nothing, and be left. SeqCst: a store-release, which
-                // AArch64 keeps ahead of the selector swap's load-acquire.
-                me.upcall_pending.store(0, Ordering::SeqCst);
-                scan_selected(me, vcpu);
-            }
-            // Marked by the caller or by handlers the scan ran: all but
-            // one go now, the last with the block.
-            later::take(|p| match unsent {
-                None => {
-                    unsent = Some(p);
-                    mine = false;
-                }
-                Some(_) => {
-                    let _ = send(p);
-                }
-            });
-            let end = if done() {
-                Some(true)
-            } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
-                Some(false)
-            } else {
-                None
-            };
-            if (end.is_some() || !live)
-                && let Some(p) = unsent.take()
-            {
-                send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
-            }
-            if let Some(r) = end {
+            if let Some(r) = wait_pass(me, vcpu, first.take(), &mut done, deadline, live)? {
                 return Ok(r);
-            }
-            if live {
-                if let Some(d) = deadline {
-                    crate::time::arm_by(d);
-                }
-                match unsent.take() {
-                    // The answer may come back in a register: its port is
-                    // then not pending, and its handler runs here, as the
-                    // scan would have run it.
-                    Some(p) => match crate::hypercall::send_wait(p) {
-                        Ok(Some(handed)) => {
-                            if let Some(h) = handler(handed) {
-                                h(handed);
-                            }
-                        }
-                        Err(e) if mine => return Err(e),
-                        // A marked port's failed send did not block: the
-                        // next pass does.
-                        _ => {}
-                    },
-                    None => crate::block(),
-                }
-            } else {
-                crate::yield_now();
             }
         }
     })
+}
+
+/// One pass of [`wait_loop`] on vCPU `vcpu` (`me`: its words): handles
+/// what is pending, sends what is marked, and checks `done` and
+/// `deadline`; then returns the result if there is one, else blocks (or
+/// yields, if not `live`) and returns `None`. `unsent` is sent with the
+/// block (or before returning), and its error is the caller's.
+#[inline(always)]
+fn wait_pass(
+    me: &VcpuWords,
+    vcpu: usize,
+    mut unsent: Option<Port>,
+    done: &mut impl FnMut() -> bool,
+    deadline: Option<u64>,
+    live: bool,
+) -> Result<Option<bool>, Error> {
+    // Whether the error of sending `unsent` is the caller's (a marked
+    // port's is not, see `send_later`).
+    let mut mine = unsent.is_some();
+    // A plain load instead of a scan's exclusive pairs when nothing came:
+    // the hypervisor sets upcall_pending after each selector bit it sets,
+    // and a scan clears it before it takes the selector, so a clear one
+    // hides nothing but a delivery under way, which `block` returns for.
+    // Nothing sets it before `init`.
+    if me.upcall_pending.load(Ordering::Acquire) != 0 {
+        // A store, not the swap of `scan`: the old value is known. It must
+        // be seen before the selector is read, else a bit set in between
+        // would find upcall_pending still set, raise nothing, and be left.
+        // SeqCst: a store-release, which AArch64 keeps ahead of the
+        // selector swap's load-acquire.
+        me.upcall_pending.store(0, Ordering::SeqCst);
+        scan_selected(me, vcpu);
+    }
+    // Marked by the caller or by handlers the scan ran: all but one go
+    // now, the last with the block.
+    if later::any()
+        && let Some(p) = later::send_keeping(unsent.is_none())
+    {
+        unsent = Some(p);
+        mine = false;
+    }
+    let end = if done() {
+        Some(true)
+    } else if deadline.is_some_and(|d| crate::time::counter() >= d) {
+        Some(false)
+    } else {
+        None
+    };
+    if (end.is_some() || !live)
+        && let Some(p) = unsent.take()
+    {
+        send(p).or_else(|e| if mine { Err(e) } else { Ok(()) })?;
+    }
+    if end.is_some() {
+        return Ok(end);
+    }
+    if live {
+        if let Some(d) = deadline {
+            crate::time::arm_by(d);
+        }
+        match unsent {
+            // The answer may come back in a register: its port is then not
+            // pending, and its handler runs here, as the scan would have
+            // run it.
+            Some(p) => match crate::hypercall::send_wait(p) {
+                Ok(Some(handed)) => {
+                    if let Some(h) = handler(handed) {
+                        h(handed);
+                    }
+                }
+                Err(e) if mine => return Err(e),
+                // A marked port's failed send did not block: the next
+                // pass does.
+                _ => {}
+            },
+            None => crate::block(),
+        }
+    } else {
+        crate::yield_now();
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -28,6 +28,19 @@ pub fn raw(_id: u32, _args: [u64; 6]) -> [u64; 4] {
     [Error::NotImplemented.to_reg(), 0, 0, 0]
 }
 
+/// [`raw`] for a call whose arguments end at `x2` (`args` = `x1`, `x2`):
+/// the hypervisor ignores the rest, so they are not zeroed.
+#[cfg(target_arch = "aarch64")]
+pub fn raw_short(id: u32, args: [u64; 2]) -> [u64; 4] {
+    crate::arch::hvc_short(u64::from(id), args)
+}
+
+/// Host stand-in for [`raw_short`], as [`raw`]'s.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn raw_short(_id: u32, _args: [u64; 2]) -> [u64; 4] {
+    [Error::NotImplemented.to_reg(), 0, 0, 0]
+}
+
 /// The IPA of a value in this guest's memory (VA == IPA: the MMU is off).
 pub fn ipa_of<T: ?Sized>(value: &T) -> u64 {
     (value as *const T).cast::<u8>() as usize as u64
@@ -44,7 +57,33 @@ pub fn ipa_of_mut<T: ?Sized>(value: &mut T) -> u64 {
 pub fn call(call: Call, op: u16, args: [u64; 5]) -> Result<[u64; 3], Error> {
     let [a2, a3, a4, a5, a6] = args;
     let [status, r1, r2, r3] = raw(call.function_id(), [u64::from(op), a2, a3, a4, a5, a6]);
-    status_to_result(status as i64).map(|()| [r1, r2, r3])
+    result(status, [r1, r2, r3])
+}
+
+/// A call's result from its status and result registers.
+#[inline(always)]
+fn result(status: u64, values: [u64; 3]) -> Result<[u64; 3], Error> {
+    match status {
+        0 => Ok(values),
+        _ => Err(error(status)),
+    }
+}
+
+/// The error of a failed call's status: out of line, so that the callers'
+/// success path is a compare and branch.
+#[cold]
+#[inline(never)]
+fn error(status: u64) -> Error {
+    status_to_result(status as i64)
+        .err()
+        .unwrap_or(Error::NotImplemented)
+}
+
+/// [`call`] with one argument, `x2`, for the calls that take no more (the
+/// hot ones: send, block, send_block, send_wait): fewer registers to set.
+pub fn call_short(call: Call, op: u16, a2: u64) -> Result<[u64; 3], Error> {
+    let [status, r1, r2, r3] = raw_short(call.function_id(), [u64::from(op), a2]);
+    result(status, [r1, r2, r3])
 }
 
 /// What the `version` discovery call reports.
@@ -122,7 +161,7 @@ pub fn console_write_ipa(ipa: u64, len: u64) -> Result<u64, Error> {
 pub fn yield_now() {
     crate::events::send_marked();
     // No errors are defined for yield.
-    let _ = call(Call::SchedOp, sched::Op::Yield.raw(), [0; 5]);
+    let _ = call_short(Call::SchedOp, sched::Op::Yield.raw(), 0);
 }
 
 /// Stops this vCPU until an interrupt is pending for it. First sends the
@@ -130,7 +169,7 @@ pub fn yield_now() {
 pub fn block() {
     crate::events::send_marked();
     // No errors are defined for block.
-    let _ = call(Call::SchedOp, sched::Op::Block.raw(), [0; 5]);
+    let _ = call_short(Call::SchedOp, sched::Op::Block.raw(), 0);
 }
 
 /// Makes the other end of event-channel `port` pending, then [`block`]s:
@@ -138,12 +177,7 @@ pub fn block() {
 /// which does not block when it fails. Most callers want
 /// [`crate::events::send_and_wait`].
 pub fn send_block(port: crate::events::Port) -> Result<(), Error> {
-    call(
-        Call::SchedOp,
-        sched::Op::SendBlock.raw(),
-        [port.0.into(), 0, 0, 0, 0],
-    )
-    .map(|_| ())
+    call_short(Call::SchedOp, sched::Op::SendBlock.raw(), port.0.into()).map(|_| ())
 }
 
 /// [`send_block`] that may take the answer in a register (`sched_op
@@ -153,11 +187,7 @@ pub fn send_block(port: crate::events::Port) -> Result<(), Error> {
 /// the event page as usual. Most callers want
 /// [`crate::events::send_and_wait`].
 pub fn send_wait(port: crate::events::Port) -> Result<Option<crate::events::Port>, Error> {
-    let [handed, ..] = call(
-        Call::SchedOp,
-        sched::Op::SendWait.raw(),
-        [port.0.into(), 0, 0, 0, 0],
-    )?;
+    let [handed, ..] = call_short(Call::SchedOp, sched::Op::SendWait.raw(), port.0.into())?;
     // 0 (none) and anything out of range alike: not a port.
     Ok(crate::events::Port::from_reg(handed).ok())
 }
@@ -201,6 +231,18 @@ mod tests {
         assert!(v.features.contains(Features::SCHED));
         assert!(!v.features.contains(Features::DOMCTL));
         assert_eq!(decode_version([1 << 40, 0, 0]), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn results_decode() {
+        assert_eq!(result(0, [1, 2, 3]), Ok([1, 2, 3]));
+        assert_eq!(result(Error::Busy.to_reg(), [1, 2, 3]), Err(Error::Busy));
+        assert_eq!(
+            result(12_345, [0; 3]),
+            Err(Error::NotImplemented),
+            "unknown code"
+        );
+        assert_eq!(call_short(Call::SchedOp, 0, 0), Err(Error::NotImplemented));
     }
 
     #[test]

@@ -213,7 +213,7 @@ where
 
     /// [`Self::publish`], then [`Self::wait`]: when the back end must be
     /// told, the event and the first block are one hypercall
-    /// (`sched_op send_block`).
+    /// (`sched_op send_wait`).
     pub fn publish_and_wait(&mut self, deadline: Option<u64>) -> Result<(), Fault> {
         let notify = self.ring.publish().then_some(self.port);
         self.sent += u64::from(notify.is_some());

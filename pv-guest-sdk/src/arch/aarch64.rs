@@ -7,7 +7,7 @@
 //! with `adrp`/`add` are the IPAs the linker script placed them at.
 
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTVCT_EL0, CPACR_EL1, DAIF, MPIDR_EL1, ReadWriteable, Readable,
+    CNTFRQ_EL0, CNTVCT_EL0, CPACR_EL1, DAIF, MPIDR_EL1, ReadWriteable, Readable, TPIDR_EL1,
 };
 use core::arch::{asm, global_asm};
 
@@ -32,6 +32,11 @@ _start:
     add     x9, x9, :lo12:__pv_vectors
     msr     vbar_el1, x9
     isb
+    // This vCPU's index, kept where `vcpu_index` reads it in one
+    // instruction (see there).
+    mrs     x9, mpidr_el1
+    and     x9, x9, #{aff0}
+    msr     tpidr_el1, x9
     // The boot stack is the RAM below the image (linker script).
     adrp    x9, __pv_stack_top
     add     x9, x9, :lo12:__pv_stack_top
@@ -69,6 +74,9 @@ __pv_secondary_start:
     add     x9, x9, :lo12:__pv_vectors
     msr     vbar_el1, x9
     isb
+    mrs     x9, mpidr_el1
+    and     x9, x9, #{aff0}
+    msr     tpidr_el1, x9
     mov     x29, xzr
     mov     x30, xzr
     bl      __pv_rust_secondary
@@ -190,6 +198,7 @@ __pv_vector_common:
     b       4b
 "#,
     fpen = const CPACR_EL1::FPEN::TrapNothing.value,
+    aff0 = const MPIDR_EL1::Aff0.mask,
 );
 
 /// Issues `hvc #0` with the function id in `x0` and arguments in `x1`..`x6`,
@@ -215,6 +224,26 @@ pub fn hvc(id: u64, args: [u64; 6]) -> [u64; 4] {
             in("x4") args[3],
             in("x5") args[4],
             in("x6") args[5],
+            options(nostack),
+        );
+    }
+    [r0, r1, r2, r3]
+}
+
+/// [`hvc`] for a call whose arguments end at `x2`: `x3`..`x6` go in as they
+/// are, since the hypervisor ignores the registers a call does not list
+/// (specs/hypercalls.md, "Arguments"), which saves zeroing them.
+pub fn hvc_short(id: u64, args: [u64; 2]) -> [u64; 4] {
+    let (r0, r1, r2, r3);
+    // SAFETY: as for `hvc`: the hypervisor only reads the argument registers
+    // and writes x0..x3 (declared below), and validates any IPA it is given.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") id => r0,
+            inout("x1") args[0] => r1,
+            inout("x2") args[1] => r2,
+            out("x3") r3,
             options(nostack),
         );
     }
@@ -282,9 +311,11 @@ pub fn counter_frequency() -> u64 {
 }
 
 /// This vCPU's index: the hypervisor puts it in `MPIDR_EL1.Aff0`
-/// (specs/hypercalls.md, `vcpu_op up`).
+/// (specs/hypercalls.md, `vcpu_op up`), and both entry paths above copy it
+/// to `TPIDR_EL1` (which the SDK uses for nothing else), so that the event
+/// paths read it without masking it out of the affinity fields.
 pub fn vcpu_index() -> usize {
-    MPIDR_EL1.read(MPIDR_EL1::Aff0) as usize
+    TPIDR_EL1.get() as usize
 }
 
 unsafe extern "C" {

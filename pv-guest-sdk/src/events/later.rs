@@ -34,10 +34,33 @@ pub fn send_later(port: Port) {
 #[inline]
 pub(super) fn take(each: impl FnMut(Port)) {
     // Mostly nothing is marked: a load, not an exclusive pair, says so, and
-    // the rest stays out of line, out of the wait loop's registers.
-    if WORDS.load(Ordering::Relaxed) != 0 {
+    // the rest stays out of line, out of the caller's registers.
+    if any() {
         take_marked(each);
     }
+}
+
+/// Whether a port may be marked.
+#[inline(always)]
+pub(super) fn any() -> bool {
+    WORDS.load(Ordering::Relaxed) != 0
+}
+
+/// Sends on every marked port but the lowest if `keep`, which it then
+/// returns instead (for a wait to send with its block). By value, so that a
+/// caller's variables need not live in memory for it.
+#[cold]
+#[inline(never)]
+pub(super) fn send_keeping(keep: bool) -> Option<Port> {
+    let mut kept = None;
+    take_marked(|p| {
+        if keep && kept.is_none() {
+            kept = Some(p);
+        } else {
+            let _ = super::send(p);
+        }
+    });
+    kept
 }
 
 #[cold]
@@ -78,6 +101,17 @@ mod tests {
         let mut seen = std::vec::Vec::new();
         take(|p| seen.push(p.0));
         assert_eq!(seen, [3, 64, 4095]);
+        take(|_| panic!("nothing left"));
+        // In the same test: the marks are one global set.
+        assert_eq!(send_keeping(true), None);
+        for p in [4095, 64, 3] {
+            send_later(Port(p));
+        }
+        assert!(any());
+        assert_eq!(send_keeping(true), Some(Port(3)), "the lowest, kept");
+        assert!(!any());
+        send_later(Port(5));
+        assert_eq!(send_keeping(false), None, "sent, not kept");
         take(|_| panic!("nothing left"));
     }
 }

@@ -2,6 +2,7 @@
 
 extern crate std;
 use super::*;
+use core::sync::atomic::AtomicU64;
 
 /// The hypervisor's delivery (steps 1 to 4), for the scan to consume.
 fn deliver(page: &SharedPage, vcpu: usize, port: Port) -> bool {
@@ -104,4 +105,77 @@ fn concurrent_delivery_loses_nothing(store_clear: bool) {
     }
     guest.join().unwrap();
     assert_eq!(handled.load(Ordering::Acquire), N as u64);
+}
+
+/// One port in one word: the straight-through case of `scan_selected`.
+#[test]
+fn scan_handles_a_lone_port() {
+    let page = std::boxed::Box::new(SharedPage::new());
+    assert!(deliver(&page, 0, Port(70)));
+    let mut seen = std::vec::Vec::new();
+    assert_eq!(page.scan(0, |_| 0, |p| seen.push(p)), (1, true));
+    assert_eq!(seen, [Port(70)]);
+    assert!(!page.is_pending(Port(70)));
+    assert_eq!(page.vcpu[0].pending_sel.load(Ordering::Acquire), 0);
+}
+
+/// The lone port belongs to another vCPU: left pending for it.
+#[test]
+fn scan_leaves_a_lone_port_of_another_vcpu() {
+    let page = std::boxed::Box::new(SharedPage::new());
+    deliver(&page, 0, Port(9));
+    let owner = |_: Port| 1;
+    assert_eq!(page.scan(0, owner, |_| panic!("not ours")), (0, true));
+    assert!(page.is_pending(Port(9)));
+    let mut seen = std::vec::Vec::new();
+    // As the hypervisor would select it for vCPU 1.
+    page.vcpu[1].pending_sel.fetch_or(1, Ordering::AcqRel);
+    page.vcpu[1].upcall_pending.store(1, Ordering::Release);
+    assert_eq!(page.scan(1, owner, |p| seen.push(p)), (1, true));
+    assert_eq!(seen, [Port(9)]);
+}
+
+/// A selected word whose only live port is masked, or with nothing live
+/// left: the general scan, which handles nothing.
+#[test]
+fn scan_of_a_word_with_nothing_live() {
+    let page = std::boxed::Box::new(SharedPage::new());
+    page.mask[0].store(Port(2).bit(), Ordering::Release);
+    page.pending[0].store(Port(2).bit(), Ordering::Release);
+    page.vcpu[0].pending_sel.store(1, Ordering::Release);
+    page.vcpu[0].upcall_pending.store(1, Ordering::Release);
+    assert_eq!(page.scan(0, |_| 0, |_| panic!("masked")), (0, true));
+    assert!(page.is_pending(Port(2)));
+    page.vcpu[0].pending_sel.store(1 << 5, Ordering::Release);
+    assert_eq!(page.scan(0, |_| 0, |_| panic!("nothing")), (0, false));
+}
+
+/// Events delivered while a handler runs are found by the same scan, from
+/// the lone-port case and from the general one.
+#[test]
+fn scan_finds_what_handlers_let_in() {
+    let page = std::boxed::Box::new(SharedPage::new());
+    deliver(&page, 0, Port(3));
+    let mut seen = std::vec::Vec::new();
+    let n = page.scan(
+        0,
+        |_| 0,
+        |p| {
+            seen.push(p);
+            match p.0 {
+                3 => {
+                    deliver(&page, 0, Port(200));
+                    deliver(&page, 0, Port(201));
+                }
+                200 => {
+                    deliver(&page, 0, Port(4000));
+                }
+                _ => {}
+            }
+        },
+    );
+    assert_eq!(n.0, 4);
+    assert_eq!(seen, [Port(3), Port(200), Port(201), Port(4000)]);
+    // The deliveries set upcall_pending again; nothing is left behind it.
+    assert_eq!(page.scan(0, |_| 0, |_| panic!("all handled")), (0, true));
 }
