@@ -76,7 +76,17 @@ fn set_handler(port: Port, handler: Option<Handler>) {
 }
 
 fn handler(port: Port) -> Option<Handler> {
-    let p = PORTS.handler[port.0 as usize].load(Ordering::Acquire);
+    handler_at(port.0 as u64)
+}
+
+/// The handler of the port numbered `reg`, as a register holds it: `None`
+/// for numbers out of range and for port 0 (never allocated, so it has no
+/// handler), with one bounds check for both.
+fn handler_at(reg: u64) -> Option<Handler> {
+    let p = PORTS
+        .handler
+        .get(usize::try_from(reg).ok()?)?
+        .load(Ordering::Acquire);
     if p.is_null() {
         return None;
     }
@@ -421,10 +431,18 @@ fn wait_pass(
             // The answer may come back in a register: its port is then not
             // pending, and its handler runs here, as the scan would have
             // run it.
-            Some(p) => match crate::hypercall::send_wait(p) {
-                Ok(Some(handed)) => {
-                    if let Some(h) = handler(handed) {
-                        h(handed);
+            Some(p) => match crate::hypercall::send_wait_raw(p) {
+                Ok(handed) if handed != 0 => {
+                    if let Some(h) = handler_at(handed) {
+                        // `handler_at` checked it is a port's number.
+                        h(Port(handed as u32));
+                    }
+                    // What the answer mostly does: ends the wait. Then no
+                    // second pass, if the handler marked nothing to send:
+                    // events that came meanwhile stay pending for the next
+                    // wait or the upcall, as any that come after a pass do.
+                    if !later::any() && done() {
+                        return Ok(Some(true));
                     }
                 }
                 Err(e) if mine => return Err(e),

@@ -187,9 +187,14 @@ pub fn send_block(port: crate::events::Port) -> Result<(), Error> {
 /// the event page as usual. Most callers want
 /// [`crate::events::send_and_wait`].
 pub fn send_wait(port: crate::events::Port) -> Result<Option<crate::events::Port>, Error> {
-    let [handed, ..] = call_short(Call::SchedOp, sched::Op::SendWait.raw(), port.0.into())?;
     // 0 (none) and anything out of range alike: not a port.
-    Ok(crate::events::Port::from_reg(handed).ok())
+    send_wait_raw(port).map(|handed| crate::events::Port::from_reg(handed).ok())
+}
+
+/// [`send_wait`] with `x1` as it came back (0: no port handed over).
+pub(crate) fn send_wait_raw(port: crate::events::Port) -> Result<u64, Error> {
+    let [handed, ..] = call_short(Call::SchedOp, sched::Op::SendWait.raw(), port.0.into())?;
+    Ok(handed)
 }
 
 /// Asks the hypervisor to stop the whole domain. Returns only on failure.
