@@ -356,9 +356,12 @@ impl Scheduler {
 /// Whether a CPU other than `c` has vCPUs queued (something to steal).
 #[inline]
 pub(super) fn others_queued(cpus: &[CpuSched], c: usize) -> bool {
-    cpus.iter()
-        .enumerate()
-        .any(|(p, cpu)| p != c && !cpu.runq.is_empty())
+    // On one CPU, with no walk at all.
+    cpus.len() > 1
+        && cpus
+            .iter()
+            .enumerate()
+            .any(|(p, cpu)| p != c && !cpu.runq.is_empty())
 }
 
 /// The first half of `Scheduler::tickle_idlers`: adds to `kick` the CPUs
