@@ -29,27 +29,16 @@ pub struct GuestRegs {
     pub pstate: u64,
 }
 
-/// The EL1 (and EL0) system registers a PV guest owns. They are not trapped: the
-/// guest runs its own stage-1 MMU, vectors and timers' virtual counterparts.
+/// The EL1 (and EL0) system registers a PV guest owns. The guest runs its
+/// own stage-1 MMU, vectors and timers' virtual counterparts. The last
+/// seven, the virtual-memory controls, come after the rest on purpose: the
+/// guest's writes to them trap (`HCR_EL2.TVM`) and go into the context at
+/// once, so a switch saves only the fields before them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct El1Regs {
-    /// `SCTLR_EL1`: the guest's MMU and cache enables. Reset value is applied on entry.
-    pub sctlr: u64,
-    /// `TTBR0_EL1`.
-    pub ttbr0: u64,
-    /// `TTBR1_EL1`.
-    pub ttbr1: u64,
-    /// `TCR_EL1`.
-    pub tcr: u64,
-    /// `MAIR_EL1`.
-    pub mair: u64,
-    /// `AMAIR_EL1`.
-    pub amair: u64,
     /// `VBAR_EL1`.
     pub vbar: u64,
-    /// `CONTEXTIDR_EL1`.
-    pub contextidr: u64,
     /// `CPACR_EL1`: FP/SIMD access for the guest.
     pub cpacr: u64,
     /// `SP_EL0`.
@@ -84,6 +73,20 @@ pub struct El1Regs {
     pub cntv_cval: u64,
     /// `CSSELR_EL1`.
     pub csselr: u64,
+    /// `SCTLR_EL1`: the guest's MMU and cache enables. Reset value is applied on entry.
+    pub sctlr: u64,
+    /// `TTBR0_EL1`.
+    pub ttbr0: u64,
+    /// `TTBR1_EL1`.
+    pub ttbr1: u64,
+    /// `TCR_EL1`.
+    pub tcr: u64,
+    /// `MAIR_EL1`.
+    pub mair: u64,
+    /// `AMAIR_EL1`.
+    pub amair: u64,
+    /// `CONTEXTIDR_EL1`.
+    pub contextidr: u64,
 }
 
 /// FP/SIMD state (`V0`..`V31`, `FPSR`, `FPCR`).

@@ -2,7 +2,8 @@
 //! registers to itself. Each round fills V0..V31 (both 64-bit lanes) and
 //! FPCR's rounding mode with a pattern from this domain's `seed=` and the
 //! round number, yields the CPU (another domain doing the same runs
-//! meanwhile on a one-CPU machine), and counts the registers that changed.
+//! meanwhile on a one-CPU machine), and counts the registers that changed;
+//! three stage-1 control registers likewise (see `round`).
 //! Prints `fp-check: PASS <n> rounds` or `fp-check: FAIL ...`, then powers
 //! off. Run two or more at once with different seeds (tests/tests/sched.rs).
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -460,14 +461,53 @@ unsafe extern "C" {
 const FPCR_RMODE_SHIFT: u32 = 22;
 
 /// One round: the number of registers (lanes, and FPCR) that did not keep
-/// their value across a yield.
+/// their value across a yield. Three virtual-memory controls ride along
+/// (`TTBR0_EL1`, `TTBR1_EL1`, `CONTEXTIDR_EL1`): the hypervisor traps the
+/// guest's writes to them and keeps them in the vCPU's context instead of
+/// reading them back at each switch, so a value lost there shows here.
+/// With stage 1 off they translate nothing, so any value is harmless.
 #[cfg(target_arch = "aarch64")]
 fn round(base: u64, rmode: u64) -> u64 {
     let id = u64::from(pv_guest_sdk::abi::call::SCHED_OP);
+    // Table addresses in bits 47:12 (ASID 0), a 32-bit PROCID: what every
+    // implementation keeps as written.
+    let ttbr0 = (base >> 8) << 12 & 0xffff_ffff_f000;
+    let ttbr1 = ttbr0 ^ 0x8000_0000_0000;
+    let procid = (base >> 8) as u32 as u64;
+    // SAFETY: with the guest's stage 1 off (SCTLR_EL1.M clear, as the SDK
+    // runs) the translation table bases and the context id take no part in
+    // any access: writing them changes nothing but their values.
+    unsafe {
+        core::arch::asm!(
+            "msr ttbr0_el1, {0}",
+            "msr ttbr1_el1, {1}",
+            "msr contextidr_el1, {2}",
+            "isb",
+            in(reg) ttbr0,
+            in(reg) ttbr1,
+            in(reg) procid,
+            options(nostack, preserves_flags)
+        );
+    }
     // SAFETY: `fp_check_round` follows AAPCS64 (restores the callee-saved
     // registers it uses) and touches only registers and its own stack frame;
     // the yield is a hypercall without memory arguments.
-    unsafe { fp_check_round(base, rmode << FPCR_RMODE_SHIFT, id) }
+    let mut bad = unsafe { fp_check_round(base, rmode << FPCR_RMODE_SHIFT, id) };
+    let (t0, t1, c): (u64, u64, u64);
+    // SAFETY: reads of three of this vCPU's own system registers.
+    unsafe {
+        core::arch::asm!(
+            "mrs {0}, ttbr0_el1",
+            "mrs {1}, ttbr1_el1",
+            "mrs {2}, contextidr_el1",
+            out(reg) t0,
+            out(reg) t1,
+            out(reg) c,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    bad += u64::from(t0 != ttbr0) + u64::from(t1 != ttbr1) + u64::from(c != procid);
+    bad
 }
 
 #[cfg(not(target_arch = "aarch64"))]

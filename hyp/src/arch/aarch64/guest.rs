@@ -30,7 +30,9 @@ pub fn init_cpu() {
     // FIQ and SError go to EL2 (guests only ever see virtual interrupts);
     // SMC traps (PV guests have no firmware); implementation-defined and
     // auxiliary control registers trap (their effects are not contained by
-    // stage 2); set/way invalidation is upgraded to clean+invalidate so a
+    // stage 2); so do writes to the virtual-memory controls (TVM), which
+    // the trap puts straight into the vCPU's context, so that a switch
+    // need not read them back (`vmctl.rs`); set/way invalidation is upgraded to clean+invalidate so a
     // guest cannot discard another domain's dirty lines; broadcast TLB and
     // barrier operations are inner shareable. DC: PV guests run with their
     // stage 1 off, which would make all their data accesses Device memory:
@@ -47,6 +49,7 @@ pub fn init_cpu() {
             + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
             + HCR_EL2::TIDCP::SET
             + HCR_EL2::TACR::SET
+            + HCR_EL2::TVM::SET
             + HCR_EL2::SWIO::SET
             + HCR_EL2::FB::SET
             + HCR_EL2::BSU::InnerShareable
@@ -221,9 +224,9 @@ pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, v
 /// PSTATE are there already: the exception entry saved them into the
 /// context (`vectors.rs`).
 pub fn save(el1: &mut El1Regs, fp: &mut FpRegs, hold: &mut FpHold, slot: usize) {
-    // SAFETY: reads the EL1 registers, writes exactly `*el1` through a valid,
-    // 8-byte aligned `&mut` (the offsets checked below); clobbers only
-    // x1..x4 (caller-saved).
+    // SAFETY: reads the EL1 registers, writes the fields of `*el1` before
+    // the virtual-memory controls through a valid, 8-byte aligned `&mut`
+    // (the offsets checked below); clobbers only x1..x4 (caller-saved).
     unsafe { tern_save_el1(el1) };
     super::fp::save(slot, fp, hold);
 }
@@ -311,48 +314,39 @@ tern_fp_load:
     ret
 
     /* x0 = &mut El1Regs: the running vCPU's EL1 registers, in field
-       order. `mrs`/`stp` pairs, no call. */
+       order, but for the virtual-memory controls at the end, which the
+       context holds already (HCR_EL2.TVM traps their writes). `mrs`/`stp`
+       pairs, no call. */
     .section .text.save_el1, "ax"
     .global tern_save_el1
 tern_save_el1:
-    mrs x1, sctlr_el1
-    mrs x2, ttbr0_el1
-    mrs x3, ttbr1_el1
-    mrs x4, tcr_el1
+    mrs x1, vbar_el1
+    mrs x2, cpacr_el1
+    mrs x3, sp_el0
+    mrs x4, sp_el1
     stp x1, x2, [x0, #0x00]
     stp x3, x4, [x0, #0x10]
-    mrs x1, mair_el1
-    mrs x2, amair_el1
-    mrs x3, vbar_el1
-    mrs x4, contextidr_el1
+    mrs x1, elr_el1
+    mrs x2, spsr_el1
+    mrs x3, esr_el1
+    mrs x4, far_el1
     stp x1, x2, [x0, #0x20]
     stp x3, x4, [x0, #0x30]
-    mrs x1, cpacr_el1
-    mrs x2, sp_el0
-    mrs x3, sp_el1
-    mrs x4, elr_el1
+    mrs x1, afsr0_el1
+    mrs x2, afsr1_el1
+    mrs x3, par_el1
+    mrs x4, tpidr_el0
     stp x1, x2, [x0, #0x40]
     stp x3, x4, [x0, #0x50]
-    mrs x1, spsr_el1
-    mrs x2, esr_el1
-    mrs x3, far_el1
-    mrs x4, afsr0_el1
+    mrs x1, tpidrro_el0
+    mrs x2, tpidr_el1
+    mrs x3, cntkctl_el1
+    mrs x4, cntv_ctl_el0
     stp x1, x2, [x0, #0x60]
     stp x3, x4, [x0, #0x70]
-    mrs x1, afsr1_el1
-    mrs x2, par_el1
-    mrs x3, tpidr_el0
-    mrs x4, tpidrro_el0
+    mrs x1, cntv_cval_el0
+    mrs x2, csselr_el1
     stp x1, x2, [x0, #0x80]
-    stp x3, x4, [x0, #0x90]
-    mrs x1, tpidr_el1
-    mrs x2, cntkctl_el1
-    mrs x3, cntv_ctl_el0
-    mrs x4, cntv_cval_el0
-    stp x1, x2, [x0, #0xa0]
-    stp x3, x4, [x0, #0xb0]
-    mrs x1, csselr_el1
-    str x1, [x0, #0xc0]
     ret
 
     /* x0 = &GuestRegs (x0..x30, PC at 0xf8, PSTATE at 0x100): load
@@ -388,18 +382,12 @@ const _: () = assert!(core::mem::offset_of!(FpRegs, fpsr) == 0x200);
 const _: () = assert!(core::mem::offset_of!(FpRegs, fpcr) == 0x208);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 0xf8);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pstate) == 0x100);
-// `tern_save_el1` writes the EL1 registers in this order, 8 bytes apart.
+// `tern_save_el1` writes the EL1 registers in this order, 8 bytes apart,
+// up to the virtual-memory controls, which end the struct.
 const _: () = {
     use core::mem::offset_of;
     let order = [
-        offset_of!(El1Regs, sctlr),
-        offset_of!(El1Regs, ttbr0),
-        offset_of!(El1Regs, ttbr1),
-        offset_of!(El1Regs, tcr),
-        offset_of!(El1Regs, mair),
-        offset_of!(El1Regs, amair),
         offset_of!(El1Regs, vbar),
-        offset_of!(El1Regs, contextidr),
         offset_of!(El1Regs, cpacr),
         offset_of!(El1Regs, sp_el0),
         offset_of!(El1Regs, sp_el1),
@@ -417,6 +405,13 @@ const _: () = {
         offset_of!(El1Regs, cntv_ctl),
         offset_of!(El1Regs, cntv_cval),
         offset_of!(El1Regs, csselr),
+        offset_of!(El1Regs, sctlr),
+        offset_of!(El1Regs, ttbr0),
+        offset_of!(El1Regs, ttbr1),
+        offset_of!(El1Regs, tcr),
+        offset_of!(El1Regs, mair),
+        offset_of!(El1Regs, amair),
+        offset_of!(El1Regs, contextidr),
     ];
     assert!(core::mem::size_of::<El1Regs>() == order.len() * 8);
     let mut i = 0;

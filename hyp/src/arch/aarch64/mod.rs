@@ -25,6 +25,7 @@ pub mod timer;
 mod tlb;
 pub mod trap;
 pub mod vectors;
+mod vmctl;
 
 pub use cpu::{MAX_CPUS, entered_at_el3, halt, release_from_pen, uptime};
 pub use early::{image_range, secondary_entry_address};

@@ -446,6 +446,15 @@ fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *
                 frame.pc += INSN_BYTES;
                 Next::Yield
             }
+            // A write to a virtual-memory control (`HCR_EL2.TVM`), done on
+            // the guest's behalf; anything else trapped this way is its
+            // fault.
+            Some(ESR_EL2::EC::Value::TrappedMsrMrs)
+                if vm_control_write(st, (dom, v), syndrome.read(ESR_EL2::ISS), &frame.x) =>
+            {
+                frame.pc += INSN_BYTES;
+                Next::Resume
+            }
             ec => {
                 crash(st, dom, frame.pc, esr, ec);
                 Next::Stop
@@ -486,6 +495,18 @@ fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *
     drop(lock);
     wait_for_work(cpu, true);
     take_loaded()
+}
+
+/// [`super::vmctl::write`] for `(dom, v)`, the vCPU on this CPU, whose
+/// general registers are `x`.
+fn vm_control_write(st: &mut State, (dom, v): VcpuRef, iss: u64, x: &[u64; 31]) -> bool {
+    let value = super::vmctl::value(iss, x);
+    st.hv
+        .domains
+        .get_mut(dom)
+        .ok()
+        .and_then(|d| d.vcpus.get_mut(v))
+        .is_some_and(|vc| super::vmctl::write(iss, value, &mut vc.ctx.el1))
 }
 
 /// [`super::trap::unexpected_guest`], with the syndrome and fault address

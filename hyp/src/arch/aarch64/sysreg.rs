@@ -7,6 +7,31 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 
 register_bitfields! {u64,
+    /// The ISS of an exception from a trapped MSR or MRS (`ESR_EL2.EC` 0x18,
+    /// `TrappedMsrMrs`); Arm ARM D24.2.44 (ISS encoding for an exception from
+    /// MSR, MRS, or System instruction execution in AArch64 state).
+    pub ISS_SYSREG [
+        /// `op0` of the register's encoding.
+        OP0 OFFSET(20) NUMBITS(2) [],
+        /// `op2`.
+        OP2 OFFSET(17) NUMBITS(3) [],
+        /// `op1`.
+        OP1 OFFSET(14) NUMBITS(3) [],
+        /// `CRn`.
+        CRN OFFSET(10) NUMBITS(4) [],
+        /// The general-purpose register transferred (31: XZR).
+        RT OFFSET(5) NUMBITS(5) [],
+        /// `CRm`.
+        CRM OFFSET(1) NUMBITS(4) [],
+        /// The direction.
+        DIRECTION OFFSET(0) NUMBITS(1) [
+            /// MSR: a write to the register.
+            Write = 0,
+            /// MRS: a read.
+            Read = 1
+        ]
+    ],
+
     /// CPTR_EL2, Architectural Feature Trap Register (EL2), as laid out when
     /// HCR_EL2.E2H == 0; Arm ARM D23.2. (`aarch64-cpu` names only `TAM`.)
     pub CPTR_EL2 [
