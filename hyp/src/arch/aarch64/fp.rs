@@ -14,13 +14,18 @@
 //! stopped using it stops paying after as many (the heuristic of Linux's old
 //! x86 lazy FPU, `fpu_counter`).
 //!
-//! Which state the registers hold is told by tokens: a vCPU put on a CPU
-//! that does not hold its current token gets a new one (unique over the
-//! hypervisor's life, from [`NEXT`]), and the CPU holds it once that
-//! vCPU's state is loaded there. So a token names one copy of one vCPU's state on one CPU: it
-//! goes stale as soon as the vCPU is put on another CPU, and writing a
-//! context (`Domain::set_vcpu_entry`) or creating one resets it to 0
-//! (none). Freed and reused memory cannot match either.
+//! Which state the registers hold is told by tokens. A token names one
+//! copy of one vCPU's state in one CPU's registers: a CPU makes a new one
+//! each time it loads a vCPU's state (at the trap, or eagerly with the
+//! switch), from its own sequence with its slot in the low bits, so tokens
+//! are unique over the hypervisor's life without a shared counter, and a
+//! token is only ever held by the CPU that made it. The vCPU keeps the
+//! token of its last loaded copy; put on a CPU, it needs no reload while
+//! that CPU still holds the token. A copy goes stale only when the state
+//! changes elsewhere, which takes a load (and so a new token) there, or a
+//! write of the context (`Domain::set_vcpu_entry`, or creating one), which
+//! resets the token to 0 (none). Freed and reused memory cannot match
+//! either. A switch that loads nothing makes no token: most switches.
 //!
 //! Between a switch and the trap the registers may hold another vCPU's
 //! values; the new one cannot read them: `TFP` traps every FP/SIMD
@@ -48,9 +53,13 @@ pub(super) struct Slot {
     /// [`trap`]. Valid from `run::load_vcpu` to `run::unload_vcpu` there,
     /// for the reasons `run::take_loaded` gives for the general registers.
     current: AtomicPtr<FpRegs>,
-    /// The token of the vCPU on the CPU.
+    /// The token of the vCPU on the CPU (0: none yet); a load here
+    /// replaces it, and [`save`] hands it back to the vCPU.
     token: AtomicU64,
-    /// The token whose state the CPU's registers hold (0: none).
+    /// The token whose state the CPU's registers hold, which is also the
+    /// last one this CPU made; before any, a value that is no token (its
+    /// slot bits clear) and not 0 either (a vCPU's "none"), set by
+    /// [`init_cpu`], so that the trap compares it with no other test.
     held: AtomicU64,
     /// [`LIVE`], [`TRAPPED`].
     state: AtomicU8,
@@ -78,9 +87,33 @@ fn slot_of(slot: usize) -> &'static Slot {
     &super::run::PER_CPU[slot].fp
 }
 
-/// The next token. Only under `STATE` (by `run::load_vcpu`), so a load
-/// and a store suffice.
-static NEXT: AtomicU64 = AtomicU64::new(1);
+impl Slot {
+    /// Whether the registers hold the state of the vCPU on the CPU.
+    fn holds_current(&self) -> bool {
+        self.held.load(Ordering::Relaxed) == self.token.load(Ordering::Relaxed)
+    }
+
+    /// The vCPU on CPU `slot` (this one) gets its state into the registers
+    /// (the caller loads them): a new token for that copy, held here. Only
+    /// on the CPU itself, so plain loads and stores suffice, also on the
+    /// trap path, which runs without `STATE`.
+    fn new_copy(&self, slot: usize) {
+        let token = next_count(self.held.load(Ordering::Relaxed)) | slot as u64;
+        self.token.store(token, Ordering::Relaxed);
+        self.held.store(token, Ordering::Relaxed);
+    }
+}
+
+/// The bits of a token that name the CPU slot that made it (slots are
+/// below `run::DOM0_SLOTS`, a power of two, and slot 0 runs no vCPU); the
+/// bits above count that CPU's tokens.
+const SLOT_MASK: u64 = super::run::DOM0_SLOTS as u64 - 1;
+
+/// The count after the one in `held` (slot bits clear): never 0, and
+/// above every token made before on the CPU.
+fn next_count(held: u64) -> u64 {
+    (held | SLOT_MASK) + 1
+}
 /// Runs after a trap put on a CPU holding the vCPU's state untrapped.
 const EAGER_RUNS: u8 = 8;
 
@@ -100,7 +133,14 @@ fn trapping() -> u64 {
 }
 
 /// Sets this CPU up: no FP/SIMD state loaded, accesses trap.
-pub fn init_cpu() {
+/// `slot`: the CPU's (as for [`loaded`]). Whatever the registers held
+/// (if the CPU ran before) is forgotten.
+pub fn init_cpu(slot: usize) {
+    let c = slot_of(slot);
+    c.held.store(
+        next_count(c.held.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
     CptrEl2.set(trapping());
     isb();
 }
@@ -115,22 +155,17 @@ fn free() -> u64 {
 pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
     let c = slot_of(slot);
     c.current.store(fp, Ordering::Relaxed);
-    let here = hold.token != 0 && c.held.load(Ordering::Relaxed) == hold.token;
-    if !here {
-        hold.token = NEXT.load(Ordering::Relaxed);
-        NEXT.store(hold.token + 1, Ordering::Relaxed);
-    }
     c.token.store(hold.token, Ordering::Relaxed);
     if hold.eager > 0 {
         // It is likely to use FP/SIMD: its state now, and no trap.
         hold.eager -= 1;
         CptrEl2.set(free());
-        if !here {
+        if !c.holds_current() {
             isb();
             // SAFETY: as in `trap`; `fp` is the context of the vCPU just
             // put on this CPU.
             super::guest::fp_load(unsafe { &*fp });
-            c.held.store(hold.token, Ordering::Relaxed);
+            c.new_copy(slot);
         }
         c.state.store(LIVE, Ordering::Relaxed);
     }
@@ -147,6 +182,8 @@ pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
         if state & TRAPPED != 0 {
             hold.eager = EAGER_RUNS;
         }
+        // Its state was loaded here (or already held): the token may be new.
+        hold.token = c.token.load(Ordering::Relaxed);
         super::guest::fp_save(fp);
         // No FP/SIMD instruction runs before the next guest's `eret`, which
         // synchronizes the write (Arm ARM D1.10, exception return).
@@ -165,13 +202,12 @@ pub fn trap(slot: usize) -> bool {
     }
     CptrEl2.set(free());
     isb();
-    let token = c.token.load(Ordering::Relaxed);
-    if c.held.load(Ordering::Relaxed) != token {
+    if !c.holds_current() {
         // SAFETY: `ptr` is the context of the vCPU on this CPU (`loaded`),
         // valid and not written by anyone else while it is here (see
         // `Slot::current`).
         super::guest::fp_load(unsafe { &*ptr });
-        c.held.store(token, Ordering::Relaxed);
+        c.new_copy(slot);
     }
     c.state.store(LIVE | TRAPPED, Ordering::Relaxed);
     true
