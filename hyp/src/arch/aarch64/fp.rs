@@ -38,7 +38,7 @@
 //! so the trap finds its slot without `STATE`.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use tock_registers::interfaces::Writeable;
 
@@ -49,13 +49,6 @@ use crate::vcpu::{FpHold, FpRegs};
 /// switch keeps per CPU). Its own CPU alone touches it; atomics only
 /// because it is a shared static.
 pub(super) struct Slot {
-    /// The FP/SIMD context of the vCPU on the CPU (null: none), for
-    /// [`trap`]. Valid from `run::load_vcpu` to `run::unload_vcpu` there,
-    /// for the reasons `run::take_loaded` gives for the general registers.
-    current: AtomicPtr<FpRegs>,
-    /// The token of the vCPU on the CPU (0: none yet); a load here
-    /// replaces it, and [`save`] hands it back to the vCPU.
-    token: AtomicU64,
     /// The token whose state the CPU's registers hold, which is also the
     /// last one this CPU made; before any, a value that is no token (its
     /// slot bits clear) and not 0 either (a vCPU's "none"), set by
@@ -74,8 +67,6 @@ const TRAPPED: u8 = 2;
 impl Slot {
     pub(super) const fn new() -> Self {
         Self {
-            current: AtomicPtr::new(core::ptr::null_mut()),
-            token: AtomicU64::new(0),
             held: AtomicU64::new(0),
             state: AtomicU8::new(0),
         }
@@ -88,19 +79,19 @@ fn slot_of(slot: usize) -> &'static Slot {
 }
 
 impl Slot {
-    /// Whether the registers hold the state of the vCPU on the CPU.
-    fn holds_current(&self) -> bool {
-        self.held.load(Ordering::Relaxed) == self.token.load(Ordering::Relaxed)
+    /// Whether the registers hold the copy of a vCPU's state named `token`.
+    fn holds(&self, token: u64) -> bool {
+        self.held.load(Ordering::Relaxed) == token
     }
 
     /// The vCPU on CPU `slot` (this one) gets its state into the registers
-    /// (the caller loads them): a new token for that copy, held here. Only
-    /// on the CPU itself, so plain loads and stores suffice, also on the
-    /// trap path, which runs without `STATE`.
-    fn new_copy(&self, slot: usize) {
+    /// (the caller loads them): returns a new token for that copy, now
+    /// held here. Only on the CPU itself, so plain loads and stores
+    /// suffice, also on the trap path, which runs without `STATE`.
+    fn new_copy(&self, slot: usize) -> u64 {
         let token = next_count(self.held.load(Ordering::Relaxed)) | slot as u64;
-        self.token.store(token, Ordering::Relaxed);
         self.held.store(token, Ordering::Relaxed);
+        token
     }
 }
 
@@ -151,21 +142,18 @@ fn free() -> u64 {
 }
 
 /// The vCPU whose context is `fp` and bookkeeping `hold` was just put on
-/// CPU `slot`. Under `STATE`.
-pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
-    let c = slot_of(slot);
-    c.current.store(fp, Ordering::Relaxed);
-    c.token.store(hold.token, Ordering::Relaxed);
+/// CPU `slot`. Under `STATE`. Nothing to do unless it is likely to use
+/// FP/SIMD: [`trap`] finds the vCPU through `run::PerCpu::vcpu`.
+pub fn loaded(slot: usize, fp: &FpRegs, hold: &mut FpHold) {
     if hold.eager > 0 {
-        // It is likely to use FP/SIMD: its state now, and no trap.
+        // Its state now, and no trap.
         hold.eager -= 1;
         CptrEl2.set(free());
-        if !c.holds_current() {
+        let c = slot_of(slot);
+        if !c.holds(hold.token) {
             isb();
-            // SAFETY: as in `trap`; `fp` is the context of the vCPU just
-            // put on this CPU.
-            super::guest::fp_load(unsafe { &*fp });
-            c.new_copy(slot);
+            super::guest::fp_load(fp);
+            hold.token = c.new_copy(slot);
         }
         c.state.store(LIVE, Ordering::Relaxed);
     }
@@ -175,15 +163,12 @@ pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
 /// if it may have changed; accesses trap again. Under `STATE`.
 pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
     let c = slot_of(slot);
-    c.current.store(core::ptr::null_mut(), Ordering::Relaxed);
     let state = c.state.load(Ordering::Relaxed);
     if state != 0 {
         c.state.store(0, Ordering::Relaxed);
         if state & TRAPPED != 0 {
             hold.eager = EAGER_RUNS;
         }
-        // Its state was loaded here (or already held): the token may be new.
-        hold.token = c.token.load(Ordering::Relaxed);
         super::guest::fp_save(fp);
         // No FP/SIMD instruction runs before the next guest's `eret`, which
         // synchronizes the write (Arm ARM D1.10, exception return).
@@ -195,19 +180,23 @@ pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
 /// registers' and lets it go on (the access is retried). False if no vCPU
 /// is loaded there.
 pub fn trap(slot: usize) -> bool {
-    let c = slot_of(slot);
-    let ptr = c.current.load(Ordering::Relaxed);
-    if ptr.is_null() {
+    let vcpu = super::run::PER_CPU[slot].vcpu.load(Ordering::Relaxed);
+    if vcpu.is_null() {
         return false;
     }
     CptrEl2.set(free());
     isb();
-    if !c.holds_current() {
-        // SAFETY: `ptr` is the context of the vCPU on this CPU (`loaded`),
-        // valid and not written by anyone else while it is here (see
-        // `Slot::current`).
-        super::guest::fp_load(unsafe { &*ptr });
-        c.new_copy(slot);
+    // SAFETY: `vcpu` is the vCPU on this CPU (`run::PerCpu::vcpu`), valid
+    // while it is here for the reasons `run::take_loaded` gives; its
+    // FP/SIMD context and `fp_hold` are touched only by this CPU while it
+    // is here (the switch under `STATE`, and this trap, which cannot
+    // interrupt the switch), and the two references are to disjoint
+    // fields.
+    let (fp, hold) = unsafe { (&(*vcpu).ctx.fp, &mut (*vcpu).fp_hold) };
+    let c = slot_of(slot);
+    if !c.holds(hold.token) {
+        super::guest::fp_load(fp);
+        hold.token = c.new_copy(slot);
     }
     c.state.store(LIVE | TRAPPED, Ordering::Relaxed);
     true

@@ -209,7 +209,7 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
 /// + 1).
 pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, vmpidr: u64) {
     load_el1(&ctx.el1);
-    super::fp::loaded(slot, &raw mut ctx.fp, hold);
+    super::fp::loaded(slot, &ctx.fp, hold);
     VTTBR_EL2.set(vttbr);
     VMPIDR_EL2.set(vmpidr);
     // SAFETY: `isb` only synchronizes the register writes above.
