@@ -207,6 +207,7 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
 /// them from `ctx.gp` itself ([`enter`]); FP/SIMD is loaded at its first
 /// use (`fp.rs`). `slot`: this CPU's per-CPU slot (`TPIDR_EL2`, its index
 /// + 1).
+#[inline(always)]
 pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, vmpidr: u64) {
     load_el1(&ctx.el1);
     super::fp::loaded(slot, &ctx.fp, hold);
@@ -228,6 +229,7 @@ pub fn save(el1: &mut El1Regs, fp: &mut FpRegs, hold: &mut FpHold, slot: usize) 
     super::fp::save(slot, fp, hold);
 }
 
+#[inline(always)]
 fn load_el1(r: &El1Regs) {
     SCTLR_EL1.set(r.sctlr);
     TTBR0_EL1.set(r.ttbr0);

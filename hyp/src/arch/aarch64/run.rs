@@ -210,7 +210,20 @@ fn this_cpu() -> usize {
 /// ([`PerCpu::regs`]). Returns them (never null), which the caller
 /// enters it from (see [`take_loaded`], also for why they stay valid), or
 /// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) -> *const GuestRegs {
+#[inline(never)]
+fn load_vcpu(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) -> *const GuestRegs {
+    load_vcpu_inline(st, cpu, vcpu, run_until)
+}
+
+/// [`load_vcpu`], inline in [`hand_over`] (the switch of an event round
+/// trip), which then needs no call and no second save of registers.
+#[inline(always)]
+fn load_vcpu_inline(
+    st: &mut State,
+    cpu: usize,
+    (dom, v): VcpuRef,
+    run_until: u64,
+) -> *const GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
     let this = &PER_CPU[cpu + 1];
@@ -560,7 +573,7 @@ fn hand_over(st: &mut State, cpu: usize, to: VcpuRef, run_until: u64) -> *const 
         guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
         vc.on_cpu = None;
     }
-    load_vcpu(st, cpu, to, run_until)
+    load_vcpu_inline(st, cpu, to, run_until)
 }
 
 /// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.
