@@ -14,13 +14,18 @@
 //! stopped using it stops paying after as many (the heuristic of Linux's old
 //! x86 lazy FPU, `fpu_counter`).
 //!
-//! Which state the registers hold is told by tokens: a vCPU put on a CPU
-//! that does not hold its current token gets a new one (unique over the
-//! hypervisor's life, from [`NEXT`]), and the CPU holds it once that
-//! vCPU's state is loaded there. So a token names one copy of one vCPU's state on one CPU: it
-//! goes stale as soon as the vCPU is put on another CPU, and writing a
-//! context (`Domain::set_vcpu_entry`) or creating one resets it to 0
-//! (none). Freed and reused memory cannot match either.
+//! Which state the registers hold is told by tokens. A token names one
+//! copy of one vCPU's state in one CPU's registers: a CPU makes a new one
+//! each time it loads a vCPU's state (at the trap, or eagerly with the
+//! switch), from its own sequence with its slot in the low bits, so tokens
+//! are unique over the hypervisor's life without a shared counter, and a
+//! token is only ever held by the CPU that made it. The vCPU keeps the
+//! token of its last loaded copy; put on a CPU, it needs no reload while
+//! that CPU still holds the token. A copy goes stale only when the state
+//! changes elsewhere, which takes a load (and so a new token) there, or a
+//! write of the context (`Domain::set_vcpu_entry`, or creating one), which
+//! resets the token to 0 (none). Freed and reused memory cannot match
+//! either. A switch that loads nothing makes no token: most switches.
 //!
 //! Between a switch and the trap the registers may hold another vCPU's
 //! values; the new one cannot read them: `TFP` traps every FP/SIMD
@@ -33,7 +38,7 @@
 //! so the trap finds its slot without `STATE`.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use tock_registers::interfaces::Writeable;
 
@@ -44,13 +49,10 @@ use crate::vcpu::{FpHold, FpRegs};
 /// switch keeps per CPU). Its own CPU alone touches it; atomics only
 /// because it is a shared static.
 pub(super) struct Slot {
-    /// The FP/SIMD context of the vCPU on the CPU (null: none), for
-    /// [`trap`]. Valid from `run::load_vcpu` to `run::unload_vcpu` there,
-    /// for the reasons `run::take_loaded` gives for the general registers.
-    current: AtomicPtr<FpRegs>,
-    /// The token of the vCPU on the CPU.
-    token: AtomicU64,
-    /// The token whose state the CPU's registers hold (0: none).
+    /// The token whose state the CPU's registers hold, which is also the
+    /// last one this CPU made; before any, a value that is no token (its
+    /// slot bits clear) and not 0 either (a vCPU's "none"), set by
+    /// [`init_cpu`], so that the trap compares it with no other test.
     held: AtomicU64,
     /// [`LIVE`], [`TRAPPED`].
     state: AtomicU8,
@@ -65,8 +67,6 @@ const TRAPPED: u8 = 2;
 impl Slot {
     pub(super) const fn new() -> Self {
         Self {
-            current: AtomicPtr::new(core::ptr::null_mut()),
-            token: AtomicU64::new(0),
             held: AtomicU64::new(0),
             state: AtomicU8::new(0),
         }
@@ -78,9 +78,33 @@ fn slot_of(slot: usize) -> &'static Slot {
     &super::run::PER_CPU[slot].fp
 }
 
-/// The next token. Only under `STATE` (by `run::load_vcpu`), so a load
-/// and a store suffice.
-static NEXT: AtomicU64 = AtomicU64::new(1);
+impl Slot {
+    /// Whether the registers hold the copy of a vCPU's state named `token`.
+    fn holds(&self, token: u64) -> bool {
+        self.held.load(Ordering::Relaxed) == token
+    }
+
+    /// The vCPU on CPU `slot` (this one) gets its state into the registers
+    /// (the caller loads them): returns a new token for that copy, now
+    /// held here. Only on the CPU itself, so plain loads and stores
+    /// suffice, also on the trap path, which runs without `STATE`.
+    fn new_copy(&self, slot: usize) -> u64 {
+        let token = next_count(self.held.load(Ordering::Relaxed)) | slot as u64;
+        self.held.store(token, Ordering::Relaxed);
+        token
+    }
+}
+
+/// The bits of a token that name the CPU slot that made it (slots are
+/// below `run::DOM0_SLOTS`, a power of two, and slot 0 runs no vCPU); the
+/// bits above count that CPU's tokens.
+const SLOT_MASK: u64 = super::run::DOM0_SLOTS as u64 - 1;
+
+/// The count after the one in `held` (slot bits clear): never 0, and
+/// above every token made before on the CPU.
+fn next_count(held: u64) -> u64 {
+    (held | SLOT_MASK) + 1
+}
 /// Runs after a trap put on a CPU holding the vCPU's state untrapped.
 const EAGER_RUNS: u8 = 8;
 
@@ -100,7 +124,14 @@ fn trapping() -> u64 {
 }
 
 /// Sets this CPU up: no FP/SIMD state loaded, accesses trap.
-pub fn init_cpu() {
+/// `slot`: the CPU's (as for [`loaded`]). Whatever the registers held
+/// (if the CPU ran before) is forgotten.
+pub fn init_cpu(slot: usize) {
+    let c = slot_of(slot);
+    c.held.store(
+        next_count(c.held.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
     CptrEl2.set(trapping());
     isb();
 }
@@ -111,26 +142,18 @@ fn free() -> u64 {
 }
 
 /// The vCPU whose context is `fp` and bookkeeping `hold` was just put on
-/// CPU `slot`. Under `STATE`.
-pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
-    let c = slot_of(slot);
-    c.current.store(fp, Ordering::Relaxed);
-    let here = hold.token != 0 && c.held.load(Ordering::Relaxed) == hold.token;
-    if !here {
-        hold.token = NEXT.load(Ordering::Relaxed);
-        NEXT.store(hold.token + 1, Ordering::Relaxed);
-    }
-    c.token.store(hold.token, Ordering::Relaxed);
+/// CPU `slot`. Under `STATE`. Nothing to do unless it is likely to use
+/// FP/SIMD: [`trap`] finds the vCPU through `run::PerCpu::vcpu`.
+pub fn loaded(slot: usize, fp: &FpRegs, hold: &mut FpHold) {
     if hold.eager > 0 {
-        // It is likely to use FP/SIMD: its state now, and no trap.
+        // Its state now, and no trap.
         hold.eager -= 1;
         CptrEl2.set(free());
-        if !here {
+        let c = slot_of(slot);
+        if !c.holds(hold.token) {
             isb();
-            // SAFETY: as in `trap`; `fp` is the context of the vCPU just
-            // put on this CPU.
-            super::guest::fp_load(unsafe { &*fp });
-            c.held.store(hold.token, Ordering::Relaxed);
+            super::guest::fp_load(fp);
+            hold.token = c.new_copy(slot);
         }
         c.state.store(LIVE, Ordering::Relaxed);
     }
@@ -140,7 +163,6 @@ pub fn loaded(slot: usize, fp: *mut FpRegs, hold: &mut FpHold) {
 /// if it may have changed; accesses trap again. Under `STATE`.
 pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
     let c = slot_of(slot);
-    c.current.store(core::ptr::null_mut(), Ordering::Relaxed);
     let state = c.state.load(Ordering::Relaxed);
     if state != 0 {
         c.state.store(0, Ordering::Relaxed);
@@ -158,20 +180,23 @@ pub fn save(slot: usize, fp: &mut FpRegs, hold: &mut FpHold) {
 /// registers' and lets it go on (the access is retried). False if no vCPU
 /// is loaded there.
 pub fn trap(slot: usize) -> bool {
-    let c = slot_of(slot);
-    let ptr = c.current.load(Ordering::Relaxed);
-    if ptr.is_null() {
+    let vcpu = super::run::PER_CPU[slot].vcpu.load(Ordering::Relaxed);
+    if vcpu.is_null() {
         return false;
     }
     CptrEl2.set(free());
     isb();
-    let token = c.token.load(Ordering::Relaxed);
-    if c.held.load(Ordering::Relaxed) != token {
-        // SAFETY: `ptr` is the context of the vCPU on this CPU (`loaded`),
-        // valid and not written by anyone else while it is here (see
-        // `Slot::current`).
-        super::guest::fp_load(unsafe { &*ptr });
-        c.held.store(token, Ordering::Relaxed);
+    // SAFETY: `vcpu` is the vCPU on this CPU (`run::PerCpu::vcpu`), valid
+    // while it is here for the reasons `run::take_loaded` gives; its
+    // FP/SIMD context and `fp_hold` are touched only by this CPU while it
+    // is here (the switch under `STATE`, and this trap, which cannot
+    // interrupt the switch), and the two references are to disjoint
+    // fields.
+    let (fp, hold) = unsafe { (&(*vcpu).ctx.fp, &mut (*vcpu).fp_hold) };
+    let c = slot_of(slot);
+    if !c.holds(hold.token) {
+        super::guest::fp_load(fp);
+        hold.token = c.new_copy(slot);
     }
     c.state.store(LIVE | TRAPPED, Ordering::Relaxed);
     true

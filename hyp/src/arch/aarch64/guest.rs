@@ -23,39 +23,43 @@ use super::sysreg::{
 use crate::pagetable::STAGE2_LAYOUT;
 use crate::vcpu::{El1Regs, FpHold, FpRegs, GuestRegs, VcpuContext};
 
+/// `HCR_EL2` while guests run, the upcall lowered: every CPU's, set once
+/// ([`init_cpu`]) and never changed but for `VI` ([`set_upcall`], which
+/// writes it whole rather than read it back). Arm ARM D13.2.48: stage 2
+/// on; EL1 is AArch64; physical IRQ,
+/// FIQ and SError go to EL2 (guests only ever see virtual interrupts);
+/// SMC traps (PV guests have no firmware); implementation-defined and
+/// auxiliary control registers trap (their effects are not contained by
+/// stage 2); so do writes to the virtual-memory controls (TVM), which the
+/// trap puts straight into the vCPU's context, so that a switch need not
+/// read them back (`vmctl.rs`); set/way invalidation is upgraded to clean+invalidate so a
+/// guest cannot discard another domain's dirty lines; broadcast TLB and
+/// barrier operations are inner shareable. DC: PV guests run with their
+/// stage 1 off, which would make all their data accesses Device memory:
+/// slow, and exclusives (spin locks, the grant-table compare-and-swap) on
+/// Device memory are not guaranteed to work. With DC, stage 1 "off" means
+/// Normal write-back; stage 2 still makes device MMIO Device (the stricter
+/// attribute wins), so dom0's drivers are unaffected.
+const HCR_GUEST: u64 = HCR_EL2::VM::Enable.value
+    | HCR_EL2::RW::EL1IsAarch64.value
+    | HCR_EL2::IMO::EnableVirtualIRQ.value
+    | HCR_EL2::FMO::EnableVirtualFIQ.value
+    | HCR_EL2::AMO::SET.value
+    | HCR_EL2::TSC::EnableTrapEl1SmcToEl2.value
+    | HCR_EL2::TIDCP::SET.value
+    | HCR_EL2::TACR::SET.value
+    | HCR_EL2::TVM::SET.value
+    | HCR_EL2::SWIO::SET.value
+    | HCR_EL2::FB::SET.value
+    | HCR_EL2::BSU::InnerShareable.value
+    | HCR_EL2::PTW::SET.value
+    | HCR_EL2::DC::SET.value;
+
 /// Configures this CPU's EL2 controls for running paravirtualized guests.
-/// Called once per CPU before its first guest entry.
-pub fn init_cpu() {
-    // HCR_EL2 (Arm ARM D13.2.48). Stage 2 on; EL1 is AArch64; physical IRQ,
-    // FIQ and SError go to EL2 (guests only ever see virtual interrupts);
-    // SMC traps (PV guests have no firmware); implementation-defined and
-    // auxiliary control registers trap (their effects are not contained by
-    // stage 2); so do writes to the virtual-memory controls (TVM), which
-    // the trap puts straight into the vCPU's context, so that a switch
-    // need not read them back (`vmctl.rs`); set/way invalidation is upgraded to clean+invalidate so a
-    // guest cannot discard another domain's dirty lines; broadcast TLB and
-    // barrier operations are inner shareable. DC: PV guests run with their
-    // stage 1 off, which would make all their data accesses Device memory:
-    // slow, and exclusives (spin locks, the grant-table compare-and-swap) on
-    // Device memory are not guaranteed to work. With DC, stage 1 "off" means
-    // Normal write-back; stage 2 still makes device MMIO Device (the stricter
-    // attribute wins), so dom0's drivers are unaffected.
-    HCR_EL2.write(
-        HCR_EL2::VM::Enable
-            + HCR_EL2::RW::EL1IsAarch64
-            + HCR_EL2::IMO::EnableVirtualIRQ
-            + HCR_EL2::FMO::EnableVirtualFIQ
-            + HCR_EL2::AMO::SET
-            + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
-            + HCR_EL2::TIDCP::SET
-            + HCR_EL2::TACR::SET
-            + HCR_EL2::TVM::SET
-            + HCR_EL2::SWIO::SET
-            + HCR_EL2::FB::SET
-            + HCR_EL2::BSU::InnerShareable
-            + HCR_EL2::PTW::SET
-            + HCR_EL2::DC::SET,
-    );
+/// Called once per CPU before its first guest entry; `slot` is its per-CPU
+/// slot (as for [`load`]).
+pub fn init_cpu(slot: usize) {
+    HCR_EL2.set(HCR_GUEST);
     // Stage-2 geometry comes from the table builder's layout; the output size
     // from what the CPU implements (D13.2.151 VTCR_EL2).
     let ps = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
@@ -95,7 +99,7 @@ pub fn init_cpu() {
     // nor write it (its access traps and stops it), so zero (no software
     // step, no debug exceptions at EL1) holds for every guest.
     MDSCR_EL1.set(0);
-    super::fp::init_cpu();
+    super::fp::init_cpu(slot);
     // SAFETY: `isb` only synchronizes the context changes above.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
@@ -132,12 +136,8 @@ pub fn set_virtual_time_offset(offset: u64) {
 /// upcall (`HCR_EL2.VI`, Arm ARM D13.2.48). The guest takes it at EL1 as an
 /// ordinary IRQ when it unmasks interrupts.
 pub fn set_upcall(pending: bool) {
-    let want = if pending {
-        HCR_EL2::VI::SET
-    } else {
-        HCR_EL2::VI::CLEAR
-    };
-    HCR_EL2.modify(want);
+    let vi = if pending { HCR_EL2::VI::SET.value } else { 0 };
+    HCR_EL2.set(HCR_GUEST | vi);
 }
 
 /// `VTTBR_EL2` for a domain: its VMID and stage-2 root (D13.2.152).
@@ -210,9 +210,10 @@ pub fn flush_stage2(vmid: u16, range: Option<(u64, u64)>) {
 /// them from `ctx.gp` itself ([`enter`]); FP/SIMD is loaded at its first
 /// use (`fp.rs`). `slot`: this CPU's per-CPU slot (`TPIDR_EL2`, its index
 /// + 1).
+#[inline(always)]
 pub fn load(ctx: &mut VcpuContext, hold: &mut FpHold, slot: usize, vttbr: u64, vmpidr: u64) {
     load_el1(&ctx.el1);
-    super::fp::loaded(slot, &raw mut ctx.fp, hold);
+    super::fp::loaded(slot, &ctx.fp, hold);
     VTTBR_EL2.set(vttbr);
     VMPIDR_EL2.set(vmpidr);
     // SAFETY: `isb` only synchronizes the register writes above.
@@ -231,6 +232,7 @@ pub fn save(el1: &mut El1Regs, fp: &mut FpRegs, hold: &mut FpHold, slot: usize) 
     super::fp::save(slot, fp, hold);
 }
 
+#[inline(always)]
 fn load_el1(r: &El1Regs) {
     SCTLR_EL1.set(r.sctlr);
     TTBR0_EL1.set(r.ttbr0);

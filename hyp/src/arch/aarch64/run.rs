@@ -186,7 +186,7 @@ pub fn secondary(cpu: usize) -> ! {
 /// Prepares this CPU for guests and runs vCPUs on it for ever.
 fn run_cpu(cpu: usize) -> ! {
     init_regs();
-    guest::init_cpu();
+    guest::init_cpu(cpu + 1);
     for irq in [timer_irq(), RESCHED_SGI] {
         if let Err(e) = gic::enable_irq(irq, CpuIndex(cpu)) {
             log::error!("cpu{cpu}: cannot enable {irq:?}: {e:?}");
@@ -210,7 +210,20 @@ fn this_cpu() -> usize {
 /// ([`PerCpu::regs`]). Returns them (never null), which the caller
 /// enters it from (see [`take_loaded`], also for why they stay valid), or
 /// leaves for [`take_loaded`] with [`load_vcpu_deferred`].
-fn load_vcpu(st: &mut State, cpu: usize, (dom, v): VcpuRef, run_until: u64) -> *const GuestRegs {
+#[inline(never)]
+fn load_vcpu(st: &mut State, cpu: usize, vcpu: VcpuRef, run_until: u64) -> *const GuestRegs {
+    load_vcpu_inline(st, cpu, vcpu, run_until)
+}
+
+/// [`load_vcpu`], inline in [`hand_over`] (the switch of an event round
+/// trip), which then needs no call and no second save of registers.
+#[inline(always)]
+fn load_vcpu_inline(
+    st: &mut State,
+    cpu: usize,
+    (dom, v): VcpuRef,
+    run_until: u64,
+) -> *const GuestRegs {
     st.current[cpu] = Some((dom, v));
     st.hv.events.load_slot(cpu, dom, v);
     let this = &PER_CPU[cpu + 1];
@@ -421,7 +434,9 @@ fn guest_sync_locked(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> 
 
 fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *const GuestRegs {
     let mut lock = STATE.lock();
-    let Some(st) = lock.as_mut() else {
+    // `&mut State` once, not the `Box` in the lock: the compiler would
+    // reload the box's address from the lock after every call.
+    let Some(st) = lock.as_deref_mut() else {
         drop(lock);
         unexpected_guest(frame, esr)
     };
@@ -488,7 +503,7 @@ fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *
         return core::ptr::null();
     }
     // The vCPU cannot go on: switched under the same lock.
-    let regs = switch(st, cpu, next);
+    let regs = switch(st, cpu, (dom, v), next);
     if !regs.is_null() {
         return regs;
     }
@@ -528,15 +543,12 @@ fn crash(st: &mut State, dom: DomainId, pc: u64, esr: u64, ec: Option<ESR_EL2::E
     );
 }
 
-/// Takes the current vCPU off this CPU and loads the next one; returns that
-/// one's general registers, to enter it from (see [`take_loaded`] for why
-/// they stay valid).
+/// Takes the current vCPU, `cur`, off this CPU and loads the next one;
+/// returns that one's general registers, to enter it from (see
+/// [`take_loaded`] for why they stay valid).
 /// Returns null when nothing can run here: the CPU is then idle
 /// ([`go_idle`]), and the caller waits for work with the lock released.
-fn switch(st: &mut State, cpu: usize, next: Next) -> *const GuestRegs {
-    let Some(cur) = st.current[cpu] else {
-        return core::ptr::null();
-    };
+fn switch(st: &mut State, cpu: usize, cur: VcpuRef, next: Next) -> *const GuestRegs {
     // A `send_block` that handed this CPU to the vCPU it woke decided
     // already, and its vCPU blocked (it is not dom0 stopping).
     if st.hv.handed.is_some()
@@ -582,7 +594,7 @@ fn hand_over(st: &mut State, cpu: usize, to: VcpuRef, run_until: u64) -> *const 
         guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
         vc.on_cpu = None;
     }
-    load_vcpu(st, cpu, to, run_until)
+    load_vcpu_inline(st, cpu, to, run_until)
 }
 
 /// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.

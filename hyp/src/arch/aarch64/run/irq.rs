@@ -248,7 +248,7 @@ fn own_timer(st: &mut State, cpu: usize) -> bool {
     let Some(fired) = st.hv.events.fire_loaded_timer(&super::MEM, now, cpu) else {
         return false;
     };
-    // Each branch a constant: a read-modify-write of HCR_EL2 with no select.
+    // Each branch a constant write of HCR_EL2, with no select.
     if fired.upcall {
         super::super::guest::set_upcall(true);
     } else {

@@ -39,8 +39,9 @@ pub(in crate::arch::aarch64) struct PerCpu {
     pub(super) upcall_word: AtomicU64,
     /// The current vCPU (null: none), set by `load_vcpu` and cleared by
     /// `forget_vcpu`: `hand_over` saves it without looking its domain up.
-    /// Valid for as long as [`take_loaded`] says.
-    pub(super) vcpu: AtomicPtr<crate::domain::Vcpu>,
+    /// Valid for as long as [`take_loaded`] says. The lazy FP/SIMD trap
+    /// finds the vCPU's FP/SIMD context here (`fp.rs`).
+    pub(in crate::arch::aarch64) vcpu: AtomicPtr<crate::domain::Vcpu>,
     /// Its lazy FP/SIMD bookkeeping.
     pub(in crate::arch::aarch64) fp: crate::arch::aarch64::fp::Slot,
 }
@@ -111,7 +112,8 @@ pub(super) fn init_regs() {
 ///   context does not move;
 /// - while it is on a CPU, a context's general registers are written only
 ///   by that CPU's exception entry and its trap handler (through the
-///   pointer); `unload_vcpu` and `hand_over` write the rest of the context
+///   pointer), and its FP/SIMD bookkeeping (`fp_hold`) only by that CPU's
+///   switch and lazy FP/SIMD trap (`fp.rs`); `unload_vcpu` and `hand_over` write the rest of the context
 ///   (its EL1 and FP/SIMD registers), and `Domain::set_vcpu_entry`, whose
 ///   callers refuse a vCPU that is on a CPU (`vcpu_op up`, `domctl
 ///   set_vcpu_context`) or set up a domain that never ran (the loader),
