@@ -31,6 +31,7 @@ pub mod physmem;
 pub mod platform;
 pub mod power;
 pub mod sched;
+pub(crate) mod slot_map;
 pub mod smp;
 pub mod stage2;
 pub mod vcpu;

@@ -40,7 +40,7 @@ use tern_abi::evtchn::{EVENT_VCPUS, NR_PORTS, Port, PortState, Virq};
 
 use crate::addr::PhysAddr;
 use crate::physmem::PhysMem;
-use crate::vec_map::IndexedMap;
+use crate::slot_map::DomainMap;
 use page::PageRef;
 use ports::{Binding, PortTable};
 pub use slots::Fired;
@@ -121,7 +121,7 @@ struct DomainEvents {
 
 /// Event channels, virqs, timers and time pages of every domain.
 pub struct Events {
-    domains: IndexedMap<DomainId, DomainEvents>,
+    domains: DomainMap<DomainEvents>,
     timers: Timers,
     wallclock: Option<clock::Wallclock>,
     /// Queued notifications: `notify[notify_head..]` are not yet taken. The
@@ -155,7 +155,7 @@ impl Events {
     /// No domain has events yet.
     pub fn new() -> Self {
         Self {
-            domains: IndexedMap::new(),
+            domains: DomainMap::new(),
             timers: Timers::default(),
             wallclock: None,
             notify: Vec::new(),

@@ -50,21 +50,20 @@ impl Scheduler {
             }
         }
         self.period_start = boundary;
-        for d in self.doms.values_mut() {
+        let period = self.period;
+        self.doms.for_each_mut(|_, d| {
             // An overrun (the timer fired late) is owed from the next budget.
-            let budget = (u128::from(self.period) * u128::from(d.cap) / 100) as u64;
+            let budget = (u128::from(period) * u128::from(d.cap) / 100) as u64;
             d.cap_used = if d.cap > 0 {
                 d.cap_used.saturating_sub(budget.saturating_mul(elapsed))
             } else {
                 0
             };
             d.cap_granted = 0;
-        }
+        });
         // What uncapped domains' vCPUs kept uncharged belongs to the old
         // period (their domains' `cap_used` just restarted from 0).
-        for v in self.vcpus.values_mut() {
-            v.uncharged = 0;
-        }
+        self.vcpus.for_each_mut(|_, v| v.uncharged = 0);
         self.distribute();
         for _ in 0..self.parked.len() {
             let Some(r) = self.parked.pop_front() else {
@@ -81,11 +80,11 @@ impl Scheduler {
 
     /// Hands out one period of credit (see the module documentation).
     fn distribute(&mut self) {
-        for d in self.doms.values_mut() {
+        self.doms.for_each_mut(|_, d| {
             d.active = 0;
             d.share = 0;
-        }
-        for (r, v) in &self.vcpus {
+        });
+        for (r, v) in self.vcpus.iter() {
             if let Some(d) = self.doms.get_mut(&r.0)
                 && ((v.awake && !d.paused) || v.ran_in_period)
             {
@@ -115,9 +114,9 @@ impl Scheduler {
             }
             let pool = left;
             let mut saturated = false;
-            for d in self.doms.values_mut() {
+            self.doms.for_each_mut(|_, d| {
                 if d.active == 0 || d.share != 0 {
-                    continue;
+                    return;
                 }
                 let lim = limit(d.cap, d.active);
                 if pool * u128::from(d.weight) / wsum >= u128::from(lim) {
@@ -125,27 +124,28 @@ impl Scheduler {
                     left -= u128::from(lim).min(left);
                     saturated = true;
                 }
-            }
+            });
             if !saturated {
-                for d in self.doms.values_mut() {
+                self.doms.for_each_mut(|_, d| {
                     if d.active > 0 && d.share == 0 {
                         d.share = (pool * u128::from(d.weight) / wsum) as u64;
                     }
-                }
+                });
                 break;
             }
         }
         let bound = i64::try_from(period).unwrap_or(i64::MAX);
-        for (r, v) in &mut self.vcpus {
-            let Some(d) = self.doms.get(&r.0) else {
-                continue;
+        let Self { vcpus, doms, .. } = self;
+        vcpus.for_each_mut(|r, v| {
+            let Some(d) = doms.get(&r.0) else {
+                return;
             };
             if (v.awake && !d.paused) || v.ran_in_period {
                 let each = i64::try_from(d.share / d.active.max(1)).unwrap_or(i64::MAX);
                 v.credit = v.credit.saturating_add(each).clamp(-bound, bound);
             }
             v.ran_in_period = matches!(v.at, Place::Running(_));
-        }
+        });
     }
 }
 
@@ -184,7 +184,7 @@ impl Scheduler {
             }
         }
         let mut granted = alloc::collections::BTreeMap::new();
-        for (r, v) in &self.vcpus {
+        for (r, v) in self.vcpus.iter() {
             let d = self.doms.get(&r.0).ok_or(format!("{r:?} without domain"))?;
             if v.dom_paused != d.paused || v.dom_capped != (d.cap > 0) {
                 return Err(format!(
@@ -243,7 +243,7 @@ impl Scheduler {
                 return Err(format!("{r:?} has affinity {:?}", v.affinity));
             }
         }
-        for (id, d) in &self.doms {
+        for (id, d) in self.doms.iter() {
             let g = granted.get(id).copied().unwrap_or(0);
             if g != d.cap_granted {
                 return Err(format!(

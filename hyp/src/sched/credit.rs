@@ -11,7 +11,7 @@ use super::VcpuRef;
 use super::cpumask::CpuMask;
 use super::params::{CAP_PER_VCPU, DomainParams, Prio, SchedConfig, SchedError};
 use crate::percpu::CpuIndex;
-use crate::vec_map::IndexedMap;
+use crate::slot_map::{DomainMap, VcpuMap};
 
 /// Where a vCPU is, as the scheduler sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,8 +120,8 @@ pub struct Scheduler {
     pub(super) period: u64,
     pub(super) all: CpuMask,
     pub(super) cpus: Vec<CpuSched>,
-    pub(super) vcpus: IndexedMap<VcpuRef, VcpuSched>,
-    pub(super) doms: IndexedMap<DomainId, DomSched>,
+    pub(super) vcpus: VcpuMap<VcpuSched>,
+    pub(super) doms: DomainMap<DomSched>,
     /// vCPUs waiting for the next period because their domain hit its cap.
     pub(super) parked: VecDeque<VcpuRef>,
     /// Start of the current accounting period (a multiple of `period`).
@@ -143,8 +143,8 @@ impl Scheduler {
             period,
             all: CpuMask::first(cpus),
             cpus: (0..cpus).map(|_| CpuSched::default()).collect(),
-            vcpus: IndexedMap::new(),
-            doms: IndexedMap::new(),
+            vcpus: VcpuMap::new(),
+            doms: DomainMap::new(),
             parked: VecDeque::new(),
             period_start: 0,
             capped: 0,
