@@ -40,6 +40,7 @@ use crate::domain::ram::GuestRam;
 use crate::domain::table::DomainTable;
 use crate::hypervisor::Hypervisor;
 use crate::physmem::{FrameSource, PhysMem};
+use crate::slot_map::DomainMap;
 use crate::vec_map::VecMap;
 
 pub use ops::{CopyEnd, CopyOp};
@@ -122,7 +123,9 @@ impl Orphan {
 /// Every domain's grant state.
 #[derive(Debug, Default)]
 pub struct Grants {
-    doms: VecMap<u32, DomGrants>,
+    /// By domain, at the slot its id names (`slot_map.rs`): looked up on
+    /// every grant operation.
+    doms: DomainMap<DomGrants>,
     orphans: Vec<Orphan>,
     flushes: Vec<TlbFlush>,
     /// Runs to return to the allocator once the queued flushes are done.
@@ -132,9 +135,9 @@ pub struct Grants {
 
 impl Grants {
     /// No grant state yet.
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Self {
-            doms: VecMap::new(),
+            doms: DomainMap::new(),
             orphans: Vec::new(),
             flushes: Vec::new(),
             deferred: Vec::new(),
@@ -143,7 +146,7 @@ impl Grants {
     }
 
     fn dom(&mut self, id: DomainId) -> &mut DomGrants {
-        self.doms.get_or_insert_with(id.0, DomGrants::default)
+        self.doms.get_or_insert_with(id, DomGrants::default)
     }
 
     /// Whether TLB flushes are queued.
@@ -167,7 +170,7 @@ impl Grants {
 
     /// Live mappings `id` holds.
     pub fn mappings_of(&self, id: DomainId) -> u32 {
-        self.doms.get(&id.0).map_or(0, |d| d.live_maps)
+        self.doms.get(&id).map_or(0, |d| d.live_maps)
     }
 
     /// Pages of destroyed domains still held because they are mapped.
@@ -241,7 +244,7 @@ impl Grants {
         //    is flushed before reuse, so only the bookkeeping is undone.
         let maps: Vec<Mapping> = self
             .doms
-            .get_mut(&id.0)
+            .get_mut(&id)
             .map(|d| d.maps.drain(..).filter_map(|s| s.map).collect())
             .unwrap_or_default();
         for m in maps {
@@ -253,9 +256,9 @@ impl Grants {
         }
         // 2. Its frames that others map.
         let mut pinned: Vec<PhysAddr> = Vec::new();
-        for (&mapper, dg) in self.doms.iter_mut() {
-            if mapper == id.0 {
-                continue;
+        self.doms.for_each_mut(|&mapper, dg| {
+            if mapper == id {
+                return;
             }
             for m in dg.maps.iter_mut().filter_map(|s| s.map.as_mut()) {
                 if m.granter == id && !m.orphan {
@@ -263,8 +266,8 @@ impl Grants {
                     pinned.push(m.pa);
                 }
             }
-        }
-        self.doms.remove(&id.0);
+        });
+        self.doms.remove(&id);
         if pinned.is_empty() {
             return;
         }

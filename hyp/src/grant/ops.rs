@@ -99,7 +99,7 @@ impl Grants {
         handle: u64,
     ) -> Result<(), Error> {
         let (slot, generation) = grant::split_handle(handle);
-        let d = self.doms.get_mut(&caller.0).ok_or(Error::NotFound)?;
+        let d = self.doms.get_mut(&caller).ok_or(Error::NotFound)?;
         let s = d.maps.get_mut(slot as usize).ok_or(Error::NotFound)?;
         if s.generation != generation {
             return Err(Error::NotFound);

@@ -54,7 +54,7 @@ impl Grants {
     /// `query_size`: pages of `dom`'s table.
     pub fn table_pages(&self, dom: DomainId) -> u64 {
         self.doms
-            .get(&dom.0)
+            .get(&dom)
             .and_then(|d| d.table)
             .map_or(0, |t| t.pages)
     }
@@ -72,7 +72,7 @@ impl Grants {
         }
         let t = self
             .doms
-            .get(&granter.0)
+            .get(&granter)
             .and_then(|g| g.table)
             .ok_or(Error::InvalidState)?;
         if u64::from(gref.0) >= t.pages * GRANT_ENTRIES_PER_PAGE {
@@ -160,7 +160,7 @@ impl Grants {
     ) {
         let left = self
             .doms
-            .get(&granter.0)
+            .get(&granter)
             .and_then(|d| d.pins.get(&gref.0).copied())
             .unwrap_or_default();
         restore_bits(mem, entry, use_bits(write), left);
@@ -191,7 +191,7 @@ impl Grants {
         gref: GrantRef,
         write: bool,
     ) {
-        let Some(d) = self.doms.get_mut(&granter.0) else {
+        let Some(d) = self.doms.get_mut(&granter) else {
             return;
         };
         let Some(p) = d.pins.get_mut(&gref.0) else {
