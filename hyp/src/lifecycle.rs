@@ -177,7 +177,7 @@ impl<M: PhysMem, F: FrameSource> Hypervisor<'_, M, F> {
     fn deliver_late(&mut self, dom: DomainId, port: u32) {
         let mem: &dyn PhysMem = self.mem;
         self.events
-            .deliver_late(mem, dom, tern_abi::evtchn::Port(port));
+            .set_pending(mem, dom, tern_abi::evtchn::Port(port));
     }
 
     /// Fires the guest timers due by `now` (physical counter ticks).

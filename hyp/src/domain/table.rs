@@ -14,8 +14,11 @@ use crate::physmem::{FrameSource, PhysMem};
 /// `VTTBR_EL2` cannot alias a live domain.
 pub const MAX_DOMAINS: usize = 255;
 
-/// Slots of the table: one per value of an id's low byte.
-const SLOTS: usize = MAX_DOMAINS + 1;
+/// Slots of the table: the per-domain tables' (`slot_map`), whose direct
+/// lookups rely on the ids given out here having distinct slots. More
+/// slots than live domains, so that a free one always exists.
+const SLOTS: usize = crate::slot_map::DOMAIN_SLOTS;
+const _: () = assert!(MAX_DOMAINS < SLOTS);
 
 /// Every live domain, by id.
 #[derive(Debug)]

@@ -71,7 +71,7 @@ impl Events {
     /// event may be handed to it in a register. Set before the delivery,
     /// so a vCPU that sends to itself finds its own bit: the notification
     /// that answers then falls back to the page when applied, since the
-    /// vCPU is still on its CPU ([`Self::deliver_late`]).
+    /// vCPU is still on its CPU (`Hypervisor::deliver_late`).
     pub fn send_direct(
         &mut self,
         mem: &dyn PhysMem,
@@ -99,8 +99,9 @@ impl Events {
     }
 
     /// Makes `port` of `dom` pending and delivers it (`specs/hypercalls.md`,
-    /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it.
-    pub(super) fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
+    /// `evtchn_op`, steps 1 to 4), waking vCPUs that poll it (what it
+    /// changes is queued).
+    pub(crate) fn set_pending(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
         let Some(d) = self.domains.get_mut_hot(&dom) else {
             return;
         };
@@ -138,15 +139,6 @@ impl Events {
         }
         self.after_delivery(dom, woken, upcall);
         None
-    }
-
-    /// A port handed over in a notification ([`Notify::direct`]) whose
-    /// vCPU turned out not to be waiting for it when the notification was
-    /// applied: delivered through the page now, as it would have been at
-    /// the send (what it changes is queued as usual).
-    #[cold]
-    pub fn deliver_late(&mut self, mem: &dyn PhysMem, dom: DomainId, port: Port) {
-        self.set_pending(mem, dom, port);
     }
 
     /// Queues what [`deliver`] found: pollers woken (their poll timeouts

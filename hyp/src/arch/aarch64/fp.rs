@@ -186,12 +186,11 @@ pub fn trap(slot: usize) -> bool {
     }
     CptrEl2.set(free());
     isb();
-    // SAFETY: `vcpu` is the vCPU on this CPU (`run::PerCpu::vcpu`), valid
-    // while it is here for the reasons `run::take_loaded` gives; its
-    // FP/SIMD context and `fp_hold` are touched only by this CPU while it
-    // is here (the switch under `STATE`, and this trap, which cannot
-    // interrupt the switch), and the two references are to disjoint
-    // fields.
+    // Only this CPU touches the FP/SIMD context and `fp_hold` of its vCPU
+    // while it is here: the switch under `STATE`, and this trap, which
+    // cannot interrupt the switch.
+    // SAFETY: `vcpu` is this CPU's vCPU, valid while it is here
+    // (`run::take_loaded`); the two references are to disjoint fields.
     let (fp, hold) = unsafe { (&(*vcpu).ctx.fp, &mut (*vcpu).fp_hold) };
     let c = slot_of(slot);
     if !c.holds(hold.token) {

@@ -11,21 +11,18 @@
 
 use alloc::boxed::Box;
 
-use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, Readable, SPSR_EL2, Writeable};
+use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, Readable, SPSR_EL2, Writeable};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tock_registers::LocalRegisterCopy;
 
 use spin::Mutex;
 use tern_abi::domctl::DomainId;
-use tern_abi::sched::ShutdownReason;
 use tern_abi::smccc;
 
 use super::dom0_boot::{self, UartConsole};
 use super::physmem::IdentityMem;
-use super::vectors::TrapFrame;
 use super::{guest, timer};
-use crate::addr::{PAGE_SIZE, PhysRange};
-use crate::domain::Lifecycle;
+use crate::addr::PhysRange;
 use crate::drivers::gic;
 use crate::frames::FrameAllocator;
 use crate::hypercall::{Next, discovery};
@@ -36,10 +33,12 @@ use crate::platform::IntId;
 use crate::sched::{NEVER, VcpuRef};
 use crate::vcpu::GuestRegs;
 
+mod fault;
 mod idle;
 mod irq;
 mod percpu;
 
+use fault::{crash, dom0_stopped, unexpected_guest, vm_control_write};
 use idle::{arm_timer, go_idle, rearm_for_guest_timers, wait_for_work};
 use irq::{after_events, drain_irqs, kick, kick_pending, timer_irq};
 pub use irq::{guest_irq, guest_irq_switch};
@@ -512,37 +511,6 @@ fn guest_sync_inner(frame: &mut GuestRegs, esr: u64, cpu: usize, hvc: bool) -> *
     take_loaded()
 }
 
-/// [`super::vmctl::write`] for `(dom, v)`, the vCPU on this CPU, whose
-/// general registers are `x`.
-fn vm_control_write(st: &mut State, (dom, v): VcpuRef, iss: u64, x: &[u64; 31]) -> bool {
-    let value = super::vmctl::value(iss, x);
-    st.hv
-        .domains
-        .get_mut(dom)
-        .ok()
-        .and_then(|d| d.vcpus.get_mut(v))
-        .is_some_and(|vc| super::vmctl::write(iss, value, &mut vc.ctx.el1))
-}
-
-/// [`super::trap::unexpected_guest`], with the syndrome and fault address
-/// it reports.
-#[cold]
-fn unexpected_guest(frame: &GuestRegs, esr: u64) -> ! {
-    super::trap::unexpected_guest(&TrapFrame::of_guest(frame, esr, FAR_EL2.get()))
-}
-
-/// Crashes `dom` for the fault with syndrome `esr` (class `ec`) at `pc`.
-fn crash(st: &mut State, dom: DomainId, pc: u64, esr: u64, ec: Option<ESR_EL2::EC::Value>) {
-    let far = FAR_EL2.get();
-    // For stage-2 aborts HPFAR_EL2 holds the faulting IPA's page (D13.2.50).
-    let ipa = HPFAR_EL2.read(HPFAR_EL2::FIPA) << 12 | (far & (PAGE_SIZE - 1));
-    let class = super::vectors::ec_name(ec);
-    st.hv.crash_domain(
-        dom,
-        format_args!("{class} at pc {pc:#x}, far {far:#x}, ipa {ipa:#x} (esr {esr:#x})"),
-    );
-}
-
 /// Takes the current vCPU, `cur`, off this CPU and loads the next one;
 /// returns that one's general registers, to enter it from (see
 /// [`take_loaded`] for why they stay valid).
@@ -585,34 +553,14 @@ fn switch(st: &mut State, cpu: usize, cur: VcpuRef, next: Next) -> *const GuestR
 fn hand_over(st: &mut State, cpu: usize, to: VcpuRef, run_until: u64) -> *const GuestRegs {
     let from = PER_CPU[cpu + 1].vcpu.load(Ordering::Relaxed);
     if !from.is_null() {
-        // SAFETY: the vCPU on this CPU, set by `load_vcpu` and valid while
-        // it is here (see `take_loaded`); `STATE` is held, and the only
-        // other live reference into the domain table is the trap's frame,
-        // this vCPU's general registers, which this neither reads nor
-        // writes (it saves the rest of the context beside them).
+        // The only other live reference into the domain table is the
+        // trap's frame, this vCPU's general registers, which this neither
+        // reads nor writes (it saves the rest of the context beside them).
+        // SAFETY: this CPU's vCPU (`load_vcpu`), valid while it is here
+        // (`take_loaded`); `STATE` is held.
         let vc = unsafe { &mut *from };
         guest::save(&mut vc.ctx.el1, &mut vc.ctx.fp, &mut vc.fp_hold, cpu + 1);
         vc.on_cpu = None;
     }
     load_vcpu_inline(st, cpu, to, run_until)
-}
-
-/// dom0 ended: the machine follows (poweroff, reboot), or stops if it crashed.
-fn dom0_stopped(st: &State) {
-    let life = st.hv.domains.get(DomainId::DOM0).map(|d| d.life);
-    match life {
-        Ok(Lifecycle::Shutdown(ShutdownReason::Poweroff)) => {
-            log::info!("dom0 powered off: system off");
-            let e = crate::power::system_off();
-            log::error!("SYSTEM_OFF failed: {e:?}");
-        }
-        Ok(Lifecycle::Shutdown(ShutdownReason::Reboot)) => {
-            log::info!("dom0 rebooted: system reset");
-            let e = crate::power::system_reset();
-            log::error!("SYSTEM_RESET failed: {e:?}");
-        }
-        Ok(life) => log::error!("dom0 stopped ({}); the system cannot go on", life.label()),
-        Err(_) => log::error!("dom0 is gone; the system cannot go on"),
-    }
-    super::halt_this_cpu()
 }
